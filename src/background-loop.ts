@@ -1,0 +1,58 @@
+import type { Logger } from './observability/logger';
+
+export interface BackgroundLoop {
+  /** Run soon, without waiting for the interval (coalesced: many wakes, one run). */
+  wake(): void;
+  /** Stop ticking and wait for a run in progress. Safe before start and more than once. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The one shape of every background loop here: a timer calls `runOnce`; errors are logged and the
+ * loop goes on; a wake during a run schedules exactly one more run.
+ */
+export function startBackgroundLoop(options: {
+  name: string;
+  intervalMs: number;
+  runOnce: () => Promise<void>;
+  logger: Logger;
+}): BackgroundLoop {
+  const { name, intervalMs, runOnce, logger } = options;
+  let stopped = false;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const schedule = (delayMs: number) => {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(run, delayMs);
+  };
+
+  function run(): void {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    again = false;
+    running = runOnce()
+      .catch((err) => logger.error({ err, loop: name }, 'background loop run failed; continuing'))
+      .finally(() => {
+        running = undefined;
+        schedule(again ? 0 : intervalMs);
+      });
+  }
+
+  schedule(0);
+  let stopping: Promise<void> | undefined;
+  return {
+    wake: () => (running ? (again = true) : schedule(0)),
+    stop: () =>
+      (stopping ??= (async () => {
+        stopped = true;
+        clearTimeout(timer);
+        await running;
+      })()),
+  };
+}

@@ -1,0 +1,146 @@
+import { z } from 'zod';
+import { ConfigError } from './errors/config-error';
+
+/**
+ * The only reader of process.env. Every variable is validated once, at start; a bad value stops the
+ * process with a message that names the variable.
+ */
+
+const boolean = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']))
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+
+/** `whsec_` followed by base64 that decodes to at least 16 bytes (Standard Webhooks secret format). */
+const webhookSecret = z
+  .string()
+  .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, { message: 'must be whsec_ followed by base64' })
+  .refine((value) => Buffer.from(value.slice('whsec_'.length), 'base64').length >= 16, {
+    message: 'must decode to at least 16 bytes of key',
+  });
+
+const schema = z.object({
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/order_callbacks'),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  QUEUE_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,100}$/, { message: 'must be 1-100 letters, digits, _ . or -' })
+    .default('order-callbacks'),
+  CALLBACK_SECRET: webhookSecret.optional(),
+  WORKER_CONCURRENCY: integer(1, 1000).default(50),
+  POLL_INTERVAL_MS: integer(10, 3_600_000).default(1000),
+  CALLBACK_TIMEOUT_MS: integer(100, 600_000).default(10_000),
+  MAX_ATTEMPTS: integer(1, 1000).default(10),
+  RETRY_BASE_MS: integer(1, 86_400_000).default(1000),
+  RETRY_MAX_MS: integer(1, 7 * 86_400_000).default(3_600_000),
+  CALLBACK_ALLOW_PRIVATE: boolean.default(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MAX_QUEUED_JOBS: integer(1, 1_000_000).default(1000),
+  PRODUCER_PAGE_SIZE: integer(1, 10_000).default(500),
+  QUEUE_LEASE_MS: integer(100, 86_400_000).default(60_000),
+  CLAIM_TTL_MS: integer(1000, 3_600_000).optional(),
+  SHUTDOWN_GRACE_MS: integer(0, 3_600_000).optional(),
+});
+
+export interface Config {
+  databaseUrl: string;
+  redisUrl: string;
+  queueName: string;
+  /** Signing key: the base64-decoded part of CALLBACK_SECRET. Absent for commands that never sign. */
+  signingKey?: Buffer;
+  workerConcurrency: number;
+  pollIntervalMs: number;
+  callbackTimeoutMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  allowPrivateDestinations: boolean;
+  logLevel: string;
+  /** Redis holds at most this many unfinished jobs, however many orders are at 5. */
+  maxQueuedJobs: number;
+  producerPageSize: number;
+  /** How long an enqueued order stays invisible to producers before it is offered again. */
+  queueLeaseMs: number;
+  /**
+   * How long a worker's claim on an order lasts, and BullMQ's job lock. Must outlive the callback
+   * timeout, or two workers could deliver the same order at once.
+   */
+  claimTtlMs: number;
+  /** How long SIGTERM waits for in-flight callbacks before aborting them. */
+  shutdownGraceMs: number;
+}
+
+export interface LoadOptions {
+  /** start and worker sign callbacks, so they need CALLBACK_SECRET. */
+  requireSecret?: boolean;
+}
+
+/** Margin between the callback timeout and the claim's expiry: covers the database round trips. */
+const CLAIM_MARGIN_MS = 5000;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Readonly<Config> {
+  const parsed = schema.safeParse(withoutEmptyValues(env));
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
+    );
+  }
+  const v = parsed.data;
+  const problems: string[] = [];
+  if (options.requireSecret && !v.CALLBACK_SECRET) {
+    problems.push('CALLBACK_SECRET: required to sign callbacks (format whsec_<base64>)');
+  }
+  if (v.RETRY_MAX_MS < v.RETRY_BASE_MS) {
+    problems.push('RETRY_MAX_MS: cannot be smaller than RETRY_BASE_MS');
+  }
+  const claimTtlMs = v.CLAIM_TTL_MS ?? v.CALLBACK_TIMEOUT_MS * 2 + CLAIM_MARGIN_MS;
+  if (claimTtlMs < v.CALLBACK_TIMEOUT_MS + 1000) {
+    problems.push('CLAIM_TTL_MS: must exceed CALLBACK_TIMEOUT_MS by at least 1000 ms');
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join('; '));
+
+  return Object.freeze({
+    databaseUrl: v.DATABASE_URL,
+    redisUrl: v.REDIS_URL,
+    queueName: v.QUEUE_NAME,
+    signingKey: v.CALLBACK_SECRET ? Buffer.from(v.CALLBACK_SECRET.slice('whsec_'.length), 'base64') : undefined,
+    workerConcurrency: v.WORKER_CONCURRENCY,
+    pollIntervalMs: v.POLL_INTERVAL_MS,
+    callbackTimeoutMs: v.CALLBACK_TIMEOUT_MS,
+    maxAttempts: v.MAX_ATTEMPTS,
+    retryBaseMs: v.RETRY_BASE_MS,
+    retryMaxMs: v.RETRY_MAX_MS,
+    allowPrivateDestinations: v.CALLBACK_ALLOW_PRIVATE,
+    logLevel: v.LOG_LEVEL,
+    maxQueuedJobs: v.MAX_QUEUED_JOBS,
+    producerPageSize: v.PRODUCER_PAGE_SIZE,
+    queueLeaseMs: v.QUEUE_LEASE_MS,
+    claimTtlMs,
+    shutdownGraceMs: v.SHUTDOWN_GRACE_MS ?? v.CALLBACK_TIMEOUT_MS + CLAIM_MARGIN_MS,
+  });
+}
+
+/** An exported-but-empty variable (FOO=) means "use the default", as most daemons treat it. */
+function withoutEmptyValues(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && value !== '') out[key] = value;
+  }
+  return out;
+}

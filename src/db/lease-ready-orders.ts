@@ -1,0 +1,61 @@
+import type { Db } from './connection';
+
+/** A position in orders_ready_idx. Microseconds since the epoch keep Postgres' full precision. */
+export interface LeaseCursor {
+  visibleAtUs: bigint;
+  id: bigint;
+}
+
+export interface LeasedPage {
+  ids: string[];
+  /** Where the next page starts; undefined when this page was empty. */
+  next?: LeaseCursor;
+}
+
+/**
+ * Takes the next page of visible orders at 5 (due, and held by nobody) and hides them from other
+ * producers for `leaseMs` by setting lease_until. A keyset page over orders_ready_idx: it starts after
+ * `after`, never OFFSET, so a page costs the same at the end of a million-row backlog as at its start.
+ * SKIP LOCKED lets concurrent producers and claiming workers pass each other instead of queueing.
+ * If the process dies before the jobs reach Redis, the lease runs out and the orders come back.
+ */
+export async function leaseReadyOrders(
+  db: Db,
+  limit: number,
+  leaseMs: number,
+  after?: LeaseCursor,
+): Promise<LeasedPage> {
+  const cursorClause = after
+    ? `AND (GREATEST(next_attempt_at, lease_until), id) > ('epoch'::timestamptz + ?::bigint * interval '1 microsecond', ?::bigint)`
+    : '';
+  const cursorBindings = after ? [after.visibleAtUs.toString(), after.id.toString()] : [];
+  const result = await db.raw<{ rows: { id: string; visible_us: string }[] }>(
+    `
+    WITH page AS (
+      SELECT id, (extract(epoch FROM GREATEST(next_attempt_at, lease_until)) * 1000000)::bigint AS visible_us
+        FROM orders
+       WHERE status = 5
+         AND GREATEST(next_attempt_at, lease_until) <= now()
+         ${cursorClause}
+       ORDER BY GREATEST(next_attempt_at, lease_until), id
+       LIMIT ?
+         FOR UPDATE SKIP LOCKED
+    )
+    UPDATE orders o
+       SET lease_until = now() + (? * interval '1 millisecond')
+      FROM page
+     WHERE o.id = page.id
+    RETURNING o.id, page.visible_us
+    `,
+    [...cursorBindings, limit, leaseMs],
+  );
+  const rows = result.rows;
+  if (rows.length === 0) return { ids: [] };
+  // RETURNING does not keep the page's order: the cursor is the largest key of the page.
+  let next: LeaseCursor = { visibleAtUs: BigInt(rows[0].visible_us), id: BigInt(rows[0].id) };
+  for (const row of rows) {
+    const key = { visibleAtUs: BigInt(row.visible_us), id: BigInt(row.id) };
+    if (key.visibleAtUs > next.visibleAtUs || (key.visibleAtUs === next.visibleAtUs && key.id > next.id)) next = key;
+  }
+  return { ids: rows.map((row) => row.id), next };
+}

@@ -1,0 +1,162 @@
+import type { Agent } from 'undici';
+import type { Config } from '../config';
+import type { Db } from '../db/connection';
+import { claimOrder, type ClaimedOrder } from '../db/claim-order';
+import { recordAttempt, type AttemptOutcome } from '../db/record-attempt';
+import type { Logger } from '../observability/logger';
+import { redactUrl } from '../observability/redact-url';
+import { classifyAnswer, type HttpAnswer, type Verdict } from './classify';
+import { classifyError, type AbortCause } from './classify-error';
+import { decideOutcome } from './decide-outcome';
+import { prepareCallback } from './prepare-callback';
+import { sendCallback } from './send-callback';
+import { webhookIdFor } from './webhook-id';
+
+export interface DeliveryDeps {
+  db: Db;
+  http: Agent;
+  config: Pick<
+    Config,
+    'signingKey' | 'claimTtlMs' | 'callbackTimeoutMs' | 'allowPrivateDestinations' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs'
+  >;
+  logger: Logger;
+  workerId: string;
+}
+
+export type DeliveryResult = AttemptOutcome['kind'] | 'skipped' | 'superseded';
+
+/**
+ * The request is aborted this long before the claim runs out, so the claim always outlives the
+ * request: a second worker can only claim the order once this one has stopped talking to the partner.
+ */
+const CLAIM_SAFETY_MS = 1000;
+
+/**
+ * One delivery attempt for one order: claim it, check it, send it, record what happened. Never throws
+ * for anything the partner or the row does; throws only when the outcome could not be recorded (the
+ * claim then runs out and the order is offered again).
+ */
+export async function deliverOrder(deps: DeliveryDeps, orderId: string, shutdown: AbortSignal): Promise<DeliveryResult> {
+  const { db, config } = deps;
+  const log = deps.logger.child({ orderId });
+  const order = await claimOrder(db, orderId, config.claimTtlMs);
+  const claimedAt = Date.now();
+  if (!order) {
+    log.debug('not claimable (held by another worker, not due, or no longer at 5)');
+    return 'skipped';
+  }
+
+  const startedAt = new Date();
+  const prepared = prepareCallback(order, config.allowPrivateDestinations);
+  let verdict: Verdict;
+  let answer: HttpAnswer | undefined;
+  if (!prepared.ok) {
+    verdict = { kind: 'failed', reason: prepared.reason };
+  } else {
+    const budget = Math.min(config.callbackTimeoutMs, config.claimTtlMs - CLAIM_SAFETY_MS - (Date.now() - claimedAt));
+    const abort = abortWithCause(shutdown, budget, budget < config.callbackTimeoutMs ? 'claim' : 'timeout');
+    try {
+      answer = await sendCallback(
+        deps.http,
+        { url: prepared.callback.url, body: prepared.callback.body, webhookId: webhookIdFor(order.id), signingKey: config.signingKey! },
+        abort.signal,
+      );
+      verdict = classifyAnswer(answer);
+    } catch (err) {
+      if (abort.cause() === 'shutdown') {
+        verdict = { kind: 'retry', reason: 'aborted by shutdown' };
+      } else {
+        verdict = classifyError(err, abort.cause(), config.callbackTimeoutMs);
+      }
+    } finally {
+      abort.dispose();
+    }
+  }
+
+  const outcome: AttemptOutcome =
+    shutdown.aborted && verdict.kind === 'retry' && !answer
+      ? { kind: 'released', error: verdict.reason }
+      : decideOutcome(verdict, order.attempts + 1, {
+          maxAttempts: config.maxAttempts,
+          baseMs: config.retryBaseMs,
+          maxMs: config.retryMaxMs,
+        });
+  const applied = await recordWithRetry(deps, order, outcome, startedAt, answer?.status);
+  logOutcome(log, order, outcome, applied, answer?.status);
+  return applied ? outcome.kind : 'superseded';
+}
+
+/** A combined abort signal that remembers which source fired first. */
+function abortWithCause(shutdown: AbortSignal, budgetMs: number, budgetCause: AbortCause) {
+  const controller = new AbortController();
+  let cause: AbortCause | undefined;
+  const fire = (why: AbortCause) => {
+    if (cause) return;
+    cause = why;
+    controller.abort(new Error(`aborted: ${why}`));
+  };
+  const onShutdown = () => fire('shutdown');
+  if (shutdown.aborted) fire('shutdown');
+  shutdown.addEventListener('abort', onShutdown, { once: true });
+  const timer = setTimeout(() => fire(budgetCause), Math.max(0, budgetMs));
+  return {
+    signal: controller.signal,
+    cause: () => cause,
+    dispose: () => {
+      clearTimeout(timer);
+      shutdown.removeEventListener('abort', onShutdown);
+    },
+  };
+}
+
+/**
+ * The partner has been told (or not); losing that fact to a passing database error would mean telling
+ * it again. Retry the write a few times within the claim's lifetime before giving up.
+ */
+async function recordWithRetry(
+  deps: DeliveryDeps,
+  order: ClaimedOrder,
+  outcome: AttemptOutcome,
+  startedAt: Date,
+  httpStatus: number | undefined,
+): Promise<boolean> {
+  const delays = [100, 500, 2000];
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await recordAttempt(deps.db, {
+        order,
+        outcome,
+        startedAt,
+        durationMs: Date.now() - startedAt.getTime(),
+        httpStatus,
+        worker: deps.workerId,
+      });
+    } catch (err) {
+      if (attempt >= delays.length) throw err;
+      deps.logger.warn({ orderId: order.id, err }, 'recording the attempt failed; retrying');
+      await new Promise((resolve) => setTimeout(resolve, delays[attempt]));
+    }
+  }
+}
+
+function logOutcome(log: Logger, order: ClaimedOrder, outcome: AttemptOutcome, applied: boolean, httpStatus?: number): void {
+  const fields = { attempt: order.attempts + 1, httpStatus, outcome: outcome.kind };
+  if (!applied) {
+    log.warn(fields, 'attempt finished after its claim was superseded; the order was left as the newer claim has it');
+    return;
+  }
+  switch (outcome.kind) {
+    case 'delivered':
+      log.debug(fields, 'delivered');
+      break;
+    case 'retry':
+      log.info({ ...fields, error: outcome.error, delayMs: outcome.delayMs, url: redactUrl(order.callbackUrl ?? '') }, 'will retry');
+      break;
+    case 'failed':
+      log.warn({ ...fields, error: outcome.error, url: redactUrl(order.callbackUrl ?? '') }, 'failed for good');
+      break;
+    case 'released':
+      log.info(fields, 'released by shutdown; another worker will deliver it');
+      break;
+  }
+}

@@ -1,0 +1,25 @@
+import { Agent } from 'undici';
+import { guardedLookup } from './address-guard';
+
+export interface HttpClientOptions {
+  timeoutMs: number;
+  allowPrivate: boolean;
+}
+
+/**
+ * One keep-alive pool per partner origin (undici's Agent keeps a Pool per origin). When private
+ * destinations are not allowed, every connection resolves its host through the guarded lookup, so
+ * the address that was checked is the address that is connected to.
+ */
+export function createHttpClient(options: HttpClientOptions): Agent {
+  return new Agent({
+    connect: {
+      timeout: Math.min(options.timeoutMs, 5000),
+      ...(options.allowPrivate ? {} : { lookup: guardedLookup }),
+    },
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+    keepAliveTimeout: 30_000,
+    // Redirects are never followed: undici's Agent does not follow them unless told to.
+  });
+}

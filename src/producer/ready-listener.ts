@@ -1,0 +1,90 @@
+import { Client } from 'pg';
+import type { Logger } from '../observability/logger';
+
+export const READY_CHANNEL = 'order_callbacks_ready';
+
+/**
+ * A dedicated Postgres session for the producer: it LISTENs for "an order became ready" and holds the
+ * producer's advisory lock while a producer run is enqueuing. The session reconnects by itself when
+ * Postgres drops it (restart, pg_terminate_backend); the lock, being a session lock, is released by
+ * Postgres at once when the session or the process dies.
+ */
+export class ReadyListener {
+  private client?: Client;
+  private connecting?: Promise<void>;
+  private closed = false;
+  private retryTimer?: NodeJS.Timeout;
+  private retryDelayMs = 100;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly onReady: () => void,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): Promise<void> {
+    return this.connect();
+  }
+
+  /** Tries the session-level advisory lock named by `key`; false when held elsewhere or disconnected. */
+  async tryLock(key: string): Promise<boolean> {
+    const client = this.client;
+    if (!client) return false;
+    const result = await client.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key]);
+    return result.rows[0].locked === true;
+  }
+
+  async unlock(key: string): Promise<void> {
+    // A session that died took its locks with it; nothing to release then.
+    await this.client?.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    await this.connecting?.catch(() => undefined);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  private connect(): Promise<void> {
+    this.connecting ??= this.openSession().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async openSession(): Promise<void> {
+    const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-callbacks-producer' });
+    client.on('notification', () => this.onReady());
+    client.on('error', (err) => this.lost(client, err));
+    client.on('end', () => this.lost(client));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${READY_CHANNEL}`);
+    } catch (err) {
+      this.lost(client, err as Error);
+      return;
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    this.retryDelayMs = 100;
+    // Notifications sent while we were not listening are lost: look once now.
+    this.onReady();
+  }
+
+  private lost(client: Client, err?: Error): void {
+    if (this.client === client) this.client = undefined;
+    client.removeAllListeners('notification');
+    client.end().catch(() => undefined);
+    if (this.closed || this.retryTimer) return;
+    this.logger.warn({ err }, 'producer lost its Postgres session; reconnecting');
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.closed) void this.connect();
+    }, this.retryDelayMs);
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, 5000);
+  }
+}
