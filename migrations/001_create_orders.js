@@ -16,6 +16,8 @@ exports.up = async function up(knex) {
       created_at       timestamptz NOT NULL DEFAULT now(),
       updated_at       timestamptz NOT NULL DEFAULT now(),
       delivered_at     timestamptz,
+      -- When the order last became ready (5): what "age of the oldest pending order" measures.
+      ready_since      timestamptz NOT NULL DEFAULT now(),
       -- Held by a producer (enqueued) or a worker (claimed) until then; NULL = not held.
       lease_until      timestamptz,
       -- The fence: set by the worker that claimed the order; its final update must match it.
@@ -32,6 +34,9 @@ exports.up = async function up(knex) {
       WHERE status = 5
   `);
 
+  // The oldest order at 5, for stats and alerting, without a scan.
+  await knex.raw('CREATE INDEX IF NOT EXISTS orders_ready_since_idx ON orders (ready_since) WHERE status = 5');
+
   // version +1 on every status change, whoever makes it (the daemon, the order system, an admin),
   // so a conditional update that checks the version it read cannot be fooled by 5 -> x -> 5 (ABA).
   // A status change also drops any lease and claim: they were about the previous state.
@@ -42,6 +47,9 @@ exports.up = async function up(knex) {
         NEW.version := OLD.version + 1;
         NEW.lease_until := NULL;
         NEW.claim_token := NULL;
+        IF NEW.status = 5 THEN
+          NEW.ready_since := now();
+        END IF;
       END IF;
       NEW.updated_at := now();
       RETURN NEW;

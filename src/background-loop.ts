@@ -14,13 +14,15 @@ export interface BackgroundLoop {
 export function startBackgroundLoop(options: {
   name: string;
   intervalMs: number;
-  runOnce: () => Promise<void>;
+  /** One run. May return how long to wait before the next one, when sooner than the interval. */
+  runOnce: () => Promise<number | void>;
   logger: Logger;
 }): BackgroundLoop {
   const { name, intervalMs, runOnce, logger } = options;
   let stopped = false;
   let running: Promise<void> | undefined;
   let again = false;
+  let nextDelayMs = intervalMs;
   let timer: NodeJS.Timeout | undefined;
 
   const schedule = (delayMs: number) => {
@@ -36,11 +38,15 @@ export function startBackgroundLoop(options: {
       return;
     }
     again = false;
+    nextDelayMs = intervalMs;
     running = runOnce()
+      .then((requested) => {
+        if (typeof requested === 'number') nextDelayMs = Math.min(requested, intervalMs);
+      })
       .catch((err) => logger.error({ err, loop: name }, 'background loop run failed; continuing'))
       .finally(() => {
         running = undefined;
-        schedule(again ? 0 : intervalMs);
+        schedule(again ? 0 : nextDelayMs);
       });
   }
 

@@ -56,6 +56,7 @@ const schema = z.object({
   QUEUE_LEASE_MS: integer(100, 86_400_000).default(60_000),
   CLAIM_TTL_MS: integer(1000, 3_600_000).optional(),
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000).optional(),
+  JOB_LOCK_MS: integer(500, 3_600_000).optional(),
 });
 
 export interface Config {
@@ -84,6 +85,11 @@ export interface Config {
   claimTtlMs: number;
   /** How long SIGTERM waits for in-flight callbacks before aborting them. */
   shutdownGraceMs: number;
+  /**
+   * BullMQ's job lock. Defaults to the claim TTL. It may be set shorter: the lock only guards Redis
+   * state and can always expire early (a blocked event loop), so the claim in Postgres is the fence.
+   */
+  jobLockMs: number;
 }
 
 export interface LoadOptions {
@@ -133,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     queueLeaseMs: v.QUEUE_LEASE_MS,
     claimTtlMs,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS ?? v.CALLBACK_TIMEOUT_MS + CLAIM_MARGIN_MS,
+    jobLockMs: v.JOB_LOCK_MS ?? claimTtlMs,
   });
 }
 

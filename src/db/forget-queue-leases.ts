@@ -1,14 +1,16 @@
 import type { Db } from './connection';
 
 /**
- * Makes every enqueued-but-unclaimed order at 5 visible again. Called when Redis is found to have lost
- * its data: the jobs those leases stood for are gone, so waiting for the leases to run out would only
- * delay the orders. Claimed orders keep their claim: a worker may still be delivering them.
+ * Makes enqueued-but-unclaimed orders at 5 visible again at once, instead of when their queue lease
+ * runs out. For when their jobs are known not to be in Redis: Redis lost its data (all of them), or
+ * adding them failed (`orderIds`). Claimed orders keep their claim: a worker may still be delivering.
  */
-export async function forgetQueueLeases(db: Db): Promise<number> {
+export async function forgetQueueLeases(db: Db, orderIds?: string[]): Promise<number> {
   const result = await db.raw(
     `UPDATE orders SET lease_until = NULL
-      WHERE status = 5 AND claim_token IS NULL AND lease_until > now()`,
+      WHERE status = 5 AND claim_token IS NULL AND lease_until > now()
+        ${orderIds ? 'AND id = ANY(?::bigint[])' : ''}`,
+    orderIds ? [orderIds] : [],
   );
   return result.rowCount ?? 0;
 }

@@ -42,7 +42,10 @@ export async function leaseReadyOrders(
          FOR UPDATE SKIP LOCKED
     )
     UPDATE orders o
-       SET lease_until = now() + (? * interval '1 millisecond')
+       SET lease_until = now() + (? * interval '1 millisecond'),
+           -- A visible order's claim, if any, has run out: its worker is gone or superseded. Clearing
+           -- it lets the next worker claim while this queue lease is still running.
+           claim_token = NULL
       FROM page
      WHERE o.id = page.id
     RETURNING o.id, page.visible_us

@@ -1,0 +1,90 @@
+import os from 'node:os';
+import { loadConfig } from './config';
+import { createDb } from './db/connection';
+import { Lifecycle } from './lifecycle';
+import { createLogger, type Logger } from './observability/logger';
+import { startProducer } from './producer/producer';
+import { createCallbackQueue } from './queue/callback-queue';
+import { waitForServices } from './wait-for-services';
+import { startCallbackWorker, type CallbackWorker } from './worker/callback-worker';
+
+export type DaemonRole = 'start' | 'worker' | 'producer';
+
+export interface Daemon {
+  logger: Logger;
+  /** Graceful stop: producer first, then workers (with their grace period), then connections. */
+  stop(): Promise<void>;
+  /** Aborts the callbacks in flight now; their orders are handed back. */
+  abortInFlight(): void;
+}
+
+/**
+ * Starts what `role` asks for in this process and returns once it runs. Resources are registered
+ * with the lifecycle as they are made, so a failure half-way still releases what was made.
+ */
+export async function startDaemon(role: DaemonRole, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
+  const config = loadConfig(env, { requireSecret: role !== 'producer' });
+  const workerId = `${os.hostname()}:${process.pid}`;
+  const logger = createLogger(config.logLevel).child({ worker: workerId });
+  const lifecycle = new Lifecycle(logger);
+  const startup = new AbortController();
+  lifecycle.add('startup', () => startup.abort());
+  let worker: CallbackWorker | undefined;
+
+  try {
+    // Each concurrent delivery holds a pooled connection for a claim and a record; the producer one more.
+    const db = createDb(config.databaseUrl, config.workerConcurrency + 2);
+    lifecycle.add('postgres pool', () => db.destroy());
+    const queue = createCallbackQueue(config.queueName, config.redisUrl);
+    lifecycle.add('queue', () => queue.close());
+    queue.on('error', (err) => logger.error({ err }, 'queue connection error'));
+    await waitForServices(db, queue, logger, startup.signal);
+
+    if (role !== 'producer') {
+      const started = startCallbackWorker({ db, config, logger, workerId });
+      worker = started;
+      lifecycle.add('worker', () => started.stop());
+    }
+    if (role !== 'worker') {
+      const producer = await startProducer({ db, queue, config, logger });
+      lifecycle.add('producer', () => producer.stop());
+    }
+  } catch (err) {
+    await lifecycle.stop();
+    throw err;
+  }
+
+  logger.info(
+    { role, queue: config.queueName, concurrency: config.workerConcurrency, maxQueuedJobs: config.maxQueuedJobs },
+    'order-callbacks running',
+  );
+  return { logger, stop: () => lifecycle.stop(), abortInFlight: () => worker?.abortInFlight() };
+}
+
+/**
+ * The process around a daemon: the first SIGTERM/SIGINT stops gracefully and exits 0; a second one
+ * aborts the callbacks still in flight. Tells PM2 (wait_ready) it is ready once the services answer.
+ */
+export async function runDaemon(role: DaemonRole): Promise<void> {
+  let signals = 0;
+  let daemon: Daemon | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (!daemon) process.exit(0); // still waiting for the services: nothing in flight to finish
+    if (signals === 1) {
+      daemon.logger.info({ signal }, 'stopping: no new work; waiting for callbacks in flight');
+      void daemon.stop().then(() => {
+        daemon!.logger.info('stopped');
+        daemon!.logger.flush();
+        process.exit(0);
+      });
+    } else {
+      daemon.logger.warn({ signal }, 'second signal: aborting callbacks in flight');
+      daemon.abortInFlight();
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  daemon = await startDaemon(role);
+  process.send?.('ready');
+}

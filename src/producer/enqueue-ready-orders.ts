@@ -1,0 +1,70 @@
+import type { Queue } from 'bullmq';
+import type { Config } from '../config';
+import type { Db } from '../db/connection';
+import { forgetQueueLeases } from '../db/forget-queue-leases';
+import { leaseReadyOrders, type LeaseCursor } from '../db/lease-ready-orders';
+import type { Logger } from '../observability/logger';
+import { countUnfinishedJobs, JOB_OPTIONS, jobIdFor, type CallbackJobData } from '../queue/callback-queue';
+import { redisWasReset } from '../queue/redis-reset-detector';
+
+export interface EnqueueDeps {
+  db: Db;
+  queue: Queue<CallbackJobData>;
+  config: Pick<Config, 'maxQueuedJobs' | 'producerPageSize' | 'queueLeaseMs'>;
+  logger: Logger;
+}
+
+export interface EnqueueResult {
+  enqueued: number;
+  /** The queue is full and orders may still be waiting: look again soon, not at the next poll. */
+  queueFull: boolean;
+}
+
+/**
+ * One producer run: top the queue up to MAX_QUEUED_JOBS with the orders at 5 that are due and held
+ * by nobody. Each order is leased in Postgres (hidden from other producers for QUEUE_LEASE_MS) before
+ * its job is added, so a producer that dies between the two loses nothing: the lease runs out and the
+ * order is offered again. The caller makes sure only one producer runs this at a time, so two of them
+ * cannot both see the same free room and overfill the queue.
+ */
+export async function enqueueReadyOrders(deps: EnqueueDeps): Promise<EnqueueResult> {
+  const { db, queue, config, logger } = deps;
+  if (await redisWasReset(queue)) {
+    const released = await forgetQueueLeases(db);
+    if (released > 0) logger.warn({ released }, 'Redis lost its jobs; their orders are offered again now');
+  }
+
+  let room = config.maxQueuedJobs - (await countUnfinishedJobs(queue));
+  let enqueued = 0;
+  let cursor: LeaseCursor | undefined;
+  while (room > 0) {
+    const limit = Math.min(room, config.producerPageSize);
+    const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, cursor);
+    if (page.ids.length === 0) break;
+    await addJobs(deps, page.ids);
+    enqueued += page.ids.length;
+    room -= page.ids.length;
+    cursor = page.next;
+    if (page.ids.length < limit) break;
+  }
+  if (enqueued > 0) logger.debug({ enqueued }, 'enqueued ready orders');
+  return { enqueued, queueFull: room <= 0 };
+}
+
+/** Adds one job per order. When Redis refuses, the leases are dropped so the orders are not held up. */
+async function addJobs(deps: EnqueueDeps, orderIds: string[]): Promise<void> {
+  try {
+    await deps.queue.addBulk(
+      orderIds.map((orderId) => ({
+        name: 'callback',
+        data: { orderId },
+        opts: { ...JOB_OPTIONS, jobId: jobIdFor(orderId) },
+      })),
+    );
+  } catch (err) {
+    await forgetQueueLeases(deps.db, orderIds).catch((releaseErr) =>
+      deps.logger.warn({ err: releaseErr }, 'could not drop queue leases; they will run out by themselves'),
+    );
+    throw err;
+  }
+}

@@ -1,0 +1,57 @@
+import type { Queue } from 'bullmq';
+import { startBackgroundLoop, type BackgroundLoop } from '../background-loop';
+import type { Config } from '../config';
+import type { Db } from '../db/connection';
+import type { Logger } from '../observability/logger';
+import type { CallbackJobData } from '../queue/callback-queue';
+import { enqueueReadyOrders } from './enqueue-ready-orders';
+import { ReadyListener } from './ready-listener';
+
+export interface Producer {
+  stop(): Promise<void>;
+}
+
+/** How soon to look again when the queue was full, or another producer held the lock. */
+const SOON_MS = 200;
+
+/**
+ * The producer: wakes on Postgres NOTIFY (an order became ready) and on every POLL_INTERVAL_MS as the
+ * safety net for lost notifications and for retries coming due. Any number may run; a session
+ * advisory lock lets one run at a time, so they share the work instead of multiplying it.
+ */
+export async function startProducer(deps: {
+  db: Db;
+  queue: Queue<CallbackJobData>;
+  config: Config;
+  logger: Logger;
+}): Promise<Producer> {
+  const logger = deps.logger.child({ component: 'producer' });
+  const lockKey = `order-callbacks:producer:${deps.config.queueName}`;
+  let loop: BackgroundLoop | undefined;
+  const listener = new ReadyListener(deps.config.databaseUrl, () => loop?.wake(), logger);
+  await listener.start();
+
+  loop = startBackgroundLoop({
+    name: 'producer',
+    intervalMs: deps.config.pollIntervalMs,
+    logger,
+    runOnce: async () => {
+      if (!(await listener.tryLock(lockKey))) return SOON_MS;
+      try {
+        const result = await enqueueReadyOrders({ ...deps, logger });
+        return result.queueFull ? SOON_MS : undefined;
+      } finally {
+        await listener.unlock(lockKey);
+      }
+    },
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    stop: () =>
+      (stopping ??= (async () => {
+        await loop?.stop();
+        await listener.close();
+      })()),
+  };
+}

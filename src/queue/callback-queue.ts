@@ -1,0 +1,47 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+
+/** What a job carries: only the order's id. Everything else is read from Postgres under a claim. */
+export interface CallbackJobData {
+  orderId: string;
+}
+
+/** Job states that hold a job in Redis until a worker finishes it: what the queue bound counts. */
+export const UNFINISHED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
+
+/**
+ * BullMQ's connection options for a daemon: commands wait for Redis to come back rather than fail
+ * after a few retries (BullMQ requires this for workers), and the client reconnects for ever.
+ */
+export function redisConnection(redisUrl: string): ConnectionOptions {
+  return {
+    url: redisUrl,
+    maxRetriesPerRequest: null,
+    retryStrategy: (times: number) => Math.min(100 * 2 ** times, 2000),
+  };
+}
+
+/**
+ * The job id for an order: derived from the order id alone, so a second add() of the same order while
+ * its job exists is a no-op. BullMQ refuses all-digit custom ids, hence the prefix.
+ */
+export function jobIdFor(orderId: string): string {
+  return `order-${orderId}`;
+}
+
+/**
+ * Jobs are removed as soon as they finish, completed or failed. BullMQ ignores add() for a jobId that
+ * still exists in any state, so a kept job would silently block the same order from being enqueued
+ * again while it is still at 5. Postgres keeps the history (delivery_log); Redis keeps none.
+ * attempts: 1 because retries are Postgres' business (attempts, next_attempt_at), not the queue's.
+ */
+export const JOB_OPTIONS: JobsOptions = { removeOnComplete: true, removeOnFail: true, attempts: 1 };
+
+export function createCallbackQueue(queueName: string, redisUrl: string): Queue<CallbackJobData> {
+  return new Queue<CallbackJobData>(queueName, { connection: redisConnection(redisUrl) });
+}
+
+/** Jobs in Redis that no worker has finished: the number the MAX_QUEUED_JOBS bound applies to. */
+export async function countUnfinishedJobs(queue: Queue<CallbackJobData>): Promise<number> {
+  const counts = await queue.getJobCounts(...UNFINISHED_STATES);
+  return Object.values(counts).reduce((sum, n) => sum + n, 0);
+}

@@ -1,0 +1,73 @@
+import { setMaxListeners } from 'node:events';
+import { Worker } from 'bullmq';
+import type { Config } from '../config';
+import type { Db } from '../db/connection';
+import { deliverOrder } from '../delivery/deliver-order';
+import { createHttpClient } from '../delivery/http-client';
+import type { Logger } from '../observability/logger';
+import { redisConnection, type CallbackJobData } from '../queue/callback-queue';
+
+export interface CallbackWorker {
+  /**
+   * Stops taking jobs and waits for the callbacks in flight, up to SHUTDOWN_GRACE_MS; then aborts the
+   * rest, which hand their orders back at once. Idempotent.
+   */
+  stop(): Promise<void>;
+  /** Aborts the callbacks in flight now (a second signal). Their orders are handed back for redelivery. */
+  abortInFlight(): void;
+}
+
+/** How often a worker looks for jobs whose lock ran out. Cheap; it decides how fast a dead worker's jobs return. */
+function stalledIntervalFor(lockMs: number): number {
+  return Math.max(500, Math.min(30_000, lockMs));
+}
+
+export function startCallbackWorker(deps: { db: Db; config: Config; logger: Logger; workerId: string }): CallbackWorker {
+  const { config, logger } = deps;
+  const http = createHttpClient({ timeoutMs: config.callbackTimeoutMs, allowPrivate: config.allowPrivateDestinations });
+  const shutdown = new AbortController();
+  // Every callback in flight listens on it; that many listeners is the design, not a leak.
+  setMaxListeners(config.workerConcurrency + 10, shutdown.signal);
+  const delivery = { db: deps.db, http, config, logger, workerId: deps.workerId };
+
+  const worker = new Worker<CallbackJobData>(
+    config.queueName,
+    async (job) => deliverOrder(delivery, job.data.orderId, shutdown.signal),
+    {
+      connection: redisConnection(config.redisUrl),
+      name: deps.workerId,
+      concurrency: config.workerConcurrency,
+      // The lock guards only Redis state and may lapse (a blocked event loop); the claim in Postgres
+      // is what keeps two workers from delivering one order at once.
+      lockDuration: config.jobLockMs,
+      stalledInterval: stalledIntervalFor(config.jobLockMs),
+      removeOnComplete: { count: 0 },
+      removeOnFail: { count: 0 },
+    },
+  );
+  worker.on('error', (err) => logger.error({ err }, 'queue worker error'));
+  worker.on('failed', (job, err) => {
+    logger.error(
+      { err, orderId: job?.data.orderId },
+      'delivery job failed; the order is offered again when its claim runs out',
+    );
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    abortInFlight: () => shutdown.abort(),
+    stop: () =>
+      (stopping ??= (async () => {
+        const graceTimer = setTimeout(() => {
+          logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over; aborting callbacks in flight');
+          shutdown.abort();
+        }, config.shutdownGraceMs);
+        try {
+          await worker.close();
+        } finally {
+          clearTimeout(graceTimer);
+          await http.close();
+        }
+      })()),
+  };
+}
