@@ -1,4 +1,5 @@
 import os from 'node:os';
+import type { DestinationStream } from 'pino';
 import { loadConfig } from './config';
 import { createDb } from './db/connection';
 import { Lifecycle } from './lifecycle';
@@ -22,10 +23,14 @@ export interface Daemon {
  * Starts what `role` asks for in this process and returns once it runs. Resources are registered
  * with the lifecycle as they are made, so a failure half-way still releases what was made.
  */
-export async function startDaemon(role: DaemonRole, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
+export async function startDaemon(
+  role: DaemonRole,
+  env: NodeJS.ProcessEnv = process.env,
+  options: { logDestination?: DestinationStream; workerId?: string } = {},
+): Promise<Daemon> {
   const config = loadConfig(env, { requireSecret: role !== 'producer' });
-  const workerId = `${os.hostname()}:${process.pid}`;
-  const logger = createLogger(config.logLevel).child({ worker: workerId });
+  const workerId = options.workerId ?? `${os.hostname()}:${process.pid}`;
+  const logger = createLogger(config.logLevel, options.logDestination).child({ worker: workerId });
   const lifecycle = new Lifecycle(logger);
   const startup = new AbortController();
   lifecycle.add('startup', () => startup.abort());

@@ -7,7 +7,7 @@ export type { Logger };
  * line. Signature headers and keys are redacted wherever they appear, so a careless
  * `log.info({ headers })` cannot leak them.
  */
-export function createLogger(level: string, destination: pino.DestinationStream = pino.destination({ sync: true })): Logger {
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
       level,
@@ -16,6 +16,6 @@ export function createLogger(level: string, destination: pino.DestinationStream 
         censor: '[redacted]',
       },
     },
-    destination,
+    destination ?? pino.destination({ sync: true }),
   );
 }

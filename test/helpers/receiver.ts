@@ -1,0 +1,121 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedRequest {
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  webhookId: string;
+  startedAt: number;
+  /** When the receiver finished answering; undefined while in flight or if the client went away. */
+  endedAt?: number;
+}
+
+/** What the receiver does with one request: answer with a status (after a delay), or hang up. */
+export type Reply =
+  | { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
+  | { hangUp: true; delayMs?: number }
+  | { never: true };
+
+export type Behaviour = (request: ReceivedRequest, attemptForThisId: number) => Reply;
+
+/**
+ * A partner's endpoint on 127.0.0.1 that records every request and tracks, per webhook-id, how many
+ * are open at once: the "never two deliveries of one order at the same time" invariant is read here.
+ */
+export class Receiver {
+  readonly requests: ReceivedRequest[] = [];
+  /** webhook-ids that ever had two requests open at the same time. */
+  readonly overlaps = new Set<string>();
+  private readonly open = new Map<string, number>();
+  private server?: http.Server;
+  private readonly sockets = new Set<import('node:net').Socket>();
+  behaviour: Behaviour;
+
+  constructor(behaviour: Behaviour = () => ({ status: 200 })) {
+    this.behaviour = behaviour;
+  }
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return this;
+  }
+
+  get port(): number {
+    return (this.server!.address() as AddressInfo).port;
+  }
+
+  url(path = '/callback'): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  requestsFor(webhookId: string): ReceivedRequest[] {
+    return this.requests.filter((r) => r.webhookId === webhookId);
+  }
+
+  /** Requests per webhook-id. */
+  countsById(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const r of this.requests) counts.set(r.webhookId, (counts.get(r.webhookId) ?? 0) + 1);
+    return counts;
+  }
+
+  inFlight(): number {
+    let n = 0;
+    for (const v of this.open.values()) n += v;
+    return n;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const webhookId = String(req.headers['webhook-id'] ?? '');
+      const record: ReceivedRequest = {
+        path: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        webhookId,
+        startedAt: Date.now(),
+      };
+      const attempt = this.requestsFor(webhookId).length + 1;
+      this.requests.push(record);
+      const openNow = (this.open.get(webhookId) ?? 0) + 1;
+      this.open.set(webhookId, openNow);
+      if (openNow > 1) this.overlaps.add(webhookId);
+      let closed = false;
+      const close = () => {
+        if (closed) return;
+        closed = true;
+        this.open.set(webhookId, (this.open.get(webhookId) ?? 1) - 1);
+      };
+      // The client going away (abort, kill) ends the request as far as overlap is concerned.
+      res.on('close', close);
+
+      const reply = this.behaviour(record, attempt);
+      if ('never' in reply) return;
+      setTimeout(() => {
+        if ('hangUp' in reply) {
+          req.socket.destroy();
+          close();
+          return;
+        }
+        res.writeHead(reply.status, reply.headers);
+        res.end(reply.body ?? '', () => {
+          record.endedAt = Date.now();
+          close();
+        });
+      }, reply.delayMs ?? 0);
+    });
+  }
+}
