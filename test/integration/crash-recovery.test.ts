@@ -1,0 +1,144 @@
+import { createTestDatabase, statusCounts, terminateConnections, type TestDatabase } from '../helpers/database';
+import { insertOrders } from '../helpers/database';
+import { spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { Receiver } from '../helpers/receiver';
+import { PrivateRedis } from '../helpers/redis-server';
+import { sleep, waitFor } from '../helpers/wait-for';
+
+// Short claims and leases so that recovery after a crash happens within the test's patience.
+const FAST_RECOVERY = {
+  CALLBACK_ALLOW_PRIVATE: 'true',
+  POLL_INTERVAL_MS: '100',
+  CALLBACK_TIMEOUT_MS: '1000',
+  CLAIM_TTL_MS: '3000',
+  QUEUE_LEASE_MS: '3000',
+  RETRY_BASE_MS: '50',
+  RETRY_MAX_MS: '200',
+  MAX_ATTEMPTS: '50',
+  WORKER_CONCURRENCY: '20',
+};
+
+let database: TestDatabase;
+let queueName: string;
+let receiver: Receiver;
+
+beforeEach(async () => {
+  database = await createTestDatabase();
+  queueName = uniqueQueueName();
+});
+
+afterEach(async () => {
+  await stopAllDaemons();
+  await receiver?.stop();
+  await database.drop();
+  await obliterateQueue(queueName);
+});
+
+function ids(from: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => from + i);
+}
+
+async function allFinal(total: number): Promise<boolean> {
+  const counts = await statusCounts(database.db);
+  return (counts[6] ?? 0) + (counts[7] ?? 0) === total;
+}
+
+it('a worker killed with SIGKILL mid-callback leaves its orders deliverable, and another replica delivers them', async () => {
+  let firstReplicaAlive = true;
+  receiver = await new Receiver(() => (firstReplicaAlive ? { never: true } : { status: 200 })).start();
+  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName };
+  const doomed = await spawnDaemon('start', { ...env, CALLBACK_TIMEOUT_MS: '2000', CLAIM_TTL_MS: '5000' });
+  await insertOrders(database.db, ids(1, 30), receiver.url());
+  await waitFor('callbacks in flight at the receiver', () => receiver.inFlight() >= 10);
+
+  doomed.signal('SIGKILL');
+  expect((await doomed.exited).signal).toBe('SIGKILL');
+  firstReplicaAlive = false;
+  const claimedByTheDead = await database.db('orders').whereNotNull('claim_token').count<{ count: string }[]>('* as count');
+  expect(Number(claimedByTheDead[0].count)).toBeGreaterThanOrEqual(10);
+
+  await spawnDaemon('start', env);
+  await waitFor('every order delivered', async () => (await statusCounts(database.db))[6] === 30, 45_000);
+
+  expect(receiver.overlaps.size).toBe(0);
+  for (const id of ids(1, 30)) {
+    const delivered = receiver.requestsFor(`order-${id}`).filter((r) => r.endedAt);
+    expect(delivered).toHaveLength(1);
+  }
+  // The killed attempts were never recorded: attempts counts only what a live worker finished.
+  const attempts = await database.db('orders').max<{ max: number }[]>('attempts as max');
+  expect(attempts[0].max).toBe(1);
+});
+
+it('Redis restarted empty mid-run: every order still ends 6, none delivered twice', async () => {
+  const redis = await PrivateRedis.start();
+  try {
+    receiver = await new Receiver(() => ({ status: 200, delayMs: 10 })).start();
+    const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, REDIS_URL: redis.url, QUEUE_NAME: queueName, MAX_QUEUED_JOBS: '100' };
+    await spawnDaemon('start', env);
+    await spawnDaemon('start', env);
+    await insertOrders(database.db, ids(1, 600), receiver.url());
+    await waitFor('a third delivered', async () => ((await statusCounts(database.db))[6] ?? 0) >= 200);
+
+    await redis.restartEmpty(300);
+    await waitFor('every order delivered', async () => (await statusCounts(database.db))[6] === 600, 45_000);
+
+    expect(receiver.overlaps.size).toBe(0);
+    const counts = receiver.countsById();
+    expect(counts.size).toBe(600);
+    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+  } finally {
+    await stopAllDaemons();
+    await redis.stop();
+  }
+});
+
+it('Postgres connections terminated mid-run: every order still ends 6, with no overlapping deliveries', async () => {
+  receiver = await new Receiver(() => ({ status: 200, delayMs: 10 })).start();
+  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, MAX_QUEUED_JOBS: '100' };
+  await spawnDaemon('start', env);
+  await spawnDaemon('start', env);
+  await insertOrders(database.db, ids(1, 600), receiver.url());
+  for (let i = 0; i < 3; i++) {
+    await waitFor('progress', async () => ((await statusCounts(database.db))[6] ?? 0) >= 100 * (i + 1));
+    await terminateConnections(database.name);
+  }
+  // The test's own pool lost its connections too; knex replaces them.
+  await waitFor('every order final', () => allFinal(600), 45_000);
+
+  expect((await statusCounts(database.db))[6]).toBe(600);
+  expect(receiver.overlaps.size).toBe(0);
+  expect(receiver.countsById().size).toBe(600);
+});
+
+it('a job whose lock expires while its callback is in flight is not delivered a second time (the claim fences it)', async () => {
+  receiver = await new Receiver(() => ({ status: 200, delayMs: 8000 })).start();
+  const env = {
+    ...FAST_RECOVERY,
+    DATABASE_URL: database.url,
+    REDIS_URL: SHARED_REDIS_URL,
+    QUEUE_NAME: queueName,
+    CALLBACK_TIMEOUT_MS: '15000',
+    CLAIM_TTL_MS: '30000',
+    // BullMQ's lock lapses after a second without renewal; the stopped process cannot renew it.
+    JOB_LOCK_MS: '1000',
+  };
+  const paused = await spawnDaemon('start', env);
+  await insertOrders(database.db, [42], receiver.url());
+  await waitFor('the callback in flight', () => receiver.inFlight() === 1);
+  paused.signal('SIGSTOP'); // a blocked event loop, a GC pause, a VM migration: no lock renewal
+
+  const rescuer = await spawnDaemon('worker', env);
+  // The rescuer's stalled check hands it the job; its claim is refused because ours is still live.
+  await rescuer.waitForLog('the rescuer to find the order claimed', (l) => l.orderId === '42' && /not claimable/.test(String(l.msg)), 20_000);
+  expect(receiver.inFlight()).toBe(1);
+  paused.signal('SIGCONT');
+
+  await waitFor('order 42 delivered', async () => (await statusCounts(database.db))[6] === 1, 20_000);
+  await sleep(500);
+  expect(receiver.requests).toHaveLength(1);
+  expect(receiver.overlaps.size).toBe(0);
+  const log = await database.db('delivery_log').where({ order_id: 42 });
+  expect(log).toMatchObject([{ attempt: 1, outcome: 'delivered', superseded: false }]);
+});
