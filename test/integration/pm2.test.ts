@@ -37,7 +37,8 @@ beforeAll(async () => {
   queueName = uniqueQueueName();
   receiver = await new Receiver(() => ({ status: 200, delayMs: 20 })).start();
   env = {
-    PATH: process.env.PATH,
+    // PM2 starts apps with the `node` on PATH: make that the Node running this suite (20 or 24).
+    PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
     HOME: process.env.HOME,
     PM2_HOME: pm2Home,
     ORDER_CALLBACKS_LOG_DIR: path.join(pm2Home, 'logs'),
