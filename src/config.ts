@@ -57,6 +57,7 @@ const schema = z.object({
   CLAIM_TTL_MS: integer(1000, 3_600_000).optional(),
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000).optional(),
   JOB_LOCK_MS: integer(500, 3_600_000).optional(),
+  DATABASE_POOL_MAX: integer(2, 1000).default(10),
 });
 
 export interface Config {
@@ -90,6 +91,11 @@ export interface Config {
    * state and can always expire early (a blocked event loop), so the claim in Postgres is the fence.
    */
   jobLockMs: number;
+  /**
+   * Postgres connections per process. A delivery holds one only for its claim and its record, never
+   * during the HTTP call, so a few serve many callbacks; replicas x this must stay under max_connections.
+   */
+  databasePoolMax: number;
 }
 
 export interface LoadOptions {
@@ -140,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     claimTtlMs,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS ?? v.CALLBACK_TIMEOUT_MS + CLAIM_MARGIN_MS,
     jobLockMs: v.JOB_LOCK_MS ?? claimTtlMs,
+    databasePoolMax: v.DATABASE_POOL_MAX,
   });
 }
 

@@ -37,8 +37,7 @@ export async function startDaemon(
   let worker: CallbackWorker | undefined;
 
   try {
-    // Each concurrent delivery holds a pooled connection for a claim and a record; the producer one more.
-    const db = createDb(config.databaseUrl, config.workerConcurrency + 2);
+    const db = createDb(config.databaseUrl, config.databasePoolMax);
     lifecycle.add('postgres pool', () => db.destroy());
     const queue = createCallbackQueue(config.queueName, config.redisUrl);
     lifecycle.add('queue', () => queue.close());
