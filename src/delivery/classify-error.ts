@@ -13,11 +13,11 @@ export function classifyError(err: unknown, abortCause?: AbortCause, timeoutMs?:
   if (refusal) return { kind: 'failed', reason: (refusal as Error).message };
   if (abortCause === 'timeout') return { kind: 'retry', reason: `timed out after ${timeoutMs} ms` };
   if (abortCause === 'claim') return { kind: 'retry', reason: 'aborted: the claim on the order was running out' };
-  const code = findInChain(err, (e) => typeof (e as { code?: unknown }).code === 'string') as
+  const coded = findInChain(err, (e) => typeof (e as { code?: unknown }).code === 'string') as
     | { code: string; message?: string }
     | undefined;
   const message = err instanceof Error ? err.message : String(err);
-  return { kind: 'retry', reason: `network error: ${code ? `${code} ` : ''}${message}`.slice(0, 500) };
+  return { kind: 'retry', reason: `network error: ${coded ? `${coded.code} ` : ''}${message}`.slice(0, 500) };
 }
 
 function findInChain(err: unknown, match: (e: unknown) => boolean): unknown {

@@ -1,0 +1,94 @@
+import { loadConfig } from '../../src/config';
+import { ConfigError } from '../../src/errors/config-error';
+
+const SECRET = `whsec_${Buffer.from('0123456789abcdef0123').toString('base64')}`;
+
+function errorOf(env: Record<string, string>, requireSecret = false): string {
+  try {
+    loadConfig(env, { requireSecret });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('gives the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/order_callbacks',
+      redisUrl: 'redis://127.0.0.1:6379',
+      queueName: 'order-callbacks',
+      workerConcurrency: 50,
+      pollIntervalMs: 1000,
+      callbackTimeoutMs: 10_000,
+      allowPrivateDestinations: false,
+      logLevel: 'info',
+      claimTtlMs: 25_000,
+      jobLockMs: 25_000,
+      shutdownGraceMs: 15_000,
+      databasePoolMax: 10,
+    });
+    expect(config.signingKey).toBeUndefined();
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('decodes the signing key from the part after whsec_', () => {
+    expect(loadConfig({ CALLBACK_SECRET: SECRET }).signingKey?.toString()).toBe('0123456789abcdef0123');
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ WORKER_CONCURRENCY: '', CALLBACK_ALLOW_PRIVATE: '' }).workerConcurrency).toBe(50);
+  });
+
+  it.each([
+    ['WORKER_CONCURRENCY', 'abc'],
+    ['WORKER_CONCURRENCY', '0'],
+    ['POLL_INTERVAL_MS', '-1'],
+    ['CALLBACK_TIMEOUT_MS', '1.5'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['REDIS_URL', 'not a url'],
+    ['CALLBACK_SECRET', 'nope'],
+    ['CALLBACK_SECRET', `whsec_${Buffer.from('short').toString('base64')}`],
+    ['CALLBACK_ALLOW_PRIVATE', 'maybe'],
+    ['LOG_LEVEL', 'loud'],
+    ['QUEUE_NAME', 'has spaces'],
+  ])('%s=%s stops the start with a message naming the variable', (name, value) => {
+    expect(errorOf({ [name]: value })).toMatch(new RegExp(`^${name}: |; ${name}: `));
+  });
+
+  it('names every bad variable at once', () => {
+    const message = errorOf({ WORKER_CONCURRENCY: 'x', LOG_LEVEL: 'y' });
+    expect(message).toMatch(/WORKER_CONCURRENCY/);
+    expect(message).toMatch(/LOG_LEVEL/);
+  });
+
+  it('requires CALLBACK_SECRET where callbacks are signed', () => {
+    expect(errorOf({}, true)).toMatch(/^CALLBACK_SECRET: required/);
+    expect(loadConfig({ CALLBACK_SECRET: SECRET }, { requireSecret: true }).signingKey).toBeDefined();
+  });
+
+  it('refuses a retry ceiling below the base, and a claim that does not outlive the callback timeout', () => {
+    expect(errorOf({ RETRY_BASE_MS: '5000', RETRY_MAX_MS: '1000' })).toMatch(/RETRY_MAX_MS/);
+    expect(errorOf({ CALLBACK_TIMEOUT_MS: '10000', CLAIM_TTL_MS: '10500' })).toMatch(/CLAIM_TTL_MS/);
+  });
+
+  it('derives the claim, the job lock and the grace period from the callback timeout', () => {
+    const config = loadConfig({ CALLBACK_TIMEOUT_MS: '2000' });
+    expect(config.claimTtlMs).toBe(9000);
+    expect(config.jobLockMs).toBe(9000);
+    expect(config.shutdownGraceMs).toBe(7000);
+    expect(loadConfig({ JOB_LOCK_MS: '1000' }).jobLockMs).toBe(1000);
+  });
+
+  it.each([
+    ['true', true],
+    ['1', true],
+    ['YES', true],
+    ['false', false],
+    ['0', false],
+  ])('CALLBACK_ALLOW_PRIVATE=%s is %s', (value, expected) => {
+    expect(loadConfig({ CALLBACK_ALLOW_PRIVATE: value }).allowPrivateDestinations).toBe(expected);
+  });
+});
