@@ -18,8 +18,10 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
     try {
       await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
     } catch (err) {
-      // Two migrators racing: the other one created it first.
-      if ((err as { code?: string }).code !== '42P04') throw err;
+      // Two migrators racing: the other one created it first. Postgres says so as "already exists"
+      // (42P04) or, when both got past its own check, as a unique violation on pg_database (23505).
+      const code = (err as { code?: string }).code;
+      if (code !== '42P04' && code !== '23505') throw err;
     }
     return true;
   } finally {
@@ -27,11 +29,18 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   }
 }
 
-/** Applies every pending knex migration; returns the names applied. Safe to run concurrently. */
+/**
+ * Applies every pending knex migration; returns the names applied. Safe to run concurrently (every
+ * replica may run it at start): knex's own lock table cannot protect the creation of its tables, so
+ * migrators queue on a session advisory lock and each finds the work done by the one before it.
+ */
 export async function migrateLatest(databaseUrl: string): Promise<string[]> {
   await ensureDatabase(databaseUrl);
+  const lock = new Client({ connectionString: databaseUrl, application_name: 'order-callbacks-migrate' });
+  await lock.connect();
   const db = createDb(databaseUrl, 2);
   try {
+    await lock.query("SELECT pg_advisory_lock(hashtextextended('order-callbacks:migrate', 0))");
     const [, applied] = (await db.migrate.latest({ directory: MIGRATIONS_DIR, loadExtensions: ['.js'] })) as [
       number,
       string[],
@@ -39,5 +48,7 @@ export async function migrateLatest(databaseUrl: string): Promise<string[]> {
     return applied;
   } finally {
     await db.destroy();
+    // Ending the session releases the lock, also when the migration failed.
+    await lock.end();
   }
 }

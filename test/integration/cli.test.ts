@@ -1,0 +1,148 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { Queue } from 'bullmq';
+import { Client } from 'pg';
+import { redisConnection } from '../../src/queue/callback-queue';
+import { adminQuery, ADMIN_URL, createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
+import { CLI, spawnDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
+import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+
+const exec = promisify(execFile);
+
+/** Runs the CLI and returns its exit code and output, whatever the code. */
+async function cli(args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, timeout: 30_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+afterEach(() => stopAllDaemons());
+
+describe('migrate', () => {
+  const name = `oc_test_migrate_${randomBytes(4).toString('hex')}`;
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const env = { DATABASE_URL: url.toString() };
+  afterAll(() => adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+
+  it('creates the database when it does not exist, applies the migrations, and is a no-op the second time', async () => {
+    const [a, b] = await Promise.all([cli(['migrate'], env), cli(['migrate'], env)]); // two at once, on a database that does not exist
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(a.stdout + b.stdout).toMatch(/applied 001_create_orders.js, 002_create_delivery_log.js/);
+    const again = await cli(['migrate'], env);
+    expect(again).toMatchObject({ code: 0, stdout: 'already up to date\n' });
+  });
+
+  it('lets the order system insert only (id, status, callback_url, payload), and bumps version on every status change', async () => {
+    const client = new Client({ connectionString: url.toString() });
+    await client.connect();
+    try {
+      await client.query(`INSERT INTO orders (id, status, callback_url, payload) VALUES (1, 4, 'https://p.example/', '{}')`);
+      const inserted = (await client.query('SELECT * FROM orders WHERE id = 1')).rows[0];
+      expect(inserted).toMatchObject({ version: 0, attempts: 0, last_error: null, delivered_at: null, lease_until: null, claim_token: null });
+      for (const column of ['next_attempt_at', 'created_at', 'updated_at', 'ready_since']) expect(inserted[column]).toBeInstanceOf(Date);
+
+      await client.query(`UPDATE orders SET payload = '{"a":1}' WHERE id = 1`);
+      expect((await client.query('SELECT version FROM orders WHERE id = 1')).rows[0].version).toBe(0);
+      await client.query('UPDATE orders SET status = 5 WHERE id = 1');
+      await client.query('UPDATE orders SET status = 6 WHERE id = 1');
+      await client.query('UPDATE orders SET status = 5 WHERE id = 1');
+      const after = (await client.query('SELECT * FROM orders WHERE id = 1')).rows[0];
+      expect(after.version).toBe(3);
+      expect(after.ready_since.getTime()).toBeGreaterThan(inserted.ready_since.getTime());
+      expect(after.updated_at.getTime()).toBeGreaterThan(inserted.updated_at.getTime());
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+describe('bad configuration stops the process at start with a message naming the variable', () => {
+  it.each([
+    [['start'], { WORKER_CONCURRENCY: 'abc', CALLBACK_SECRET: TEST_SECRET }, /WORKER_CONCURRENCY/],
+    [['start'], {}, /CALLBACK_SECRET: required/],
+    [['worker'], { CALLBACK_SECRET: 'whsec_c2hvcnQ=' }, /CALLBACK_SECRET: must decode to at least 16 bytes/],
+    [['stats'], { DATABASE_URL: 'mysql://x' }, /DATABASE_URL: must be a URL starting with postgres/],
+    [['migrate'], { REDIS_URL: 'http://x' }, /REDIS_URL/],
+  ])('%j with %j', async (args, env, message) => {
+    const result = await cli(args, env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^order-callbacks: bad configuration: /);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace for a user mistake
+  });
+
+  it('the producer alone needs no signing secret', async () => {
+    const database = await createTestDatabase();
+    const queueName = uniqueQueueName();
+    try {
+      const producer = await spawnDaemon('producer', { DATABASE_URL: database.url, QUEUE_NAME: queueName, CALLBACK_SECRET: '' });
+      producer.signal('SIGTERM');
+      expect(await producer.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await database.drop();
+      await obliterateQueue(queueName);
+    }
+  });
+});
+
+describe('stats', () => {
+  let database: TestDatabase;
+  const queueName = uniqueQueueName();
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await insertOrders(database.db, [1, 2, 3], 'https://p.example/', {}, 5);
+    await insertOrders(database.db, [4, 5], 'https://p.example/', {}, 6);
+    await insertOrders(database.db, [6], 'https://p.example/', {}, 7);
+    await insertOrders(database.db, [7, 8, 9, 10], 'https://p.example/', {}, 2);
+    await database.db('orders').where({ id: 1 }).update({ ready_since: new Date(Date.now() - 120_000) });
+    const queue = new Queue(queueName, { connection: redisConnection(SHARED_REDIS_URL) });
+    await queue.add('callback', { orderId: '1' }, { jobId: 'order-1' });
+    await queue.add('callback', { orderId: '2' }, { jobId: 'order-2', delay: 60_000 });
+    await queue.close();
+  });
+  afterAll(async () => {
+    await database.drop();
+    await obliterateQueue(queueName);
+  });
+
+  it('--json counts orders by status, the oldest ready age and the queue depths', async () => {
+    const result = await cli(['stats', '--json'], { DATABASE_URL: database.url, QUEUE_NAME: queueName });
+    expect(result.code).toBe(0);
+    const stats = JSON.parse(result.stdout);
+    expect(stats.orders).toEqual({ ready: 3, delivered: 2, failed: 1, other: 4 });
+    expect(stats.oldestReadyAgeSeconds).toBeGreaterThanOrEqual(119);
+    expect(stats.queue).toEqual({ waiting: 1, active: 0, delayed: 1, prioritized: 0 });
+  });
+
+  it('prints the same for people', async () => {
+    const result = await cli(['stats'], { DATABASE_URL: database.url, QUEUE_NAME: queueName });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/ready \(5\)\s+3\n\s+delivered \(6\)\s+2\n\s+failed \(7\)\s+1\n\s+other\s+4/);
+    expect(result.stdout).toMatch(new RegExp(`queue ${queueName}\\n\\s+waiting\\s+1`));
+  });
+});
+
+describe('--help', () => {
+  it.each([[[]], [['start']], [['worker']], [['producer']], [['migrate']], [['stats']]])('order-callbacks %j --help', async (args) => {
+    const result = await cli([...args, '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: order-callbacks/);
+  });
+
+  it('lists every command', async () => {
+    const { stdout } = await cli(['--help']);
+    for (const command of ['migrate', 'start', 'worker', 'producer', 'stats']) expect(stdout).toMatch(new RegExp(`\\n\\s+${command}\\b`));
+  });
+});
+
+it('an unknown command is a one-line error, exit 1', async () => {
+  const result = await cli(['deliver-everything']);
+  expect(result.code).toBe(1);
+  expect(result.stderr).toMatch(/unknown command 'deliver-everything'/);
+});
