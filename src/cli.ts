@@ -1,13 +1,18 @@
 #!/usr/bin/env node
+import os from 'node:os';
+import type { Queue } from 'bullmq';
 import { Command } from 'commander';
+import { formatInspection, inspectOrder } from './admin/inspect';
+import { formatRequeueReport, requeue } from './admin/requeue';
+import { parseRequeueSelector, type RequeueOptionsInput } from './admin/requeue-selector';
 import { collectStats, formatStats } from './admin/stats';
-import { loadConfig } from './config';
+import { loadConfig, type Config } from './config';
 import { runDaemon } from './daemon';
-import { createDb } from './db/connection';
+import { createDb, type Db } from './db/connection';
 import { migrateLatest } from './db/migrate';
 import { ConfigError } from './errors/config-error';
 import { UserError } from './errors/user-error';
-import { createCallbackQueue } from './queue/callback-queue';
+import { createCallbackQueue, type CallbackJobData } from './queue/callback-queue';
 
 /** Argument parsing only: one function per command, each of which lives in its own module. */
 const program = new Command()
@@ -39,19 +44,75 @@ program
 
 program
   .command('stats')
-  .description('orders by status and the queue depths')
+  .description('orders by status, age of the oldest ready order, recent outcomes, queue depths, top failing hosts')
   .option('--json', 'print JSON instead of text')
-  .action(async (options: { json?: boolean }) => {
-    const config = loadConfig();
-    const db = createDb(config.databaseUrl, 2);
-    const queue = createCallbackQueue(config.queueName, config.redisUrl);
-    try {
-      const stats = await collectStats(db, queue);
+  .option('--minutes <n>', 'window for the recent outcomes', '15')
+  .action((options: { json?: boolean; minutes: string }) =>
+    withConnections(async ({ config, db, queue }) => {
+      const minutes = Number(options.minutes);
+      if (!Number.isInteger(minutes) || minutes < 1) throw new UserError(`--minutes: expected a positive whole number; got ${options.minutes}`);
+      const stats = await collectStats(db, queue(), minutes);
       console.log(options.json ? JSON.stringify(stats) : formatStats(stats, config.queueName));
-    } finally {
-      await Promise.allSettled([db.destroy(), queue.close()]);
-    }
-  });
+    }),
+  );
+
+program
+  .command('inspect')
+  .description('one order: its row, every delivery attempt, and where its job is in the queue')
+  .argument('<orderId>', 'the order id')
+  .option('--json', 'print JSON instead of text')
+  .action((orderId: string, options: { json?: boolean }) =>
+    withConnections(async ({ db, queue }) => {
+      const inspection = await inspectOrder(db, queue(), orderId);
+      console.log(options.json ? JSON.stringify(inspection) : formatInspection(inspection));
+    }),
+  );
+
+program
+  .command('requeue')
+  .description('move failed orders (7) back to 5 so they are delivered again; with --resend-delivered, delivered ones (6) too')
+  .option('--id <ids>', 'comma-separated order ids')
+  .option('--status <status>', 'status to requeue (only 7)', '7')
+  .option('--since <iso>', 'updated (failed) at or after this ISO timestamp')
+  .option('--until <iso>', 'updated (failed) at or before this ISO timestamp')
+  .option('--error-like <text>', 'last_error contains this text (case-insensitive)')
+  .option('--callback-host <host>', 'callback_url has this host')
+  .option('--limit <n>', 'change at most this many orders')
+  .option('--all', 'every failed order (when no other selector is given)')
+  .option('--resend-delivered', 'also send delivered orders (6) again, with the same webhook-id')
+  .option('--dry-run', 'print what would change and change nothing')
+  .option('--actor <name>', 'who is doing this, for the audit row', os.userInfo().username)
+  .option('--batch-size <n>', 'orders per conditional update', '500')
+  .option('--json', 'print JSON instead of text')
+  .action((options: RequeueOptionsInput & { dryRun?: boolean; actor: string; batchSize: string; json?: boolean }) =>
+    withConnections(async ({ db }) => {
+      const selector = parseRequeueSelector(options);
+      const batchSize = Number(options.batchSize);
+      if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`--batch-size: expected a positive whole number; got ${options.batchSize}`);
+      const report = await requeue(db, {
+        selector,
+        actor: options.actor,
+        dryRun: Boolean(options.dryRun),
+        resendDelivered: Boolean(options.resendDelivered),
+        batchSize,
+      });
+      console.log(options.json ? JSON.stringify(report) : formatRequeueReport(report));
+    }),
+  );
+
+/** Opens what an admin command needs (the queue only if asked for) and closes it all afterwards. */
+async function withConnections(
+  run: (resources: { config: Readonly<Config>; db: Db; queue: () => Queue<CallbackJobData> }) => Promise<void>,
+): Promise<void> {
+  const config = loadConfig();
+  const db = createDb(config.databaseUrl, 2);
+  let queue: Queue<CallbackJobData> | undefined;
+  try {
+    await run({ config, db, queue: () => (queue ??= createCallbackQueue(config.queueName, config.redisUrl)) });
+  } finally {
+    await Promise.allSettled([db.destroy(), queue?.close()]);
+  }
+}
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // A mistake of the caller's gets one line and exit 1; anything else is a bug or an outage: show it all.

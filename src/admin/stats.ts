@@ -1,45 +1,62 @@
 import type { Queue } from 'bullmq';
 import type { Db } from '../db/connection';
 import { countOrders, type OrderCounts } from '../db/count-orders';
+import { countRecentOutcomes, type RecentOutcomes } from '../db/count-recent-outcomes';
+import { findTopFailingHosts, type FailingHost } from '../db/find-top-failing-hosts';
 import type { CallbackJobData } from '../queue/callback-queue';
 
 export interface Stats {
   orders: Omit<OrderCounts, 'oldestReadyAgeSeconds'>;
+  /** The number to watch: how long the longest-waiting ready order has waited. */
   oldestReadyAgeSeconds: number | null;
+  recent: RecentOutcomes;
   queue: { waiting: number; active: number; delayed: number; prioritized: number };
+  topFailingHosts: FailingHost[];
 }
 
-export async function collectStats(db: Db, queue: Queue<CallbackJobData>): Promise<Stats> {
-  const [{ oldestReadyAgeSeconds, ...orders }, jobs] = await Promise.all([
+export async function collectStats(db: Db, queue: Queue<CallbackJobData>, windowMinutes = 15): Promise<Stats> {
+  const [{ oldestReadyAgeSeconds, ...orders }, recent, jobs, topFailingHosts] = await Promise.all([
     countOrders(db),
+    countRecentOutcomes(db, windowMinutes),
     queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
+    findTopFailingHosts(db, 10),
   ]);
   return {
     orders,
     oldestReadyAgeSeconds,
+    recent,
     queue: {
       waiting: jobs.waiting ?? 0,
       active: jobs.active ?? 0,
       delayed: jobs.delayed ?? 0,
       prioritized: jobs.prioritized ?? 0,
     },
+    topFailingHosts,
   };
 }
 
 export function formatStats(stats: Stats, queueName: string): string {
-  const { orders, queue } = stats;
+  const { orders, queue, recent } = stats;
   const age = stats.oldestReadyAgeSeconds === null ? '-' : `${stats.oldestReadyAgeSeconds}s`;
-  return [
+  const lines = [
     'orders',
     `  ready (5)      ${orders.ready}`,
     `  delivered (6)  ${orders.delivered}`,
     `  failed (7)     ${orders.failed}`,
     `  other          ${orders.other}`,
     `  oldest ready   ${age}`,
+    `last ${recent.windowMinutes} minutes`,
+    `  delivered      ${recent.delivered}`,
+    `  retried        ${recent.retried}`,
+    `  failed         ${recent.failed}`,
     `queue ${queueName}`,
     `  waiting        ${queue.waiting}`,
     `  active         ${queue.active}`,
     `  delayed        ${queue.delayed}`,
     `  prioritized    ${queue.prioritized}`,
-  ].join('\n');
+    'top failing hosts',
+  ];
+  if (stats.topFailingHosts.length === 0) lines.push('  -');
+  for (const { host, failures } of stats.topFailingHosts) lines.push(`  ${String(failures).padStart(6)}  ${host}`);
+  return lines.join('\n');
 }

@@ -1,0 +1,22 @@
+import type { Db } from './connection';
+
+export interface OrderRecord {
+  id: string;
+  status: number;
+  callback_url: string | null;
+  payload: unknown;
+  version: number;
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at: Date;
+  created_at: Date;
+  updated_at: Date;
+  delivered_at: Date | null;
+  ready_since: Date;
+  lease_until: Date | null;
+  claim_token: string | null;
+}
+
+export async function findOrder(db: Db, orderId: string): Promise<OrderRecord | undefined> {
+  return db('orders').where({ id: orderId }).first();
+}
