@@ -58,6 +58,8 @@ const schema = z.object({
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000).optional(),
   JOB_LOCK_MS: integer(500, 3_600_000).optional(),
   DATABASE_POOL_MAX: integer(2, 1000).default(10),
+  METRICS_PORT: integer(0, 65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
 export interface Config {
@@ -96,6 +98,8 @@ export interface Config {
    * during the HTTP call, so a few serve many callbacks; replicas x this must stay under max_connections.
    */
   databasePoolMax: number;
+  /** Where /metrics, /healthz, /readyz and the status page listen; undefined = not served. */
+  metrics?: { host: string; port: number };
 }
 
 export interface LoadOptions {
@@ -147,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS ?? v.CALLBACK_TIMEOUT_MS + CLAIM_MARGIN_MS,
     jobLockMs: v.JOB_LOCK_MS ?? claimTtlMs,
     databasePoolMax: v.DATABASE_POOL_MAX,
+    metrics: v.METRICS_PORT === undefined ? undefined : { host: v.METRICS_HOST, port: v.METRICS_PORT },
   });
 }
 

@@ -4,6 +4,8 @@ import { loadConfig } from './config';
 import { createDb } from './db/connection';
 import { Lifecycle } from './lifecycle';
 import { createLogger, type Logger } from './observability/logger';
+import { Metrics } from './observability/metrics';
+import { startOpsServer } from './observability/ops-server';
 import { startProducer } from './producer/producer';
 import { createCallbackQueue } from './queue/callback-queue';
 import { waitForServices } from './wait-for-services';
@@ -13,6 +15,8 @@ export type DaemonRole = 'start' | 'worker' | 'producer';
 
 export interface Daemon {
   logger: Logger;
+  /** The port /metrics and the status page listen on, when METRICS_PORT is set (0 picks a free one). */
+  opsPort?: number;
   /** Graceful stop: producer first, then workers (with their grace period), then connections. */
   stop(): Promise<void>;
   /** Aborts the callbacks in flight now; their orders are handed back. */
@@ -35,6 +39,7 @@ export async function startDaemon(
   const startup = new AbortController();
   lifecycle.add('startup', () => startup.abort());
   let worker: CallbackWorker | undefined;
+  let opsPort: number | undefined;
 
   try {
     const db = createDb(config.databaseUrl, config.databasePoolMax);
@@ -44,14 +49,32 @@ export async function startDaemon(
     queue.on('error', (err) => logger.error({ err }, 'queue connection error'));
     await waitForServices(db, queue, logger, startup.signal);
 
+    const metrics = config.metrics ? new Metrics({ db, queue }) : undefined;
     if (role !== 'producer') {
-      const started = startCallbackWorker({ db, config, logger, workerId });
+      const started = startCallbackWorker({ db, config, logger, workerId, metrics });
       worker = started;
-      lifecycle.add('worker', () => started.stop());
+      // The grace period, then the aborted callbacks' records (Postgres), then BullMQ's close.
+      lifecycle.add('worker', () => started.stop(), config.shutdownGraceMs + 10_000);
     }
     if (role !== 'worker') {
-      const producer = await startProducer({ db, queue, config, logger });
+      const producer = await startProducer({ db, queue, config, logger, metrics });
       lifecycle.add('producer', () => producer.stop());
+    }
+    if (config.metrics && metrics) {
+      const running = worker;
+      const ops = await startOpsServer({
+        ...config.metrics,
+        db,
+        metrics,
+        logger,
+        checks: {
+          postgres: () => db.raw('SELECT 1'),
+          redis: () => queue.getJobCounts('waiting'),
+          ...(running ? { worker: async () => assertRunning(running.isRunning()) } : {}),
+        },
+      });
+      opsPort = ops.port;
+      lifecycle.add('ops server', () => ops.close());
     }
   } catch (err) {
     await lifecycle.stop();
@@ -62,7 +85,11 @@ export async function startDaemon(
     { role, queue: config.queueName, concurrency: config.workerConcurrency, maxQueuedJobs: config.maxQueuedJobs },
     'order-callbacks running',
   );
-  return { logger, stop: () => lifecycle.stop(), abortInFlight: () => worker?.abortInFlight() };
+  return { logger, opsPort, stop: () => lifecycle.stop(), abortInFlight: () => worker?.abortInFlight() };
+}
+
+function assertRunning(running: boolean): void {
+  if (!running) throw new Error('worker is not running');
 }
 
 /**

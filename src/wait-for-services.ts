@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Db } from './db/connection';
 import type { Logger } from './observability/logger';
+import { withTimeout } from './with-timeout';
 
 /** One check may not hang: the Redis client queues commands while it reconnects. */
 const CHECK_TIMEOUT_MS = 5000;
@@ -27,10 +28,4 @@ export async function waitForServices(db: Db, queue: Queue, logger: Logger, sign
       }
     }
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

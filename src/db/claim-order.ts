@@ -10,6 +10,8 @@ export interface ClaimedOrder {
   payload: unknown;
   /** The fence token; only the update that carries it can finish the order. */
   token: string;
+  /** When the order last became ready: the start of its wait, for the time-to-delivery metric. */
+  readySince: Date;
 }
 
 /**
@@ -28,7 +30,7 @@ export async function claimOrder(db: Db, orderId: string, ttlMs: number): Promis
        AND status = 5
        AND next_attempt_at <= now()
        AND (claim_token IS NULL OR lease_until IS NULL OR lease_until <= now())
-    RETURNING id, version, attempts, callback_url AS "callbackUrl", payload, claim_token AS token
+    RETURNING id, version, attempts, callback_url AS "callbackUrl", payload, claim_token AS token, ready_since AS "readySince"
     `,
     [ttlMs, orderId],
   );

@@ -21,9 +21,20 @@ export interface DeliveryDeps {
   >;
   logger: Logger;
   workerId: string;
+  /** Told about every attempt that got as far as a claim (metrics). */
+  observe?: (attempt: AttemptObservation) => void;
 }
 
 export type DeliveryResult = AttemptOutcome['kind'] | 'skipped' | 'superseded';
+
+export interface AttemptObservation {
+  result: DeliveryResult;
+  /** 1-based attempt number. */
+  attempt: number;
+  /** How long the HTTP exchange took; undefined when no request was made (a bad row). */
+  httpMs?: number;
+  readySince: Date;
+}
 
 /**
  * The request is aborted this long before the claim runs out, so the claim always outlives the
@@ -50,6 +61,7 @@ export async function deliverOrder(deps: DeliveryDeps, orderId: string, shutdown
   const prepared = prepareCallback(order, config.allowPrivateDestinations);
   let verdict: Verdict;
   let answer: HttpAnswer | undefined;
+  let httpMs: number | undefined;
   if (!prepared.ok) {
     verdict = { kind: 'failed', reason: prepared.reason };
   } else {
@@ -70,6 +82,7 @@ export async function deliverOrder(deps: DeliveryDeps, orderId: string, shutdown
       }
     } finally {
       abort.dispose();
+      httpMs = Date.now() - startedAt.getTime();
     }
   }
 
@@ -83,7 +96,9 @@ export async function deliverOrder(deps: DeliveryDeps, orderId: string, shutdown
         });
   const applied = await recordWithRetry(deps, order, outcome, startedAt, answer?.status);
   logOutcome(log, order, outcome, applied, answer?.status);
-  return applied ? outcome.kind : 'superseded';
+  const result = applied ? outcome.kind : 'superseded';
+  deps.observe?.({ result, attempt: order.attempts + 1, httpMs, readySince: order.readySince });
+  return result;
 }
 
 /** A combined abort signal that remembers which source fired first. */

@@ -3,13 +3,18 @@ import { startBackgroundLoop, type BackgroundLoop } from '../background-loop';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
 import type { CallbackJobData } from '../queue/callback-queue';
+import { withTimeout } from '../with-timeout';
 import { enqueueReadyOrders } from './enqueue-ready-orders';
 import { ReadyListener } from './ready-listener';
 
 export interface Producer {
   stop(): Promise<void>;
 }
+
+/** How long stop() waits for a run in progress before closing the session under it. */
+const RUN_FINISH_TIMEOUT_MS = 4000;
 
 /** How soon to look again when the queue was full, or another producer held the lock. */
 const SOON_MS = 200;
@@ -24,6 +29,7 @@ export async function startProducer(deps: {
   queue: Queue<CallbackJobData>;
   config: Config;
   logger: Logger;
+  metrics?: Metrics;
 }): Promise<Producer> {
   const logger = deps.logger.child({ component: 'producer' });
   const lockKey = `order-callbacks:producer:${deps.config.queueName}`;
@@ -37,8 +43,10 @@ export async function startProducer(deps: {
     logger,
     runOnce: async () => {
       if (!(await listener.tryLock(lockKey))) return SOON_MS;
+      const started = process.hrtime.bigint();
       try {
         const result = await enqueueReadyOrders({ ...deps, logger });
+        deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
         return result.queueFull ? SOON_MS : undefined;
       } finally {
         await listener.unlock(lockKey);
@@ -50,8 +58,14 @@ export async function startProducer(deps: {
   return {
     stop: () =>
       (stopping ??= (async () => {
-        await loop?.stop();
-        await listener.close();
+        try {
+          // A run stuck on a Redis that is gone must not keep the Postgres session (and its reconnects) alive.
+          await withTimeout(loop!.stop(), RUN_FINISH_TIMEOUT_MS, 'the producer run in progress did not finish');
+        } catch (err) {
+          logger.warn({ err }, 'stopping the producer without waiting for its run');
+        } finally {
+          await listener.close();
+        }
       })()),
   };
 }

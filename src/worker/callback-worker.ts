@@ -5,6 +5,7 @@ import type { Db } from '../db/connection';
 import { deliverOrder } from '../delivery/deliver-order';
 import { createHttpClient } from '../delivery/http-client';
 import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
 import { redisConnection, type CallbackJobData } from '../queue/callback-queue';
 
 export interface CallbackWorker {
@@ -15,6 +16,8 @@ export interface CallbackWorker {
   stop(): Promise<void>;
   /** Aborts the callbacks in flight now (a second signal). Their orders are handed back for redelivery. */
   abortInFlight(): void;
+  /** False once stopping, or when BullMQ's worker is not running: for /readyz. */
+  isRunning(): boolean;
 }
 
 /** How often a worker looks for jobs whose lock ran out. Cheap; it decides how fast a dead worker's jobs return. */
@@ -22,17 +25,27 @@ function stalledIntervalFor(lockMs: number): number {
   return Math.max(500, Math.min(30_000, lockMs));
 }
 
-export function startCallbackWorker(deps: { db: Db; config: Config; logger: Logger; workerId: string }): CallbackWorker {
-  const { config, logger } = deps;
+export function startCallbackWorker(deps: {
+  db: Db;
+  config: Config;
+  logger: Logger;
+  workerId: string;
+  metrics?: Metrics;
+}): CallbackWorker {
+  const { config, logger, metrics } = deps;
   const http = createHttpClient({ timeoutMs: config.callbackTimeoutMs, allowPrivate: config.allowPrivateDestinations });
   const shutdown = new AbortController();
   // Every callback in flight listens on it; that many listeners is the design, not a leak.
   setMaxListeners(config.workerConcurrency + 10, shutdown.signal);
-  const delivery = { db: deps.db, http, config, logger, workerId: deps.workerId };
+  const delivery = { db: deps.db, http, config, logger, workerId: deps.workerId, observe: metrics?.observeAttempt };
 
   const worker = new Worker<CallbackJobData>(
     config.queueName,
-    async (job) => deliverOrder(delivery, job.data.orderId, shutdown.signal),
+    async (job) => {
+      const result = await deliverOrder(delivery, job.data.orderId, shutdown.signal);
+      metrics?.deliveryFinished(result);
+      return result;
+    },
     {
       connection: redisConnection(config.redisUrl),
       name: deps.workerId,
@@ -56,6 +69,7 @@ export function startCallbackWorker(deps: { db: Db; config: Config; logger: Logg
   let stopping: Promise<void> | undefined;
   return {
     abortInFlight: () => shutdown.abort(),
+    isRunning: () => !stopping && worker.isRunning(),
     stop: () =>
       (stopping ??= (async () => {
         const graceTimer = setTimeout(() => {

@@ -32,6 +32,11 @@ export class PrivateRedis {
     await this.run();
   }
 
+  /** SIGKILL, and it stays down until restartEmpty(). */
+  async crash(): Promise<void> {
+    await this.kill();
+  }
+
   async stop(): Promise<void> {
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });

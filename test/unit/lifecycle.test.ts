@@ -23,6 +23,17 @@ describe('Lifecycle', () => {
   });
 });
 
+it('a releaser that hangs is abandoned after its time bound and the rest still run', async () => {
+  const logs = new LogSink();
+  const lifecycle = new Lifecycle(createLogger('info', logs));
+  const released: string[] = [];
+  lifecycle.add('db', () => released.push('db'));
+  lifecycle.add('redis', () => new Promise(() => undefined), 50); // a close() waiting for a Redis that is gone
+  await lifecycle.stop();
+  expect(released).toEqual(['db']);
+  expect(logs.lines).toMatchObject([{ component: 'redis', err: { message: 'redis did not close within 50 ms' } }]);
+});
+
 describe('startBackgroundLoop', () => {
   it('keeps running after a failed run, folds many wakes into one more run, and stops once', async () => {
     const logs = new LogSink();

@@ -1,0 +1,86 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Db } from '../db/connection';
+import { collectStatus } from '../status-page/collect-status';
+import { renderStatusPage } from '../status-page/render-status-page';
+import type { Logger } from './logger';
+import type { Metrics } from './metrics';
+import { withTimeout } from '../with-timeout';
+
+/** A readiness check: resolves when the dependency answers. */
+export type ReadinessCheck = () => Promise<unknown>;
+
+const CHECK_TIMEOUT_MS = 2000;
+
+export interface OpsServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The operator's port: /metrics (Prometheus), /healthz (the event loop answers), /readyz (Postgres,
+ * Redis and the worker are fine), / (status page) and /api/status (its data as JSON).
+ */
+export async function startOpsServer(options: {
+  host: string;
+  port: number;
+  db: Db;
+  metrics: Metrics;
+  checks: Record<string, ReadinessCheck>;
+  logger: Logger;
+}): Promise<OpsServer> {
+  const { db, metrics, checks, logger } = options;
+  const routes: Record<string, (res: http.ServerResponse) => Promise<void>> = {
+    '/healthz': async (res) => send(res, 200, 'application/json', JSON.stringify({ status: 'ok' })),
+    '/readyz': async (res) => {
+      const failed = await failingChecks(checks);
+      send(res, failed.length ? 503 : 200, 'application/json', JSON.stringify(failed.length ? { status: 'not ready', failed } : { status: 'ready' }));
+    },
+    '/metrics': async (res) => send(res, 200, metrics.registry.contentType, await metrics.registry.metrics()),
+    '/api/status': async (res) => send(res, 200, 'application/json', JSON.stringify(await collectStatus(db))),
+    '/': async (res) => send(res, 200, 'text/html; charset=utf-8', renderStatusPage(await collectStatus(db))),
+  };
+
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const route = req.method === 'GET' || req.method === 'HEAD' ? routes[path] : undefined;
+    if (!route) return send(res, 404, 'text/plain', 'not found\n');
+    route(res).catch((err) => {
+      logger.warn({ err, path }, 'ops endpoint failed');
+      if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ host: options.host, port }, 'metrics, health and status page listening');
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function send(res: http.ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+async function failingChecks(checks: Record<string, ReadinessCheck>): Promise<string[]> {
+  const results = await Promise.all(
+    Object.entries(checks).map(async ([name, check]) => {
+      try {
+        await withTimeout(check(), CHECK_TIMEOUT_MS, `${name} did not answer`);
+        return undefined;
+      } catch {
+        return name;
+      }
+    }),
+  );
+  return results.filter((name): name is string => name !== undefined);
+}

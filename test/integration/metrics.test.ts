@@ -1,0 +1,102 @@
+import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
+import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { Receiver } from '../helpers/receiver';
+import { PrivateRedis } from '../helpers/redis-server';
+import { waitFor } from '../helpers/wait-for';
+
+let database: TestDatabase;
+let queueName: string;
+
+beforeEach(async () => {
+  database = await createTestDatabase();
+  queueName = uniqueQueueName();
+});
+
+afterEach(async () => {
+  await stopAllDaemons();
+  await database.drop();
+  await obliterateQueue(queueName);
+});
+
+/** One sample's value from Prometheus text, e.g. sample(text, 'x_total{outcome="delivered"}'). */
+function sample(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+it('/metrics counts what the table and the receiver saw', async () => {
+  const receiver = await new Receiver((request, attempt) => {
+    if (request.path === '/gone') return { status: 404 };
+    if (request.path === '/flaky' && attempt === 1) return { status: 500 };
+    return { status: 200 };
+  }).start();
+  try {
+    const daemon = await startTestDaemon('start', {
+      DATABASE_URL: database.url,
+      REDIS_URL: SHARED_REDIS_URL,
+      QUEUE_NAME: queueName,
+      CALLBACK_ALLOW_PRIVATE: 'true',
+      POLL_INTERVAL_MS: '50',
+      RETRY_BASE_MS: '20',
+      RETRY_MAX_MS: '40',
+      METRICS_PORT: '0',
+    });
+    await insertOrders(database.db, [1, 2, 3, 4, 5], receiver.url('/ok'));
+    await insertOrders(database.db, [6, 7, 8], receiver.url('/flaky'));
+    await insertOrders(database.db, [9, 10], receiver.url('/gone'));
+    await waitFor('all final', async () => {
+      const counts = await statusCounts(database.db);
+      return counts[6] === 8 && counts[7] === 2;
+    });
+
+    const base = `http://127.0.0.1:${daemon.opsPort}`;
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(sample(text, 'order_callbacks_deliveries_total{outcome="delivered"}')).toBe(8);
+    expect(sample(text, 'order_callbacks_deliveries_total{outcome="retry"}')).toBe(3);
+    expect(sample(text, 'order_callbacks_deliveries_total{outcome="failed"}')).toBe(2);
+    expect(sample(text, 'order_callbacks_callback_duration_seconds_count')).toBe(receiver.requests.length);
+    expect(sample(text, 'order_callbacks_attempts_per_delivered_order_count')).toBe(8);
+    expect(sample(text, 'order_callbacks_attempts_per_delivered_order_sum')).toBe(5 * 1 + 3 * 2);
+    expect(sample(text, 'order_callbacks_ready_to_delivered_seconds_count')).toBe(8);
+    expect(sample(text, 'order_callbacks_orders{status="delivered"}')).toBe(8);
+    expect(sample(text, 'order_callbacks_orders{status="failed"}')).toBe(2);
+    expect(sample(text, 'order_callbacks_oldest_ready_age_seconds')).toBe(0);
+    expect(sample(text, 'order_callbacks_queue_jobs{state="waiting"}')).toBe(0);
+    expect(sample(text, 'order_callbacks_enqueued_total')).toBe(13);
+    expect(sample(text, 'order_callbacks_producer_poll_duration_seconds_count')).toBeGreaterThan(0);
+    expect(text).toMatch(/^order_callbacks_process_cpu_seconds_total /m);
+
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready' });
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+  } finally {
+    await receiver.stop();
+  }
+});
+
+it('/readyz turns 503 and names Redis when Redis stops answering; /healthz stays 200', async () => {
+  const redis = await PrivateRedis.start();
+  try {
+    const daemon = await startTestDaemon('start', {
+      DATABASE_URL: database.url,
+      REDIS_URL: redis.url,
+      QUEUE_NAME: queueName,
+      METRICS_PORT: '0',
+    });
+    const base = `http://127.0.0.1:${daemon.opsPort}`;
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    await redis.crash();
+    const notReady = await fetch(`${base}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.json()).toEqual({ status: 'not ready', failed: ['redis'] });
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    await redis.restartEmpty(); // so that stopping is not a test of shutting down without Redis
+    await waitFor('ready again', async () => (await fetch(`${base}/readyz`)).status === 200, 20_000);
+  } finally {
+    await stopAllDaemons();
+    await redis.stop();
+  }
+});

@@ -1,0 +1,78 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
+import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+let database: TestDatabase;
+let queueName: string;
+let browser: Browser;
+
+beforeAll(async () => {
+  // A missing browser is a failure, never a skip: .ci/run installs Debian's chromium.
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  database = await createTestDatabase();
+  queueName = uniqueQueueName();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stopAllDaemons();
+  await database.drop();
+  await obliterateQueue(queueName);
+});
+
+it('the status page shows what the database holds, renders the chart, and does not run what partners send', async () => {
+  await insertOrders(database.db, [1, 2, 3], 'https://partner.example/cb', {}, 2); // not ready yet: the producer leaves them be
+  await insertOrders(database.db, [4, 5, 6, 7], 'https://partner.example/cb', {}, 6);
+  await insertOrders(database.db, [8, 9], 'https://evil.example/cb', {}, 7);
+  await database.db('orders').where({ id: 8 }).update({ last_error: 'HTTP 400: <script>window.__pwned = true</script><img src=x onerror="window.__pwned=true">' });
+  await database.db('orders').where({ id: 9 }).update({ last_error: 'HTTP 404: no such order' });
+  const minuteAgo = new Date(Date.now() - 60_000);
+  await database.db('delivery_log').insert([
+    ...[4, 5, 6, 7].map((id) => ({ order_id: id, attempt: 1, started_at: minuteAgo, duration_ms: 5, http_status: 200, outcome: 'delivered', worker: 'w' })),
+    { order_id: 8, attempt: 1, started_at: new Date(), duration_ms: 5, http_status: 400, outcome: 'failed', worker: 'w' },
+  ]);
+
+  const daemon = await startTestDaemon('producer', { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, METRICS_PORT: '0' });
+  const page = await browser.newPage();
+  const dialogs: string[] = [];
+  page.on('dialog', (dialog) => (dialogs.push(dialog.message()), void dialog.dismiss()));
+  const response = await page.goto(`http://127.0.0.1:${daemon.opsPort}/`);
+  expect(response?.status()).toBe(200);
+
+  expect(await page.textContent('#ready .n')).toBe('0');
+  expect(await page.textContent('#delivered .n')).toBe('4');
+  expect(await page.textContent('#failed .n')).toBe('2');
+  expect(await page.textContent('#oldest .n')).toBe('none waiting');
+  const failures = await page.textContent('#failures');
+  expect(failures).toContain('HTTP 404: no such order');
+  expect(failures).toContain('<script>window.__pwned = true</script>'); // shown as text...
+  expect(await page.evaluate('window.__pwned')).toBeUndefined(); // ...never run
+  expect(dialogs).toEqual([]);
+  expect(await page.textContent('#hosts')).toMatch(/evil\.example\s*2/);
+
+  // The chart: a drawn bar per minute that had deliveries, green for delivered and red for failed.
+  const bars = await page.$$eval('#chart rect', (rects) =>
+    rects.map((r) => ({ cls: r.getAttribute('class'), height: r.getBoundingClientRect().height, fill: (globalThis as unknown as { getComputedStyle(e: unknown): { fill: string } }).getComputedStyle(r).fill })),
+  );
+  expect(bars.filter((b) => b.cls === 'delivered')).toHaveLength(1);
+  expect(bars.filter((b) => b.cls === 'failed')).toHaveLength(1);
+  expect(bars.every((b) => b.height > 0)).toBe(true);
+  expect(bars.find((b) => b.cls === 'delivered')?.fill).toBe('rgb(46, 139, 87)');
+  await page.screenshot({ path: path.join(os.tmpdir(), 'order-callbacks-status-page.png'), fullPage: true });
+
+  let api: { orders: unknown; perMinute: { delivered: number }[] };
+  api = (await (await fetch(`http://127.0.0.1:${daemon.opsPort}/api/status`)).json()) as typeof api;
+  expect(api.orders).toMatchObject({ ready: 0, delivered: 4, failed: 2, other: 3 });
+  expect(api.perMinute).toHaveLength(60);
+  expect(api.perMinute.reduce((sum, m) => sum + m.delivered, 0)).toBe(4);
+});
