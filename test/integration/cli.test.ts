@@ -129,7 +129,7 @@ describe('stats', () => {
 });
 
 describe('--help', () => {
-  it.each([[[]], [['start']], [['worker']], [['producer']], [['migrate']], [['stats']]])('order-callbacks %j --help', async (args) => {
+  it.each([[[]], [['start']], [['worker']], [['producer']], [['migrate']], [['stats']], [['inspect']], [['requeue']]])('order-callbacks %j --help', async (args) => {
     const result = await cli([...args, '--help']);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Usage: order-callbacks/);
@@ -137,7 +137,7 @@ describe('--help', () => {
 
   it('lists every command', async () => {
     const { stdout } = await cli(['--help']);
-    for (const command of ['migrate', 'start', 'worker', 'producer', 'stats']) expect(stdout).toMatch(new RegExp(`\\n\\s+${command}\\b`));
+    for (const command of ['migrate', 'start', 'worker', 'producer', 'stats', 'inspect', 'requeue']) expect(stdout).toMatch(new RegExp(`\\n\\s+${command}\\b`));
   });
 });
 
