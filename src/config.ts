@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseCidrList, type DestinationPolicy } from './delivery/destination-policy';
 import { ConfigError } from './errors/config-error';
 
 /**
@@ -59,6 +60,12 @@ const schema = z.object({
   JOB_LOCK_MS: integer(500, 3_600_000).optional(),
   DATABASE_POOL_MAX: integer(2, 1000).default(10),
   METRICS_PORT: integer(0, 65535).optional(),
+  CALLBACK_ALLOWED_CIDRS: z.string().optional(),
+  CALLBACK_ALLOWED_PORTS: z
+    .string()
+    .regex(/^\s*(\*|\d{1,5}(\s*,\s*\d{1,5})*)\s*$/, { message: 'must be * or a comma-separated list of ports' })
+    .optional(),
+  MAX_PAYLOAD_BYTES: integer(1024, 16 * 1024 * 1024).default(256 * 1024),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
@@ -74,7 +81,10 @@ export interface Config {
   maxAttempts: number;
   retryBaseMs: number;
   retryMaxMs: number;
-  allowPrivateDestinations: boolean;
+  /** Where callbacks may go: private ranges, allowed CIDRs, allowed ports. */
+  destinations: DestinationPolicy;
+  /** A callback body larger than this makes the order a bad row (7). */
+  maxPayloadBytes: number;
   logLevel: string;
   /** Redis holds at most this many unfinished jobs, however many orders are at 5. */
   maxQueuedJobs: number;
@@ -129,6 +139,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
   if (claimTtlMs < v.CALLBACK_TIMEOUT_MS + 1000) {
     problems.push('CLAIM_TTL_MS: must exceed CALLBACK_TIMEOUT_MS by at least 1000 ms');
   }
+  let allowedRanges: DestinationPolicy['allowedRanges'] = [];
+  try {
+    allowedRanges = parseCidrList(v.CALLBACK_ALLOWED_CIDRS ?? '');
+  } catch (err) {
+    problems.push(`CALLBACK_ALLOWED_CIDRS: ${(err as Error).message}`);
+  }
+  const ports = parsePorts(v.CALLBACK_ALLOWED_PORTS, v.CALLBACK_ALLOW_PRIVATE);
+  if (typeof ports === 'string') problems.push(`CALLBACK_ALLOWED_PORTS: ${ports}`);
   if (problems.length > 0) throw new ConfigError(problems.join('; '));
 
   return Object.freeze({
@@ -142,7 +160,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     maxAttempts: v.MAX_ATTEMPTS,
     retryBaseMs: v.RETRY_BASE_MS,
     retryMaxMs: v.RETRY_MAX_MS,
-    allowPrivateDestinations: v.CALLBACK_ALLOW_PRIVATE,
+    destinations: Object.freeze({
+      allowPrivate: v.CALLBACK_ALLOW_PRIVATE,
+      allowedRanges,
+      allowedPorts: ports as ReadonlySet<number> | undefined,
+    }),
+    maxPayloadBytes: v.MAX_PAYLOAD_BYTES,
     logLevel: v.LOG_LEVEL,
     maxQueuedJobs: v.MAX_QUEUED_JOBS,
     producerPageSize: v.PRODUCER_PAGE_SIZE,
@@ -153,6 +176,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     databasePoolMax: v.DATABASE_POOL_MAX,
     metrics: v.METRICS_PORT === undefined ? undefined : { host: v.METRICS_HOST, port: v.METRICS_PORT },
   });
+}
+
+/**
+ * The ports callbacks may use: the list given, or 80 and 443; any port when private destinations are
+ * allowed and no list is given (test receivers listen on random ports). A string is the problem.
+ */
+function parsePorts(value: string | undefined, allowPrivate: boolean): Set<number> | undefined | string {
+  if (value === undefined) return allowPrivate ? undefined : new Set([80, 443]);
+  if (value.trim() === '*') return undefined;
+  const ports = value.split(',').map((p) => Number(p.trim()));
+  const bad = ports.find((p) => p < 1 || p > 65535);
+  return bad === undefined ? new Set(ports) : `${bad} is not a port (1-65535)`;
 }
 
 /** An exported-but-empty variable (FOO=) means "use the default", as most daemons treat it. */

@@ -17,7 +17,7 @@ export interface DeliveryDeps {
   http: Agent;
   config: Pick<
     Config,
-    'signingKey' | 'claimTtlMs' | 'callbackTimeoutMs' | 'allowPrivateDestinations' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs'
+    'signingKey' | 'claimTtlMs' | 'callbackTimeoutMs' | 'destinations' | 'maxPayloadBytes' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs'
   >;
   logger: Logger;
   workerId: string;
@@ -58,7 +58,7 @@ export async function deliverOrder(deps: DeliveryDeps, orderId: string, shutdown
   }
 
   const startedAt = new Date();
-  const prepared = prepareCallback(order, config.allowPrivateDestinations);
+  const prepared = prepareCallback(order, config.destinations, config.maxPayloadBytes);
   let verdict: Verdict;
   let answer: HttpAnswer | undefined;
   let httpMs: number | undefined;

@@ -1,9 +1,10 @@
 import { Agent } from 'undici';
-import { guardedLookup } from './address-guard';
+import { createGuardedLookup } from './address-guard';
+import type { DestinationPolicy } from './destination-policy';
 
 export interface HttpClientOptions {
   timeoutMs: number;
-  allowPrivate: boolean;
+  destinations: DestinationPolicy;
 }
 
 /**
@@ -15,7 +16,7 @@ export function createHttpClient(options: HttpClientOptions): Agent {
   return new Agent({
     connect: {
       timeout: Math.min(options.timeoutMs, 5000),
-      ...(options.allowPrivate ? {} : { lookup: guardedLookup }),
+      ...(options.destinations.allowPrivate ? {} : { lookup: createGuardedLookup(options.destinations) }),
     },
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,

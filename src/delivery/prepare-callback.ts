@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { forbiddenRange } from './address-guard';
+import { refusalFor, type DestinationPolicy } from './destination-policy';
 
 export interface PreparedCallback {
   url: URL;
@@ -16,7 +16,8 @@ const MAX_URL_LENGTH = 2048;
  */
 export function prepareCallback(
   order: { id: string; callbackUrl: string | null; payload: unknown },
-  allowPrivate: boolean,
+  policy: DestinationPolicy,
+  maxBodyBytes: number,
 ): Preparation {
   const raw = order.callbackUrl;
   if (typeof raw !== 'string' || raw.trim() === '') return { ok: false, reason: 'callback_url is empty' };
@@ -30,17 +31,26 @@ export function prepareCallback(
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     return { ok: false, reason: `callback_url scheme ${url.protocol.replace(':', '')} is not http or https` };
   }
-  if (!allowPrivate) {
-    // WHATWG URL parsing has already turned 2130706433 and 0x7f.1 into 127.0.0.1.
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (net.isIP(host)) {
-      const range = forbiddenRange(host);
-      if (range) return { ok: false, reason: `callback_url host ${host} is ${range}, which is not allowed` };
-    }
+  if (url.username || url.password) {
+    // Credentials in the URL would be sent as Basic auth by some clients and end up in logs: refuse them.
+    return { ok: false, reason: 'callback_url carries credentials (user:pass@); use a token in the path or query instead' };
+  }
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  if (policy.allowedPorts && !policy.allowedPorts.has(port)) {
+    return { ok: false, reason: `callback_url port ${port} is not allowed (CALLBACK_ALLOWED_PORTS)` };
+  }
+  // WHATWG URL parsing has already turned 2130706433 and 0x7f.1 into 127.0.0.1.
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (net.isIP(host)) {
+    const range = refusalFor(host, policy);
+    if (range) return { ok: false, reason: `callback_url host ${host} is ${range}, which is not allowed` };
   }
   const payload = order.payload;
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
     return { ok: false, reason: 'payload is not a JSON object' };
   }
-  return { ok: true, callback: { url, body: JSON.stringify({ orderId: order.id, payload }) } };
+  const body = JSON.stringify({ orderId: order.id, payload });
+  const size = Buffer.byteLength(body);
+  if (size > maxBodyBytes) return { ok: false, reason: `callback body is ${size} bytes, over the ${maxBodyBytes}-byte limit (MAX_PAYLOAD_BYTES)` };
+  return { ok: true, callback: { url, body } };
 }

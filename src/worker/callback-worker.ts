@@ -33,7 +33,7 @@ export function startCallbackWorker(deps: {
   metrics?: Metrics;
 }): CallbackWorker {
   const { config, logger, metrics } = deps;
-  const http = createHttpClient({ timeoutMs: config.callbackTimeoutMs, allowPrivate: config.allowPrivateDestinations });
+  const http = createHttpClient({ timeoutMs: config.callbackTimeoutMs, destinations: config.destinations });
   const shutdown = new AbortController();
   // Every callback in flight listens on it; that many listeners is the design, not a leak.
   setMaxListeners(config.workerConcurrency + 10, shutdown.signal);

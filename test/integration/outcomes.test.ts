@@ -242,6 +242,7 @@ describe('with CALLBACK_ALLOW_PRIVATE=false (the default)', () => {
       REDIS_URL: SHARED_REDIS_URL,
       QUEUE_NAME: strictQueue,
       POLL_INTERVAL_MS: '100',
+      CALLBACK_ALLOWED_PORTS: '*', // the receiver's port is random; the address is what is refused here
     });
     try {
       await insertOrders(strictDb.db, [1], receiver.url('/private-literal'));
@@ -260,6 +261,37 @@ describe('with CALLBACK_ALLOW_PRIVATE=false (the default)', () => {
       await strict.stop();
       await strictDb.drop();
       await obliterateQueue(strictQueue);
+    }
+  });
+});
+
+describe('with CALLBACK_ALLOWED_CIDRS', () => {
+  it('an allow-listed private range is reached, by address and by name; the default ports still apply', async () => {
+    const listDb = await createTestDatabase();
+    const listQueue = uniqueQueueName();
+    const listed = await startTestDaemon('start', {
+      DATABASE_URL: listDb.url,
+      REDIS_URL: SHARED_REDIS_URL,
+      QUEUE_NAME: listQueue,
+      POLL_INTERVAL_MS: '100',
+      CALLBACK_ALLOWED_CIDRS: '127.0.0.0/8, ::1/128', // localhost may resolve to either
+      CALLBACK_ALLOWED_PORTS: `443,${receiver.port}`,
+    });
+    try {
+      await insertOrders(listDb.db, [1], receiver.url('/listed-literal'));
+      await insertOrders(listDb.db, [2], `http://localhost:${receiver.port}/listed-name`);
+      await insertOrders(listDb.db, [3], `http://127.0.0.1:${receiver.port + 1}/other-port`);
+      const orders = await waitFor('all three final', async () => {
+        const rows: OrderRow[] = await listDb.db('orders').orderBy('id');
+        return rows.every((r) => r.status !== 5) ? rows : undefined;
+      });
+      expect(orders.map((o) => o.status)).toEqual([6, 6, 7]);
+      expect(orders[2].last_error).toMatch(/port \d+ is not allowed/);
+      expect(receiver.requests.filter((r) => r.path.startsWith('/listed')).map((r) => r.path).sort()).toEqual(['/listed-literal', '/listed-name']);
+    } finally {
+      await listed.stop();
+      await listDb.drop();
+      await obliterateQueue(listQueue);
     }
   });
 });

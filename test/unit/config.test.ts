@@ -23,7 +23,7 @@ describe('loadConfig', () => {
       workerConcurrency: 50,
       pollIntervalMs: 1000,
       callbackTimeoutMs: 10_000,
-      allowPrivateDestinations: false,
+      maxPayloadBytes: 262_144,
       logLevel: 'info',
       claimTtlMs: 25_000,
       jobLockMs: 25_000,
@@ -54,6 +54,11 @@ describe('loadConfig', () => {
     ['CALLBACK_ALLOW_PRIVATE', 'maybe'],
     ['LOG_LEVEL', 'loud'],
     ['QUEUE_NAME', 'has spaces'],
+    ['CALLBACK_ALLOWED_CIDRS', '10.0.0.0/8, not-a-range'],
+    ['CALLBACK_ALLOWED_PORTS', '443,70000'],
+    ['CALLBACK_ALLOWED_PORTS', 'https'],
+    ['MAX_PAYLOAD_BYTES', '10'],
+    ['METRICS_PORT', '99999'],
   ])('%s=%s stops the start with a message naming the variable', (name, value) => {
     expect(errorOf({ [name]: value })).toMatch(new RegExp(`^${name}: |; ${name}: `));
   });
@@ -89,6 +94,20 @@ describe('loadConfig', () => {
     ['false', false],
     ['0', false],
   ])('CALLBACK_ALLOW_PRIVATE=%s is %s', (value, expected) => {
-    expect(loadConfig({ CALLBACK_ALLOW_PRIVATE: value }).allowPrivateDestinations).toBe(expected);
+    expect(loadConfig({ CALLBACK_ALLOW_PRIVATE: value }).destinations.allowPrivate).toBe(expected);
+  });
+});
+
+describe('destinations', () => {
+  it('allow ports 80 and 443 only, unless told otherwise; any port when private destinations are allowed', () => {
+    expect([...(loadConfig({}).destinations.allowedPorts ?? [])]).toEqual([80, 443]);
+    expect([...(loadConfig({ CALLBACK_ALLOWED_PORTS: '443, 8443' }).destinations.allowedPorts ?? [])]).toEqual([443, 8443]);
+    expect(loadConfig({ CALLBACK_ALLOWED_PORTS: '*' }).destinations.allowedPorts).toBeUndefined();
+    expect(loadConfig({ CALLBACK_ALLOW_PRIVATE: 'true' }).destinations.allowedPorts).toBeUndefined();
+  });
+
+  it('parse the CIDR allow-list', () => {
+    const ranges = loadConfig({ CALLBACK_ALLOWED_CIDRS: '10.20.0.0/16, fd00::/8' }).destinations.allowedRanges;
+    expect(ranges.map(([address, bits]) => `${address.toString()}/${bits}`)).toEqual(['10.20.0.0/16', 'fd00::/8']);
   });
 });

@@ -1,5 +1,10 @@
-import { forbiddenRange } from '../../src/delivery/address-guard';
-import { prepareCallback } from '../../src/delivery/prepare-callback';
+import { forbiddenRange, parseCidrList, refusalFor, type DestinationPolicy } from '../../src/delivery/destination-policy';
+import { prepareCallback as prepare } from '../../src/delivery/prepare-callback';
+
+const STRICT: DestinationPolicy = { allowPrivate: false, allowedRanges: [], allowedPorts: new Set([80, 443]) };
+const PERMISSIVE: DestinationPolicy = { allowPrivate: true, allowedRanges: [] };
+const LIMIT = 256 * 1024;
+const prepareCallback = (order: Parameters<typeof prepare>[0], allowPrivate: boolean) => prepare(order, allowPrivate ? PERMISSIVE : STRICT, LIMIT);
 import { redactUrl } from '../../src/observability/redact-url';
 
 describe('forbiddenRange', () => {
@@ -27,6 +32,20 @@ describe('forbiddenRange', () => {
 
   it('says so when given something that is not an address', () => {
     expect(forbiddenRange('example.com')).toBe('not an IP address');
+  });
+});
+
+describe('refusalFor', () => {
+  const withAllowList: DestinationPolicy = { ...STRICT, allowedRanges: parseCidrList('10.20.0.0/16, fd00:1::/32') };
+  it('lets an allow-listed private range through, and nothing next to it', () => {
+    expect(refusalFor('10.20.3.4', withAllowList)).toBeUndefined();
+    expect(refusalFor('::ffff:10.20.3.4', withAllowList)).toBeUndefined();
+    expect(refusalFor('fd00:1::5', withAllowList)).toBeUndefined();
+    expect(refusalFor('10.21.0.1', withAllowList)).toBe('private');
+    expect(refusalFor('127.0.0.1', withAllowList)).toBe('loopback');
+  });
+  it('allows everything when private destinations are allowed', () => {
+    expect(refusalFor('127.0.0.1', PERMISSIVE)).toBeUndefined();
   });
 });
 
@@ -63,6 +82,24 @@ describe('prepareCallback', () => {
   ])('refuses the IP literal in %s unless private destinations are allowed', (url) => {
     expect(prepareCallback(order(url), false)).toMatchObject({ ok: false, reason: expect.stringMatching(/not allowed/) });
     expect(prepareCallback(order(url), true)).toMatchObject({ ok: true });
+  });
+
+  it('refuses ports that are not allowed, counting the scheme default', () => {
+    expect(prepareCallback(order('https://partner.example:8443/x'), false)).toEqual({ ok: false, reason: 'callback_url port 8443 is not allowed (CALLBACK_ALLOWED_PORTS)' });
+    expect(prepareCallback(order('http://partner.example:80/x'), false)).toMatchObject({ ok: true });
+    expect(prepareCallback(order('https://partner.example:8443/x'), true)).toMatchObject({ ok: true });
+  });
+
+  it('refuses credentials in the URL', () => {
+    expect(prepareCallback(order('https://user:secret@partner.example/x'), true)).toMatchObject({ ok: false, reason: expect.stringMatching(/carries credentials/) });
+  });
+
+  it('refuses a body over MAX_PAYLOAD_BYTES, naming both sizes', () => {
+    const big = { blob: 'x'.repeat(2000) };
+    expect(prepare(order('https://partner.example/', big), STRICT, 1024)).toEqual({
+      ok: false,
+      reason: 'callback body is 2037 bytes, over the 1024-byte limit (MAX_PAYLOAD_BYTES)',
+    });
   });
 
   it('leaves host names to the connect-time check', () => {
