@@ -1,0 +1,7 @@
+/**
+ * The package's library side, for partners and tests: sign and verify callbacks the way the daemon
+ * does. The daemon itself is the `order-callbacks` command (dist/cli.js).
+ */
+export { signPayload } from './delivery/sign';
+export { verifyWebhook, type VerifyOptions } from './verify/verify-webhook';
+export { WebhookVerificationError } from './errors/webhook-verification-error';
