@@ -37,13 +37,29 @@ export async function sendCallback(client: Agent, request: SignedRequest, signal
   });
   const ok = response.statusCode >= 200 && response.statusCode < 300;
   const bodySnippet = ok ? undefined : await readSnippet(response.body);
-  if (ok) await response.body.dump({ limit: 64 * 1024 });
+  if (ok) await discardBody(response.body);
   const retryAfter = response.headers['retry-after'];
   return {
     status: response.statusCode,
     retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter),
     bodySnippet,
   };
+}
+
+/** How much of a 2xx body is read (so the connection can be reused) before it is cut off. */
+const DISCARD_LIMIT_BYTES = 64 * 1024;
+const DISCARD_TIMEOUT_MS = 1000;
+
+/**
+ * A 2xx means delivered, whatever follows: the body is drained a little for keep-alive's sake, and a
+ * body that is huge, slow or never ends is cut off (its socket closed) rather than waited for.
+ */
+async function discardBody(body: { dump(opts: { limit: number; signal: AbortSignal }): Promise<void>; destroy(): void }): Promise<void> {
+  try {
+    await body.dump({ limit: DISCARD_LIMIT_BYTES, signal: AbortSignal.timeout(DISCARD_TIMEOUT_MS) });
+  } catch {
+    body.destroy();
+  }
 }
 
 /** The first bytes of a body as one printable line; then the body is dropped, not read to the end. */

@@ -15,7 +15,9 @@ export interface ReceivedRequest {
 export type Reply =
   | { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
   | { hangUp: true; delayMs?: number }
-  | { never: true };
+  | { never: true }
+  /** Headers with this status, then a body that never ends (1 MiB chunks until the client goes away). */
+  | { endless: number };
 
 export type Behaviour = (request: ReceivedRequest, attemptForThisId: number) => Reply;
 
@@ -104,6 +106,17 @@ export class Receiver {
 
       const reply = this.behaviour(record, attempt);
       if ('never' in reply) return;
+      if ('endless' in reply) {
+        res.writeHead(reply.endless, { 'content-type': 'application/octet-stream' });
+        const chunk = Buffer.alloc(1024 * 1024, 'x');
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once('drain', pump);
+        };
+        pump();
+        return;
+      }
+      const delayMs = 'delayMs' in reply ? reply.delayMs : 0;
       setTimeout(() => {
         if ('hangUp' in reply) {
           req.socket.destroy();
@@ -115,7 +128,7 @@ export class Receiver {
           record.endedAt = Date.now();
           close();
         });
-      }, reply.delayMs ?? 0);
+      }, delayMs ?? 0);
     });
   }
 }
