@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import { Command } from 'commander';
 import { formatInspection, inspectOrder } from './admin/inspect';
 import { formatRequeueReport, requeue } from './admin/requeue';
+import { addSecret, formatSecretList, retireSecret } from './admin/secrets';
 import { parseRequeueSelector, type RequeueOptionsInput } from './admin/requeue-selector';
 import { collectStats, formatStats } from './admin/stats';
 import { loadConfig, type Config } from './config';
@@ -99,6 +100,46 @@ program
       console.log(options.json ? JSON.stringify(report) : formatRequeueReport(report));
     }),
   );
+
+const secrets = program
+  .command('secrets')
+  .description("per-partner signing secrets, by callback host: a host with active secrets is signed with all of them, others with CALLBACK_SECRET");
+secrets
+  .command('add')
+  .description('add a secret for a host (generated unless --secret); its other active secrets stay active, so this also starts a rotation')
+  .requiredOption('--host <host>', 'the callback host, e.g. hooks.partner.example')
+  .option('--secret <whsec>', 'use this secret instead of generating one')
+  .action((options: { host: string; secret?: string }) =>
+    withConnections(async ({ db }) => {
+      const added = await addSecret(db, options.host, options.secret);
+      console.log(`secret ${added.id} for ${added.host} (shown once; give it to the partner):\n${added.secret}`);
+    }),
+  );
+secrets
+  .command('rotate')
+  .description('add a new generated secret for a host; both are signed with until `retire --all-but-newest`')
+  .requiredOption('--host <host>', 'the callback host')
+  .action((options: { host: string }) =>
+    withConnections(async ({ db }) => {
+      const added = await addSecret(db, options.host);
+      console.log(`secret ${added.id} for ${added.host} (shown once; give it to the partner):\n${added.secret}`);
+      console.log('callbacks now carry a signature for each active secret; retire the old one once the partner has switched');
+    }),
+  );
+secrets
+  .command('retire')
+  .description("stop signing with a host's secret")
+  .requiredOption('--host <host>', 'the callback host')
+  .option('--id <id>', 'the secret to retire')
+  .option('--all-but-newest', 'retire every active secret but the newest (ends a rotation)')
+  .action((options: { host: string; id?: string; allButNewest?: boolean }) =>
+    withConnections(async ({ db }) => console.log(`retired ${await retireSecret(db, options.host, options)} secret(s)`)),
+  );
+secrets
+  .command('list')
+  .description('secrets by host (ids and dates, never the secrets)')
+  .option('--host <host>', 'only this host')
+  .action((options: { host?: string }) => withConnections(async ({ db }) => console.log(await formatSecretList(db, options.host))));
 
 /** Opens what an admin command needs (the queue only if asked for) and closes it all afterwards. */
 async function withConnections(

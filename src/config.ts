@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseCidrList, type DestinationPolicy } from './delivery/destination-policy';
+import { keyOfSecret } from './delivery/sign';
 import { ConfigError } from './errors/config-error';
 
 /**
@@ -29,7 +30,7 @@ const url = (protocols: string[]) =>
   );
 
 /** `whsec_` followed by base64 that decodes to at least 16 bytes (Standard Webhooks secret format). */
-const webhookSecret = z
+export const webhookSecret = z
   .string()
   .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, { message: 'must be whsec_ followed by base64' })
   .refine((value) => Buffer.from(value.slice('whsec_'.length), 'base64').length >= 16, {
@@ -66,6 +67,7 @@ const schema = z.object({
     .regex(/^\s*(\*|\d{1,5}(\s*,\s*\d{1,5})*)\s*$/, { message: 'must be * or a comma-separated list of ports' })
     .optional(),
   MAX_PAYLOAD_BYTES: integer(1024, 16 * 1024 * 1024).default(256 * 1024),
+  PARTNER_SECRETS_REFRESH_MS: integer(50, 3_600_000).default(10_000),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
@@ -85,6 +87,8 @@ export interface Config {
   destinations: DestinationPolicy;
   /** A callback body larger than this makes the order a bad row (7). */
   maxPayloadBytes: number;
+  /** How often workers re-read partner_secrets: a rotation takes effect within this time. */
+  partnerSecretsRefreshMs: number;
   logLevel: string;
   /** Redis holds at most this many unfinished jobs, however many orders are at 5. */
   maxQueuedJobs: number;
@@ -153,7 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     databaseUrl: v.DATABASE_URL,
     redisUrl: v.REDIS_URL,
     queueName: v.QUEUE_NAME,
-    signingKey: v.CALLBACK_SECRET ? Buffer.from(v.CALLBACK_SECRET.slice('whsec_'.length), 'base64') : undefined,
+    signingKey: v.CALLBACK_SECRET ? keyOfSecret(v.CALLBACK_SECRET) : undefined,
     workerConcurrency: v.WORKER_CONCURRENCY,
     pollIntervalMs: v.POLL_INTERVAL_MS,
     callbackTimeoutMs: v.CALLBACK_TIMEOUT_MS,
@@ -166,6 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
       allowedPorts: ports as ReadonlySet<number> | undefined,
     }),
     maxPayloadBytes: v.MAX_PAYLOAD_BYTES,
+    partnerSecretsRefreshMs: v.PARTNER_SECRETS_REFRESH_MS,
     logLevel: v.LOG_LEVEL,
     maxQueuedJobs: v.MAX_QUEUED_JOBS,
     producerPageSize: v.PRODUCER_PAGE_SIZE,

@@ -10,6 +10,7 @@ import { classifyError, type AbortCause } from './classify-error';
 import { decideOutcome } from './decide-outcome';
 import { prepareCallback } from './prepare-callback';
 import { sendCallback } from './send-callback';
+import type { SigningKeys } from './signing-keys';
 import { webhookIdFor } from './webhook-id';
 
 export interface DeliveryDeps {
@@ -17,10 +18,11 @@ export interface DeliveryDeps {
   http: Agent;
   config: Pick<
     Config,
-    'signingKey' | 'claimTtlMs' | 'callbackTimeoutMs' | 'destinations' | 'maxPayloadBytes' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs'
+    'claimTtlMs' | 'callbackTimeoutMs' | 'destinations' | 'maxPayloadBytes' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs'
   >;
   logger: Logger;
   workerId: string;
+  signingKeys: SigningKeys;
   /** Told about every attempt that got as far as a claim (metrics). */
   observe?: (attempt: AttemptObservation) => void;
 }
@@ -70,7 +72,12 @@ export async function deliverOrder(deps: DeliveryDeps, orderId: string, shutdown
     try {
       answer = await sendCallback(
         deps.http,
-        { url: prepared.callback.url, body: prepared.callback.body, webhookId: webhookIdFor(order.id), signingKey: config.signingKey! },
+        {
+          url: prepared.callback.url,
+          body: prepared.callback.body,
+          webhookId: webhookIdFor(order.id),
+          signingKeys: await deps.signingKeys.keysFor(prepared.callback.url.hostname),
+        },
         abort.signal,
       );
       verdict = classifyAnswer(answer);

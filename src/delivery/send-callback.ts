@@ -9,7 +9,8 @@ export interface SignedRequest {
   body: string;
   /** The partner's idempotency key: the same on every request for the same order. */
   webhookId: string;
-  signingKey: Buffer;
+  /** One signature per key, space-separated: more than one while a partner's secret is rotated. */
+  signingKeys: Buffer[];
 }
 
 /** How much of an error response is kept for last_error. The rest is discarded. */
@@ -30,7 +31,7 @@ export async function sendCallback(client: Agent, request: SignedRequest, signal
       'user-agent': 'order-callbacks',
       'webhook-id': request.webhookId,
       'webhook-timestamp': String(timestamp),
-      'webhook-signature': signPayload(request.signingKey, request.webhookId, timestamp, request.body),
+      'webhook-signature': request.signingKeys.map((key) => signPayload(key, request.webhookId, timestamp, request.body)).join(' '),
     },
     body: request.body,
     signal,

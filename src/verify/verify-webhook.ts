@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { keyOfSecret } from '../delivery/sign';
 import { WebhookVerificationError } from '../errors/webhook-verification-error';
 
 export interface VerifyOptions {
@@ -28,7 +29,7 @@ export function verifyWebhook(secrets: string | string[], headers: Headers, rawB
   if (Math.abs(now - Number(timestamp)) > tolerance) throw new WebhookVerificationError('webhook-timestamp is outside the tolerance');
 
   const signed = Buffer.concat([Buffer.from(`${id}.${timestamp}.`), Buffer.isBuffer(rawBody) ? rawBody : Buffer.from(rawBody)]);
-  const expected = (Array.isArray(secrets) ? secrets : [secrets]).map((secret) => createHmac('sha256', keyOf(secret)).update(signed).digest());
+  const expected = (Array.isArray(secrets) ? secrets : [secrets]).map((secret) => createHmac('sha256', keyOfSecret(secret)).update(signed).digest());
   const offered = signatures
     .split(' ')
     .filter((s) => s.startsWith('v1,'))
@@ -40,10 +41,6 @@ export function verifyWebhook(secrets: string | string[], headers: Headers, rawB
   } catch {
     throw new WebhookVerificationError('body is not JSON');
   }
-}
-
-function keyOf(secret: string): Buffer {
-  return Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
 }
 
 function header(headers: Headers, name: string): string | undefined {

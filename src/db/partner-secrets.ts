@@ -1,0 +1,36 @@
+import type { Db } from './connection';
+
+export interface PartnerSecret {
+  id: string;
+  host: string;
+  secret: string;
+  created_at: Date;
+  retired_at: Date | null;
+}
+
+/** Every active secret, newest first per host: what the signer caches. */
+export async function listActiveSecrets(db: Db): Promise<Pick<PartnerSecret, 'host' | 'secret'>[]> {
+  return db('partner_secrets').whereNull('retired_at').orderBy([{ column: 'host' }, { column: 'id', order: 'desc' }]).select('host', 'secret');
+}
+
+/** For people: never the secret itself. */
+export async function listPartnerSecrets(db: Db, host?: string): Promise<Omit<PartnerSecret, 'secret'>[]> {
+  const query = db('partner_secrets').orderBy([{ column: 'host' }, { column: 'id' }]).select('id', 'host', 'created_at', 'retired_at');
+  return host ? query.where({ host }) : query;
+}
+
+export async function insertPartnerSecret(db: Db, host: string, secret: string): Promise<string> {
+  const [row] = await db('partner_secrets').insert({ host, secret }).returning('id');
+  return String(row.id);
+}
+
+/** Retires the named secret of a host, or all but its newest; returns how many were retired. */
+export async function retirePartnerSecrets(db: Db, host: string, which: { id: string } | 'all-but-newest'): Promise<number> {
+  const query = db('partner_secrets').where({ host }).whereNull('retired_at');
+  if (which === 'all-but-newest') {
+    query.whereNot('id', db('partner_secrets').where({ host }).whereNull('retired_at').max('id'));
+  } else {
+    query.where({ id: which.id });
+  }
+  return query.update({ retired_at: db.fn.now() });
+}
