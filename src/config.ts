@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseCidrList, type DestinationPolicy } from './delivery/destination-policy';
+import type { HostGateOptions } from './delivery/host-gate';
 import { keyOfSecret } from './delivery/sign';
 import { ConfigError } from './errors/config-error';
 
@@ -68,6 +69,10 @@ const schema = z.object({
     .optional(),
   MAX_PAYLOAD_BYTES: integer(1024, 16 * 1024 * 1024).default(256 * 1024),
   PARTNER_SECRETS_REFRESH_MS: integer(50, 3_600_000).default(10_000),
+  HOST_MAX_IN_FLIGHT: integer(1, 1000).optional(),
+  BREAKER_FAILURE_THRESHOLD: integer(1, 1_000_000).default(5),
+  BREAKER_COOLDOWN_MS: integer(100, 86_400_000).default(30_000),
+  BREAKER_MAX_COOLDOWN_MS: integer(100, 86_400_000).default(600_000),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
@@ -89,6 +94,8 @@ export interface Config {
   maxPayloadBytes: number;
   /** How often workers re-read partner_secrets: a rotation takes effect within this time. */
   partnerSecretsRefreshMs: number;
+  /** Per-partner (origin) in-flight cap and circuit breaker, per process. */
+  partnerIsolation: HostGateOptions;
   logLevel: string;
   /** Redis holds at most this many unfinished jobs, however many orders are at 5. */
   maxQueuedJobs: number;
@@ -171,6 +178,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     }),
     maxPayloadBytes: v.MAX_PAYLOAD_BYTES,
     partnerSecretsRefreshMs: v.PARTNER_SECRETS_REFRESH_MS,
+    partnerIsolation: Object.freeze({
+      maxInFlightPerHost: v.HOST_MAX_IN_FLIGHT ?? v.WORKER_CONCURRENCY,
+      failureThreshold: v.BREAKER_FAILURE_THRESHOLD,
+      cooldownMs: v.BREAKER_COOLDOWN_MS,
+      maxCooldownMs: Math.max(v.BREAKER_MAX_COOLDOWN_MS, v.BREAKER_COOLDOWN_MS),
+    }),
     logLevel: v.LOG_LEVEL,
     maxQueuedJobs: v.MAX_QUEUED_JOBS,
     producerPageSize: v.PRODUCER_PAGE_SIZE,

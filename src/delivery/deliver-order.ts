@@ -9,6 +9,8 @@ import { classifyAnswer, type HttpAnswer, type Verdict } from './classify';
 import { classifyError, type AbortCause } from './classify-error';
 import { decideOutcome } from './decide-outcome';
 import { prepareCallback } from './prepare-callback';
+import { deferClaimedOrder, deferOriginOrders } from '../db/defer-orders';
+import type { HostGate } from './host-gate';
 import { sendCallback } from './send-callback';
 import type { SigningKeys } from './signing-keys';
 import { webhookIdFor } from './webhook-id';
@@ -23,11 +25,14 @@ export interface DeliveryDeps {
   logger: Logger;
   workerId: string;
   signingKeys: SigningKeys;
+  /** Per-partner in-flight cap and circuit breaker, keyed by origin (scheme, host, port). */
+  gate: HostGate;
   /** Told about every attempt that got as far as a claim (metrics). */
   observe?: (attempt: AttemptObservation) => void;
 }
 
-export type DeliveryResult = AttemptOutcome['kind'] | 'skipped' | 'superseded';
+/** deferred: the partner's circuit was open or it was at its in-flight cap; handed back, no attempt counted. */
+export type DeliveryResult = AttemptOutcome['kind'] | 'skipped' | 'superseded' | 'deferred';
 
 export interface AttemptObservation {
   result: DeliveryResult;
@@ -67,6 +72,13 @@ export async function deliverOrder(deps: DeliveryDeps, orderId: string, shutdown
   if (!prepared.ok) {
     verdict = { kind: 'failed', reason: prepared.reason };
   } else {
+    const origin = prepared.callback.url.origin;
+    const admission = deps.gate.admit(origin, Date.now());
+    if (!admission.admitted) {
+      const deferred = await deferClaimedOrder(db, order, new Date(admission.until));
+      log.debug({ reason: admission.reason, until: new Date(admission.until) }, 'deferred without an attempt');
+      return deferred ? 'deferred' : 'superseded';
+    }
     const budget = Math.min(config.callbackTimeoutMs, config.claimTtlMs - CLAIM_SAFETY_MS - (Date.now() - claimedAt));
     const abort = abortWithCause(shutdown, budget, budget < config.callbackTimeoutMs ? 'claim' : 'timeout');
     try {
@@ -91,6 +103,7 @@ export async function deliverOrder(deps: DeliveryDeps, orderId: string, shutdown
       abort.dispose();
       httpMs = Date.now() - startedAt.getTime();
     }
+    settleGate(deps, prepared.callback.url, verdict, answer, abort.cause() === 'shutdown', log);
   }
 
   const outcome: AttemptOutcome =
@@ -106,6 +119,21 @@ export async function deliverOrder(deps: DeliveryDeps, orderId: string, shutdown
   const result = applied ? outcome.kind : 'superseded';
   deps.observe?.({ result, attempt: order.attempts + 1, httpMs, readySince: order.readySince });
   return result;
+}
+
+/**
+ * Tells the gate how the partner behaved. "Not now" answers and no answer at all count against it;
+ * any other answer, even a final 4xx, shows a live partner. When this opens the partner's circuit,
+ * its ready orders are deferred in one statement so they stop reaching the queue.
+ */
+function settleGate(deps: DeliveryDeps, url: URL, verdict: Verdict, answer: HttpAnswer | undefined, aborted: boolean, log: Logger): void {
+  const pauseMs = answer && (answer.status === 429 || answer.status === 503) ? answer.retryAfterMs : undefined;
+  const openedUntil = deps.gate.settle(url.origin, aborted ? 'aborted' : { failed: verdict.kind === 'retry', pauseMs }, Date.now());
+  if (openedUntil === undefined) return;
+  const until = new Date(openedUntil);
+  deferOriginOrders(deps.db, url, until)
+    .then((deferred) => log.warn({ origin: url.origin, until, deferred }, 'partner circuit open: its orders wait without taking workers'))
+    .catch((err) => log.warn({ err, origin: url.origin }, 'could not defer the orders of a partner whose circuit opened'));
 }
 
 /** A combined abort signal that remembers which source fired first. */

@@ -16,6 +16,7 @@ const OUTCOME_LABEL: Record<DeliveryResult, string> = {
   released: 'released',
   skipped: 'skipped',
   superseded: 'duplicate_finish',
+  deferred: 'deferred',
 };
 
 /**
@@ -37,7 +38,7 @@ export class Metrics {
     const registers = [this.registry];
     this.deliveries = new Counter({
       name: 'order_callbacks_deliveries_total',
-      help: 'Delivery attempts by outcome: delivered, retry, failed, released (handed back by shutdown), skipped (claimed elsewhere), duplicate_finish (superseded claim)',
+      help: 'Delivery attempts by outcome: delivered, retry, failed, released (handed back by shutdown), skipped (claimed elsewhere), deferred (partner circuit open or at its cap), duplicate_finish (superseded claim)',
       labelNames: ['outcome'],
       registers,
     });

@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import { deliverOrder } from '../delivery/deliver-order';
 import { createHttpClient } from '../delivery/http-client';
+import { HostGate } from '../delivery/host-gate';
 import { SigningKeys } from '../delivery/signing-keys';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -39,7 +40,8 @@ export function startCallbackWorker(deps: {
   // Every callback in flight listens on it; that many listeners is the design, not a leak.
   setMaxListeners(config.workerConcurrency + 10, shutdown.signal);
   const signingKeys = new SigningKeys(deps.db, config.signingKey!, config.partnerSecretsRefreshMs, logger);
-  const delivery = { db: deps.db, http, config, logger, workerId: deps.workerId, signingKeys, observe: metrics?.observeAttempt };
+  const gate = new HostGate(config.partnerIsolation);
+  const delivery = { db: deps.db, http, config, logger, workerId: deps.workerId, signingKeys, gate, observe: metrics?.observeAttempt };
 
   const worker = new Worker<CallbackJobData>(
     config.queueName,

@@ -27,6 +27,8 @@ beforeAll(async () => {
     RETRY_MAX_MS: '2000',
     MAX_ATTEMPTS: '4',
     CALLBACK_TIMEOUT_MS: '1000',
+    // Every route here is one origin; its deliberate failures must not open the partner circuit.
+    BREAKER_FAILURE_THRESHOLD: '1000000',
   });
 });
 

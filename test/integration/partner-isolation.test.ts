@@ -1,0 +1,63 @@
+import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
+import { spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { Receiver } from '../helpers/receiver';
+import { waitFor } from '../helpers/wait-for';
+
+let database: TestDatabase;
+let healthy: Receiver;
+let broken: Receiver;
+const queueName = uniqueQueueName();
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  healthy = await new Receiver(() => ({ status: 200, delayMs: 5 })).start();
+  broken = await new Receiver(() => ({ never: true })).start(); // answers after the full timeout: never
+});
+
+afterAll(async () => {
+  await stopAllDaemons();
+  await healthy.stop();
+  await broken.stop();
+  await database.drop();
+  await obliterateQueue(queueName);
+});
+
+const count = async (where: string) => Number((await database.db.raw(`SELECT count(*) AS n FROM orders WHERE ${where}`)).rows[0].n);
+
+it('a partner that always times out does not take the workers from a healthy one', async () => {
+  const MAX_ATTEMPTS = 3;
+  const env = {
+    DATABASE_URL: database.url,
+    REDIS_URL: SHARED_REDIS_URL,
+    QUEUE_NAME: queueName,
+    CALLBACK_ALLOW_PRIVATE: 'true',
+    POLL_INTERVAL_MS: '100',
+    WORKER_CONCURRENCY: '20',
+    MAX_QUEUED_JOBS: '200',
+    CALLBACK_TIMEOUT_MS: '1000',
+    MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+    RETRY_BASE_MS: '100',
+    RETRY_MAX_MS: '200',
+    BREAKER_FAILURE_THRESHOLD: '5',
+    BREAKER_COOLDOWN_MS: '2000',
+    BREAKER_MAX_COOLDOWN_MS: '4000',
+  };
+  // The broken partner's orders come first: without isolation they would fill every worker slot.
+  await insertOrders(database.db, Array.from({ length: 3000 }, (_, i) => i + 1), broken.url());
+  await insertOrders(database.db, Array.from({ length: 1500 }, (_, i) => 100_000 + i), healthy.url());
+  await Promise.all([spawnDaemon('start', env), spawnDaemon('start', env)]);
+
+  await waitFor('every healthy order delivered', async () => (await count('id >= 100000 AND status = 6')) === 1500, 90_000);
+
+  // Meanwhile the broken partner's orders wait behind its open circuit, nearly all untried.
+  const brokenPending = await count('id < 100000 AND status = 5');
+  expect(brokenPending).toBeGreaterThan(2500);
+  expect(broken.requests.length).toBeLessThan(300); // the first failures and the probes, not 3,000 timeouts
+  // Deferral never counts an attempt: none ended 7 before its MAX_ATTEMPTS-th real failure.
+  expect(await count(`id < 100000 AND status = 7 AND attempts <> ${MAX_ATTEMPTS}`)).toBe(0);
+  expect(await count(`id < 100000 AND attempts > ${MAX_ATTEMPTS}`)).toBe(0);
+  const attemptsMade = Number((await database.db.raw('SELECT coalesce(sum(attempts), 0) AS n FROM orders WHERE id < 100000')).rows[0].n);
+  expect(attemptsMade).toBe(Number((await database.db.raw("SELECT count(*) AS n FROM delivery_log WHERE order_id < 100000 AND outcome <> 'released' AND NOT superseded")).rows[0].n));
+  expect(healthy.overlaps.size).toBe(0);
+}, 120_000);
