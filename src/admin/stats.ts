@@ -57,6 +57,8 @@ export function formatStats(stats: Stats, queueName: string): string {
     'top failing hosts',
   ];
   if (stats.topFailingHosts.length === 0) lines.push('  -');
-  for (const { host, failures } of stats.topFailingHosts) lines.push(`  ${String(failures).padStart(6)}  ${host}`);
+  for (const { host, failures, gone } of stats.topFailingHosts) {
+    lines.push(`  ${String(failures).padStart(6)}  ${host}${gone ? '  (answers 410 Gone: the endpoint was removed)' : ''}`);
+  }
   return lines.join('\n');
 }

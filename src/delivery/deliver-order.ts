@@ -127,7 +127,9 @@ export async function deliverOrder(deps: DeliveryDeps, orderId: string, shutdown
  * its ready orders are deferred in one statement so they stop reaching the queue.
  */
 function settleGate(deps: DeliveryDeps, url: URL, verdict: Verdict, answer: HttpAnswer | undefined, aborted: boolean, log: Logger): void {
-  const pauseMs = answer && (answer.status === 429 || answer.status === 503) ? answer.retryAfterMs : undefined;
+  // Retry-After slows the whole partner down, within the same ceiling that applies to one order's retry.
+  const retryAfterMs = answer && (answer.status === 429 || answer.status === 503) ? answer.retryAfterMs : undefined;
+  const pauseMs = retryAfterMs === undefined ? undefined : Math.min(retryAfterMs, deps.config.retryMaxMs);
   const openedUntil = deps.gate.settle(url.origin, aborted ? 'aborted' : { failed: verdict.kind === 'retry', pauseMs }, Date.now());
   if (openedUntil === undefined) return;
   const until = new Date(openedUntil);

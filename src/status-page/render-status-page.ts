@@ -51,7 +51,9 @@ export function renderStatusPage(status: Status): string {
   const failures = status.recentFailures
     .map((f) => `<tr><td>${escapeHtml(f.orderId)}</td><td>${escapeHtml(f.failedAt)}</td><td>${escapeHtml(f.host ?? '-')}</td><td class="error">${escapeHtml(f.error ?? '-')}</td></tr>`)
     .join('\n');
-  const hosts = status.topFailingHosts.map((h) => `<tr><td>${escapeHtml(h.host)}</td><td>${h.failures}</td></tr>`).join('\n');
+  const hosts = status.topFailingHosts
+    .map((h) => `<tr><td>${escapeHtml(h.host)}${h.gone ? ' <strong>(410 Gone)</strong>' : ''}</td><td>${h.failures}</td></tr>`)
+    .join('\n');
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -164,6 +164,13 @@ describe('inspect', () => {
 });
 
 describe('stats', () => {
+  it('flags a host that answers 410 Gone', async () => {
+    await database.db('orders').where({ id: 11 }).update({ last_error: 'HTTP 410: endpoint deleted' });
+    const stats = await json('stats');
+    expect(stats.topFailingHosts).toContainEqual({ host: 'partner-b.example', failures: 5, gone: true });
+    expect((await cli('stats')).stdout).toMatch(/5\s+partner-b\.example\s+\(answers 410 Gone/);
+  });
+
   it('adds recent outcomes and the top failing hosts', async () => {
     await database.db('delivery_log').insert([
       { order_id: 16, attempt: 1, started_at: new Date(), duration_ms: 5, http_status: 200, outcome: 'delivered', worker: 'w' },
@@ -174,8 +181,8 @@ describe('stats', () => {
     const stats = await json('stats', '--minutes', '10');
     expect(stats.recent).toEqual({ windowMinutes: 10, delivered: 1, retried: 1, failed: 1 });
     expect(stats.topFailingHosts).toEqual([
-      { host: 'partner-a.example', failures: 10 },
-      { host: 'partner-b.example', failures: 5 },
+      { host: 'partner-a.example', failures: 10, gone: false },
+      { host: 'partner-b.example', failures: 5, gone: false },
     ]);
     expect(stats.orders).toEqual({ ready: 1, delivered: 1, failed: 15, other: 0 });
   });

@@ -44,16 +44,16 @@ it('a partner that always times out does not take the workers from a healthy one
     BREAKER_MAX_COOLDOWN_MS: '4000',
   };
   // The broken partner's orders come first: without isolation they would fill every worker slot.
-  await insertOrders(database.db, Array.from({ length: 3000 }, (_, i) => i + 1), broken.url());
-  await insertOrders(database.db, Array.from({ length: 1500 }, (_, i) => 100_000 + i), healthy.url());
+  await insertOrders(database.db, Array.from({ length: 5000 }, (_, i) => i + 1), broken.url());
+  await insertOrders(database.db, Array.from({ length: 2000 }, (_, i) => 100_000 + i), healthy.url());
   await Promise.all([spawnDaemon('start', env), spawnDaemon('start', env)]);
 
-  await waitFor('every healthy order delivered', async () => (await count('id >= 100000 AND status = 6')) === 1500, 90_000);
+  await waitFor('every healthy order delivered', async () => (await count('id >= 100000 AND status = 6')) === 2000, 90_000);
 
   // Meanwhile the broken partner's orders wait behind its open circuit, nearly all untried.
   const brokenPending = await count('id < 100000 AND status = 5');
-  expect(brokenPending).toBeGreaterThan(2500);
-  expect(broken.requests.length).toBeLessThan(300); // the first failures and the probes, not 3,000 timeouts
+  expect(brokenPending).toBeGreaterThan(4500);
+  expect(broken.requests.length).toBeLessThan(300); // the first failures and the probes, not 5,000 timeouts
   // Deferral never counts an attempt: none ended 7 before its MAX_ATTEMPTS-th real failure.
   expect(await count(`id < 100000 AND status = 7 AND attempts <> ${MAX_ATTEMPTS}`)).toBe(0);
   expect(await count(`id < 100000 AND attempts > ${MAX_ATTEMPTS}`)).toBe(0);
