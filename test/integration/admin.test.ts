@@ -1,29 +1,16 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { redisConnection } from '../../src/queue/callback-queue';
 import { createTestDatabase, getOrder, insertOrders, type TestDatabase } from '../helpers/database';
-import { CLI, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { runCli } from '../helpers/cli';
+import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
 
-const exec = promisify(execFile);
 let database: TestDatabase;
 let queueName: string;
 
-async function cli(...args: string[]) {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH, DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName },
-      timeout: 30_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli(args, { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName });
 
 const json = async (...args: string[]) => {
   const result = await cli(...args, '--json');

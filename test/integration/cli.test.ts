@@ -1,25 +1,13 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { redisConnection } from '../../src/queue/callback-queue';
 import { adminQuery, ADMIN_URL, createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
-import { CLI, spawnDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
+import { runCli } from '../helpers/cli';
+import { spawnDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 
-const exec = promisify(execFile);
-
-/** Runs the CLI and returns its exit code and output, whatever the code. */
-async function cli(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = runCli;
 
 afterEach(() => stopAllDaemons());
 

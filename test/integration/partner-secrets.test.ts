@@ -1,26 +1,16 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
-import { CLI, startTestDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
+import { runCli } from '../helpers/cli';
+import { startTestDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver, type ReceivedRequest } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
 
-const exec = promisify(execFile);
 let database: TestDatabase;
 let receiver: Receiver;
 const queueName = uniqueQueueName();
 
-async function cli(...args: string[]) {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, DATABASE_URL: database.url }, timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli(args, { DATABASE_URL: database.url });
 
 beforeAll(async () => {
   database = await createTestDatabase();
