@@ -15,6 +15,18 @@ export async function deferClaimedOrder(db: Db, order: ClaimedOrder, until: Date
 }
 
 /**
+ * Defers one order that nobody has claimed to `until`, dropping its queue lease: the job for it is
+ * being dropped, and the order must come back when the partner's circuit closes, not when the lease ends.
+ */
+export async function deferUnclaimedOrder(db: Db, orderId: string, until: Date): Promise<void> {
+  await db.raw(
+    `UPDATE orders SET next_attempt_at = GREATEST(next_attempt_at, ?), lease_until = NULL
+      WHERE id = ? AND status = 5 AND claim_token IS NULL`,
+    [until, orderId],
+  );
+}
+
+/**
  * Defers every ready, unclaimed order to `origin` (scheme://host[:port]) that would come due before
  * `until`: when a partner's circuit opens, its backlog stops reaching the queue at all instead of one
  * job at a time. orders_ready_host_idx narrows to the host; the prefix picks the origin. URLs spelled

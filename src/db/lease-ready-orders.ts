@@ -8,6 +8,8 @@ export interface LeaseCursor {
 
 export interface LeasedPage {
   ids: string[];
+  /** Each leased order's callback URL as it was read: a routing hint for the job, never trusted as truth. */
+  callbackUrls: Map<string, string | null>;
   /** Where the next page starts; undefined when this page was empty. */
   next?: LeaseCursor;
 }
@@ -29,7 +31,7 @@ export async function leaseReadyOrders(
     ? `AND (GREATEST(next_attempt_at, lease_until), id) > ('epoch'::timestamptz + ?::bigint * interval '1 microsecond', ?::bigint)`
     : '';
   const cursorBindings = after ? [after.visibleAtUs.toString(), after.id.toString()] : [];
-  const result = await db.raw<{ rows: { id: string; visible_us: string }[] }>(
+  const result = await db.raw<{ rows: { id: string; visible_us: string; callback_url: string | null }[] }>(
     `
     WITH page AS (
       SELECT id, (extract(epoch FROM GREATEST(next_attempt_at, lease_until)) * 1000000)::bigint AS visible_us
@@ -48,17 +50,17 @@ export async function leaseReadyOrders(
            claim_token = NULL
       FROM page
      WHERE o.id = page.id
-    RETURNING o.id, page.visible_us
+    RETURNING o.id, page.visible_us, o.callback_url
     `,
     [...cursorBindings, limit, leaseMs],
   );
   const rows = result.rows;
-  if (rows.length === 0) return { ids: [] };
+  if (rows.length === 0) return { ids: [], callbackUrls: new Map() };
   // RETURNING does not keep the page's order: the cursor is the largest key of the page.
   let next: LeaseCursor = { visibleAtUs: BigInt(rows[0].visible_us), id: BigInt(rows[0].id) };
   for (const row of rows) {
     const key = { visibleAtUs: BigInt(row.visible_us), id: BigInt(row.id) };
     if (key.visibleAtUs > next.visibleAtUs || (key.visibleAtUs === next.visibleAtUs && key.id > next.id)) next = key;
   }
-  return { ids: rows.map((row) => row.id), next };
+  return { ids: rows.map((row) => row.id), callbackUrls: new Map(rows.map((row) => [row.id, row.callback_url])), next };
 }

@@ -9,7 +9,7 @@ import { classifyAnswer, type HttpAnswer, type Verdict } from './classify';
 import { classifyError, type AbortCause } from './classify-error';
 import { decideOutcome } from './decide-outcome';
 import { prepareCallback } from './prepare-callback';
-import { deferClaimedOrder, deferOriginOrders } from '../db/defer-orders';
+import { deferClaimedOrder, deferOriginOrders, deferUnclaimedOrder } from '../db/defer-orders';
 import type { HostGate } from './host-gate';
 import { sendCallback } from './send-callback';
 import type { SigningKeys } from './signing-keys';
@@ -54,9 +54,22 @@ const CLAIM_SAFETY_MS = 1000;
  * for anything the partner or the row does; throws only when the outcome could not be recorded (the
  * claim then runs out and the order is offered again).
  */
-export async function deliverOrder(deps: DeliveryDeps, orderId: string, shutdown: AbortSignal): Promise<DeliveryResult> {
+export async function deliverOrder(
+  deps: DeliveryDeps,
+  orderId: string,
+  shutdown: AbortSignal,
+  originHint?: string,
+): Promise<DeliveryResult> {
   const { db, config } = deps;
   const log = deps.logger.child({ orderId });
+  const openUntil = originHint ? deps.gate.openUntil(originHint, Date.now()) : undefined;
+  if (openUntil !== undefined) {
+    // The partner's circuit is open: one statement hands the order back until it closes; no claim,
+    // no request, no worker slot held.
+    await deferUnclaimedOrder(db, orderId, new Date(openUntil));
+    log.debug({ origin: originHint, until: new Date(openUntil) }, 'partner circuit open; deferred without an attempt');
+    return 'deferred';
+  }
   const order = await claimOrder(db, orderId, config.claimTtlMs);
   const claimedAt = Date.now();
   if (!order) {

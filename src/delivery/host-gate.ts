@@ -31,6 +31,12 @@ export class HostGate {
 
   constructor(private readonly options: HostGateOptions) {}
 
+  /** Until when the partner's circuit is open (or paused), or undefined when it is not. */
+  openUntil(host: string, now: number): number | undefined {
+    const until = this.hosts.get(host)?.openUntil ?? 0;
+    return until > now ? until : undefined;
+  }
+
   /** May a callback to `host` start now? If so, it counts as in flight until settle() is called. */
   admit(host: string, now: number): Admission {
     const state = this.stateOf(host);

@@ -41,7 +41,7 @@ export async function enqueueReadyOrders(deps: EnqueueDeps): Promise<EnqueueResu
     const limit = Math.min(room, config.producerPageSize);
     const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, cursor);
     if (page.ids.length === 0) break;
-    await addJobs(deps, page.ids);
+    await addJobs(deps, page.ids, page.callbackUrls);
     enqueued += page.ids.length;
     room -= page.ids.length;
     cursor = page.next;
@@ -51,13 +51,21 @@ export async function enqueueReadyOrders(deps: EnqueueDeps): Promise<EnqueueResu
   return { enqueued, queueFull: room <= 0 };
 }
 
+function originOf(url: string | null | undefined): string | undefined {
+  try {
+    return url ? new URL(url).origin : undefined;
+  } catch {
+    return undefined; // a bad row: the worker fails it with the reason
+  }
+}
+
 /** Adds one job per order. When Redis refuses, the leases are dropped so the orders are not held up. */
-async function addJobs(deps: EnqueueDeps, orderIds: string[]): Promise<void> {
+async function addJobs(deps: EnqueueDeps, orderIds: string[], callbackUrls: Map<string, string | null>): Promise<void> {
   try {
     await deps.queue.addBulk(
       orderIds.map((orderId) => ({
         name: 'callback',
-        data: { orderId },
+        data: { orderId, origin: originOf(callbackUrls.get(orderId)) },
         opts: { ...JOB_OPTIONS, jobId: jobIdFor(orderId) },
       })),
     );

@@ -1,8 +1,13 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 
-/** What a job carries: only the order's id. Everything else is read from Postgres under a claim. */
+/** What a job carries: the order's id (and a routing hint). Everything else is read from Postgres under a claim. */
 export interface CallbackJobData {
   orderId: string;
+  /**
+   * The partner's origin as the producer read it: lets a worker drop the job of a partner whose circuit
+   * is open without touching Postgres (the order's lease brings it back). A hint, never the truth.
+   */
+  origin?: string;
 }
 
 /** Job states that hold a job in Redis until a worker finishes it: what the queue bound counts. */

@@ -46,7 +46,7 @@ export function startCallbackWorker(deps: {
   const worker = new Worker<CallbackJobData>(
     config.queueName,
     async (job) => {
-      const result = await deliverOrder(delivery, job.data.orderId, shutdown.signal);
+      const result = await deliverOrder(delivery, job.data.orderId, shutdown.signal, job.data.origin);
       metrics?.deliveryFinished(result);
       return result;
     },

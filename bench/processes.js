@@ -1,0 +1,72 @@
+'use strict';
+// Child processes of the bench, killed by pid on exit, and their CPU time from /proc.
+const { fork, spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const children = new Set();
+
+function track(child) {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+function killAll() {
+  for (const child of children) {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+/** A sink in its own process; resolves with its port. */
+function startSink(options = {}) {
+  const child = track(fork(path.join(__dirname, 'sink.js'), options.never ? ['--never'] : [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
+  return new Promise((resolve, reject) => {
+    child.once('message', (msg) => resolve({ child, port: msg.port, url: `http://127.0.0.1:${msg.port}/callback` }));
+    child.once('exit', (code) => reject(new Error(`sink exited with ${code}`)));
+  });
+}
+
+function startDaemon(env) {
+  return track(spawn(process.execPath, [CLI, 'start'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'inherit'] }));
+}
+
+async function stop(child, graceMs = 20_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** utime + stime in seconds of a pid, 0 when gone. */
+function cpuSeconds(pid) {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks: 100/s on Linux
+  } catch {
+    return 0;
+  }
+}
+
+/** Pids of the Postgres and Redis servers: their CPU is part of what an order costs. */
+function serverPids() {
+  const pids = (pattern) => {
+    try {
+      return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  return [...pids('postgres'), ...pids('redis-server')];
+}
+
+module.exports = { startSink, startDaemon, stop, cpuSeconds, serverPids, CLI };
