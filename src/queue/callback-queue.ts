@@ -4,8 +4,8 @@ import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 export interface CallbackJobData {
   orderId: string;
   /**
-   * The partner's origin as the producer read it: lets a worker drop the job of a partner whose circuit
-   * is open without touching Postgres (the order's lease brings it back). A hint, never the truth.
+   * The partner's origin as the producer read it: lets a worker hand back the order of a partner whose
+   * circuit is open with one statement, without claiming it. A hint, never the truth.
    */
   origin?: string;
 }
