@@ -29,6 +29,8 @@ const common = {
   max_memory_restart: process.env.ORDER_CALLBACKS_MAX_MEMORY || '512M',
   // A crash loop (bad config, no database) backs off instead of spinning.
   exp_backoff_restart_delay: 200,
+  // With METRICS_PORT set, each replica serves /metrics on its own port: METRICS_PORT, +1, +2...
+  ...(process.env.METRICS_PORT ? { increment_var: 'METRICS_PORT' } : {}),
   // pino lines carry their own time; a PM2 prefix would break them as JSON.
   time: false,
   merge_logs: false,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseCidrList, type DestinationPolicy } from './delivery/destination-policy';
 import type { HostGateOptions } from './delivery/host-gate';
@@ -15,6 +16,9 @@ const boolean = z
   .toLowerCase()
   .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']))
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+/** Letters, digits, hyphens and dots, as in `localhost` or `metrics.internal`. */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -61,7 +65,8 @@ const schema = z.object({
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000).optional(),
   JOB_LOCK_MS: integer(500, 3_600_000).optional(),
   DATABASE_POOL_MAX: integer(2, 1000).default(10),
-  METRICS_PORT: integer(0, 65535).optional(),
+  // A real port: Prometheus must know where to scrape, so 0 (any free port) is refused.
+  METRICS_PORT: integer(1, 65535).optional(),
   CALLBACK_ALLOWED_CIDRS: z.string().optional(),
   CALLBACK_ALLOWED_PORTS: z
     .string()
@@ -73,7 +78,12 @@ const schema = z.object({
   BREAKER_FAILURE_THRESHOLD: integer(1, 1_000_000).default(5),
   BREAKER_COOLDOWN_MS: integer(100, 86_400_000).default(30_000),
   BREAKER_MAX_COOLDOWN_MS: integer(100, 86_400_000).default(600_000),
-  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  // An address to bind, not a URL: the status page has no login, so it listens on loopback by default.
+  METRICS_HOST: z
+    .string()
+    .trim()
+    .refine((value) => isIP(value) !== 0 || HOST_NAME.test(value), { message: 'must be an IP address or a host name' })
+    .default('127.0.0.1'),
 });
 
 export interface Config {

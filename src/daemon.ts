@@ -15,7 +15,7 @@ export type DaemonRole = 'start' | 'worker' | 'producer';
 
 export interface Daemon {
   logger: Logger;
-  /** The port /metrics and the status page listen on, when METRICS_PORT is set (0 picks a free one). */
+  /** The port /metrics and the status page listen on, when METRICS_PORT is set. */
   opsPort?: number;
   /** Graceful stop: producer first, then workers (with their grace period), then connections. */
   stop(): Promise<void>;

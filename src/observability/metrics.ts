@@ -1,12 +1,9 @@
 import type { Queue } from 'bullmq';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db/connection';
-import { countOrders, type OrderCounts } from '../db/count-orders';
 import type { AttemptObservation, DeliveryResult } from '../delivery/deliver-order';
 import type { CallbackJobData } from '../queue/callback-queue';
-
-/** Scrapes come often and from several places; the order counts are a table scan. Reuse them this long. */
-const ORDER_COUNTS_TTL_MS = 5000;
+import { registerScrapeGauges } from './scrape-gauges';
 
 /** Metric names for the deliveries counter's outcome label; 'superseded' is the duplicate finish. */
 const OUTCOME_LABEL: Record<DeliveryResult, string> = {
@@ -32,7 +29,6 @@ export class Metrics {
   private readonly attemptsPerDelivered: Histogram;
   private readonly producerRunSeconds: Histogram;
   private readonly enqueued: Counter;
-  private orderCounts?: { at: number; value: Promise<OrderCounts> };
 
   constructor(sources: { db: Db; queue: Queue<CallbackJobData> }) {
     const registers = [this.registry];
@@ -42,6 +38,8 @@ export class Metrics {
       labelNames: ['outcome'],
       registers,
     });
+    // Every outcome from the start at 0: an alert on rate(duplicate_finish) needs the series before the first one.
+    for (const outcome of new Set(Object.values(OUTCOME_LABEL))) this.deliveries.inc({ outcome }, 0);
     this.callbackSeconds = new Histogram({
       name: 'order_callbacks_callback_duration_seconds',
       help: 'HTTP callback duration, connect to last byte or abort',
@@ -68,36 +66,7 @@ export class Metrics {
     });
     this.enqueued = new Counter({ name: 'order_callbacks_enqueued_total', help: 'Jobs added to the queue by this producer', registers });
 
-    const { db, queue } = sources;
-    new Gauge({
-      name: 'order_callbacks_queue_jobs',
-      help: 'Jobs in the queue by state',
-      labelNames: ['state'],
-      registers,
-      async collect() {
-        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-        for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
-      },
-    });
-    const cachedCounts = () => this.cachedOrderCounts(db);
-    new Gauge({
-      name: 'order_callbacks_orders',
-      help: 'Orders by status (ready = 5, delivered = 6, failed = 7)',
-      labelNames: ['status'],
-      registers,
-      async collect() {
-        const counts = await cachedCounts();
-        for (const status of ['ready', 'delivered', 'failed', 'other'] as const) this.set({ status }, counts[status]);
-      },
-    });
-    new Gauge({
-      name: 'order_callbacks_oldest_ready_age_seconds',
-      help: 'How long the longest-waiting ready order has waited; 0 when none is waiting',
-      registers,
-      async collect() {
-        this.set((await cachedCounts()).oldestReadyAgeSeconds ?? 0);
-      },
-    });
+    registerScrapeGauges(this.registry, sources);
     collectDefaultMetrics({ register: this.registry, prefix: 'order_callbacks_' });
   }
 
@@ -117,16 +86,5 @@ export class Metrics {
   producerRan(seconds: number, enqueued: number): void {
     this.producerRunSeconds.observe(seconds);
     this.enqueued.inc(enqueued);
-  }
-
-  private cachedOrderCounts(db: Db): Promise<OrderCounts> {
-    const now = Date.now();
-    if (!this.orderCounts || now - this.orderCounts.at > ORDER_COUNTS_TTL_MS) {
-      const value = countOrders(db);
-      // A failed read must not be served from the cache.
-      value.catch(() => (this.orderCounts = undefined));
-      this.orderCounts = { at: now, value };
-    }
-    return this.orderCounts.value;
   }
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Db } from '../db/connection';
 import { collectStatus } from '../status-page/collect-status';
 import { renderStatusPage } from '../status-page/render-status-page';
+import { cachedFor } from './cached';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { withTimeout } from '../with-timeout';
@@ -11,6 +12,18 @@ import { withTimeout } from '../with-timeout';
 export type ReadinessCheck = () => Promise<unknown>;
 
 const CHECK_TIMEOUT_MS = 2000;
+
+/** Open tabs refresh every 15 s, on every replica; a few seconds of sharing keeps that off Postgres. */
+const STATUS_TTL_MS = 3000;
+
+/**
+ * The page runs no script and loads nothing: the policy makes that a rule the browser enforces, so
+ * partner text that ever slipped past escaping still could not run.
+ */
+const PAGE_HEADERS = {
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+};
 
 export interface OpsServer {
   port: number;
@@ -30,6 +43,7 @@ export async function startOpsServer(options: {
   logger: Logger;
 }): Promise<OpsServer> {
   const { db, metrics, checks, logger } = options;
+  const status = cachedFor(STATUS_TTL_MS, () => collectStatus(db));
   const routes: Record<string, (res: http.ServerResponse) => Promise<void>> = {
     '/healthz': async (res) => send(res, 200, 'application/json', JSON.stringify({ status: 'ok' })),
     '/readyz': async (res) => {
@@ -37,8 +51,8 @@ export async function startOpsServer(options: {
       send(res, failed.length ? 503 : 200, 'application/json', JSON.stringify(failed.length ? { status: 'not ready', failed } : { status: 'ready' }));
     },
     '/metrics': async (res) => send(res, 200, metrics.registry.contentType, await metrics.registry.metrics()),
-    '/api/status': async (res) => send(res, 200, 'application/json', JSON.stringify(await collectStatus(db))),
-    '/': async (res) => send(res, 200, 'text/html; charset=utf-8', renderStatusPage(await collectStatus(db))),
+    '/api/status': async (res) => send(res, 200, 'application/json', JSON.stringify(await status())),
+    '/': async (res) => send(res, 200, 'text/html; charset=utf-8', renderStatusPage(await status()), PAGE_HEADERS),
   };
 
   const server = http.createServer((req, res) => {
@@ -66,8 +80,8 @@ export async function startOpsServer(options: {
   };
 }
 
-function send(res: http.ServerResponse, status: number, contentType: string, body: string): void {
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
+function send(res: http.ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
   res.end(body);
 }
 

@@ -3,6 +3,7 @@ import { countOrders, type OrderCounts } from '../db/count-orders';
 import { deliveriesPerMinute, type MinuteCounts } from '../db/deliveries-per-minute';
 import { findRecentFailures, type RecentFailure } from '../db/find-recent-failures';
 import { findTopFailingHosts, type FailingHost } from '../db/find-top-failing-hosts';
+import { redactError } from './redact-error';
 
 export interface Status {
   generatedAt: string;
@@ -12,7 +13,10 @@ export interface Status {
   topFailingHosts: FailingHost[];
 }
 
-/** Everything the status page shows, read from Postgres (the truth), in one go. */
+/**
+ * Everything the status page shows, read from Postgres (the truth), in one go. Errors leave here
+ * redacted, so the page and /api/status show the same thing.
+ */
 export async function collectStatus(db: Db): Promise<Status> {
   const [orders, perMinute, recentFailures, topFailingHosts] = await Promise.all([
     countOrders(db),
@@ -20,5 +24,11 @@ export async function collectStatus(db: Db): Promise<Status> {
     findRecentFailures(db, 20),
     findTopFailingHosts(db, 10),
   ]);
-  return { generatedAt: new Date().toISOString(), orders, perMinute, recentFailures, topFailingHosts };
+  return {
+    generatedAt: new Date().toISOString(),
+    orders,
+    perMinute,
+    recentFailures: recentFailures.map((f) => ({ ...f, error: redactError(f.error) })),
+    topFailingHosts,
+  };
 }

@@ -70,6 +70,8 @@ export function renderStatusPage(status: Status): string {
   .error { font-family: monospace; max-width: 50em; overflow-wrap: anywhere; }
   rect.delivered { fill: #2e8b57; } rect.failed { fill: #c0392b; } .axis { font-size: 10px; fill: #666; }
   svg { width: 100%; max-width: 760px; height: auto; }
+  .swatch { display: inline-block; width: .8em; height: .8em; margin-left: .8em; }
+  .swatch.delivered { background: #2e8b57; } .swatch.failed { background: #c0392b; }
 </style>
 </head>
 <body>
@@ -82,6 +84,7 @@ export function renderStatusPage(status: Status): string {
   <div class="card" id="oldest"><div>oldest ready</div><div class="n">${escapeHtml(formatAge(orders.oldestReadyAgeSeconds))}</div></div>
 </div>
 <h2>Deliveries and failures per minute, last hour</h2>
+<p class="legend"><span class="swatch delivered"></span> delivered <span class="swatch failed"></span> failed for good (UTC; hover a bar for its numbers)</p>
 ${renderChart(status.perMinute)}
 <h2>Recent failures</h2>
 <table id="failures"><tr><th>order</th><th>failed at</th><th>host</th><th>last error</th></tr>

@@ -1,5 +1,6 @@
+import net from 'node:net';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
-import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { spawnDaemon, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { PrivateRedis } from '../helpers/redis-server';
@@ -18,6 +19,18 @@ afterEach(async () => {
   await database.drop();
   await obliterateQueue(queueName);
 });
+
+/** A port nobody listens on now (METRICS_PORT must be a real port: Prometheus has to know it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
 
 /** One sample's value from Prometheus text, e.g. sample(text, 'x_total{outcome="delivered"}'). */
 function sample(text: string, name: string): number | undefined {
@@ -40,7 +53,7 @@ it('/metrics counts what the table and the receiver saw', async () => {
       POLL_INTERVAL_MS: '50',
       RETRY_BASE_MS: '20',
       RETRY_MAX_MS: '40',
-      METRICS_PORT: '0',
+      METRICS_PORT: String(await freePort()),
     });
     await insertOrders(database.db, [1, 2, 3, 4, 5], receiver.url('/ok'));
     await insertOrders(database.db, [6, 7, 8], receiver.url('/flaky'));
@@ -55,6 +68,15 @@ it('/metrics counts what the table and the receiver saw', async () => {
     expect(sample(text, 'order_callbacks_deliveries_total{outcome="delivered"}')).toBe(8);
     expect(sample(text, 'order_callbacks_deliveries_total{outcome="retry"}')).toBe(3);
     expect(sample(text, 'order_callbacks_deliveries_total{outcome="failed"}')).toBe(2);
+    // The counters agree with the attempts Postgres logged, outcome by outcome.
+    const logged = await database.db('delivery_log').where({ superseded: false }).select('outcome').count('* as n').groupBy('outcome');
+    expect(logged.length).toBe(3);
+    for (const { outcome, n } of logged as { outcome: string; n: string }[]) {
+      expect(sample(text, `order_callbacks_deliveries_total{outcome="${outcome}"}`)).toBe(Number(n));
+    }
+    // One worker, no shutdown: no duplicate finish, but the series is there for alerts from the start.
+    expect(sample(text, 'order_callbacks_deliveries_total{outcome="duplicate_finish"}')).toBe(0);
+    expect(sample(text, 'order_callbacks_deliveries_total{outcome="released"}')).toBe(0);
     expect(sample(text, 'order_callbacks_callback_duration_seconds_count')).toBe(receiver.requests.length);
     expect(sample(text, 'order_callbacks_attempts_per_delivered_order_count')).toBe(8);
     expect(sample(text, 'order_callbacks_attempts_per_delivered_order_sum')).toBe(5 * 1 + 3 * 2);
@@ -62,7 +84,11 @@ it('/metrics counts what the table and the receiver saw', async () => {
     expect(sample(text, 'order_callbacks_orders{status="delivered"}')).toBe(8);
     expect(sample(text, 'order_callbacks_orders{status="failed"}')).toBe(2);
     expect(sample(text, 'order_callbacks_oldest_ready_age_seconds')).toBe(0);
-    expect(sample(text, 'order_callbacks_queue_jobs{state="waiting"}')).toBe(0);
+    for (const state of ['waiting', 'active', 'delayed', 'prioritized']) {
+      expect(sample(text, `order_callbacks_queue_jobs{state="${state}"}`)).toBe(0);
+    }
+    expect(sample(text, 'order_callbacks_scrape_source_up{source="postgres"}')).toBe(1);
+    expect(sample(text, 'order_callbacks_scrape_source_up{source="redis"}')).toBe(1);
     expect(sample(text, 'order_callbacks_enqueued_total')).toBe(13);
     expect(sample(text, 'order_callbacks_producer_poll_duration_seconds_count')).toBeGreaterThan(0);
     expect(text).toMatch(/^order_callbacks_process_cpu_seconds_total /m);
@@ -72,19 +98,23 @@ it('/metrics counts what the table and the receiver saw', async () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready' });
     expect((await fetch(`${base}/nope`)).status).toBe(404);
+
+    // Stopping the daemon closes its port: the server is released with everything else.
+    await daemon.stop();
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
   } finally {
     await receiver.stop();
   }
 });
 
-it('/readyz turns 503 and names Redis when Redis stops answering; /healthz stays 200', async () => {
+it('/readyz turns 503 and names Redis when Redis stops answering; /healthz and /metrics still answer', async () => {
   const redis = await PrivateRedis.start();
   try {
     const daemon = await startTestDaemon('start', {
       DATABASE_URL: database.url,
       REDIS_URL: redis.url,
       QUEUE_NAME: queueName,
-      METRICS_PORT: '0',
+      METRICS_PORT: String(await freePort()),
     });
     const base = `http://127.0.0.1:${daemon.opsPort}`;
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
@@ -93,10 +123,50 @@ it('/readyz turns 503 and names Redis when Redis stops answering; /healthz stays
     expect(notReady.status).toBe(503);
     expect(await notReady.json()).toEqual({ status: 'not ready', failed: ['redis'] });
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    // BullMQ waits for Redis forever; a scrape must not. The queue depths go away, the rest stays.
+    const metrics = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    expect(metrics.status).toBe(200);
+    const text = await metrics.text();
+    expect(sample(text, 'order_callbacks_scrape_source_up{source="redis"}')).toBe(0);
+    expect(sample(text, 'order_callbacks_scrape_source_up{source="postgres"}')).toBe(1);
+    expect(text).not.toMatch(/^order_callbacks_queue_jobs\{/m);
+    expect(sample(text, 'order_callbacks_orders{status="ready"}')).toBe(0);
+    expect(text).toMatch(/^order_callbacks_process_cpu_seconds_total /m);
     await redis.restartEmpty(); // so that stopping is not a test of shutting down without Redis
     await waitFor('ready again', async () => (await fetch(`${base}/readyz`)).status === 200, 20_000);
   } finally {
     await stopAllDaemons();
     await redis.stop();
+  }
+});
+
+it('the ops server is part of the lifecycle: SIGTERM closes it and the process exits 0', async () => {
+  const port = await freePort();
+  const daemon = await spawnDaemon('worker', {
+    DATABASE_URL: database.url,
+    REDIS_URL: SHARED_REDIS_URL,
+    QUEUE_NAME: queueName,
+    METRICS_PORT: String(port),
+  });
+  const base = `http://127.0.0.1:${port}`;
+  expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  const ready = await fetch(`${base}/readyz`);
+  expect(ready.status).toBe(200);
+  expect(await ready.json()).toEqual({ status: 'ready' }); // the worker role: postgres, redis and the worker
+  daemon.signal('SIGTERM');
+  expect(await daemon.exited).toEqual({ code: 0, signal: null });
+  await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+});
+
+it('a METRICS_PORT that is taken stops the start with an error, instead of running unobserved', async () => {
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (taken.address() as net.AddressInfo).port;
+    await expect(
+      startTestDaemon('producer', { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, METRICS_PORT: String(port) }),
+    ).rejects.toThrow(/EADDRINUSE/);
+  } finally {
+    await new Promise((resolve) => taken.close(resolve));
   }
 });

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -26,35 +27,52 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await stopAllDaemons();
-  await database.drop();
-  await obliterateQueue(queueName);
+  await database?.drop(); // undefined when beforeAll failed: the reason is that failure, not this
+  if (queueName) await obliterateQueue(queueName);
 });
+
+/** A port nobody listens on now (METRICS_PORT must be a real port: Prometheus has to know it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
 
 it('the status page shows what the database holds, renders the chart, and does not run what partners send', async () => {
   await insertOrders(database.db, [1, 2, 3], 'https://partner.example/cb', {}, 2); // not ready yet: the producer leaves them be
   await insertOrders(database.db, [4, 5, 6, 7], 'https://partner.example/cb', {}, 6);
   await insertOrders(database.db, [8, 9], 'https://evil.example/cb', {}, 7);
   await database.db('orders').where({ id: 8 }).update({ last_error: 'HTTP 400: <script>window.__pwned = true</script><img src=x onerror="window.__pwned=true">' });
-  await database.db('orders').where({ id: 9 }).update({ last_error: 'HTTP 404: no such order' });
+  await database.db('orders').where({ id: 9 }).update({ last_error: 'HTTP 404: no such order, see https://admin:hunter2@evil.example/help?token=s3cret&lang=en' });
   const minuteAgo = new Date(Date.now() - 60_000);
   await database.db('delivery_log').insert([
     ...[4, 5, 6, 7].map((id) => ({ order_id: id, attempt: 1, started_at: minuteAgo, duration_ms: 5, http_status: 200, outcome: 'delivered', worker: 'w' })),
     { order_id: 8, attempt: 1, started_at: new Date(), duration_ms: 5, http_status: 400, outcome: 'failed', worker: 'w' },
   ]);
 
-  const daemon = await startTestDaemon('producer', { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, METRICS_PORT: '0' });
+  const daemon = await startTestDaemon('producer', { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, METRICS_PORT: String(await freePort()) });
   const page = await browser.newPage();
   const dialogs: string[] = [];
   page.on('dialog', (dialog) => (dialogs.push(dialog.message()), void dialog.dismiss()));
   const response = await page.goto(`http://127.0.0.1:${daemon.opsPort}/`);
   expect(response?.status()).toBe(200);
+  // No script may run on this page, whatever gets into it: the browser enforces it, not only escaping.
+  expect(response?.headers()['content-security-policy']).toMatch(/default-src 'none'/);
+  expect(response?.headers()['content-security-policy']).not.toMatch(/script-src/);
 
   expect(await page.textContent('#ready .n')).toBe('0');
   expect(await page.textContent('#delivered .n')).toBe('4');
   expect(await page.textContent('#failed .n')).toBe('2');
   expect(await page.textContent('#oldest .n')).toBe('none waiting');
   const failures = await page.textContent('#failures');
-  expect(failures).toContain('HTTP 404: no such order');
+  expect(failures).toContain('HTTP 404: no such order, see https://redacted@evil.example/help?token=redacted&lang=en');
+  expect(failures).not.toContain('hunter2');
+  expect(failures).not.toContain('s3cret');
   expect(failures).toContain('<script>window.__pwned = true</script>'); // shown as text...
   expect(await page.evaluate('window.__pwned')).toBeUndefined(); // ...never run
   expect(dialogs).toEqual([]);
@@ -70,9 +88,10 @@ it('the status page shows what the database holds, renders the chart, and does n
   expect(bars.find((b) => b.cls === 'delivered')?.fill).toBe('rgb(46, 139, 87)');
   await page.screenshot({ path: path.join(os.tmpdir(), 'order-callbacks-status-page.png'), fullPage: true });
 
-  let api: { orders: unknown; perMinute: { delivered: number }[] };
+  let api: { orders: unknown; perMinute: { delivered: number }[]; recentFailures: { orderId: string; error: string }[] };
   api = (await (await fetch(`http://127.0.0.1:${daemon.opsPort}/api/status`)).json()) as typeof api;
   expect(api.orders).toMatchObject({ ready: 0, delivered: 4, failed: 2, other: 3 });
   expect(api.perMinute).toHaveLength(60);
   expect(api.perMinute.reduce((sum, m) => sum + m.delivered, 0)).toBe(4);
+  expect(api.recentFailures.find((f) => f.orderId === '9')?.error).toBe('HTTP 404: no such order, see https://redacted@evil.example/help?token=redacted&lang=en');
 });
