@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-import os from 'node:os';
 import type { Queue } from 'bullmq';
 import { Command } from 'commander';
+import { resolveActor } from './admin/actor';
 import { formatInspection, inspectOrder } from './admin/inspect';
+import { parsePositiveInteger } from './admin/parse-options';
 import { formatRequeueReport, requeue } from './admin/requeue';
 import { addSecret, formatSecretList, retireSecret } from './admin/secrets';
-import { parseRequeueSelector, type RequeueOptionsInput } from './admin/requeue-selector';
-import { collectStats, formatStats } from './admin/stats';
+import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, parseBatchSize, parseRequeueOptions, type RequeueOptionsInput } from './admin/requeue-selector';
+import { collectStats, formatStats, MAX_STATS_MINUTES } from './admin/stats';
 import { loadConfig, type Config } from './config';
 import { runDaemon } from './daemon';
 import { createDb, type Db } from './db/connection';
@@ -45,23 +46,22 @@ program
 
 program
   .command('stats')
-  .description('orders by status, age of the oldest ready order, recent outcomes, queue depths, top failing hosts')
+  .description('orders by status, age of the oldest ready order, recent outcomes, queue depths, failing and retrying hosts')
   .option('--json', 'print JSON instead of text')
-  .option('--minutes <n>', 'window for the recent outcomes', '15')
-  .action((options: { json?: boolean; minutes: string }) =>
-    withConnections(async ({ config, db, queue }) => {
-      const minutes = Number(options.minutes);
-      if (!Number.isInteger(minutes) || minutes < 1) throw new UserError(`--minutes: expected a positive whole number; got ${options.minutes}`);
+  .option('--minutes <n>', 'window for the recent outcomes and retrying hosts', '15')
+  .action((options: { json?: boolean; minutes: string }) => {
+    const minutes = parsePositiveInteger('--minutes', options.minutes, MAX_STATS_MINUTES);
+    return withConnections(async ({ config, db, queue }) => {
       const stats = await collectStats(db, queue(), minutes);
       console.log(options.json ? JSON.stringify(stats) : formatStats(stats, config.queueName));
-    }),
-  );
+    });
+  });
 
 program
   .command('inspect')
   .description('one order: its row, every delivery attempt, and where its job is in the queue')
   .argument('<orderId>', 'the order id')
-  .option('--json', 'print JSON instead of text')
+  .option('--json', 'print JSON instead of text (every attempt, the whole row)')
   .action((orderId: string, options: { json?: boolean }) =>
     withConnections(async ({ db, queue }) => {
       const inspection = await inspectOrder(db, queue(), orderId);
@@ -73,33 +73,51 @@ program
   .command('requeue')
   .description('move failed orders (7) back to 5 so they are delivered again; with --resend-delivered, delivered ones (6) too')
   .option('--id <ids>', 'comma-separated order ids')
-  .option('--status <status>', 'status to requeue (only 7)', '7')
-  .option('--since <iso>', 'updated (failed) at or after this ISO timestamp')
-  .option('--until <iso>', 'updated (failed) at or before this ISO timestamp')
-  .option('--error-like <text>', 'last_error contains this text (case-insensitive)')
-  .option('--callback-host <host>', 'callback_url has this host')
+  .option('--status <status>', 'status to move back: 7 (the default), or 6 with --resend-delivered')
+  .option('--since <iso>', 'updated (failed) at or after this ISO timestamp (UTC unless it has a zone)')
+  .option('--until <iso>', 'updated (failed) at or before this ISO timestamp (UTC unless it has a zone)')
+  .option('--error-like <text>', 'last_error contains this text (taken literally, case-insensitive)')
+  .option('--callback-host <host>', 'callback_url has this host (no scheme or port; case-insensitive)')
   .option('--limit <n>', 'change at most this many orders')
-  .option('--all', 'every failed order (when no other selector is given)')
+  .option('--all', 'every failed order: required when no other selector is given')
   .option('--resend-delivered', 'also send delivered orders (6) again, with the same webhook-id')
-  .option('--dry-run', 'print what would change and change nothing')
-  .option('--actor <name>', 'who is doing this, for the audit row', os.userInfo().username)
-  .option('--batch-size <n>', 'orders per conditional update', '500')
+  .option('--dry-run', 'print what would change and change nothing (still audited)')
+  .option('--actor <name>', 'who is doing this, for the audit row (default: the OS user)')
+  .option('--batch-size <n>', `orders per conditional update and transaction, at most ${MAX_BATCH_SIZE} (default: ${DEFAULT_BATCH_SIZE})`)
   .option('--json', 'print JSON instead of text')
-  .action((options: RequeueOptionsInput & { dryRun?: boolean; actor: string; batchSize: string; json?: boolean }) =>
-    withConnections(async ({ db }) => {
-      const selector = parseRequeueSelector(options);
-      const batchSize = Number(options.batchSize);
-      if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`--batch-size: expected a positive whole number; got ${options.batchSize}`);
+  .addHelpText(
+    'after',
+    `
+Selectors narrow each other; at least one of --id, --since, --until, --error-like, --callback-host or
+--all is required. Orders at 5, or at 6 without --resend-delivered, are reported and left alone; so are
+unknown ids. Every run, dry runs included, writes a row to requeue_audit.
+
+Examples:
+  order-callbacks requeue --id 101,102,103
+  order-callbacks requeue --callback-host hooks.partner.example --since 2026-11-24T02:00:00Z --dry-run
+  order-callbacks requeue --error-like "HTTP 503" --limit 1000
+  order-callbacks requeue --all --actor "$USER, INC-4211"
+  order-callbacks requeue --id 77 --resend-delivered`,
+  )
+  .action((options: RequeueOptionsInput & { dryRun?: boolean; actor?: string; json?: boolean }) => {
+    // Everything the caller typed is checked before a connection is opened or a row is written.
+    const { selector, statuses } = parseRequeueOptions(options);
+    const batchSize = parseBatchSize(options.batchSize);
+    const actor = resolveActor(options.actor);
+    return withConnections(async ({ db }) => {
       const report = await requeue(db, {
         selector,
-        actor: options.actor,
+        statuses,
+        actor,
         dryRun: Boolean(options.dryRun),
-        resendDelivered: Boolean(options.resendDelivered),
         batchSize,
+        // Progress for a person watching a long run; nothing on a pipe, where stdout is the report.
+        onBatch: process.stderr.isTTY ? ({ changedSoFar }) => process.stderr.write(`\rrequeued ${changedSoFar}…`) : undefined,
       });
+      if (process.stderr.isTTY && report.changed) process.stderr.write('\n');
       console.log(options.json ? JSON.stringify(report) : formatRequeueReport(report));
-    }),
-  );
+    });
+  });
 
 const secrets = program
   .command('secrets')

@@ -1,19 +1,11 @@
+import { OrderStatus } from '../db/order-status';
+import type { RequeueSelector } from '../db/requeue-selection';
 import { UserError } from '../errors/user-error';
+import { canonicalOrderId, parsePositiveInteger, parseTimestamp } from './parse-options';
 
-/** Which orders a requeue is about. Every field narrows the selection; none widens it. */
-export interface RequeueSelector {
-  ids?: string[];
-  /** updated_at bounds: for a failed order, when it failed. */
-  since?: Date;
-  until?: Date;
-  /** Case-insensitive substring of last_error. */
-  errorLike?: string;
-  /** Host of callback_url, exactly (case-insensitive). */
-  callbackHost?: string;
-  /** At most this many orders change. */
-  limit?: number;
-}
+export type { RequeueSelector } from '../db/requeue-selection';
 
+/** The command line of `requeue`, as commander hands it over: strings, unchecked. */
 export interface RequeueOptionsInput {
   id?: string;
   since?: string;
@@ -24,20 +16,26 @@ export interface RequeueOptionsInput {
   all?: boolean;
   status?: string;
   resendDelivered?: boolean;
+  batchSize?: string;
 }
 
+export interface ParsedRequeueOptions {
+  selector: RequeueSelector;
+  /** The statuses this run moves back to 5: [7], [7, 6] or [6]. */
+  statuses: number[];
+}
+
+/** Each batch is one UPDATE holding its rows' locks until it commits: big enough to be quick, small enough to be brief. */
+export const DEFAULT_BATCH_SIZE = 500;
+export const MAX_BATCH_SIZE = 10_000;
+
 /**
- * Turns the command line into a selector, or says exactly what is wrong with it. A bare `requeue`
- * is refused: moving every failed order back is `--all`, said on purpose.
+ * Turns the command line into a selector and the statuses to move, or says exactly what is wrong.
+ * A bare `requeue` is refused: moving every failed order back is `--all`, said on purpose.
  */
-export function parseRequeueSelector(input: RequeueOptionsInput): RequeueSelector {
+export function parseRequeueOptions(input: RequeueOptionsInput): ParsedRequeueOptions {
   const selector: RequeueSelector = {};
-  if (input.id !== undefined) {
-    const ids = input.id.split(',').map((s) => s.trim()).filter(Boolean);
-    const bad = ids.filter((id) => !/^\d{1,19}$/.test(id));
-    if (ids.length === 0 || bad.length > 0) throw new UserError(`--id: expected order ids like 1,2,3; got ${JSON.stringify(input.id)}`);
-    selector.ids = [...new Set(ids)];
-  }
+  if (input.id !== undefined) selector.ids = parseIdList(input.id);
   if (input.since !== undefined) selector.since = parseTimestamp('--since', input.since);
   if (input.until !== undefined) selector.until = parseTimestamp('--until', input.until);
   if (selector.since && selector.until && selector.since > selector.until) throw new UserError('--since is after --until');
@@ -45,28 +43,56 @@ export function parseRequeueSelector(input: RequeueOptionsInput): RequeueSelecto
     if (!input.errorLike.trim()) throw new UserError('--error-like: give some text to look for');
     selector.errorLike = input.errorLike;
   }
-  if (input.callbackHost !== undefined) {
-    if (!/^[A-Za-z0-9.[\]:-]+$/.test(input.callbackHost)) throw new UserError(`--callback-host: ${JSON.stringify(input.callbackHost)} is not a host name`);
-    selector.callbackHost = input.callbackHost.toLowerCase();
-  }
-  if (input.limit !== undefined) {
-    if (!/^\d+$/.test(input.limit) || Number(input.limit) < 1) throw new UserError(`--limit: expected a positive whole number; got ${JSON.stringify(input.limit)}`);
-    selector.limit = Number(input.limit);
-  }
-  if (input.status !== undefined && input.status !== '7') {
-    throw new UserError(`--status: only 7 (failed) can be requeued; re-sending delivered orders is --resend-delivered`);
-  }
+  if (input.callbackHost !== undefined) selector.callbackHost = parseHost(input.callbackHost);
+  if (input.limit !== undefined) selector.limit = parsePositiveInteger('--limit', input.limit);
+
   const narrowed = selector.ids || selector.since || selector.until || selector.errorLike || selector.callbackHost;
   if (!narrowed && !input.all) {
     throw new UserError('say which orders: --id, --since/--until, --error-like or --callback-host (or --all for every failed order)');
   }
-  if (narrowed && input.all) throw new UserError('--all cannot be combined with other selectors');
-  return selector;
+  if (narrowed && input.all) throw new UserError('--all cannot be combined with other selectors (only with --limit)');
+  if (input.all) selector.all = true;
+  return { selector, statuses: parseStatuses(input.status, Boolean(input.resendDelivered)) };
 }
 
-function parseTimestamp(flag: string, value: string): Date {
-  // ISO 8601 only: a date alone, or a date and time with an optional zone.
-  const date = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value) ? new Date(value) : new Date(NaN);
-  if (Number.isNaN(date.getTime())) throw new UserError(`${flag}: expected an ISO timestamp like 2026-11-24T10:00:00Z; got ${JSON.stringify(value)}`);
-  return date;
+export function parseBatchSize(value: string | undefined): number {
+  return value === undefined ? DEFAULT_BATCH_SIZE : parsePositiveInteger('--batch-size', value, MAX_BATCH_SIZE);
+}
+
+/**
+ * 7 unless told otherwise. Delivered orders (6) move only with --resend-delivered: alone with
+ * `--status 6`, or together with the failed ones when --status is not given.
+ */
+function parseStatuses(status: string | undefined, resendDelivered: boolean): number[] {
+  const { failed, delivered } = OrderStatus;
+  if (status === undefined) return resendDelivered ? [failed, delivered] : [failed];
+  if (status.trim() === String(failed)) {
+    if (resendDelivered) throw new UserError('--status 7 leaves delivered orders out: drop --resend-delivered, or use --status 6');
+    return [failed];
+  }
+  if (status.trim() === String(delivered)) {
+    if (!resendDelivered) throw new UserError('--status 6: sending delivered orders again needs --resend-delivered, said on purpose');
+    return [delivered];
+  }
+  throw new UserError(`--status: only 7 (failed), or 6 with --resend-delivered; got ${JSON.stringify(status)}`);
+}
+
+function parseIdList(value: string): string[] {
+  const given = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (given.length === 0) throw new UserError(`--id: expected order ids like 1,2,3; got ${JSON.stringify(value)}`);
+  const ids = given.map((s) => {
+    const id = canonicalOrderId(s);
+    if (id === undefined) throw new UserError(`--id: expected order ids like 1,2,3; ${JSON.stringify(s)} is not one`);
+    return id;
+  });
+  return [...new Set(ids)];
+}
+
+/** A host as callback_host() returns it: no scheme, userinfo, port or path, lower-case. */
+function parseHost(value: string): string {
+  const host = value.trim().toLowerCase();
+  if (!/^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)$/.test(host)) {
+    throw new UserError(`--callback-host: ${JSON.stringify(value)} is not a host name (give the host alone: no scheme, port or path)`);
+  }
+  return host;
 }

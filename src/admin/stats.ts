@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Db } from '../db/connection';
 import { countOrders, type OrderCounts } from '../db/count-orders';
 import { countRecentOutcomes, type RecentOutcomes } from '../db/count-recent-outcomes';
+import { findRetryingHosts, type RetryingHost } from '../db/find-retrying-hosts';
 import { findTopFailingHosts, type FailingHost } from '../db/find-top-failing-hosts';
 import type { CallbackJobData } from '../queue/callback-queue';
 
@@ -11,15 +12,22 @@ export interface Stats {
   oldestReadyAgeSeconds: number | null;
   recent: RecentOutcomes;
   queue: { waiting: number; active: number; delayed: number; prioritized: number };
+  /** Hosts of the orders at 7, most first (top 10). */
   topFailingHosts: FailingHost[];
+  /** Hosts with the most retried attempts in the same window as `recent` (top 10). */
+  retryingHosts: RetryingHost[];
 }
 
+/** How far back `stats --minutes` may look (a year): keeps Postgres' interval arithmetic in range. */
+export const MAX_STATS_MINUTES = 525_600;
+
 export async function collectStats(db: Db, queue: Queue<CallbackJobData>, windowMinutes = 15): Promise<Stats> {
-  const [{ oldestReadyAgeSeconds, ...orders }, recent, jobs, topFailingHosts] = await Promise.all([
+  const [{ oldestReadyAgeSeconds, ...orders }, recent, jobs, topFailingHosts, retryingHosts] = await Promise.all([
     countOrders(db),
     countRecentOutcomes(db, windowMinutes),
     queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
     findTopFailingHosts(db, 10),
+    findRetryingHosts(db, windowMinutes, 10),
   ]);
   return {
     orders,
@@ -32,6 +40,7 @@ export async function collectStats(db: Db, queue: Queue<CallbackJobData>, window
       prioritized: jobs.prioritized ?? 0,
     },
     topFailingHosts,
+    retryingHosts,
   };
 }
 
@@ -60,5 +69,8 @@ export function formatStats(stats: Stats, queueName: string): string {
   for (const { host, failures, gone } of stats.topFailingHosts) {
     lines.push(`  ${String(failures).padStart(6)}  ${host}${gone ? '  (answers 410 Gone: the endpoint was removed)' : ''}`);
   }
+  lines.push(`hosts retried in the last ${recent.windowMinutes} minutes`);
+  if (stats.retryingHosts.length === 0) lines.push('  -');
+  for (const { host, retries } of stats.retryingHosts) lines.push(`  ${String(retries).padStart(6)}  ${host}`);
   return lines.join('\n');
 }
