@@ -1,48 +1,71 @@
-// PM2 process file. `pm2 start ecosystem.config.js --only order-callbacks` runs N replicas of `start`
-// (producer + workers). For a split deployment run the other two apps instead:
+// PM2 process file. Start ONE of the two deployments, never both against the same queue:
+//
+//   pm2 start ecosystem.config.js --only order-callbacks
+//       N replicas of `start` (producer + workers in each). The usual choice.
 //   pm2 start ecosystem.config.js --only order-callbacks-producer,order-callbacks-worker
-// Settings come from the environment of the `pm2 start` call (DATABASE_URL, REDIS_URL, CALLBACK_SECRET...).
+//       split: one producer process and N worker processes, for scaling workers on their own.
+//
+// A plain `pm2 start ecosystem.config.js` would start all three apps: harmless (producers take turns
+// through an advisory lock, workers share the queue) but twice the processes you meant.
+//
+// Settings come from the environment of the `pm2 start` call (DATABASE_URL, REDIS_URL, CALLBACK_SECRET...),
+// e.g. `set -a; . ./.env; set +a; pm2 start ecosystem.config.js --only order-callbacks`.
+// `pm2 reload order-callbacks` restarts the replicas one at a time (rolling), thanks to wait_ready.
 'use strict';
+
+const path = require('node:path');
 
 const positive = (value, fallback) => (Number.parseInt(value, 10) > 0 ? Number.parseInt(value, 10) : fallback);
 
-const path = require('node:path');
-const logDir = process.env.ORDER_CALLBACKS_LOG_DIR || path.join(__dirname, 'logs');
+// Relative to this file, so `pm2 start` from any directory writes to the same place.
+const logDir = path.resolve(__dirname, process.env.ORDER_CALLBACKS_LOG_DIR || 'logs');
 const instances = positive(process.env.ORDER_CALLBACKS_INSTANCES, 2);
 const callbackTimeoutMs = positive(process.env.CALLBACK_TIMEOUT_MS, 10_000);
 // The daemon's own default: callbacks in flight get the callback timeout plus a margin to finish.
 const graceMs = positive(process.env.SHUTDOWN_GRACE_MS, callbackTimeoutMs + 5_000);
 
-/** What every app shares. */
-const common = {
-  script: 'dist/cli.js',
-  cwd: __dirname,
-  // Fork mode: the daemon serves no shared port, so cluster mode's load balancer has nothing to do; each
-  // replica is a plain process that PM2 can stop one at a time on reload.
-  exec_mode: 'fork',
-  // Start is "up" only when the process says `ready`: it does so once Postgres and Redis answer.
-  wait_ready: true,
-  listen_timeout: 60_000,
-  // PM2 must never SIGKILL a replica that is still finishing callbacks: wait longer than the grace period.
-  kill_timeout: graceMs + 5_000,
-  kill_signal: 'SIGTERM',
-  max_memory_restart: process.env.ORDER_CALLBACKS_MAX_MEMORY || '512M',
-  // A crash loop (bad config, no database) backs off instead of spinning.
-  exp_backoff_restart_delay: 200,
-  // With METRICS_PORT set, each replica serves /metrics on its own port: METRICS_PORT, +1, +2...
-  ...(process.env.METRICS_PORT ? { increment_var: 'METRICS_PORT' } : {}),
-  // pino lines carry their own time; a PM2 prefix would break them as JSON.
-  time: false,
-  merge_logs: false,
-  // One file per replica (PM2 appends the instance id), pino JSON lines as written.
-  out_file: path.join(logDir, 'order-callbacks.out.log'),
-  error_file: path.join(logDir, 'order-callbacks.err.log'),
-};
+/** One PM2 app running `node dist/cli.js <command>`. */
+function app(name, command, count) {
+  return {
+    name,
+    script: 'dist/cli.js',
+    args: command,
+    cwd: __dirname,
+    instances: count,
+    // Fork mode, with instances: PM2 starts `count` independent processes. Cluster mode would put them
+    // behind Node's cluster module to share a listening port, and the daemon listens on no shared port
+    // (with METRICS_PORT each replica gets its own, below), so it would add only an IPC layer.
+    exec_mode: 'fork',
+    // A replica counts as started only when it sends `ready`, once Postgres and Redis answer. This is
+    // what makes `pm2 reload` rolling: the next replica is stopped only after this one is ready.
+    wait_ready: true,
+    // After this long without `ready`, PM2 counts the replica as started anyway and moves on; the
+    // replica keeps waiting for its services by itself (it logs while it does).
+    listen_timeout: 60_000,
+    // PM2 must never SIGKILL a replica that is still finishing callbacks: wait longer than the grace period.
+    kill_signal: 'SIGTERM',
+    kill_timeout: graceMs + 5_000,
+    // A slow leak restarts the replica (gracefully) instead of growing until the OOM killer picks it.
+    max_memory_restart: process.env.ORDER_CALLBACKS_MAX_MEMORY || '512M',
+    // A crash loop (bad config, no database) backs off instead of spinning.
+    exp_backoff_restart_delay: 200,
+    // With METRICS_PORT set, each replica serves /metrics on its own port: METRICS_PORT, +1, +2...
+    ...(process.env.METRICS_PORT ? { increment_var: 'METRICS_PORT' } : {}),
+    // pino lines carry their own time; PM2's timestamp prefix would stop them from being JSON.
+    time: false,
+    // One file per process (PM2 appends its id), so each replica's pino lines stay whole and in order.
+    merge_logs: false,
+    out_file: path.join(logDir, `${name}.out.log`),
+    error_file: path.join(logDir, `${name}.err.log`),
+  };
+}
 
 module.exports = {
   apps: [
-    { ...common, name: 'order-callbacks', args: 'start', instances },
-    { ...common, name: 'order-callbacks-producer', args: 'producer', instances: 1 },
-    { ...common, name: 'order-callbacks-worker', args: 'worker', instances },
+    app('order-callbacks', 'start', instances),
+    // One producer is enough: only one enqueues at a time anyway (advisory lock), PM2 restarts it if it
+    // dies, and a `start` or a second producer would take over the same way.
+    app('order-callbacks-producer', 'producer', 1),
+    app('order-callbacks-worker', 'worker', instances),
   ],
 };

@@ -1,10 +1,20 @@
 #!/usr/bin/env node
-// `npm run demo`: the main job end to end on this machine. Makes sure Postgres and Redis are up,
-// migrates a demo database, inserts sample orders, runs two replicas of the daemon against a local
-// receiver that verifies every signature, shows progress, and prints a summary.
-// The demo database (order_callbacks_demo unless DATABASE_URL says otherwise) is dropped at the start
-// and at the end: it is the demo's own, never use it for anything else.
+// `npm run demo` (= npm run build && node scripts/demo.js): the whole job end to end on this machine.
+//
+//   1. Makes sure Postgres and Redis answer (starts them with docker compose or the local binaries if not).
+//   2. Recreates and migrates the demo database, order_callbacks_demo.
+//   3. Runs a local "partner" that verifies every signature with the Standard Webhooks reference library.
+//   4. Inserts sample orders at status 5 and runs two replicas of the daemon against them.
+//   5. Shows progress, prints a summary, stops the replicas, and removes what it created.
+//
+// The demo database is the demo's own: it is DROPPED at the start and at the end. Whatever DATABASE_URL
+// says, the demo only uses a database whose name ends in _demo (order_callbacks_demo on the same server
+// otherwise), so it can never drop real data. Redis: it uses a queue of its own, order-callbacks-demo-<pid>,
+// and removes only that queue's keys at the end.
+//
+// Exit 0 when every order reached the state its endpoint dictates, 1 otherwise.
 'use strict';
+
 const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -14,248 +24,503 @@ const os = require('node:os');
 const path = require('node:path');
 const { Client } = require('pg');
 const { Webhook } = require('standardwebhooks');
+// The Redis client the project depends on: a liveness check, and removing the demo queue at the end.
+const Redis = require('ioredis');
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
-const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/order_callbacks_demo';
-const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-const ORDERS = 200;
-const FLAKY = new Set([3, 7, 11, 19, 42]); // answer 503 once, then 200
-const GONE = 13; // answers 404: fails for good
-const BAD_URL = ORDERS + 1; // callback_url 'not a url': a bad row, fails at once
-const DEADLINE_MS = 60_000;
 
-const children = [];
+const DATABASE_URL = demoDatabaseUrl(process.env.DATABASE_URL);
+const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const QUEUE_NAME = `order-callbacks-demo-${process.pid}`;
+const LOG_FILE = path.join(os.tmpdir(), `order-callbacks-demo-${process.pid}.log`);
+
+// The sample: ORDERS orders that the partner accepts, except for a few that show the other paths.
+const ORDERS = 200;
+const REPLICAS = 2;
+const FLAKY = new Set([3, 7, 11, 19, 42]); // answer 503 on the first try, then 200: retries
+const GONE = 13; // answers 404: the partner does not want it, the order fails (7)
+const BAD_URL = ORDERS + 1; // callback_url 'not a url': a bad row, fails (7) without any request
+
+const SERVICE_START_TIMEOUT_MS = 30_000;
+const DEADLINE_MS = 60_000; // for all orders to reach 6 or 7
+const STOP_TIMEOUT_MS = 20_000; // above the daemon's default SHUTDOWN_GRACE_MS (15 s); then SIGKILL
+
+/** Everything that cleanup() must undo, filled in as the demo goes. */
+const created = { replicas: [], receiver: undefined, db: undefined, database: false };
+let interrupted = false; // set by Ctrl-C (or SIGTERM): cleanup is under way
 
 main().then(
-  (ok) => process.exit(ok ? 0 : 1),
+  (ok) => finish(ok ? 0 : 1),
   (err) => {
-    console.error(`demo failed: ${err.message}`);
-    killChildren();
-    process.exit(1);
+    if (interrupted) return; // the signal handler is already finishing; this is just its fallout
+    console.error(`\ndemo failed: ${err.message}`);
+    showLogTail();
+    return finish(1);
   },
 );
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => (killChildren(), process.exit(130)));
+
+// Ctrl-C: the replicas share our terminal and get the SIGINT too; cleanup() still stops them for sure.
+// A second Ctrl-C leaves at once, after killing them.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    if (interrupted) {
+      killReplicas();
+      process.exit(130);
+    }
+    interrupted = true;
+    console.error(`\n${signal}: stopping the replicas and cleaning up (again to quit at once)`);
+    return finish(130);
+  });
+}
+
+async function finish(code) {
+  await cleanup();
+  process.exit(code);
+}
 
 async function main() {
+  if (!fs.existsSync(CLI)) throw new Error(`${path.relative(process.cwd(), CLI)} is missing: run \`npm run build\` first (\`npm run demo\` does)`);
   await ensureServices();
-  await recreateDatabase();
-  run(['migrate']);
+
+  console.log(`demo database: ${redact(DATABASE_URL)} (demo only: dropped now and at the end)`);
+  await dropDemoDatabase();
+  created.database = true; // from here on, cleanup() drops it again (migrate creates it)
+  runCli(['migrate']);
 
   const secret = `whsec_${crypto.randomBytes(24).toString('base64')}`;
-  const receiver = await startReceiver(secret);
-  await insertOrders(receiver.url);
+  created.receiver = await startReceiver(secret);
+  created.db = await connect(DATABASE_URL);
+  await insertOrders(created.db, created.receiver.url);
 
-  const logFile = path.join(os.tmpdir(), `order-callbacks-demo-${process.pid}.log`);
-  const log = fs.openSync(logFile, 'a');
-  const env = {
-    ...process.env,
-    DATABASE_URL,
-    REDIS_URL,
-    QUEUE_NAME: `order-callbacks-demo-${process.pid}`,
-    CALLBACK_SECRET: secret,
-    CALLBACK_ALLOW_PRIVATE: 'true', // the demo receiver is on 127.0.0.1
-    RETRY_BASE_MS: '200',
-    RETRY_MAX_MS: '1000',
-    POLL_INTERVAL_MS: '200',
-    LOG_LEVEL: 'warn',
-  };
-  console.log(`starting 2 replicas (logs: ${logFile})`);
-  for (let i = 0; i < 2; i++) {
-    children.push(spawn(process.execPath, [CLI, 'start'], { env, stdio: ['ignore', log, log] }));
-  }
+  console.log(`starting ${REPLICAS} replicas of \`order-callbacks start\`, queue ${QUEUE_NAME} (their logs: ${LOG_FILE})`);
+  startReplicas(secret);
 
-  const counts = await showProgress(receiver);
-  await stopChildren();
-  receiver.server.close();
-  const ok = await summarize(counts, receiver);
-  await dropDatabase();
-  return ok;
+  await showProgressUntilDone(created.db, created.receiver.stats);
+  await stopReplicas();
+  return summarize(created.db, created.receiver.stats);
 }
 
-/** Postgres and Redis reachable at their URLs; else docker compose; else the local binaries; else say what to install. */
+// ---------------------------------------------------------------------------------------------------
+// 1. Postgres and Redis
+
+/** Each service answers at its URL, or is started here (Docker, else local binaries), or we say what to install. */
 async function ensureServices() {
   const services = [
-    { name: 'postgres', url: new URL(DATABASE_URL), port: 5432, local: 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start' },
-    { name: 'redis', url: new URL(REDIS_URL), port: 6379, local: 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no' },
+    {
+      name: 'postgres',
+      url: new URL(DATABASE_URL),
+      defaultPort: 5432,
+      answers: postgresAnswers,
+      binary: 'pg_ctlcluster',
+      startLocal: () => 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start', // the cluster's own port
+      install: 'PostgreSQL 15 (Debian: apt-get install postgresql)',
+      variable: 'DATABASE_URL',
+    },
+    {
+      name: 'redis',
+      url: new URL(REDIS_URL),
+      defaultPort: 6379,
+      answers: redisAnswers,
+      binary: 'redis-server',
+      startLocal: (port) => `redis-server --daemonize yes --bind 127.0.0.1 --port ${port} --save "" --appendonly no`,
+      install: 'Redis 7 (Debian: apt-get install redis-server)',
+      variable: 'REDIS_URL',
+    },
   ];
-  for (const service of services) {
-    const host = service.url.hostname || '127.0.0.1';
-    const port = Number(service.url.port || service.port);
-    if (await reachable(host, port)) continue;
-    console.log(`${service.name} is not reachable at ${host}:${port}; starting it`);
-    if (spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0) {
-      sh(`docker compose up -d ${service.name}`);
-    } else if (hasCommand(service.name === 'postgres' ? 'pg_ctlcluster' : 'redis-server')) {
-      sh(service.local);
-    } else {
+  for (const s of services) {
+    s.host = s.url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+    s.port = Number(s.url.port || s.defaultPort);
+  }
+
+  const down = [];
+  for (const s of services) if (!(await tcpReachable(s.host, s.port))) down.push(s);
+  if (down.length > 0) startServices(down);
+
+  // A port that accepts connections is not yet a server that answers: Docker's proxy accepts before
+  // the container's server listens, and Postgres refuses queries while it starts up.
+  for (const s of services) await waitUntilAnswers(s);
+}
+
+function startServices(down) {
+  const names = down.map((s) => s.name);
+  const remote = down.find((s) => !isLoopback(s.host));
+  if (remote) {
+    throw new Error(`${remote.name} is not reachable at ${remote.host}:${remote.port}; the demo starts services only on this machine. Check ${remote.variable}.`);
+  }
+  console.log(`${names.join(' and ')} not running; starting ${names.length > 1 ? 'them' : 'it'}`);
+  if (dockerRuns()) {
+    // Compose interpolates the whole file, the daemon's ${CALLBACK_SECRET:?} included, even to start
+    // only these two services: give it a throwaway value unless the user has set one.
+    const env = { ...process.env, CALLBACK_SECRET: process.env.CALLBACK_SECRET || `whsec_${crypto.randomBytes(24).toString('base64')}` };
+    const compose = spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0 ? ['docker', 'compose'] : ['docker-compose'];
+    runOrThrow(compose[0], [...compose.slice(1), 'up', '-d', ...names], { cwd: ROOT, env });
+    return;
+  }
+  for (const s of down) {
+    if (!hasCommand(s.binary)) {
       throw new Error(
-        `${service.name} is not running at ${host}:${port}, and neither Docker nor a local ${service.name} is installed. ` +
-          `Install Docker (then: docker compose up -d postgres redis) or ${service.name === 'postgres' ? 'PostgreSQL 15' : 'Redis 7'}, or set ${service.name === 'postgres' ? 'DATABASE_URL' : 'REDIS_URL'}.`,
+        `${s.name} is not running at ${s.host}:${s.port}, and neither Docker nor ${s.binary} is installed here. ` +
+          `Install Docker (the demo then runs \`docker compose up -d postgres redis\`) or ${s.install}, or point ${s.variable} at a running one.`,
       );
     }
-    const deadline = Date.now() + 30_000;
-    while (!(await reachable(host, port))) {
-      if (Date.now() > deadline) throw new Error(`${service.name} did not come up at ${host}:${port} within 30 s`);
-      await sleep(500);
-    }
+    runOrThrow('sh', ['-c', s.startLocal(s.port)]);
   }
 }
 
-function reachable(host, port) {
+async function waitUntilAnswers(service) {
+  const deadline = Date.now() + SERVICE_START_TIMEOUT_MS;
+  for (;;) {
+    const problem = await service.answers();
+    if (!problem) return;
+    if (Date.now() > deadline) {
+      throw new Error(`${service.name} at ${service.host}:${service.port} does not answer after ${SERVICE_START_TIMEOUT_MS / 1000} s: ${problem}`);
+    }
+    await sleep(500);
+  }
+}
+
+/** undefined when Postgres runs a query on the server in DATABASE_URL, else why not. */
+async function postgresAnswers() {
+  const client = new Client({ connectionString: maintenanceUrl(), connectionTimeoutMillis: 2000 });
+  client.on('error', () => {}); // a server going away mid-check must not crash the demo
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return undefined;
+  } catch (err) {
+    return err.message;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** undefined when Redis answers PING at REDIS_URL, else why not. */
+async function redisAnswers() {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => {}); // reported through the rejected promise below
+  try {
+    await redis.connect();
+    await redis.ping();
+    return undefined;
+  } catch (err) {
+    return err.message;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function tcpReachable(host, port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port, timeout: 1000 });
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+    const done = (ok) => (socket.destroy(), resolve(ok));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
   });
 }
 
-async function adminClient() {
+const isLoopback = (host) => host === 'localhost' || host === '::1' || (net.isIPv4(host) && host.startsWith('127.'));
+const dockerRuns = () => hasCommand('docker') && spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 15_000 }).status === 0;
+
+// ---------------------------------------------------------------------------------------------------
+// 2. The demo database
+
+/**
+ * The user's DATABASE_URL (server, credentials) with a database that is surely the demo's: the name
+ * given if it ends in _demo, else order_callbacks_demo. Dropping it can never lose real data.
+ */
+function demoDatabaseUrl(given) {
+  const url = new URL(given || 'postgres://postgres@127.0.0.1:5432/order_callbacks_demo');
+  if (!decodeURIComponent(url.pathname.slice(1)).endsWith('_demo')) url.pathname = '/order_callbacks_demo';
+  return url.toString();
+}
+
+/** The same server's `postgres` database: where a database can be dropped from. */
+function maintenanceUrl() {
   const url = new URL(DATABASE_URL);
   url.pathname = '/postgres';
-  const client = new Client({ connectionString: url.toString() });
-  await client.connect();
-  return client;
+  return url.toString();
 }
 
-const demoDatabaseName = () => decodeURIComponent(new URL(DATABASE_URL).pathname.slice(1));
-
-async function recreateDatabase() {
-  await dropDatabase();
-}
-
-async function dropDatabase() {
-  const client = await adminClient();
+async function dropDemoDatabase() {
+  const name = decodeURIComponent(new URL(DATABASE_URL).pathname.slice(1));
+  const client = await connect(maintenanceUrl());
   try {
-    await client.query(`DROP DATABASE IF EXISTS "${demoDatabaseName().replace(/"/g, '""')}" WITH (FORCE)`);
+    // WITH (FORCE): a replica left over from an interrupted run must not keep it alive.
+    await client.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
   } finally {
     await client.end();
   }
 }
 
-async function insertOrders(baseUrl) {
-  const client = new Client({ connectionString: DATABASE_URL });
-  await client.connect();
-  try {
-    await client.query(
-      `INSERT INTO orders (id, status, callback_url, payload)
-       SELECT g, 5, $1 || '/orders/' || g, jsonb_build_object('sku', 'SKU-' || g, 'quantity', 1 + g % 3)
-         FROM generate_series(1, $2::int) g`,
-      [baseUrl, ORDERS],
-    );
-    await client.query(`INSERT INTO orders (id, status, callback_url, payload) VALUES ($1, 5, 'not a url', '{}')`, [BAD_URL]);
-  } finally {
-    await client.end();
-  }
-  console.log(`inserted ${ORDERS + 1} orders at status 5 (order ${GONE} answers 404, ${[...FLAKY].join(', ')} answer 503 once, ${BAD_URL} has a bad URL)`);
-}
-
-/** The partner: verifies each signature with the Standard Webhooks reference library, counts per webhook-id. */
-function startReceiver(secret) {
-  const webhook = new Webhook(secret);
-  const state = { requests: 0, badSignatures: 0, perId: new Map() };
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      state.requests += 1;
-      const body = Buffer.concat(chunks).toString('utf8');
-      try {
-        webhook.verify(body, req.headers);
-      } catch {
-        state.badSignatures += 1;
-        res.writeHead(401).end();
-        return;
-      }
-      const id = String(req.headers['webhook-id']);
-      const seen = (state.perId.get(id) || 0) + 1;
-      state.perId.set(id, seen);
-      const orderId = Number(JSON.parse(body).orderId);
-      if (orderId === GONE) res.writeHead(404).end('no such order here');
-      else if (FLAKY.has(orderId) && seen === 1) res.writeHead(503).end('busy, try later');
-      else res.writeHead(200).end('ok');
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ server, state, url: `http://127.0.0.1:${server.address().port}` })),
+async function insertOrders(db, receiverUrl) {
+  // Each order's callback URL names the order, so the receiver knows whom it is answering.
+  await db.query(
+    `INSERT INTO orders (id, status, callback_url, payload)
+     SELECT g, 5, $1 || '/orders/' || g, jsonb_build_object('sku', 'SKU-' || g, 'quantity', 1 + g % 3)
+       FROM generate_series(1, $2::int) g`,
+    [receiverUrl, ORDERS],
+  );
+  await db.query(`INSERT INTO orders (id, status, callback_url, payload) VALUES ($1, 5, 'not a url', '{}')`, [BAD_URL]);
+  console.log(
+    `inserted ${ORDERS + 1} orders at status 5: ${[...FLAKY].join(', ')} answer 503 once; ${GONE} answers 404; ${BAD_URL} has callback_url 'not a url'`,
   );
 }
 
-async function countByStatus() {
-  const client = new Client({ connectionString: DATABASE_URL });
-  await client.connect();
-  try {
-    const { rows } = await client.query('SELECT status, count(*)::int AS n FROM orders GROUP BY status');
-    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
-  } finally {
-    await client.end();
-  }
+/** The final status each order should reach, given how the receiver answers it. */
+const expectedStatus = (orderId) => (orderId === GONE || orderId === BAD_URL ? 7 : 6);
+
+// ---------------------------------------------------------------------------------------------------
+// 3. The partner
+
+/** How the partner answers the `attempt`-th request for an order. */
+function answerFor(orderId, attempt) {
+  if (orderId === GONE) return { status: 404, body: 'no such order here' };
+  if (FLAKY.has(orderId) && attempt === 1) return { status: 503, body: 'busy, try later' };
+  return { status: 200, body: 'ok' };
 }
 
-async function showProgress(receiver) {
+/**
+ * An HTTP server on 127.0.0.1 that verifies every request with `standardwebhooks` (the raw body, as
+ * sent) and counts requests and acceptances per webhook-id: the id is the same on every retry of an
+ * order, so one id accepted twice would be a duplicate delivery.
+ */
+function startReceiver(secret) {
+  const verifier = new Webhook(secret);
+  const stats = { requests: 0, badSignatures: 0, perWebhookId: new Map() };
+
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (chunk) => chunks.push(chunk));
+    req.on('end', () => {
+      stats.requests += 1;
+      try {
+        verifier.verify(Buffer.concat(chunks).toString('utf8'), req.headers);
+      } catch {
+        stats.badSignatures += 1;
+        res.writeHead(401).end('bad signature');
+        return;
+      }
+      const id = String(req.headers['webhook-id']);
+      const seen = stats.perWebhookId.get(id) || { requests: 0, accepted: 0 };
+      seen.requests += 1;
+      stats.perWebhookId.set(id, seen);
+
+      const orderId = Number(/^\/orders\/(\d+)$/.exec(req.url || '')?.[1]);
+      const answer = answerFor(orderId, seen.requests);
+      if (answer.status < 300) seen.accepted += 1;
+      res.writeHead(answer.status, { 'content-type': 'text/plain' }).end(answer.body);
+    });
+  });
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve({ server, stats, url: `http://127.0.0.1:${server.address().port}` }));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 4. The replicas
+
+/**
+ * The replicas' environment: ours, minus any of the daemon's own variables that happen to be set (a
+ * METRICS_PORT would make the second replica fail to listen, a MAX_ATTEMPTS=1 would change the
+ * outcome), plus the demo's settings.
+ */
+function daemonEnv(extra) {
+  const env = { ...process.env };
+  for (const name of daemonVariableNames()) delete env[name];
+  return { ...env, DATABASE_URL, REDIS_URL, QUEUE_NAME, ...extra };
+}
+
+/** The daemon's variables, as .env.example lists them. */
+function daemonVariableNames() {
+  const text = fs.readFileSync(path.join(ROOT, '.env.example'), 'utf8');
+  return [...text.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
+}
+
+function startReplicas(secret) {
+  const env = daemonEnv({
+    CALLBACK_SECRET: secret,
+    CALLBACK_ALLOW_PRIVATE: 'true', // the receiver is on 127.0.0.1, which the daemon refuses by default
+    RETRY_BASE_MS: '200', // retries within a second instead of minutes
+    RETRY_MAX_MS: '1000',
+    POLL_INTERVAL_MS: '200',
+    LOG_LEVEL: 'warn', // the demo prints its own progress; the log file keeps what matters
+  });
+  // Their output goes to a file: two replicas' JSON lines would bury the progress lines.
+  const log = fs.openSync(LOG_FILE, 'a');
+  for (let i = 0; i < REPLICAS; i++) {
+    created.replicas.push(spawn(process.execPath, [CLI, 'start'], { cwd: ROOT, env, stdio: ['ignore', log, log] }));
+  }
+  fs.closeSync(log); // the children hold their own copies
+}
+
+const running = (child) => child.exitCode === null && child.signalCode === null;
+
+/** SIGTERM (a graceful stop: callbacks in flight finish), then SIGKILL after STOP_TIMEOUT_MS. */
+async function stopReplicas() {
+  const live = created.replicas.filter(running);
+  if (live.length === 0) return;
+  for (const child of live) child.kill('SIGTERM');
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  while (live.some(running) && Date.now() < deadline) await sleep(100);
+  const stuck = live.filter(running);
+  if (stuck.length > 0) console.error(`${stuck.length} replica(s) still running after ${STOP_TIMEOUT_MS / 1000} s: SIGKILL`);
+  killReplicas();
+  // Wait for the kernel to report them gone, so nothing of theirs touches the database we drop next.
+  while (live.some(running)) await sleep(50);
+  const all = created.replicas;
+  if (all.some((c) => c.exitCode !== 0)) console.error(`replica exit codes: ${all.map((c) => c.exitCode ?? c.signalCode).join(', ')} (0 expected)`);
+}
+
+function killReplicas() {
+  for (const child of created.replicas) if (running(child)) child.kill('SIGKILL');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 5. Progress and summary
+
+async function countByStatus(db) {
+  const { rows } = await db.query('SELECT status, count(*)::int AS n FROM orders GROUP BY status');
+  const counts = { ready: 0, delivered: 0, failed: 0, other: 0 };
+  for (const { status, n } of rows) counts[{ 5: 'ready', 6: 'delivered', 7: 'failed' }[status] || 'other'] += n;
+  return counts;
+}
+
+/** One line a second until every order is 6 or 7, or DEADLINE_MS has passed. */
+async function showProgressUntilDone(db, receiverStats) {
   const started = Date.now();
   for (;;) {
-    const counts = await countByStatus();
-    const line = `ready ${counts[5] || 0}  delivered ${counts[6] || 0}  failed ${counts[7] || 0}  requests at the receiver ${receiver.state.requests}`;
-    console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
-    if (!counts[5] || Date.now() - started > DEADLINE_MS) return counts;
-    const exited = children.find((c) => c.exitCode !== null);
-    if (exited) throw new Error(`a replica exited with code ${exited.exitCode}; see its log`);
+    const c = await countByStatus(db);
+    const seconds = ((Date.now() - started) / 1000).toFixed(0).padStart(3);
+    console.log(`[${seconds}s] ready ${c.ready}  delivered ${c.delivered}  failed ${c.failed}  other ${c.other}  |  requests at the receiver ${receiverStats.requests}`);
+    if (c.ready === 0 && c.other === 0) return;
+    if (Date.now() - started > DEADLINE_MS) {
+      console.log(`not finished after ${DEADLINE_MS / 1000} s`);
+      return;
+    }
+    // A replica that dies during the demo is a failure of the demo, whatever the counts say later.
+    const dead = created.replicas.find((c) => !running(c));
+    if (dead && !interrupted) throw new Error(`a replica exited (${dead.exitCode ?? dead.signalCode}) while orders were still at 5`);
     await sleep(1000);
   }
 }
 
-async function summarize(counts, receiver) {
-  const client = new Client({ connectionString: DATABASE_URL });
-  await client.connect();
-  const failed = (await client.query('SELECT id, last_error FROM orders WHERE status = 7 ORDER BY id')).rows;
-  const retried = (await client.query('SELECT count(*)::int AS n FROM orders WHERE status = 6 AND attempts > 1')).rows[0].n;
-  await client.end();
-  const duplicates = [...receiver.state.perId.entries()].filter(([id, n]) => n > 1 && !FLAKY.has(Number(id.slice('order-'.length))));
+/** Prints what happened and returns whether it is what should have happened. */
+async function summarize(db, receiverStats) {
+  const { rows } = await db.query('SELECT id, status, attempts, last_error FROM orders ORDER BY id');
+  const orders = rows.map((r) => ({ ...r, id: Number(r.id) }));
+  const delivered = orders.filter((o) => o.status === 6);
+  const failed = orders.filter((o) => o.status === 7);
+  const wrong = orders.filter((o) => o.status !== expectedStatus(o.id));
+  const perId = [...receiverStats.perWebhookId.values()];
+  const retries = perId.reduce((sum, s) => sum + s.requests - 1, 0);
+  const duplicates = perId.filter((s) => s.accepted > 1).length;
+  const expectedDelivered = orders.filter((o) => expectedStatus(o.id) === 6).length;
 
   console.log('\nsummary');
-  console.log(`  delivered (6)          ${counts[6] || 0} of ${ORDERS - 1} expected`);
-  console.log(`  failed (7)             ${failed.length} of 2 expected`);
-  for (const row of failed) console.log(`    order ${row.id}: ${row.last_error}`);
-  console.log(`  delivered after retry  ${retried}`);
-  console.log(`  duplicate webhook-ids  ${duplicates.length} (expected 0)`);
-  console.log(`  bad signatures         ${receiver.state.badSignatures} (expected 0)`);
-  const ok =
-    (counts[6] || 0) === ORDERS - 1 &&
-    failed.map((r) => Number(r.id)).join() === [GONE, BAD_URL].join() &&
-    duplicates.length === 0 &&
-    receiver.state.badSignatures === 0;
-  console.log(ok ? '\nall orders reached the state their endpoint dictates' : '\nSOMETHING IS OFF: see above');
+  console.log(`  delivered (6)             ${delivered.length} of ${expectedDelivered} expected`);
+  console.log(`  failed (7)                ${failed.length} of ${orders.length - expectedDelivered} expected`);
+  for (const o of failed) console.log(`    order ${o.id} after ${o.attempts} attempt(s): ${o.last_error}`);
+  console.log(`  retries seen              ${retries} at the receiver; ${delivered.filter((o) => o.attempts > 1).length} orders delivered after a retry (${FLAKY.size} expected)`);
+  console.log(`  duplicate webhook-ids     ${duplicates} accepted more than once (expected 0)`);
+  console.log(`  signature failures        ${receiverStats.badSignatures} (expected 0)`);
+  if (wrong.length > 0) {
+    const sample = wrong.slice(0, 10).map((o) => `${o.id}: ${o.status}, expected ${expectedStatus(o.id)}`);
+    console.log(`  NOT IN THEIR EXPECTED STATE: ${wrong.length} orders (${sample.join('; ')}${wrong.length > 10 ? '; ...' : ''})`);
+  }
+
+  const ok = wrong.length === 0 && duplicates === 0 && receiverStats.badSignatures === 0;
+  console.log(ok ? '\nOK: every order reached the state its endpoint dictates' : `\nFAILED: see above, and the replicas' log ${LOG_FILE}`);
   return ok;
 }
 
-/** SIGTERM (graceful), then SIGKILL after a bound. */
-async function stopChildren() {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  const deadline = Date.now() + 20_000;
-  while (children.some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < deadline) await sleep(100);
-  killChildren();
+// ---------------------------------------------------------------------------------------------------
+// Cleanup: safe to call more than once, from any point; every step is best effort.
+
+let cleaning;
+function cleanup() {
+  cleaning ||= (async () => {
+    await stopReplicas().catch((err) => (console.error(`stopping the replicas: ${err.message}`), killReplicas()));
+    if (created.receiver) await new Promise((resolve) => created.receiver.server.close(resolve)).catch(() => {});
+    if (created.receiver) created.receiver.server.closeAllConnections();
+    await removeDemoQueue().catch((err) => console.error(`removing queue ${QUEUE_NAME}: ${err.message}`));
+    if (created.db) await created.db.end().catch(() => {});
+    if (created.database) await dropDemoDatabase().catch((err) => console.error(`dropping the demo database: ${err.message}`));
+  })();
+  return cleaning;
 }
 
-function killChildren() {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+/**
+ * Removes this run's queue, and only it, from Redis: every key under bull:<QUEUE_NAME>:, BullMQ's and
+ * the daemon's own marker alike (BullMQ's obliterate() would leave the marker). The replicas are gone
+ * by now, so nothing writes there any more. Bounded, in case Redis is what failed.
+ */
+async function removeDemoQueue() {
+  if (created.replicas.length === 0) return; // nothing ever wrote to it
+  const redis = new Redis(REDIS_URL, { connectTimeout: 2000, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  redis.on('error', () => {}); // reported through the rejected promise below
+  try {
+    await withTimeout(deleteKeys(redis, `bull:${QUEUE_NAME}:*`), 10_000, 'Redis did not answer within 10 s');
+  } finally {
+    redis.disconnect();
   }
 }
 
-function run(args) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, DATABASE_URL }, stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`order-callbacks ${args.join(' ')} exited with ${result.status}`);
+async function deleteKeys(redis, pattern) {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
 }
 
-function sh(command) {
-  const result = spawnSync('sh', ['-c', command], { stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`${command} failed`);
+// ---------------------------------------------------------------------------------------------------
+// Small helpers
+
+async function connect(connectionString) {
+  const client = new Client({ connectionString, connectionTimeoutMillis: 5000 });
+  client.on('error', (err) => console.error(`postgres: ${err.message}`));
+  await client.connect();
+  return client;
+}
+
+/** `node dist/cli.js <args>` to completion, its output on our console. */
+function runCli(args) {
+  runOrThrow(process.execPath, [CLI, ...args], { cwd: ROOT, env: daemonEnv({ LOG_LEVEL: 'warn' }) });
+}
+
+function runOrThrow(command, args, options = {}) {
+  const result = spawnSync(command, args, { stdio: 'inherit', ...options });
+  if (result.error) throw new Error(`${command} ${args.join(' ')}: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`\`${command} ${args.join(' ')}\` exited with ${result.status ?? result.signal}`);
 }
 
 function hasCommand(name) {
   return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** The last lines of the replicas' log, when something went wrong. */
+function showLogTail(lines = 20) {
+  if (!fs.existsSync(LOG_FILE)) return;
+  const tail = fs.readFileSync(LOG_FILE, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  if (tail) console.error(`\nlast lines of ${LOG_FILE}:\n${tail}`);
+}
+
+/** A URL fit to print: without its password. */
+function redact(value) {
+  const url = new URL(value);
+  if (url.password) url.password = '***';
+  return url.toString();
+}
+
+function withTimeout(promise, ms, message) {
+  let timer;
+  const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
