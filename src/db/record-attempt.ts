@@ -18,57 +18,79 @@ export interface AttemptRecord {
   worker: string;
 }
 
-/**
- * Applies an attempt's outcome to the order and appends its delivery_log row, in one statement.
- * The update is fenced: it only applies while the order is still at 5, at the version read by the
- * claim, and still carries this claim's token. Returns false when it did not apply (superseded: another
- * worker took over after our claim expired, or the order changed) — the log row says so too.
- */
-export async function recordAttempt(db: Db, record: AttemptRecord): Promise<boolean> {
+/** One attempt as the statement reads it (jsonb_to_recordset). */
+function asInputRow(record: AttemptRecord, ord: number) {
   const { order, outcome } = record;
-  const status = outcome.kind === 'delivered' ? 6 : outcome.kind === 'failed' ? 7 : 5;
-  const counted = outcome.kind === 'released' ? 0 : 1;
   const error = outcome.kind === 'delivered' ? null : outcome.error;
-  const delayMs = outcome.kind === 'retry' ? outcome.delayMs : 0;
-  const result = await db.raw<{ rows: { applied: boolean }[] }>(
+  return {
+    ord,
+    id: order.id,
+    version: order.version,
+    token: order.token,
+    status: outcome.kind === 'delivered' ? 6 : outcome.kind === 'failed' ? 7 : 5,
+    counted: outcome.kind === 'released' ? 0 : 1,
+    kind: outcome.kind,
+    error,
+    delay_ms: outcome.kind === 'retry' ? outcome.delayMs : 0,
+    attempt: order.attempts + 1,
+    started_at: record.startedAt.toISOString(),
+    duration_ms: Math.round(record.durationMs),
+    http_status: record.httpStatus ?? null,
+    worker: record.worker,
+  };
+}
+
+/**
+ * Applies attempts' outcomes to their orders and appends one delivery_log row each, in one statement.
+ * Each update is fenced: it applies only while the order is still at 5, at the version read by the
+ * claim, and still carries that claim's token. Answers, per record and in order, whether it applied;
+ * false means superseded (another worker took over after the claim expired, or the order changed), and
+ * the log row says so too. Rows are locked in id order, so concurrent batches cannot deadlock, and
+ * found through `= ANY(ARRAY(...))`, which keeps the lookups on the primary key.
+ */
+export async function recordAttempts(db: Db, records: AttemptRecord[]): Promise<boolean[]> {
+  if (records.length === 0) return [];
+  const result = await db.raw<{ rows: { ord: number }[] }>(
     `
-    WITH applied AS (
-      UPDATE orders
-         SET status = ?::smallint,
-             attempts = attempts + ?::int,
-             last_error = CASE ?::text WHEN 'delivered' THEN NULL WHEN 'released' THEN last_error ELSE ?::text END,
-             delivered_at = CASE WHEN ?::smallint = 6 THEN now() ELSE delivered_at END,
-             next_attempt_at = CASE WHEN ?::text = 'retry' THEN now() + (?::bigint * interval '1 millisecond')
-                                    ELSE next_attempt_at END,
+    WITH input AS (
+      SELECT *
+        FROM jsonb_to_recordset(?::jsonb) AS t(
+          ord int, id bigint, version int, token uuid, status smallint, counted int, kind text, error text,
+          delay_ms bigint, attempt int, started_at timestamptz, duration_ms int, http_status int, worker text)
+    ),
+    locked AS (
+      SELECT o.id FROM orders o WHERE o.id = ANY(ARRAY(SELECT id FROM input)) ORDER BY o.id FOR UPDATE
+    ),
+    applied AS (
+      UPDATE orders o
+         SET status = i.status,
+             attempts = o.attempts + i.counted,
+             last_error = CASE i.kind WHEN 'delivered' THEN NULL WHEN 'released' THEN o.last_error ELSE i.error END,
+             delivered_at = CASE WHEN i.status = 6 THEN now() ELSE o.delivered_at END,
+             next_attempt_at = CASE WHEN i.kind = 'retry' THEN now() + i.delay_ms * interval '1 millisecond'
+                                    ELSE o.next_attempt_at END,
              claim_token = NULL,
              lease_until = NULL
-       WHERE id = ? AND status = 5 AND version = ? AND claim_token = ?::uuid
-      RETURNING id
+        FROM input i
+       WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
+         AND o.status = 5 AND o.version = i.version AND o.claim_token = i.token
+      RETURNING i.ord
+    ),
+    logged AS (
+      INSERT INTO delivery_log (order_id, attempt, started_at, duration_ms, http_status, error, outcome, worker, superseded)
+      SELECT id, attempt, started_at, duration_ms, http_status, error, kind, worker, ord NOT IN (SELECT ord FROM applied)
+        FROM input
+       ORDER BY ord
     )
-    INSERT INTO delivery_log (order_id, attempt, started_at, duration_ms, http_status, error, outcome, worker, superseded)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, NOT EXISTS (SELECT 1 FROM applied))
-    RETURNING NOT superseded AS applied
+    SELECT ord FROM applied
     `,
-    [
-      status,
-      counted,
-      outcome.kind,
-      error,
-      status,
-      outcome.kind,
-      delayMs,
-      order.id,
-      order.version,
-      order.token,
-      order.id,
-      order.attempts + 1,
-      record.startedAt,
-      Math.round(record.durationMs),
-      record.httpStatus ?? null,
-      error,
-      outcome.kind,
-      record.worker,
-    ],
+    [JSON.stringify(records.map(asInputRow))],
   );
-  return result.rows[0].applied;
+  const applied = new Set(result.rows.map((row) => row.ord));
+  return records.map((_, ord) => applied.has(ord));
+}
+
+/** recordAttempts for one attempt. */
+export async function recordAttempt(db: Db, record: AttemptRecord): Promise<boolean> {
+  return (await recordAttempts(db, [record]))[0];
 }

@@ -1,8 +1,8 @@
 import type { Agent } from 'undici';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
-import { claimOrder, type ClaimedOrder } from '../db/claim-order';
-import { recordAttempt, type AttemptOutcome } from '../db/record-attempt';
+import type { ClaimedOrder } from '../db/claim-order';
+import type { AttemptOutcome, AttemptRecord } from '../db/record-attempt';
 import type { Logger } from '../observability/logger';
 import { redactUrl } from '../observability/redact-url';
 import { classifyAnswer, type HttpAnswer, type Verdict } from './classify';
@@ -15,8 +15,17 @@ import { sendCallback } from './send-callback';
 import type { SigningKeys } from './signing-keys';
 import { webhookIdFor } from './webhook-id';
 
+/** The two writes every attempt makes; the worker batches them across concurrent attempts. */
+export interface OrderWrites {
+  /** claimOrders for one order. */
+  claim(orderId: string): Promise<ClaimedOrder | undefined>;
+  /** recordAttempts for one attempt. */
+  record(record: AttemptRecord): Promise<boolean>;
+}
+
 export interface DeliveryDeps {
   db: Db;
+  orders: OrderWrites;
   http: Agent;
   config: Pick<
     Config,
@@ -70,7 +79,7 @@ export async function deliverOrder(
     log.debug({ origin: originHint, until: new Date(openUntil) }, 'partner circuit open; deferred without an attempt');
     return 'deferred';
   }
-  const order = await claimOrder(db, orderId, config.claimTtlMs);
+  const order = await deps.orders.claim(orderId);
   const claimedAt = Date.now();
   if (!order) {
     log.debug('not claimable (held by another worker, not due, or no longer at 5)');
@@ -188,7 +197,7 @@ async function recordWithRetry(
   const delays = [100, 500, 2000];
   for (let attempt = 0; ; attempt++) {
     try {
-      return await recordAttempt(deps.db, {
+      return await deps.orders.record({
         order,
         outcome,
         startedAt,

@@ -1,0 +1,82 @@
+interface Waiting<I, O> {
+  item: I;
+  resolve: (result: O) => void;
+  reject: (err: unknown) => void;
+}
+
+export interface StatementBatcherOptions {
+  /**
+   * Most items in one statement.
+   * @defaultValue 200
+   */
+  maxBatch?: number;
+  /**
+   * Most statements on the wire at once; calls made meanwhile wait and go together in the next one.
+   * @defaultValue 2
+   */
+  maxInFlight?: number;
+}
+
+/**
+ * Turns many single calls into few statements: calls made in the same tick, or while earlier
+ * statements are still running, are sent together. A lone call goes out on the next tick, so an idle
+ * daemon waits for nothing; under load one statement (one commit) carries many orders instead of one
+ * each, which is what bounds a pipeline that commits per order. Each caller gets its own result, or
+ * the statement's error.
+ */
+export class StatementBatcher<I, O> {
+  private readonly waiting: Waiting<I, O>[] = [];
+  private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+  private inFlight = 0;
+  private flushScheduled = false;
+
+  /** `run` gets the items of one batch and must answer with one result per item, in the same order. */
+  constructor(
+    private readonly run: (items: I[]) => Promise<O[]>,
+    options: StatementBatcherOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 200;
+    this.maxInFlight = options.maxInFlight ?? 2;
+  }
+
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.waiting.push({ item, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.waiting.length === 0 || this.inFlight >= this.maxInFlight) return;
+    this.flushScheduled = true;
+    // setImmediate, not a timer: it gathers what this tick submitted without adding a delay.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.waiting.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.waiting.splice(0, this.maxBatch);
+      this.inFlight += 1;
+      this.runBatch(batch).finally(() => {
+        this.inFlight -= 1;
+        this.scheduleFlush();
+      });
+    }
+  }
+
+  private async runBatch(batch: Waiting<I, O>[]): Promise<void> {
+    try {
+      const results = await this.run(batch.map((waiting) => waiting.item));
+      if (results.length !== batch.length) {
+        throw new Error(`batched statement answered ${results.length} results for ${batch.length} items`);
+      }
+      batch.forEach((waiting, index) => waiting.resolve(results[index]));
+    } catch (err) {
+      for (const waiting of batch) waiting.reject(err);
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import { claimOrders, type ClaimedOrder } from '../../src/db/claim-order';
+import { recordAttempts, type AttemptOutcome } from '../../src/db/record-attempt';
+import { createTestDatabase, getOrder, insertOrders, type TestDatabase } from '../helpers/database';
+
+// The worker's two writes, batched across concurrent attempts: each order in a batch must come out
+// exactly as it would alone, whatever its neighbours are.
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await database.drop();
+});
+
+const attempt = (order: ClaimedOrder, outcome: AttemptOutcome) => ({
+  order,
+  outcome,
+  startedAt: new Date(),
+  durationMs: 7,
+  httpStatus: outcome.kind === 'delivered' ? 200 : undefined,
+  worker: 'test',
+});
+
+describe('claimOrders', () => {
+  it('claims what is claimable and answers undefined, in place, for everything else', async () => {
+    await insertOrders(database.db, [1, 2, 3, 4, 5], 'http://127.0.0.1:9/cb');
+    await insertOrders(database.db, [6], 'http://127.0.0.1:9/cb', {}, 6);
+    await database.db('orders').where({ id: 2 }).update({ next_attempt_at: new Date(Date.now() + 3_600_000) });
+    await database.db('orders').where({ id: 3 }).update({ claim_token: '00000000-0000-4000-8000-000000000003', lease_until: new Date(Date.now() + 60_000) });
+
+    const ids = ['1', '2', '3', '6', '404', 'abc', '007', '99999999999999999999', '4', '4', '5'];
+    const claimed = await claimOrders(database.db, ids, 60_000);
+
+    expect(claimed.map((order) => order?.id)).toEqual(['1', undefined, undefined, undefined, undefined, undefined, undefined, undefined, '4', undefined, '5']);
+    const tokens = claimed.filter((order) => order).map((order) => order!.token);
+    expect(new Set(tokens).size).toBe(3);
+    for (const order of claimed.filter((o): o is ClaimedOrder => o !== undefined)) {
+      const row = await getOrder(database.db, order.id);
+      expect(row.claim_token).toBe(order.token);
+      expect(order.attempts).toBe(0);
+      expect(order.payload).toEqual({ item: 'book' });
+    }
+    // Not claimed: a claim held by someone else stays theirs.
+    expect((await getOrder(database.db, 3)).claim_token).toBe('00000000-0000-4000-8000-000000000003');
+  });
+
+  it('two workers claiming overlapping orders in opposite order: each order goes to exactly one, no deadlock', async () => {
+    const ids = Array.from({ length: 200 }, (_, i) => 1000 + i);
+    await insertOrders(database.db, ids, 'http://127.0.0.1:9/cb');
+    const forward = ids.map(String);
+    const backward = [...forward].reverse();
+    const rounds = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => claimOrders(database.db, i % 2 ? backward : forward, 60_000)),
+    );
+    const winners = new Map<string, number>();
+    for (const round of rounds) for (const order of round) if (order) winners.set(order.id, (winners.get(order.id) ?? 0) + 1);
+    expect(winners.size).toBe(200);
+    expect([...winners.values()].every((count) => count === 1)).toBe(true);
+  });
+});
+
+describe('recordAttempts', () => {
+  it('applies each outcome to its own order, fenced by its own token, and logs every attempt', async () => {
+    const ids = [2001, 2002, 2003, 2004, 2005];
+    await insertOrders(database.db, ids, 'http://127.0.0.1:9/cb');
+    const claimed = (await claimOrders(database.db, ids.map(String), 60_000)) as ClaimedOrder[];
+    // 2005's claim ran out and another worker holds it now: our record for it must not apply.
+    await database.db('orders').where({ id: 2005 }).update({ claim_token: '00000000-0000-4000-8000-000000002005' });
+
+    const applied = await recordAttempts(database.db, [
+      attempt(claimed[0], { kind: 'delivered' }),
+      attempt(claimed[1], { kind: 'retry', error: 'HTTP 503', delayMs: 60_000 }),
+      attempt(claimed[2], { kind: 'failed', error: 'HTTP 404: no such order' }),
+      attempt(claimed[3], { kind: 'released', error: 'aborted by shutdown' }),
+      attempt(claimed[4], { kind: 'delivered' }),
+    ]);
+
+    expect(applied).toEqual([true, true, true, true, false]);
+    const rows = await Promise.all(ids.map((id) => getOrder(database.db, id)));
+    expect(rows.map((row) => row.status)).toEqual([6, 5, 7, 5, 5]);
+    expect(rows.map((row) => row.attempts)).toEqual([1, 1, 1, 0, 0]);
+    expect(rows.map((row) => row.last_error)).toEqual([null, 'HTTP 503', 'HTTP 404: no such order', null, null]);
+    expect(rows[1].next_attempt_at.getTime()).toBeGreaterThan(Date.now() + 50_000);
+    expect(rows[4].claim_token).toBe('00000000-0000-4000-8000-000000002005');
+    expect(rows.slice(0, 4).every((row) => row.claim_token === null)).toBe(true);
+
+    const log = await database.db('delivery_log').whereIn('order_id', ids).orderBy('order_id');
+    expect(log.map((entry) => [Number(entry.order_id), entry.outcome, entry.superseded])).toEqual([
+      [2001, 'delivered', false],
+      [2002, 'retry', false],
+      [2003, 'failed', false],
+      [2004, 'released', false],
+      [2005, 'delivered', true],
+    ]);
+    expect(log[0].http_status).toBe(200);
+    expect(log[0].duration_ms).toBe(7);
+  });
+
+  it('a record that already applied does not apply twice (the token is spent)', async () => {
+    await insertOrders(database.db, [3001], 'http://127.0.0.1:9/cb');
+    const [order] = (await claimOrders(database.db, ['3001'], 60_000)) as ClaimedOrder[];
+    expect(await recordAttempts(database.db, [attempt(order, { kind: 'delivered' }), attempt(order, { kind: 'delivered' })])).toEqual([true, false]);
+    expect((await getOrder(database.db, 3001)).attempts).toBe(1);
+  });
+});
