@@ -28,6 +28,7 @@ export class Metrics {
   private readonly readyToDeliveredSeconds: Histogram;
   private readonly attemptsPerDelivered: Histogram;
   private readonly producerRunSeconds: Histogram;
+  private readonly producerPageSeconds: Histogram;
   private readonly enqueued: Counter;
 
   constructor(sources: { db: Db; queue: Queue<CallbackJobData> }) {
@@ -64,6 +65,12 @@ export class Metrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
       registers,
     });
+    this.producerPageSeconds = new Histogram({
+      name: 'order_callbacks_producer_page_duration_seconds',
+      help: 'Duration of one page of the producer: the statement that leases up to PRODUCER_PAGE_SIZE ready orders',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
     this.enqueued = new Counter({ name: 'order_callbacks_enqueued_total', help: 'Jobs added to the queue by this producer', registers });
 
     registerScrapeGauges(this.registry, sources);
@@ -81,6 +88,11 @@ export class Metrics {
       this.attemptsPerDelivered.observe(attempt.attempt);
       this.readyToDeliveredSeconds.observe(Math.max(0, Date.now() - attempt.readySince.getTime()) / 1000);
     }
+  };
+
+  /** For EnqueueDeps.observePage: a page that costs more as the backlog drains means the keyset broke. */
+  readonly producerPageRead = (seconds: number): void => {
+    this.producerPageSeconds.observe(seconds);
   };
 
   producerRan(seconds: number, enqueued: number): void {

@@ -12,6 +12,8 @@ export interface EnqueueDeps {
   queue: Queue<CallbackJobData>;
   config: Pick<Config, 'maxQueuedJobs' | 'producerPageSize' | 'queueLeaseMs'>;
   logger: Logger;
+  /** Told how long each page's lease statement took, in seconds (metrics). */
+  observePage?: (seconds: number) => void;
 }
 
 export interface EnqueueResult {
@@ -39,7 +41,9 @@ export async function enqueueReadyOrders(deps: EnqueueDeps): Promise<EnqueueResu
   let cursor: LeaseCursor | undefined;
   while (room > 0) {
     const limit = Math.min(room, config.producerPageSize);
+    const started = process.hrtime.bigint();
     const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, cursor);
+    deps.observePage?.(Number(process.hrtime.bigint() - started) / 1e9);
     if (page.ids.length === 0) break;
     await addJobs(deps, page.ids, page.callbackUrls);
     enqueued += page.ids.length;

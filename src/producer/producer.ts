@@ -45,7 +45,7 @@ export async function startProducer(deps: {
       if (!(await listener.tryLock(lockKey))) return SOON_MS;
       const started = process.hrtime.bigint();
       try {
-        const result = await enqueueReadyOrders({ ...deps, logger });
+        const result = await enqueueReadyOrders({ ...deps, logger, observePage: deps.metrics?.producerPageRead });
         deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
         return result.queueFull ? SOON_MS : undefined;
       } finally {

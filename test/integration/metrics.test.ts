@@ -91,6 +91,7 @@ it('/metrics counts what the table and the receiver saw', async () => {
     expect(sample(text, 'order_callbacks_scrape_source_up{source="redis"}')).toBe(1);
     expect(sample(text, 'order_callbacks_enqueued_total')).toBe(13);
     expect(sample(text, 'order_callbacks_producer_poll_duration_seconds_count')).toBeGreaterThan(0);
+    expect(sample(text, 'order_callbacks_producer_page_duration_seconds_count')).toBeGreaterThan(0);
     expect(text).toMatch(/^order_callbacks_process_cpu_seconds_total /m);
 
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
