@@ -193,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
       failureThreshold: v.BREAKER_FAILURE_THRESHOLD,
       cooldownMs: v.BREAKER_COOLDOWN_MS,
       maxCooldownMs: Math.max(v.BREAKER_MAX_COOLDOWN_MS, v.BREAKER_COOLDOWN_MS),
+      callbackTimeoutMs: v.CALLBACK_TIMEOUT_MS,
     }),
     logLevel: v.LOG_LEVEL,
     maxQueuedJobs: v.MAX_QUEUED_JOBS,

@@ -1,4 +1,5 @@
 import type { Db } from './connection';
+import { lockedBatch } from './locked-batch';
 
 export interface ClaimedOrder {
   id: string;
@@ -21,16 +22,14 @@ export interface ClaimedOrder {
 const BIGINT = /^(0|-?[1-9]\d{0,18})$/;
 const BIGINT_MAX = 2n ** 63n - 1n;
 
-function isOrderId(id: string): boolean {
+export function isOrderId(id: string): boolean {
   return BIGINT.test(id) && BigInt(id) <= BIGINT_MAX && BigInt(id) >= -BIGINT_MAX - 1n;
 }
 
 /**
  * Claims orders for one delivery attempt each: status 5, due, and not claimed by a live claim. A claim
  * lasts `ttlMs` (lease_until) and carries a fresh token. Read and claim are one statement on the
- * primary, so what a worker acts on is what it holds. Rows are locked in id order, so two batches that
- * share orders wait for each other instead of deadlocking. `= ANY(ARRAY(...))` keeps every lookup on
- * the primary key: a join would let the planner scan the whole table.
+ * primary, so what a worker acts on is what it holds.
  *
  * Answers one entry per id, in order: the claimed order, or undefined when someone else holds it, it
  * is not due, it is no longer at 5, or the id is not an order id. An id listed twice is claimed once,
@@ -41,24 +40,18 @@ export async function claimOrders(db: Db, orderIds: string[], ttlMs: number): Pr
   if (valid.length === 0) return orderIds.map(() => undefined);
   const result = await db.raw<{ rows: ClaimedOrder[] }>(
     `
-    WITH claimable AS (
-      SELECT id
-        FROM orders
-       WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(?::jsonb)::bigint))
-         AND status = 5
-         AND next_attempt_at <= now()
-         AND (claim_token IS NULL OR lease_until IS NULL OR lease_until <= now())
-       ORDER BY id
-         FOR UPDATE
-    )
+    WITH ${lockedBatch('id bigint')}
     UPDATE orders o
        SET claim_token = gen_random_uuid(),
            lease_until = now() + (? * interval '1 millisecond')
-     WHERE o.id = ANY(ARRAY(SELECT id FROM claimable))
+     WHERE o.id = ANY(ARRAY(SELECT id FROM locked))
+       AND o.status = 5
+       AND o.next_attempt_at <= now()
+       AND (o.claim_token IS NULL OR o.lease_until IS NULL OR o.lease_until <= now())
     RETURNING o.id, o.version, o.attempts, o.callback_url AS "callbackUrl", o.payload, o.claim_token AS token,
               o.ready_since AS "readySince"
     `,
-    [JSON.stringify(valid), ttlMs],
+    [JSON.stringify(valid.map((id) => ({ id }))), ttlMs],
   );
   const claimed = new Map(result.rows.map((row) => [row.id, row]));
   return orderIds.map((id) => {

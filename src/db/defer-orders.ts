@@ -1,29 +1,60 @@
 import type { Db } from './connection';
-import type { ClaimedOrder } from './claim-order';
+import { isOrderId, type ClaimedOrder } from './claim-order';
+import { lockedBatch } from './locked-batch';
 
-/**
- * Hands a claimed order back without an attempt: it is not due before `until`. Fenced like every
- * finish (status, version, token). False when the claim was no longer ours.
- */
-export async function deferClaimedOrder(db: Db, order: ClaimedOrder, until: Date): Promise<boolean> {
-  const result = await db.raw(
-    `UPDATE orders SET next_attempt_at = ?, claim_token = NULL, lease_until = NULL
-      WHERE id = ? AND status = 5 AND version = ? AND claim_token = ?::uuid`,
-    [until, order.id, order.version, order.token],
-  );
-  return (result.rowCount ?? 0) === 1;
+export interface ClaimedDeferral {
+  order: ClaimedOrder;
+  until: Date;
 }
 
 /**
- * Defers one order that nobody has claimed to `until`, dropping its queue lease: the job for it is
- * being dropped, and the order must come back when the partner's circuit closes, not when the lease ends.
+ * Hands claimed orders back without an attempt: each is not due before its `until`. Fenced like every
+ * finish (status, version, token). Answers, per deferral and in order, false when the claim was no
+ * longer ours.
  */
-export async function deferUnclaimedOrder(db: Db, orderId: string, until: Date): Promise<void> {
-  await db.raw(
-    `UPDATE orders SET next_attempt_at = GREATEST(next_attempt_at, ?), lease_until = NULL
-      WHERE id = ? AND status = 5 AND claim_token IS NULL`,
-    [until, orderId],
+export async function deferClaimedOrders(db: Db, deferrals: ClaimedDeferral[]): Promise<boolean[]> {
+  if (deferrals.length === 0) return [];
+  const rows = deferrals.map(({ order, until }, ord) => ({ ord, id: order.id, version: order.version, token: order.token, until }));
+  const result = await db.raw<{ rows: { ord: number }[] }>(
+    `
+    WITH ${lockedBatch('ord int, id bigint, version int, token uuid, until timestamptz')}
+    UPDATE orders o SET next_attempt_at = i.until, claim_token = NULL, lease_until = NULL
+      FROM input i
+     WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
+       AND o.status = 5 AND o.version = i.version AND o.claim_token = i.token
+    RETURNING i.ord
+    `,
+    [JSON.stringify(rows)],
   );
+  const deferred = new Set(result.rows.map((row) => row.ord));
+  return deferrals.map((_, ord) => deferred.has(ord));
+}
+
+export interface UnclaimedDeferral {
+  orderId: string;
+  until: Date;
+}
+
+/**
+ * Defers orders that nobody has claimed, each to its `until`, dropping their queue leases: the jobs
+ * for them are being dropped, and the orders must come back when the partner's circuit closes, not
+ * when the lease ends. Ids that are not order ids (a forged job) defer nothing.
+ */
+export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[]): Promise<void[]> {
+  const rows = deferrals.filter(({ orderId }) => isOrderId(orderId)).map(({ orderId, until }) => ({ id: orderId, until }));
+  if (rows.length > 0) {
+    await db.raw(
+      `
+      WITH ${lockedBatch('id bigint, until timestamptz')}
+      UPDATE orders o SET next_attempt_at = GREATEST(o.next_attempt_at, i.until), lease_until = NULL
+        FROM input i
+       WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
+         AND o.status = 5 AND o.claim_token IS NULL
+      `,
+      [JSON.stringify(rows)],
+    );
+  }
+  return deferrals.map(() => undefined);
 }
 
 /**

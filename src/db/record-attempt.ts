@@ -1,5 +1,6 @@
 import type { Db } from './connection';
 import type { ClaimedOrder } from './claim-order';
+import { lockedBatch } from './locked-batch';
 
 /** What one attempt ends as, and what the order becomes. */
 export type AttemptOutcome =
@@ -45,22 +46,16 @@ function asInputRow(record: AttemptRecord, ord: number) {
  * Each update is fenced: it applies only while the order is still at 5, at the version read by the
  * claim, and still carries that claim's token. Answers, per record and in order, whether it applied;
  * false means superseded (another worker took over after the claim expired, or the order changed), and
- * the log row says so too. Rows are locked in id order, so concurrent batches cannot deadlock, and
- * found through `= ANY(ARRAY(...))`, which keeps the lookups on the primary key.
+ * the log row says so too.
  */
 export async function recordAttempts(db: Db, records: AttemptRecord[]): Promise<boolean[]> {
   if (records.length === 0) return [];
   const result = await db.raw<{ rows: { ord: number }[] }>(
     `
-    WITH input AS (
-      SELECT *
-        FROM jsonb_to_recordset(?::jsonb) AS t(
-          ord int, id bigint, version int, token uuid, status smallint, counted int, kind text, error text,
-          delay_ms bigint, attempt int, started_at timestamptz, duration_ms int, http_status int, worker text)
-    ),
-    locked AS (
-      SELECT o.id FROM orders o WHERE o.id = ANY(ARRAY(SELECT id FROM input)) ORDER BY o.id FOR UPDATE
-    ),
+    WITH ${lockedBatch(
+      `ord int, id bigint, version int, token uuid, status smallint, counted int, kind text, error text,
+       delay_ms bigint, attempt int, started_at timestamptz, duration_ms int, http_status int, worker text`,
+    )},
     applied AS (
       UPDATE orders o
          SET status = i.status,

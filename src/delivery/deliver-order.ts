@@ -9,18 +9,23 @@ import { classifyAnswer, type HttpAnswer, type Verdict } from './classify';
 import { classifyError, type AbortCause } from './classify-error';
 import { decideOutcome } from './decide-outcome';
 import { prepareCallback } from './prepare-callback';
-import { deferClaimedOrder, deferOriginOrders, deferUnclaimedOrder } from '../db/defer-orders';
-import type { HostGate } from './host-gate';
+import { deferOriginOrders } from '../db/defer-orders';
+import type { Admission, HostGate } from './host-gate';
+import type { SlotWaiters } from './slot-waiters';
 import { sendCallback } from './send-callback';
 import type { SigningKeys } from './signing-keys';
 import { webhookIdFor } from './webhook-id';
 
-/** The two writes every attempt makes; the worker batches them across concurrent attempts. */
+/** The writes an attempt makes to its order; the worker batches them across concurrent attempts. */
 export interface OrderWrites {
   /** claimOrders for one order. */
   claim(orderId: string): Promise<ClaimedOrder | undefined>;
   /** recordAttempts for one attempt. */
   record(record: AttemptRecord): Promise<boolean>;
+  /** deferClaimedOrders for one order: false when the claim was no longer ours. */
+  deferClaimed(order: ClaimedOrder, until: Date): Promise<boolean>;
+  /** deferUnclaimedOrders for one order. */
+  deferUnclaimed(orderId: string, until: Date): Promise<void>;
 }
 
 export interface DeliveryDeps {
@@ -36,6 +41,8 @@ export interface DeliveryDeps {
   signingKeys: SigningKeys;
   /** Per-partner in-flight cap and circuit breaker, keyed by origin (scheme, host, port). */
   gate: HostGate;
+  /** Attempts waiting for a slot of a partner at its cap (one per worker, shared by its attempts). */
+  slots: SlotWaiters;
   /** Told about every attempt that got as far as a claim (metrics). */
   observe?: (attempt: AttemptObservation) => void;
 }
@@ -69,14 +76,14 @@ export async function deliverOrder(
   shutdown: AbortSignal,
   originHint?: string,
 ): Promise<DeliveryResult> {
-  const { db, config } = deps;
+  const { config } = deps;
   const log = deps.logger.child({ orderId });
-  const openUntil = originHint ? deps.gate.openUntil(originHint, Date.now()) : undefined;
-  if (openUntil !== undefined) {
-    // The partner's circuit is open: one statement hands the order back until it closes; no claim,
-    // no request, no worker slot held.
-    await deferUnclaimedOrder(db, orderId, new Date(openUntil));
-    log.debug({ origin: originHint, until: new Date(openUntil) }, 'partner circuit open; deferred without an attempt');
+  const holdUntil = originHint ? deps.gate.holdUntil(originHint, Date.now()) : undefined;
+  if (holdUntil !== undefined) {
+    // The partner's circuit is open, or it is at its cap and not answering: one (shared) statement
+    // hands the order back until then; no claim, no request, no worker slot held.
+    await deps.orders.deferUnclaimed(orderId, new Date(holdUntil));
+    log.debug({ origin: originHint, until: new Date(holdUntil) }, 'partner held (circuit open or not answering at its cap); deferred without an attempt');
     return 'deferred';
   }
   const order = await deps.orders.claim(orderId);
@@ -86,7 +93,8 @@ export async function deliverOrder(
     return 'skipped';
   }
 
-  const startedAt = new Date();
+  // When the attempt started: after any wait for a slot, which is not the partner's time.
+  let startedAt = new Date();
   const prepared = prepareCallback(order, config.destinations, config.maxPayloadBytes);
   let verdict: Verdict;
   let answer: HttpAnswer | undefined;
@@ -95,12 +103,14 @@ export async function deliverOrder(
     verdict = { kind: 'failed', reason: prepared.reason };
   } else {
     const origin = prepared.callback.url.origin;
-    const admission = deps.gate.admit(origin, Date.now());
+    const admission = await admitWaiting(deps, origin, shutdown);
     if (!admission.admitted) {
-      const deferred = await deferClaimedOrder(db, order, new Date(admission.until));
+      if (admission.holdPartner) holdPartnerOrders(deps, prepared.callback.url, new Date(admission.until), log, 'silent at its cap');
+      const deferred = await deps.orders.deferClaimed(order, new Date(admission.until));
       log.debug({ reason: admission.reason, until: new Date(admission.until) }, 'deferred without an attempt');
       return deferred ? 'deferred' : 'superseded';
     }
+    startedAt = new Date();
     const budget = Math.min(config.callbackTimeoutMs, config.claimTtlMs - CLAIM_SAFETY_MS - (Date.now() - claimedAt));
     const abort = abortWithCause(shutdown, budget, budget < config.callbackTimeoutMs ? 'claim' : 'timeout');
     try {
@@ -125,7 +135,7 @@ export async function deliverOrder(
       abort.dispose();
       httpMs = Date.now() - startedAt.getTime();
     }
-    settleGate(deps, prepared.callback.url, verdict, answer, abort.cause() === 'shutdown', log);
+    settleGate(deps, prepared.callback.url, verdict, answer, abort.cause() === 'shutdown', httpMs, log);
   }
 
   const outcome: AttemptOutcome =
@@ -148,16 +158,46 @@ export async function deliverOrder(
  * any other answer, even a final 4xx, shows a live partner. When this opens the partner's circuit,
  * its ready orders are deferred in one statement so they stop reaching the queue.
  */
-function settleGate(deps: DeliveryDeps, url: URL, verdict: Verdict, answer: HttpAnswer | undefined, aborted: boolean, log: Logger): void {
+function settleGate(
+  deps: DeliveryDeps,
+  url: URL,
+  verdict: Verdict,
+  answer: HttpAnswer | undefined,
+  aborted: boolean,
+  durationMs: number,
+  log: Logger,
+): void {
   // Retry-After slows the whole partner down, within the same ceiling that applies to one order's retry.
   const retryAfterMs = answer && (answer.status === 429 || answer.status === 503) ? answer.retryAfterMs : undefined;
   const pauseMs = retryAfterMs === undefined ? undefined : Math.min(retryAfterMs, deps.config.retryMaxMs);
-  const openedUntil = deps.gate.settle(url.origin, aborted ? 'aborted' : { failed: verdict.kind === 'retry', pauseMs }, Date.now());
-  if (openedUntil === undefined) return;
-  const until = new Date(openedUntil);
+  const outcome = aborted ? 'aborted' : { failed: verdict.kind === 'retry', pauseMs, durationMs };
+  const openedUntil = deps.gate.settle(url.origin, outcome, Date.now());
+  deps.slots.freed(url.origin);
+  if (openedUntil !== undefined) holdPartnerOrders(deps, url, new Date(openedUntil), log, 'circuit open');
+}
+
+/** Defers all the partner's ready orders in one statement, so they stop reaching the queue at all. */
+function holdPartnerOrders(deps: DeliveryDeps, url: URL, until: Date, log: Logger, why: string): void {
   deferOriginOrders(deps.db, url, until)
-    .then((deferred) => log.warn({ origin: url.origin, until, deferred }, 'partner circuit open: its orders wait without taking workers'))
-    .catch((err) => log.warn({ err, origin: url.origin }, 'could not defer the orders of a partner whose circuit opened'));
+    .then((deferred) => log.warn({ origin: url.origin, until, deferred, why }, 'partner held: its orders wait without taking workers'))
+    .catch((err) => log.warn({ err, origin: url.origin, why }, 'could not defer the orders of a held partner'));
+}
+
+/**
+ * How long an attempt may wait in the process for a slot of a partner that is at its cap but answering
+ * well. Short: past it, the order goes back to Postgres until shortly.
+ */
+const SLOT_WAIT_MS = 1000;
+
+/** Admission to the partner, waiting briefly for a slot when the gate says that is worth it. */
+async function admitWaiting(deps: DeliveryDeps, origin: string, shutdown: AbortSignal): Promise<Admission> {
+  const deadline = Date.now() + SLOT_WAIT_MS;
+  let admission = deps.gate.admit(origin, Date.now());
+  while (!admission.admitted && admission.waitable) {
+    if (!(await deps.slots.wait(origin, deadline - Date.now(), shutdown))) break;
+    admission = deps.gate.admit(origin, Date.now());
+  }
+  return admission;
 }
 
 /** A combined abort signal that remembers which source fired first. */

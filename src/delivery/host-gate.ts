@@ -11,9 +11,30 @@ export interface HostGateOptions {
   failureThreshold: number;
   cooldownMs: number;
   maxCooldownMs: number;
+  /**
+   * The callback timeout: a partner at its cap that is not answering frees no slot before one of its
+   * callbacks times out, so its next orders wait that long instead of coming straight back.
+   */
+  callbackTimeoutMs: number;
 }
 
-export type Admission = { admitted: true } | { admitted: false; until: number; reason: string };
+/**
+ * `waitable`: refused only because the partner is at its cap while answering well: a slot will free
+ * up within moments, so waiting for it in the process beats handing the order back through Postgres.
+ */
+export type Admission =
+  | { admitted: true }
+  | {
+      admitted: false;
+      until: number;
+      reason: string;
+      waitable?: boolean;
+      /**
+       * This refusal found the partner at its cap and silent (no useful answer for a callback timeout):
+       * the caller should hold back all its ready orders until `until`, not only this one.
+       */
+      holdPartner?: boolean;
+    };
 
 interface HostState {
   inFlight: number;
@@ -21,20 +42,48 @@ interface HostState {
   openUntil: number;
   cooldownMs: number;
   probing: boolean;
+  /** When the partner last answered a callback usefully; -Infinity before the first answer. */
+  lastAnsweredAt: number;
+  /** How long its useful answers take, smoothed (ms); -1 before the first. */
+  answerMs: number;
+  /** Until when it is held as silent at its cap (see Admission.holdPartner). */
+  silentUntil: number;
+  /** Since when it has had callbacks in flight without a break. */
+  busySince: number;
 }
 
-/** How long an order waits when its host is at the in-flight cap: short, the cap frees up quickly. */
+/** How long an order waits when its host is at the in-flight cap but answering: a slot frees up soon. */
 const BUSY_DEFER_MS = 500;
+
+/**
+ * A partner counts as answering well, so that waiting for one of its slots is worth it, when it
+ * answered usefully within the last second and its answers take at most QUICK_ANSWER_MS: then its
+ * slots turn over within moments. A slow partner's orders go back to Postgres instead of holding
+ * workers while they wait.
+ */
+const ANSWERING_WITHIN_MS = 1000;
+const QUICK_ANSWER_MS = 250;
+/** A partner at its cap that has not answered usefully for this long while busy counts as silent. */
+const SILENT_AFTER_MS = 1000;
+/** Weight of the newest answer in answerMs. */
+const ANSWER_SMOOTHING = 0.2;
 
 export class HostGate {
   private readonly hosts = new Map<string, HostState>();
 
   constructor(private readonly options: HostGateOptions) {}
 
-  /** Until when the partner's circuit is open (or paused), or undefined when it is not. */
-  openUntil(host: string, now: number): number | undefined {
-    const until = this.hosts.get(host)?.openUntil ?? 0;
-    return until > now ? until : undefined;
+  /**
+   * Until when the partner's orders should not even be claimed, or undefined: its circuit is open (or
+   * paused), or it is at its cap without answering well, so no slot will free up soon.
+   */
+  holdUntil(host: string, now: number): number | undefined {
+    const state = this.hosts.get(host);
+    if (!state) return undefined;
+    if (state.openUntil > now) return state.openUntil;
+    if (state.inFlight < this.options.maxInFlightPerHost) return undefined;
+    const busy = this.whenBusy(state, now);
+    return busy.waitable ? undefined : busy.until;
   }
 
   /** May a callback to `host` start now? If so, it counts as in flight until settle() is called. */
@@ -44,8 +93,12 @@ export class HostGate {
     const halfOpen = state.failures >= this.options.failureThreshold;
     if (halfOpen && state.probing) return { admitted: false, until: now + BUSY_DEFER_MS, reason: `probing ${host}` };
     if (state.inFlight >= this.options.maxInFlightPerHost) {
-      return { admitted: false, until: now + BUSY_DEFER_MS, reason: `${state.inFlight} callbacks in flight to ${host}` };
+      const { until, waitable, silent } = this.whenBusy(state, now);
+      const holdPartner = silent && state.silentUntil <= now;
+      if (holdPartner) state.silentUntil = until;
+      return { admitted: false, until, reason: `${state.inFlight} callbacks in flight to ${host}`, waitable, holdPartner };
     }
+    if (state.inFlight === 0) state.busySince = now;
     state.inFlight += 1;
     if (halfOpen) state.probing = true;
     return { admitted: true };
@@ -55,7 +108,7 @@ export class HostGate {
    * The admitted callback ended. `failed`: the host did not answer usefully. Returns the time the
    * circuit opened until, when this call opened it (so the caller can defer the host's other orders).
    */
-  settle(host: string, outcome: { failed: boolean; pauseMs?: number } | 'aborted', now: number): number | undefined {
+  settle(host: string, outcome: { failed: boolean; pauseMs?: number; durationMs?: number } | 'aborted', now: number): number | undefined {
     const state = this.stateOf(host);
     state.inFlight = Math.max(0, state.inFlight - 1);
     const wasProbe = state.probing;
@@ -65,6 +118,9 @@ export class HostGate {
       state.openUntil = Math.max(state.openUntil, now + Math.min(outcome.pauseMs, this.options.maxCooldownMs));
     }
     if (!outcome.failed) {
+      state.lastAnsweredAt = now;
+      const durationMs = outcome.durationMs ?? 0;
+      state.answerMs = state.answerMs < 0 ? durationMs : state.answerMs + ANSWER_SMOOTHING * (durationMs - state.answerMs);
       state.failures = 0;
       state.cooldownMs = this.options.cooldownMs;
       return undefined;
@@ -76,10 +132,26 @@ export class HostGate {
     return state.openUntil;
   }
 
+  /**
+   * A partner at its cap: when a slot should free up. Answering well: at once (waitable). Answering,
+   * but slowly, or not yet: after about one of its answer times. Silent (busy for SILENT_AFTER_MS, or a
+   * callback timeout if shorter, without one useful answer): not before one of its callbacks times out.
+   */
+  private whenBusy(state: HostState, now: number): { until: number; waitable: boolean; silent: boolean } {
+    const sinceAnswer = now - state.lastAnsweredAt;
+    if (sinceAnswer <= ANSWERING_WITHIN_MS && state.answerMs <= QUICK_ANSWER_MS) {
+      return { until: now + BUSY_DEFER_MS, waitable: true, silent: false };
+    }
+    const timeoutMs = this.options.callbackTimeoutMs;
+    const silentFor = now - Math.max(state.lastAnsweredAt, state.busySince);
+    if (silentFor >= Math.min(SILENT_AFTER_MS, timeoutMs)) return { until: now + timeoutMs, waitable: false, silent: true };
+    return { until: now + Math.min(timeoutMs, Math.max(BUSY_DEFER_MS, state.answerMs)), waitable: false, silent: false };
+  }
+
   private stateOf(host: string): HostState {
     let state = this.hosts.get(host);
     if (!state) {
-      state = { inFlight: 0, failures: 0, openUntil: 0, cooldownMs: this.options.cooldownMs, probing: false };
+      state = { inFlight: 0, failures: 0, openUntil: 0, cooldownMs: this.options.cooldownMs, probing: false, lastAnsweredAt: -Infinity, answerMs: -1, silentUntil: 0, busySince: 0 };
       this.hosts.set(host, state);
     }
     return state;

@@ -1,14 +1,13 @@
 import { setMaxListeners } from 'node:events';
 import { Worker } from 'bullmq';
 import type { Config } from '../config';
-import { claimOrders } from '../db/claim-order';
 import type { Db } from '../db/connection';
-import { recordAttempts, type AttemptRecord } from '../db/record-attempt';
-import { StatementBatcher } from '../db/statement-batcher';
 import { deliverOrder } from '../delivery/deliver-order';
 import { createHttpClient } from '../delivery/http-client';
 import { HostGate } from '../delivery/host-gate';
+import { SlotWaiters } from '../delivery/slot-waiters';
 import { SigningKeys } from '../delivery/signing-keys';
+import { batchedOrderWrites } from './batched-order-writes';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { redisConnection, type CallbackJobData } from '../queue/callback-queue';
@@ -44,11 +43,9 @@ export function startCallbackWorker(deps: {
   setMaxListeners(config.workerConcurrency + 10, shutdown.signal);
   const signingKeys = new SigningKeys(deps.db, config.signingKey!, config.partnerSecretsRefreshMs, logger);
   const gate = new HostGate(config.partnerIsolation);
-  // Claims and records of concurrent attempts share statements: one commit for many orders.
-  const claims = new StatementBatcher((ids: string[]) => claimOrders(deps.db, ids, config.claimTtlMs));
-  const records = new StatementBatcher((batch: AttemptRecord[]) => recordAttempts(deps.db, batch));
-  const orders = { claim: (id: string) => claims.submit(id), record: (record: AttemptRecord) => records.submit(record) };
-  const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, gate, observe: metrics?.observeAttempt };
+  const slots = new SlotWaiters(config.workerConcurrency);
+  const orders = batchedOrderWrites(deps.db, config.claimTtlMs);
+  const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, gate, slots, observe: metrics?.observeAttempt };
 
   const worker = new Worker<CallbackJobData>(
     config.queueName,

@@ -1,4 +1,5 @@
 import { claimOrders, type ClaimedOrder } from '../../src/db/claim-order';
+import { deferClaimedOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
 import { recordAttempts, type AttemptOutcome } from '../../src/db/record-attempt';
 import { createTestDatabase, getOrder, insertOrders, type TestDatabase } from '../helpers/database';
 
@@ -103,5 +104,42 @@ describe('recordAttempts', () => {
     const [order] = (await claimOrders(database.db, ['3001'], 60_000)) as ClaimedOrder[];
     expect(await recordAttempts(database.db, [attempt(order, { kind: 'delivered' }), attempt(order, { kind: 'delivered' })])).toEqual([true, false]);
     expect((await getOrder(database.db, 3001)).attempts).toBe(1);
+  });
+});
+
+describe('deferrals', () => {
+  it('hands claimed orders back to their own until, fenced by the token', async () => {
+    await insertOrders(database.db, [4001, 4002], 'http://127.0.0.1:9/cb');
+    const [a, b] = (await claimOrders(database.db, ['4001', '4002'], 60_000)) as ClaimedOrder[];
+    const stale = { ...b, token: '00000000-0000-4000-8000-000000004002' };
+    const until = new Date(Date.now() + 600_000);
+
+    expect(await deferClaimedOrders(database.db, [{ order: a, until }, { order: stale, until }])).toEqual([true, false]);
+    const [rowA, rowB] = await Promise.all([getOrder(database.db, 4001), getOrder(database.db, 4002)]);
+    expect(rowA.next_attempt_at.getTime()).toBe(until.getTime());
+    expect(rowA.claim_token).toBeNull();
+    expect(rowA.attempts).toBe(0);
+    expect(rowB.claim_token).toBe(b.token); // not ours to hand back
+  });
+
+  it('defers unclaimed orders (never earlier than they already were), leaves claimed ones and forged ids alone', async () => {
+    await insertOrders(database.db, [5001, 5002, 5003], 'http://127.0.0.1:9/cb');
+    const later = new Date(Date.now() + 7_200_000);
+    await database.db('orders').where({ id: 5002 }).update({ next_attempt_at: later, lease_until: new Date(Date.now() + 60_000) });
+    const [claimed] = (await claimOrders(database.db, ['5003'], 60_000)) as ClaimedOrder[];
+    const until = new Date(Date.now() + 600_000);
+
+    await deferUnclaimedOrders(database.db, [
+      { orderId: '5001', until },
+      { orderId: '5002', until },
+      { orderId: '5003', until },
+      { orderId: 'not-an-id', until },
+    ]);
+    const rows = await Promise.all([5001, 5002, 5003].map((id) => getOrder(database.db, id)));
+    expect(rows[0].next_attempt_at.getTime()).toBe(until.getTime());
+    expect(rows[1].next_attempt_at.getTime()).toBe(later.getTime());
+    expect(rows[1].lease_until).toBeNull(); // its job is being dropped: the queue lease goes with it
+    expect(rows[2].claim_token).toBe(claimed.token);
+    expect(rows[2].next_attempt_at.getTime()).toBeLessThan(until.getTime());
   });
 });

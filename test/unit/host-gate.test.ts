@@ -1,6 +1,6 @@
 import { HostGate } from '../../src/delivery/host-gate';
 
-const options = { maxInFlightPerHost: 2, failureThreshold: 3, cooldownMs: 1000, maxCooldownMs: 4000 };
+const options = { maxInFlightPerHost: 2, failureThreshold: 3, cooldownMs: 1000, maxCooldownMs: 4000, callbackTimeoutMs: 3000 };
 const A = 'https://a.example';
 const B = 'https://b.example';
 
@@ -9,10 +9,50 @@ describe('HostGate', () => {
     const gate = new HostGate(options);
     expect(gate.admit(A, 0)).toEqual({ admitted: true });
     expect(gate.admit(A, 0)).toEqual({ admitted: true });
-    expect(gate.admit(A, 0)).toMatchObject({ admitted: false, until: 500, reason: '2 callbacks in flight to https://a.example' });
+    // Not answered yet: its next orders come back shortly, and are not even claimed until then.
+    expect(gate.admit(A, 0)).toMatchObject({ admitted: false, until: 500, reason: '2 callbacks in flight to https://a.example', waitable: false });
+    expect(gate.holdUntil(A, 0)).toBe(500);
+    expect(gate.holdUntil(B, 0)).toBeUndefined();
     expect(gate.admit(B, 0)).toEqual({ admitted: true });
     gate.settle(A, { failed: false }, 10);
     expect(gate.admit(A, 10)).toEqual({ admitted: true });
+  });
+
+  it('at the cap, waiting for a slot is worth it only while the partner answers well', () => {
+    const gate = new HostGate(options);
+    gate.admit(A, 0);
+    gate.admit(A, 0);
+    expect(gate.admit(A, 0)).toMatchObject({ admitted: false, waitable: false }); // no answer yet: maybe hung
+    gate.settle(A, { failed: false }, 100);
+    gate.admit(A, 100);
+    expect(gate.admit(A, 200)).toMatchObject({ admitted: false, waitable: true, until: 700 });
+    expect(gate.holdUntil(A, 200)).toBeUndefined(); // answering: claim, and wait for a slot
+    expect(gate.admit(A, 1200)).toMatchObject({ admitted: false, waitable: false }); // silent for a second
+    gate.settle(A, { failed: false, durationMs: 2000 }, 1250);
+    gate.admit(A, 1250);
+    expect(gate.admit(A, 1250)).toMatchObject({ admitted: false, waitable: false }); // answers, but slowly
+    gate.settle(A, { failed: true }, 1300); // a failure is not an answer
+    gate.admit(A, 1300);
+    expect(gate.admit(A, 1300)).toMatchObject({ admitted: false, waitable: false });
+  });
+
+  it('a partner silent at its cap is held as a whole, once per callback timeout; a slow one only for about an answer', () => {
+    const gate = new HostGate(options);
+    gate.admit(A, 0);
+    gate.admit(A, 0);
+    // Busy for moments only: not silent yet, just not answered yet.
+    expect(gate.admit(A, 10)).toMatchObject({ admitted: false, until: 510, holdPartner: false, waitable: false });
+    expect(gate.admit(A, 1000)).toMatchObject({ admitted: false, until: 4000, holdPartner: true }); // a second, no answer
+    expect(gate.admit(A, 1020)).toMatchObject({ admitted: false, until: 4020, holdPartner: false }); // already held
+    expect(gate.admit(A, 4015)).toMatchObject({ admitted: false, holdPartner: true }); // still silent: hold again
+
+    const slow = new HostGate(options);
+    slow.admit(B, 0);
+    slow.settle(B, { failed: false, durationMs: 1200 }, 1200);
+    slow.admit(B, 1200);
+    slow.admit(B, 1200);
+    expect(slow.admit(B, 1300)).toMatchObject({ admitted: false, until: 2500, waitable: false, holdPartner: false });
+    expect(slow.holdUntil(B, 1300)).toBe(2500);
   });
 
   it('opens after the threshold of failures in a row, lets one probe through after the cooldown, and closes on success', () => {
@@ -24,6 +64,7 @@ describe('HostGate', () => {
     gate.admit(A, 0);
     expect(gate.settle(A, { failed: true }, 100)).toBe(1100); // opened: the caller defers the backlog
     expect(gate.admit(A, 500)).toMatchObject({ admitted: false, until: 1100, reason: 'circuit open for https://a.example' });
+    expect(gate.holdUntil(A, 500)).toBe(1100);
     expect(gate.admit(B, 500)).toEqual({ admitted: true });
 
     expect(gate.admit(A, 1100)).toEqual({ admitted: true }); // the probe

@@ -1,0 +1,24 @@
+import { claimOrders, type ClaimedOrder } from '../db/claim-order';
+import type { Db } from '../db/connection';
+import { deferClaimedOrders, deferUnclaimedOrders, type ClaimedDeferral, type UnclaimedDeferral } from '../db/defer-orders';
+import { recordAttempts, type AttemptRecord } from '../db/record-attempt';
+import { StatementBatcher } from '../db/statement-batcher';
+import type { OrderWrites } from '../delivery/deliver-order';
+
+/**
+ * The attempts' writes, each kind gathered across the worker's concurrent attempts into shared
+ * statements: one round trip and one commit for many orders instead of one each, which is what bounds
+ * a pipeline that commits per order. Each attempt still gets its own answer.
+ */
+export function batchedOrderWrites(db: Db, claimTtlMs: number): OrderWrites {
+  const claims = new StatementBatcher((ids: string[]) => claimOrders(db, ids, claimTtlMs));
+  const records = new StatementBatcher((batch: AttemptRecord[]) => recordAttempts(db, batch));
+  const claimedDeferrals = new StatementBatcher((batch: ClaimedDeferral[]) => deferClaimedOrders(db, batch));
+  const unclaimedDeferrals = new StatementBatcher((batch: UnclaimedDeferral[]) => deferUnclaimedOrders(db, batch));
+  return {
+    claim: (orderId: string) => claims.submit(orderId),
+    record: (record: AttemptRecord) => records.submit(record),
+    deferClaimed: (order: ClaimedOrder, until: Date) => claimedDeferrals.submit({ order, until }),
+    deferUnclaimed: (orderId: string, until: Date) => unclaimedDeferrals.submit({ orderId, until }),
+  };
+}
