@@ -65,12 +65,19 @@ export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[
  */
 export async function deferOriginOrders(db: Db, origin: URL, until: Date): Promise<number> {
   const prefix = origin.origin.toLowerCase();
+  // SKIP LOCKED: rows a worker holds right now are being claimed or finished, and are refused by the
+  // gate one by one; waiting for them while holding thousands of others is how batches deadlock.
   const result = await db.raw(
-    `UPDATE orders SET next_attempt_at = ?
-      WHERE status = 5 AND callback_host(callback_url) = ?
-        AND (starts_with(lower(callback_url), ?) OR starts_with(lower(callback_url), ?) OR lower(callback_url) = ?)
-        AND next_attempt_at < ? AND claim_token IS NULL`,
-    [until, origin.hostname.toLowerCase(), `${prefix}/`, `${prefix}?`, prefix, until],
+    `WITH held AS (
+       SELECT id FROM orders
+        WHERE status = 5 AND callback_host(callback_url) = ?
+          AND (starts_with(lower(callback_url), ?) OR starts_with(lower(callback_url), ?) OR lower(callback_url) = ?)
+          AND next_attempt_at < ? AND claim_token IS NULL
+          FOR UPDATE SKIP LOCKED
+     )
+     UPDATE orders SET next_attempt_at = ?
+      WHERE id = ANY(ARRAY(SELECT id FROM held))`,
+    [origin.hostname.toLowerCase(), `${prefix}/`, `${prefix}?`, prefix, until, until],
   );
   return result.rowCount ?? 0;
 }

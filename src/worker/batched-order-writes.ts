@@ -2,19 +2,21 @@ import { claimOrders, type ClaimedOrder } from '../db/claim-order';
 import type { Db } from '../db/connection';
 import { deferClaimedOrders, deferUnclaimedOrders, type ClaimedDeferral, type UnclaimedDeferral } from '../db/defer-orders';
 import { recordAttempts, type AttemptRecord } from '../db/record-attempt';
+import { retryOnDeadlock } from '../db/retry-on-deadlock';
 import { StatementBatcher } from '../db/statement-batcher';
 import type { OrderWrites } from '../delivery/deliver-order';
 
 /**
  * The attempts' writes, each kind gathered across the worker's concurrent attempts into shared
  * statements: one round trip and one commit for many orders instead of one each, which is what bounds
- * a pipeline that commits per order. Each attempt still gets its own answer.
+ * a pipeline that commits per order. Each attempt still gets its own answer. A batch that Postgres
+ * rolls back as a deadlock victim runs again, rather than failing every attempt in it.
  */
 export function batchedOrderWrites(db: Db, claimTtlMs: number): OrderWrites {
-  const claims = new StatementBatcher((ids: string[]) => claimOrders(db, ids, claimTtlMs));
-  const records = new StatementBatcher((batch: AttemptRecord[]) => recordAttempts(db, batch));
-  const claimedDeferrals = new StatementBatcher((batch: ClaimedDeferral[]) => deferClaimedOrders(db, batch));
-  const unclaimedDeferrals = new StatementBatcher((batch: UnclaimedDeferral[]) => deferUnclaimedOrders(db, batch));
+  const claims = new StatementBatcher((ids: string[]) => retryOnDeadlock(() => claimOrders(db, ids, claimTtlMs)));
+  const records = new StatementBatcher((batch: AttemptRecord[]) => retryOnDeadlock(() => recordAttempts(db, batch)));
+  const claimedDeferrals = new StatementBatcher((batch: ClaimedDeferral[]) => retryOnDeadlock(() => deferClaimedOrders(db, batch)));
+  const unclaimedDeferrals = new StatementBatcher((batch: UnclaimedDeferral[]) => retryOnDeadlock(() => deferUnclaimedOrders(db, batch)));
   return {
     claim: (orderId: string) => claims.submit(orderId),
     record: (record: AttemptRecord) => records.submit(record),
