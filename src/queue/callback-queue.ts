@@ -41,8 +41,14 @@ export function jobIdFor(orderId: string): string {
  */
 export const JOB_OPTIONS: JobsOptions = { removeOnComplete: true, removeOnFail: true, attempts: 1 };
 
+/**
+ * BullMQ keeps its last 10,000 job events in a stream by default (about 0.7 MB per queue); the
+ * daemon reads none of them (state is in Postgres), so keep a short tail for anyone debugging.
+ */
+const EVENTS_KEPT = 500;
+
 export function createCallbackQueue(queueName: string, redisUrl: string): Queue<CallbackJobData> {
-  return new Queue<CallbackJobData>(queueName, { connection: redisConnection(redisUrl) });
+  return new Queue<CallbackJobData>(queueName, { connection: redisConnection(redisUrl), streams: { events: { maxLen: EVENTS_KEPT } } });
 }
 
 /** Jobs in Redis that no worker has finished: the number the MAX_QUEUED_JOBS bound applies to. */

@@ -9,8 +9,19 @@ import type { Queue } from 'bullmq';
  */
 export async function redisWasReset(queue: Queue): Promise<boolean> {
   const client = await queue.getBackend().client;
-  const key = `${queue.opts.prefix ?? 'bull'}:${queue.name}:order-callbacks:marker`;
+  const key = resetMarkerKey(queue);
   if ((await client.get(key)) !== null) return false;
   await client.set(key, new Date().toISOString());
   return true;
+}
+
+/** The marker's key, beside the queue's own keys (which BullMQ's obliterate does not know of). */
+export function resetMarkerKey(queue: Queue): string {
+  return `${queue.opts.prefix ?? 'bull'}:${queue.name}:order-callbacks:marker`;
+}
+
+/** Removes a queue for good: BullMQ's keys and the marker. For tests and benchmarks, never the daemon. */
+export async function obliterateWithMarker(queue: Queue): Promise<void> {
+  await queue.obliterate({ force: true });
+  await (await queue.getBackend().client).del(resetMarkerKey(queue));
 }

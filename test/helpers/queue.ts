@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { redisConnection } from '../../src/queue/callback-queue';
+import { obliterateWithMarker } from '../../src/queue/redis-reset-detector';
 
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -13,7 +14,7 @@ export function uniqueQueueName(): string {
 export async function obliterateQueue(name: string, redisUrl = SHARED_REDIS_URL): Promise<void> {
   const queue = new Queue(name, { connection: redisConnection(redisUrl) });
   try {
-    await queue.obliterate({ force: true });
+    await obliterateWithMarker(queue);
   } finally {
     await queue.close();
   }
