@@ -27,15 +27,38 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exi
 
 /** A sink in its own process; resolves with its port. */
 function startSink(options = {}) {
-  const child = track(fork(path.join(__dirname, 'sink.js'), options.never ? ['--never'] : [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
+  const args = [...(options.never ? ['--never'] : []), ...(options.record ? ['--record'] : [])];
+  const child = track(fork(path.join(__dirname, 'sink.js'), args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
   return new Promise((resolve, reject) => {
     child.once('message', (msg) => resolve({ child, port: msg.port, url: `http://127.0.0.1:${msg.port}/callback` }));
     child.once('exit', (code) => reject(new Error(`sink exited with ${code}`)));
   });
 }
 
+/** Asks a sink for what it was sent (`'count'` or `'arrivals'`). */
+function askSink(sink, what) {
+  return new Promise((resolve) => {
+    sink.child.once('message', resolve);
+    sink.child.send(what);
+  });
+}
+
+/** Resident memory of a pid in bytes, 0 when gone. */
+function rssBytes(pid) {
+  try {
+    const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    return Number(line.split(/\s+/)[1]) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** One `start` replica. Its log lines go to BENCH_LOG_DIR/daemon-<pid>.log when that is set. */
 function startDaemon(env) {
-  return track(spawn(process.execPath, [CLI, 'start'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'inherit'] }));
+  const logDir = process.env.BENCH_LOG_DIR;
+  const child = track(spawn(process.execPath, [CLI, 'start'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', logDir ? 'pipe' : 'ignore', 'inherit'] }));
+  if (logDir) child.stdout.pipe(fs.createWriteStream(path.join(logDir, `daemon-${child.pid}.log`)));
+  return child;
 }
 
 async function stop(child, graceMs = 20_000) {
@@ -45,6 +68,19 @@ async function stop(child, graceMs = 20_000) {
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
+}
+
+/** Removes a queue the daemons of a scenario used, so runs leave nothing in Redis. */
+async function removeQueue(name) {
+  const { Queue } = require('bullmq');
+  const { obliterateWithMarker } = require('../dist/queue/redis-reset-detector');
+  const url = new URL(process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379');
+  const queue = new Queue(name, { connection: { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null } });
+  try {
+    await obliterateWithMarker(queue);
+  } finally {
+    await queue.close();
+  }
 }
 
 /** utime + stime in seconds of a pid, 0 when gone. */
@@ -69,4 +105,4 @@ function serverPids() {
   return [...pids('postgres'), ...pids('redis-server')];
 }
 
-module.exports = { startSink, startDaemon, stop, cpuSeconds, serverPids, CLI };
+module.exports = { startSink, askSink, startDaemon, stop, removeQueue, cpuSeconds, rssBytes, serverPids, CLI };

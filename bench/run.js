@@ -1,65 +1,73 @@
 'use strict';
-// npm run bench [-- --quick]: end-to-end figures for order-callbacks on this machine, loopback only.
-// Every guarantee stays on in every run (claims, conditional updates, delivery log, signatures).
-// Each figure is taken twice and the median (of two: the mean) reported; results go to
-// bench/results/<time>.json and BENCHMARKS.md.
+// npm run bench [-- --quick] [-- --backlog N]: the figures of issue 5, on this machine, loopback only.
+// Every guarantee stays on in every run of order-callbacks (claims, conditional updates, delivery log,
+// signatures). Each figure is taken twice, in this order, so ratios come from the same minutes, and the
+// median of the two (their mean) reported. Results: bench/results/<time>.json and BENCHMARKS.md.
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { createDatabase } = require('./database');
-const { startSink, startDaemon, stop } = require('./processes');
+const { startSink, startDaemon, stop, removeQueue, rssBytes } = require('./processes');
+const { measured, waitUntil } = require('./util');
+const ceilings = require('./ceilings');
+const peers = require('./peers');
+const { pickupLatency } = require('./pickup-latency');
+const { backlog } = require('./backlog');
+const { renderReport } = require('./report');
 
 const quick = process.argv.includes('--quick');
-const N = quick ? 2000 : 20_000;
-const ISOLATION = quick ? { healthy: 1000, bad: 2000 } : { healthy: 5000, bad: 5000 };
+const backlogArg = process.argv.indexOf('--backlog');
+const SIZES = {
+  N: quick ? 2000 : 50_000,
+  latencySeconds: quick ? 3 : 30,
+  latencyRates: [500, 2000],
+  backlog: backlogArg > 0 ? Number(process.argv[backlogArg + 1]) : quick ? 20_000 : 1_000_000,
+  isolation: quick ? { healthy: 1000, bad: 2000 } : { healthy: 5000, bad: 5000 },
+};
+if (!(SIZES.backlog > 0)) throw new Error('--backlog needs a positive number of orders');
 const SECRET = `whsec_${crypto.randomBytes(24).toString('base64')}`;
 
+/** The daemon as users run it: defaults, except what the loopback sink and the comparison need. */
 function daemonEnv(databaseUrl, extra = {}) {
   return {
     DATABASE_URL: databaseUrl,
     REDIS_URL: process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379',
     QUEUE_NAME: `oc-bench-${process.pid}-${crypto.randomBytes(3).toString('hex')}`,
     CALLBACK_SECRET: SECRET,
-    CALLBACK_ALLOW_PRIVATE: 'true',
-    WORKER_CONCURRENCY: '64',
+    CALLBACK_ALLOW_PRIVATE: 'true', // the sink is on 127.0.0.1
+    WORKER_CONCURRENCY: '64', // the peers' concurrency
     MAX_QUEUED_JOBS: '2000',
     LOG_LEVEL: 'warn',
     ...extra,
   };
 }
 
-/** Busy CPU-seconds of the whole machine (all processes: daemons, sink, Postgres, Redis). */
-function machineCpuSeconds() {
-  const [, user, nice, system, , , irq, softirq, steal] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
-  return (user + nice + system + irq + softirq + steal) / 100;
-}
-
-async function waitUntil(check, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('bench scenario did not finish in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** order-callbacks as users run it: `replicas` × `start`, N orders at 5 → all 6. */
+/**
+ * order-callbacks as users run it: `replicas` × `start`, N orders at 5 → all 6. The replicas are up and
+ * idle first (one warm-up order delivered), then the clock runs from the commit that makes N orders
+ * ready, as for the peers; startup is in the backlog figure.
+ */
 async function drain(replicas) {
   const sink = await startSink();
   const db = await createDatabase();
+  const env = daemonEnv(db.url);
+  let daemons = [];
+  let sampler;
   try {
-    await db.insert(1, N, sink.url);
-    const env = daemonEnv(db.url);
-    const cpuBefore = machineCpuSeconds();
-    const started = process.hrtime.bigint();
-    const daemons = Array.from({ length: replicas }, () => startDaemon(env));
-    await waitUntil(async () => (await db.delivered(1, N + 1)) === N, 600_000);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const cpu = machineCpuSeconds() - cpuBefore;
-    await Promise.all(daemons.map((d) => stop(d)));
-    return { seconds, ordersPerSecond: N / seconds, cpuSecondsPer1k: (cpu / N) * 1000 };
+    daemons = Array.from({ length: replicas }, () => startDaemon(env));
+    let peakRss = 0;
+    sampler = setInterval(() => (peakRss = Math.max(peakRss, ...daemons.map((d) => rssBytes(d.pid)))), 250);
+    await db.insert(0, 1, sink.url);
+    await waitUntil(async () => (await db.delivered(0, 1)) === 1, 60_000);
+    await db.insert(1, SIZES.N, sink.url);
+    const result = await measured(SIZES.N, () => waitUntil(async () => (await db.delivered(1, SIZES.N + 1)) === SIZES.N, 600_000));
+    return { ...result, peakDaemonRss: peakRss };
   } finally {
+    clearInterval(sampler);
+    await Promise.all(daemons.map((d) => stop(d)));
+    await removeQueue(env.QUEUE_NAME);
     await stop(sink.child);
     await db.drop();
   }
@@ -70,27 +78,32 @@ async function isolation(withBadPartner) {
   const healthy = await startSink();
   const bad = await startSink({ never: true });
   const db = await createDatabase();
+  const env = daemonEnv(db.url, { CALLBACK_TIMEOUT_MS: '2000', MAX_ATTEMPTS: '3', HOST_MAX_IN_FLIGHT: '16' });
+  let daemons = [];
   try {
-    if (withBadPartner) await db.insert(1, ISOLATION.bad, bad.url);
-    await db.insert(1_000_000, ISOLATION.healthy, healthy.url);
-    const env = daemonEnv(db.url, { CALLBACK_TIMEOUT_MS: '2000', MAX_ATTEMPTS: '3', HOST_MAX_IN_FLIGHT: '16' });
+    if (withBadPartner) await db.insert(1, SIZES.isolation.bad, bad.url);
+    await db.insert(1_000_000, SIZES.isolation.healthy, healthy.url);
     const started = process.hrtime.bigint();
-    const daemons = [startDaemon(env), startDaemon(env)];
-    await waitUntil(async () => (await db.delivered(1_000_000, 1_000_000 + ISOLATION.healthy)) === ISOLATION.healthy, 600_000);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    await Promise.all(daemons.map((d) => stop(d)));
-    return { seconds };
+    daemons = [startDaemon(env), startDaemon(env)];
+    const healthyIds = [1_000_000, 1_000_000 + SIZES.isolation.healthy];
+    await waitUntil(async () => (await db.delivered(...healthyIds)) === SIZES.isolation.healthy, 600_000);
+    return { seconds: Number(process.hrtime.bigint() - started) / 1e9 };
   } finally {
+    await Promise.all(daemons.map((d) => stop(d)));
+    await removeQueue(env.QUEUE_NAME);
     await Promise.all([stop(healthy.child), stop(bad.child)]);
     await db.drop();
   }
 }
 
-async function twice(run) {
+/** Runs a scenario twice; numbers are reported as the median of the two (their mean), runs kept. */
+async function twice(name, run) {
+  process.stdout.write(`${name}... `);
   const a = await run();
   const b = await run();
   const out = {};
-  for (const key of Object.keys(a)) out[key] = (a[key] + b[key]) / 2;
+  for (const key of Object.keys(a)) if (typeof a[key] === 'number') out[key] = (a[key] + b[key]) / 2;
+  console.log('done');
   return { ...out, runs: [a, b] };
 }
 
@@ -104,6 +117,7 @@ function machine() {
   };
   return {
     cores: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
     node: process.version,
     postgres: version('psql', ['--version']),
     redis: version('redis-server', ['--version']),
@@ -111,53 +125,47 @@ function machine() {
 }
 
 async function main() {
-  const command = `npm run bench${quick ? ' -- --quick' : ''}`;
-  console.log(`${command}: N = ${N}, isolation ${ISOLATION.healthy} healthy + ${ISOLATION.bad} to a partner that never answers`);
-  const results = {
-    at: new Date().toISOString(),
-    command,
-    machine: machine(),
-    N,
-    oneReplica: await twice(() => drain(1)),
-    twoReplicas: await twice(() => drain(2)),
-    healthyAlone: await twice(() => isolation(false)),
-    healthyBesideBad: await twice(() => isolation(true)),
+  const command = `npm run bench${quick ? ' -- --quick' : ''}${backlogArg > 0 ? ` -- --backlog ${SIZES.backlog}` : ''}`;
+  console.log(`${command}: N = ${SIZES.N}, backlog ${SIZES.backlog}, pickup ${SIZES.latencySeconds} s at ${SIZES.latencyRates.join(' and ')}/s`);
+  const { N } = SIZES;
+  const results = { at: new Date().toISOString(), command, machine: machine(), sizes: SIZES };
+  results.ceilings = {
+    signedPosts: await twice('ceiling: raw signed POSTs', () => ceilings.rawSignedPosts(N)),
+    updatesOne: await twice('ceiling: conditional updates, 1 per statement', () => ceilings.conditionalUpdates(N, 1)),
+    updatesHundred: await twice('ceiling: conditional updates, 100 per statement', () => ceilings.conditionalUpdates(N, 100)),
+    bullmq: await twice('ceiling: BullMQ alone', () => ceilings.bullmqAlone(N)),
   };
-  const ratio = results.healthyBesideBad.seconds / results.healthyAlone.seconds;
-  const rows = [
-    ['order-callbacks, 1 replica', N, results.oneReplica.ordersPerSecond.toFixed(0), results.oneReplica.cpuSecondsPer1k.toFixed(2)],
-    ['order-callbacks, 2 replicas', N, results.twoReplicas.ordersPerSecond.toFixed(0), results.twoReplicas.cpuSecondsPer1k.toFixed(2)],
-  ];
-  const table = [
-    '| scenario | N | orders/s | CPU-s per 1k orders (whole machine) |',
-    '|---|---|---|---|',
-    ...rows.map((r) => `| ${r.join(' | ')} |`),
-    '',
-    '| partner isolation (2 replicas) | healthy drain time |',
-    '|---|---|',
-    `| healthy partner alone (${ISOLATION.healthy}) | ${results.healthyAlone.seconds.toFixed(2)} s |`,
-    `| beside a partner that never answers (${ISOLATION.bad}) | ${results.healthyBesideBad.seconds.toFixed(2)} s (${ratio.toFixed(2)}×; goal ≤ 1.5×) |`,
-  ].join('\n');
-  console.log(`\n${table}\n`);
+  results.peers = {
+    seedLoop: await twice('peer: seed-loop', () => peers.seedLoop(N)),
+    bullmqPlain: await twice('peer: bullmq-plain', () => peers.bullmqPlain(N)),
+  };
+  results.orderCallbacks = {
+    oneReplica: await twice('order-callbacks, 1 replica', () => drain(1)),
+    twoReplicas: await twice('order-callbacks, 2 replicas', () => drain(2)),
+  };
+  results.pickup = {};
+  for (const rate of SIZES.latencyRates) {
+    results.pickup[rate] = await twice(`pickup latency at ${rate}/s`, () => pickupLatency(rate, SIZES.latencySeconds, daemonEnv));
+  }
+  results.backlog = await twice(`backlog of ${SIZES.backlog}`, () => backlog(SIZES.backlog, daemonEnv));
+  results.isolation = {
+    healthyAlone: await twice('isolation: healthy partner alone', () => isolation(false)),
+    healthyBesideBad: await twice('isolation: beside a partner that never answers', () => isolation(true)),
+  };
 
+  const report = renderReport(results);
+  console.log(`\n${report.table}\n`);
   fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
   const file = path.join(__dirname, 'results', `${results.at.replace(/[:.]/g, '-')}.json`);
-  fs.writeFileSync(file, JSON.stringify({ ...results, isolationRatio: ratio }, null, 2));
-  const m = results.machine;
-  fs.writeFileSync(
-    path.join(__dirname, '..', 'BENCHMARKS.md'),
-    `# Benchmarks\n\nLast run: ${results.at}, \`${command}\`, on ${m.cores} cores, Node ${m.node}, ${m.postgres}, ${m.redis}.\n` +
-      `Everything on one machine over loopback; each figure is the mean of two runs. Raw results: bench/results/.\n\n${table}\n\n` +
-      'Not measured yet (issue 5): the raw ceilings (signed POSTs, conditional updates, BullMQ alone), the peers\n' +
-      '(seed-loop, bullmq-plain), pickup latency and the million-order backlog.\n',
-  );
+  fs.writeFileSync(file, JSON.stringify(results, null, 2));
+  fs.writeFileSync(path.join(__dirname, '..', 'BENCHMARKS.md'), report.markdown);
   console.log(`written: ${path.relative(process.cwd(), file)}, BENCHMARKS.md`);
 }
 
 main().then(
   () => process.exit(0),
   (err) => {
-    console.error(`bench failed: ${err.message}`);
+    console.error(`bench failed: ${err.stack || err.message}`);
     process.exit(1);
   },
 );

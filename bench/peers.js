@@ -1,0 +1,85 @@
+'use strict';
+// Two simple ways to do the whole job (status 5 -> signed POST -> conditional update to 6), on the same
+// table, sink and machine as order-callbacks: what a team would write instead of using it.
+const crypto = require('node:crypto');
+const { Pool } = require('pg');
+const { Queue, Worker } = require('bullmq');
+const { createDatabase } = require('./database');
+const { startSink, stop } = require('./processes');
+const { createPoster, inParallel } = require('./sign-and-post');
+const { measured, waitUntil } = require('./util');
+
+const CONCURRENCY = 64;
+const PAGE = 1000;
+const MARK_DELIVERED = 'UPDATE orders SET status = 6, version = version + 1 WHERE id = $1 AND status = 5';
+const redisConnection = () => {
+  const url = new URL(process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379');
+  return { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
+};
+
+/** A fresh table of n orders at 5 for the sink, a pool on it, and cleanup; `run` does the job. */
+async function withOrders(n, run) {
+  const sink = await startSink();
+  const db = await createDatabase();
+  const pool = new Pool({ connectionString: db.url, max: 16 });
+  const poster = createPoster();
+  try {
+    await db.insert(1, n, sink.url);
+    const result = await measured(n, () => run({ pool, poster }));
+    const delivered = await db.delivered(1, n + 1);
+    if (delivered !== n) throw new Error(`${delivered} of ${n} orders delivered`);
+    return result;
+  } finally {
+    await poster.close();
+    await pool.end();
+    await stop(sink.child);
+    await db.drop();
+  }
+}
+
+/** The pattern from the incident write-ups: select up to 1,000 at 5, POST and update each (64 at a time), repeat. */
+function seedLoop(n) {
+  return withOrders(n, async ({ pool, poster }) => {
+    for (;;) {
+      const { rows } = await pool.query('SELECT id, callback_url, payload FROM orders WHERE status = 5 ORDER BY id LIMIT $1', [PAGE]);
+      if (rows.length === 0) return;
+      await inParallel(rows.length, CONCURRENCY, async (i) => {
+        await poster.post(rows[i].callback_url, rows[i].id, rows[i].payload);
+        await pool.query(MARK_DELIVERED, [rows[i].id]);
+      });
+    }
+  });
+}
+
+/** Keyset pages of 1,000 -> addBulk with a jobId per order -> a Worker (64) that reads, POSTs and updates one order per job. */
+function bullmqPlain(n) {
+  return withOrders(n, async ({ pool, poster }) => {
+    const name = `bench-peer-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+    const queue = new Queue(name, { connection: redisConnection() });
+    const worker = new Worker(
+      name,
+      async (job) => {
+        const { rows } = await pool.query('SELECT callback_url, payload FROM orders WHERE id = $1 AND status = 5', [job.data.orderId]);
+        if (rows.length === 0) return;
+        await poster.post(rows[0].callback_url, job.data.orderId, rows[0].payload);
+        await pool.query(MARK_DELIVERED, [job.data.orderId]);
+      },
+      { connection: redisConnection(), concurrency: CONCURRENCY, removeOnComplete: { count: 0 }, removeOnFail: { count: 0 } },
+    );
+    try {
+      for (let last = 0; ; ) {
+        const { rows } = await pool.query('SELECT id FROM orders WHERE status = 5 AND id > $1 ORDER BY id LIMIT $2', [last, PAGE]);
+        if (rows.length === 0) break;
+        await queue.addBulk(rows.map(({ id }) => ({ name: 'callback', data: { orderId: id }, opts: { jobId: `order-${id}` } })));
+        last = rows[rows.length - 1].id;
+      }
+      await waitUntil(async () => Number((await pool.query('SELECT count(*) AS n FROM orders WHERE status = 5')).rows[0].n) === 0, 600_000);
+    } finally {
+      await worker.close();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+    }
+  });
+}
+
+module.exports = { seedLoop, bullmqPlain };
