@@ -124,6 +124,16 @@ function machine() {
   };
 }
 
+const BENCHMARKS = path.join(__dirname, '..', 'BENCHMARKS.md');
+const HISTORY_MARK = '<!-- history: kept by npm run bench -->';
+
+/** The hand-kept part of BENCHMARKS.md (what changed, measured before and after), from its mark on. */
+function keptHistory() {
+  const current = fs.existsSync(BENCHMARKS) ? fs.readFileSync(BENCHMARKS, 'utf8') : '';
+  const at = current.indexOf(HISTORY_MARK);
+  return `\n${at >= 0 ? current.slice(at) : `${HISTORY_MARK}\n## History\n`}`;
+}
+
 async function main() {
   const command = `npm run bench${quick ? ' -- --quick' : ''}${backlogArg > 0 ? ` -- --backlog ${SIZES.backlog}` : ''}`;
   console.log(`${command}: N = ${SIZES.N}, backlog ${SIZES.backlog}, pickup ${SIZES.latencySeconds} s at ${SIZES.latencyRates.join(' and ')}/s`);
@@ -158,7 +168,7 @@ async function main() {
   fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
   const file = path.join(__dirname, 'results', `${results.at.replace(/[:.]/g, '-')}.json`);
   fs.writeFileSync(file, JSON.stringify(results, null, 2));
-  fs.writeFileSync(path.join(__dirname, '..', 'BENCHMARKS.md'), report.markdown);
+  fs.writeFileSync(BENCHMARKS, report.markdown + keptHistory());
   console.log(`written: ${path.relative(process.cwd(), file)}, BENCHMARKS.md`);
 }
 
