@@ -29,7 +29,7 @@ const SIZES = {
 if (!(SIZES.backlog > 0)) throw new Error('--backlog needs a positive number of orders');
 const SECRET = `whsec_${crypto.randomBytes(24).toString('base64')}`;
 
-/** The daemon as users run it: defaults, except what the loopback sink and the comparison need. */
+/** The daemon as users run it: its defaults, except that the sink is on loopback and logs stay quiet. */
 function daemonEnv(databaseUrl, extra = {}) {
   return {
     DATABASE_URL: databaseUrl,
@@ -37,8 +37,6 @@ function daemonEnv(databaseUrl, extra = {}) {
     QUEUE_NAME: `oc-bench-${process.pid}-${crypto.randomBytes(3).toString('hex')}`,
     CALLBACK_SECRET: SECRET,
     CALLBACK_ALLOW_PRIVATE: 'true', // the sink is on 127.0.0.1
-    WORKER_CONCURRENCY: '64', // the peers' concurrency
-    MAX_QUEUED_JOBS: '2000',
     LOG_LEVEL: 'warn',
     ...extra,
   };

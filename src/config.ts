@@ -5,6 +5,9 @@ import type { HostGateOptions } from './delivery/host-gate';
 import { keyOfSecret } from './delivery/sign';
 import { ConfigError } from './errors/config-error';
 
+/** HOST_MAX_IN_FLIGHT when unset (or WORKER_CONCURRENCY, if lower). */
+const DEFAULT_HOST_MAX_IN_FLIGHT = 64;
+
 /**
  * The only reader of process.env. Every variable is validated once, at start; a bad value stops the
  * process with a message that names the variable.
@@ -50,7 +53,7 @@ const schema = z.object({
     .regex(/^[A-Za-z0-9_.-]{1,100}$/, { message: 'must be 1-100 letters, digits, _ . or -' })
     .default('order-callbacks'),
   CALLBACK_SECRET: webhookSecret.optional(),
-  WORKER_CONCURRENCY: integer(1, 1000).default(50),
+  WORKER_CONCURRENCY: integer(1, 1000).default(200),
   POLL_INTERVAL_MS: integer(10, 3_600_000).default(1000),
   CALLBACK_TIMEOUT_MS: integer(100, 600_000).default(10_000),
   MAX_ATTEMPTS: integer(1, 1000).default(10),
@@ -189,7 +192,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     maxPayloadBytes: v.MAX_PAYLOAD_BYTES,
     partnerSecretsRefreshMs: v.PARTNER_SECRETS_REFRESH_MS,
     partnerIsolation: Object.freeze({
-      maxInFlightPerHost: v.HOST_MAX_IN_FLIGHT ?? v.WORKER_CONCURRENCY,
+      // By default one partner may hold at most a third of the workers (64 of 200): the rest stay free
+      // for everyone else while it is slow, before its breaker or silent hold even comes into play.
+      maxInFlightPerHost: v.HOST_MAX_IN_FLIGHT ?? Math.min(DEFAULT_HOST_MAX_IN_FLIGHT, v.WORKER_CONCURRENCY),
       failureThreshold: v.BREAKER_FAILURE_THRESHOLD,
       cooldownMs: v.BREAKER_COOLDOWN_MS,
       maxCooldownMs: Math.max(v.BREAKER_MAX_COOLDOWN_MS, v.BREAKER_COOLDOWN_MS),

@@ -20,7 +20,7 @@ describe('loadConfig', () => {
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/order_callbacks',
       redisUrl: 'redis://127.0.0.1:6379',
       queueName: 'order-callbacks',
-      workerConcurrency: 50,
+      workerConcurrency: 200,
       pollIntervalMs: 1000,
       callbackTimeoutMs: 10_000,
       maxPayloadBytes: 262_144,
@@ -30,8 +30,14 @@ describe('loadConfig', () => {
       shutdownGraceMs: 15_000,
       databasePoolMax: 10,
     });
+    expect(config.partnerIsolation.maxInFlightPerHost).toBe(64);
     expect(config.signingKey).toBeUndefined();
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('caps a partner at 64 in flight by default, or at WORKER_CONCURRENCY when that is lower', () => {
+    expect(loadConfig({ WORKER_CONCURRENCY: '10' }).partnerIsolation.maxInFlightPerHost).toBe(10);
+    expect(loadConfig({ WORKER_CONCURRENCY: '500', HOST_MAX_IN_FLIGHT: '300' }).partnerIsolation.maxInFlightPerHost).toBe(300);
   });
 
   it('decodes the signing key from the part after whsec_', () => {
@@ -39,7 +45,7 @@ describe('loadConfig', () => {
   });
 
   it('treats an empty variable as unset', () => {
-    expect(loadConfig({ WORKER_CONCURRENCY: '', CALLBACK_ALLOW_PRIVATE: '' }).workerConcurrency).toBe(50);
+    expect(loadConfig({ WORKER_CONCURRENCY: '', CALLBACK_ALLOW_PRIVATE: '' }).workerConcurrency).toBe(200);
   });
 
   it.each([
