@@ -5,6 +5,7 @@ import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/q
 import { Receiver } from '../helpers/receiver';
 import { PrivateRedis } from '../helpers/redis-server';
 import { waitFor } from '../helpers/wait-for';
+import { freePort } from '../helpers/free-port';
 
 let database: TestDatabase;
 let queueName: string;
@@ -20,17 +21,6 @@ afterEach(async () => {
   await obliterateQueue(queueName);
 });
 
-/** A port nobody listens on now (METRICS_PORT must be a real port: Prometheus has to know it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** One sample's value from Prometheus text, e.g. sample(text, 'x_total{outcome="delivered"}'). */
 function sample(text: string, name: string): number | undefined {

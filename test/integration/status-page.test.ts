@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { freePort } from '../helpers/free-port';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -31,17 +31,6 @@ afterAll(async () => {
   if (queueName) await obliterateQueue(queueName);
 });
 
-/** A port nobody listens on now (METRICS_PORT must be a real port: Prometheus has to know it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 it('the status page shows what the database holds, renders the chart, and does not run what partners send', async () => {
   await insertOrders(database.db, [1, 2, 3], 'https://partner.example/cb', {}, 2); // not ready yet: the producer leaves them be
