@@ -31,9 +31,10 @@ export function isOrderId(id: string): boolean {
  * lasts `ttlMs` (lease_until) and carries a fresh token. Read and claim are one statement on the
  * primary, so what a worker acts on is what it holds.
  *
- * Answers one entry per id, in order: the claimed order, or undefined when someone else holds it, it
- * is not due, it is no longer at 5, or the id is not an order id. An id listed twice is claimed once,
- * for its first entry.
+ * Answers one entry per id, in order: the claimed order, or undefined when someone else holds it (a
+ * live claim, or a transaction holding the row right now), it is not due, it is no longer at 5, or the
+ * id is not an order id. An id listed twice is claimed once, for its first entry. An order skipped
+ * for a held row keeps its queue lease and is offered again when that runs out.
  */
 export async function claimOrders(db: Db, orderIds: string[], ttlMs: number): Promise<(ClaimedOrder | undefined)[]> {
   const valid = [...new Set(orderIds.filter(isOrderId))];
@@ -59,9 +60,4 @@ export async function claimOrders(db: Db, orderIds: string[], ttlMs: number): Pr
     claimed.delete(id); // a second entry for the same id gets nothing: one claim, one holder
     return order;
   });
-}
-
-/** claimOrders for one order. */
-export async function claimOrder(db: Db, orderId: string, ttlMs: number): Promise<ClaimedOrder | undefined> {
-  return (await claimOrders(db, [orderId], ttlMs))[0];
 }

@@ -1,6 +1,6 @@
 import type { Db } from './connection';
 import { isOrderId, type ClaimedOrder } from './claim-order';
-import { lockedBatch } from './locked-batch';
+import { BUSY_ROWS, lockedBatch, ROW_BUSY, type OrBusy } from './locked-batch';
 
 export interface ClaimedDeferral {
   order: ClaimedOrder;
@@ -10,24 +10,34 @@ export interface ClaimedDeferral {
 /**
  * Hands claimed orders back without an attempt: each is not due before its `until`. Fenced like every
  * finish (status, version, token). Answers, per deferral and in order, false when the claim was no
- * longer ours.
+ * longer ours (or the same claim came earlier in the batch), ROW_BUSY when another transaction held
+ * the order and nothing was done: hand it back again shortly.
  */
-export async function deferClaimedOrders(db: Db, deferrals: ClaimedDeferral[]): Promise<boolean[]> {
+export async function deferClaimedOrders(db: Db, deferrals: ClaimedDeferral[]): Promise<OrBusy<boolean>[]> {
   if (deferrals.length === 0) return [];
   const rows = deferrals.map(({ order, until }, ord) => ({ ord, id: order.id, version: order.version, token: order.token, until }));
-  const result = await db.raw<{ rows: { ord: number }[] }>(
+  const result = await db.raw<{ rows: { ord: number; deferred: boolean }[] }>(
     `
-    WITH ${lockedBatch('ord int, id bigint, version int, token uuid, until timestamptz')}
-    UPDATE orders o SET next_attempt_at = i.until, claim_token = NULL, lease_until = NULL
-      FROM input i
-     WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
-       AND o.status = 5 AND o.version = i.version AND o.claim_token = i.token
-    RETURNING i.ord
+    WITH ${lockedBatch('ord int, id bigint, version int, token uuid, until timestamptz')},
+    ${BUSY_ROWS},
+    deferred AS (
+      UPDATE orders o SET next_attempt_at = i.until, claim_token = NULL, lease_until = NULL
+        FROM (SELECT DISTINCT ON (id, token) * FROM input ORDER BY id, token, ord) i
+       WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
+         AND o.status = 5 AND o.version = i.version AND o.claim_token = i.token
+      RETURNING i.ord
+    )
+    SELECT ord, true AS deferred FROM deferred
+    UNION ALL
+    SELECT ord, false FROM busy
     `,
     [JSON.stringify(rows)],
   );
-  const deferred = new Set(result.rows.map((row) => row.ord));
-  return deferrals.map((_, ord) => deferred.has(ord));
+  const answered = new Map(result.rows.map((row) => [row.ord, row.deferred]));
+  return deferrals.map((_, ord) => {
+    const deferred = answered.get(ord);
+    return deferred === undefined ? false : deferred ? true : ROW_BUSY;
+  });
 }
 
 export interface UnclaimedDeferral {
@@ -38,7 +48,8 @@ export interface UnclaimedDeferral {
 /**
  * Defers orders that nobody has claimed, each to its `until`, dropping their queue leases: the jobs
  * for them are being dropped, and the orders must come back when the partner's circuit closes, not
- * when the lease ends. Ids that are not order ids (a forged job) defer nothing.
+ * when the lease ends. Best effort: ids that are not order ids (a forged job) defer nothing, and an
+ * order another transaction holds keeps its queue lease and comes back when that runs out.
  */
 export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[]): Promise<void[]> {
   const rows = deferrals.filter(({ orderId }) => isOrderId(orderId)).map(({ orderId, until }) => ({ id: orderId, until }));
@@ -47,7 +58,7 @@ export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[
       `
       WITH ${lockedBatch('id bigint, until timestamptz')}
       UPDATE orders o SET next_attempt_at = GREATEST(o.next_attempt_at, i.until), lease_until = NULL
-        FROM input i
+        FROM (SELECT DISTINCT ON (id) * FROM input ORDER BY id, until DESC) i
        WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
          AND o.status = 5 AND o.claim_token IS NULL
       `,

@@ -1,6 +1,6 @@
 import type { Db } from './connection';
 import type { ClaimedOrder } from './claim-order';
-import { lockedBatch } from './locked-batch';
+import { BUSY_ROWS, lockedBatch, ROW_BUSY, type OrBusy } from './locked-batch';
 
 /** What one attempt ends as, and what the order becomes. */
 export type AttemptOutcome =
@@ -45,17 +45,19 @@ function asInputRow(record: AttemptRecord, ord: number) {
  * Applies attempts' outcomes to their orders and appends one delivery_log row each, in one statement.
  * Each update is fenced: it applies only while the order is still at 5, at the version read by the
  * claim, and still carries that claim's token. Answers, per record and in order, whether it applied;
- * false means superseded (another worker took over after the claim expired, or the order changed), and
- * the log row says so too.
+ * false means superseded (another worker took over after the claim expired, or the order changed, or
+ * the same claim was already recorded earlier in the batch), and the log row says so too. ROW_BUSY:
+ * another transaction held the order, so nothing was written for it; record it again shortly.
  */
-export async function recordAttempts(db: Db, records: AttemptRecord[]): Promise<boolean[]> {
+export async function recordAttempts(db: Db, records: AttemptRecord[]): Promise<OrBusy<boolean>[]> {
   if (records.length === 0) return [];
-  const result = await db.raw<{ rows: { ord: number }[] }>(
+  const result = await db.raw<{ rows: { ord: number; applied: boolean }[] }>(
     `
     WITH ${lockedBatch(
       `ord int, id bigint, version int, token uuid, status smallint, counted int, kind text, error text,
        delay_ms bigint, attempt int, started_at timestamptz, duration_ms int, http_status int, worker text`,
     )},
+    ${BUSY_ROWS},
     applied AS (
       UPDATE orders o
          SET status = i.status,
@@ -66,7 +68,8 @@ export async function recordAttempts(db: Db, records: AttemptRecord[]): Promise<
                                     ELSE o.next_attempt_at END,
              claim_token = NULL,
              lease_until = NULL
-        FROM input i
+        -- One claim recorded twice in a batch: the first record counts, the second is superseded.
+        FROM (SELECT DISTINCT ON (id, token) * FROM input ORDER BY id, token, ord) i
        WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
          AND o.status = 5 AND o.version = i.version AND o.claim_token = i.token
       RETURNING i.ord
@@ -75,17 +78,18 @@ export async function recordAttempts(db: Db, records: AttemptRecord[]): Promise<
       INSERT INTO delivery_log (order_id, attempt, started_at, duration_ms, http_status, error, outcome, worker, superseded)
       SELECT id, attempt, started_at, duration_ms, http_status, error, kind, worker, ord NOT IN (SELECT ord FROM applied)
         FROM input
+       WHERE ord NOT IN (SELECT ord FROM busy)
        ORDER BY ord
     )
-    SELECT ord FROM applied
+    SELECT ord, true AS applied FROM applied
+    UNION ALL
+    SELECT ord, false FROM busy
     `,
     [JSON.stringify(records.map(asInputRow))],
   );
-  const applied = new Set(result.rows.map((row) => row.ord));
-  return records.map((_, ord) => applied.has(ord));
-}
-
-/** recordAttempts for one attempt. */
-export async function recordAttempt(db: Db, record: AttemptRecord): Promise<boolean> {
-  return (await recordAttempts(db, [record]))[0];
+  const answered = new Map(result.rows.map((row) => [row.ord, row.applied]));
+  return records.map((_, ord) => {
+    const applied = answered.get(ord);
+    return applied === undefined ? false : applied ? true : ROW_BUSY;
+  });
 }

@@ -1,3 +1,4 @@
+import { askWhileBusy } from '../db/ask-while-busy';
 import { claimOrders, type ClaimedOrder } from '../db/claim-order';
 import type { Db } from '../db/connection';
 import { deferClaimedOrders, deferUnclaimedOrders, type ClaimedDeferral, type UnclaimedDeferral } from '../db/defer-orders';
@@ -10,7 +11,8 @@ import type { OrderWrites } from '../delivery/deliver-order';
  * The attempts' writes, each kind gathered across the worker's concurrent attempts into shared
  * statements: one round trip and one commit for many orders instead of one each, which is what bounds
  * a pipeline that commits per order. Each attempt still gets its own answer. A batch that Postgres
- * rolls back as a deadlock victim runs again, rather than failing every attempt in it.
+ * rolls back as a deadlock victim runs again, rather than failing every attempt in it; a finish whose
+ * row another transaction held is asked again on its own, while the rest of its batch goes through.
  */
 export function batchedOrderWrites(db: Db, claimTtlMs: number): OrderWrites {
   const claims = new StatementBatcher((ids: string[]) => retryOnDeadlock(() => claimOrders(db, ids, claimTtlMs)));
@@ -19,8 +21,8 @@ export function batchedOrderWrites(db: Db, claimTtlMs: number): OrderWrites {
   const unclaimedDeferrals = new StatementBatcher((batch: UnclaimedDeferral[]) => retryOnDeadlock(() => deferUnclaimedOrders(db, batch)));
   return {
     claim: (orderId: string) => claims.submit(orderId),
-    record: (record: AttemptRecord) => records.submit(record),
-    deferClaimed: (order: ClaimedOrder, until: Date) => claimedDeferrals.submit({ order, until }),
+    record: (record: AttemptRecord) => askWhileBusy(() => records.submit(record)),
+    deferClaimed: (order: ClaimedOrder, until: Date) => askWhileBusy(() => claimedDeferrals.submit({ order, until })),
     deferUnclaimed: (orderId: string, until: Date) => unclaimedDeferrals.submit({ orderId, until }),
   };
 }

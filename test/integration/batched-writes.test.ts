@@ -1,7 +1,11 @@
 import { claimOrders, type ClaimedOrder } from '../../src/db/claim-order';
 import { deferClaimedOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
+import { ROW_BUSY } from '../../src/db/locked-batch';
 import { recordAttempts, type AttemptOutcome } from '../../src/db/record-attempt';
+import { batchedOrderWrites } from '../../src/worker/batched-order-writes';
+import { Client } from 'pg';
 import { createTestDatabase, getOrder, insertOrders, type TestDatabase } from '../helpers/database';
+import { sleep } from '../helpers/wait-for';
 
 // The worker's two writes, batched across concurrent attempts: each order in a batch must come out
 // exactly as it would alone, whatever its neighbours are.
@@ -14,6 +18,20 @@ beforeAll(async () => {
 afterAll(async () => {
   await database.drop();
 });
+
+/** Another transaction (the order system, an admin) holding an order's row until release(). */
+async function holdRow(id: number) {
+  const client = new Client({ connectionString: database.url });
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query('SELECT 1 FROM orders WHERE id = $1 FOR UPDATE', [id]);
+  return {
+    release: async () => {
+      await client.query('COMMIT');
+      await client.end();
+    },
+  };
+}
 
 const attempt = (order: ClaimedOrder, outcome: AttemptOutcome) => ({
   order,
@@ -47,7 +65,7 @@ describe('claimOrders', () => {
     expect((await getOrder(database.db, 3)).claim_token).toBe('00000000-0000-4000-8000-000000000003');
   });
 
-  it('two workers claiming overlapping orders in opposite order: each order goes to exactly one, no deadlock', async () => {
+  it('two workers claiming overlapping orders in opposite order: each order goes to exactly one', async () => {
     const ids = Array.from({ length: 200 }, (_, i) => 1000 + i);
     await insertOrders(database.db, ids, 'http://127.0.0.1:9/cb');
     const forward = ids.map(String);
@@ -59,6 +77,18 @@ describe('claimOrders', () => {
     for (const round of rounds) for (const order of round) if (order) winners.set(order.id, (winners.get(order.id) ?? 0) + 1);
     expect(winners.size).toBe(200);
     expect([...winners.values()].every((count) => count === 1)).toBe(true);
+  });
+
+  it('a row another transaction holds is skipped, not waited for: the rest of the batch is claimed at once', async () => {
+    await insertOrders(database.db, [1501, 1502, 1503], 'http://127.0.0.1:9/cb');
+    const held = await holdRow(1502);
+    try {
+      const claimed = await claimOrders(database.db, ['1501', '1502', '1503'], 60_000);
+      expect(claimed.map((order) => order?.id)).toEqual(['1501', undefined, '1503']);
+    } finally {
+      await held.release();
+    }
+    expect((await getOrder(database.db, 1502)).claim_token).toBeNull();
   });
 });
 
@@ -99,11 +129,47 @@ describe('recordAttempts', () => {
     expect(log[0].duration_ms).toBe(7);
   });
 
-  it('a record that already applied does not apply twice (the token is spent)', async () => {
+  it('a record that already applied does not apply twice (the token is spent), even in the same batch', async () => {
     await insertOrders(database.db, [3001], 'http://127.0.0.1:9/cb');
     const [order] = (await claimOrders(database.db, ['3001'], 60_000)) as ClaimedOrder[];
-    expect(await recordAttempts(database.db, [attempt(order, { kind: 'delivered' }), attempt(order, { kind: 'delivered' })])).toEqual([true, false]);
-    expect((await getOrder(database.db, 3001)).attempts).toBe(1);
+    expect(await recordAttempts(database.db, [attempt(order, { kind: 'delivered' }), attempt(order, { kind: 'retry', error: 'x', delayMs: 1 })])).toEqual([true, false]);
+    const row = await getOrder(database.db, 3001);
+    expect([row.status, row.attempts]).toEqual([6, 1]);
+    const log = await database.db('delivery_log').where({ order_id: 3001 }).orderBy('id');
+    expect(log.map((entry) => [entry.outcome, entry.superseded])).toEqual([['delivered', false], ['retry', true]]);
+  });
+
+  it('a held row answers ROW_BUSY and writes nothing for it, while the rest of the batch applies', async () => {
+    await insertOrders(database.db, [3101, 3102], 'http://127.0.0.1:9/cb');
+    const [a, b] = (await claimOrders(database.db, ['3101', '3102'], 60_000)) as ClaimedOrder[];
+    const held = await holdRow(3101);
+    try {
+      expect(await recordAttempts(database.db, [attempt(a, { kind: 'delivered' }), attempt(b, { kind: 'delivered' })])).toEqual([ROW_BUSY, true]);
+    } finally {
+      await held.release();
+    }
+    expect((await getOrder(database.db, 3101)).status).toBe(5);
+    expect(await database.db('delivery_log').where({ order_id: 3101 })).toHaveLength(0);
+    expect(await recordAttempts(database.db, [attempt(a, { kind: 'delivered' })])).toEqual([true]);
+  });
+
+  it("the worker's writes ask again for a held row until it is free, and its neighbours are not held up", async () => {
+    await insertOrders(database.db, [3201, 3202], 'http://127.0.0.1:9/cb');
+    const [a, b] = (await claimOrders(database.db, ['3201', '3202'], 60_000)) as ClaimedOrder[];
+    const writes = batchedOrderWrites(database.db, 60_000);
+    const held = await holdRow(3201);
+    let heldRecorded: boolean | undefined;
+    const recordingHeld = writes.record(attempt(a, { kind: 'delivered' })).then((applied) => (heldRecorded = applied));
+    try {
+      expect(await writes.record(attempt(b, { kind: 'delivered' }))).toBe(true);
+      await sleep(300);
+      expect(heldRecorded).toBeUndefined(); // still asking: nothing decided while the row is held
+    } finally {
+      await held.release();
+    }
+    await recordingHeld;
+    expect(heldRecorded).toBe(true);
+    expect((await getOrder(database.db, 3201)).status).toBe(6);
   });
 });
 
@@ -120,6 +186,18 @@ describe('deferrals', () => {
     expect(rowA.claim_token).toBeNull();
     expect(rowA.attempts).toBe(0);
     expect(rowB.claim_token).toBe(b.token); // not ours to hand back
+  });
+
+  it('a claimed order whose row is held answers ROW_BUSY and is left as it was', async () => {
+    await insertOrders(database.db, [4101], 'http://127.0.0.1:9/cb');
+    const [order] = (await claimOrders(database.db, ['4101'], 60_000)) as ClaimedOrder[];
+    const held = await holdRow(4101);
+    try {
+      expect(await deferClaimedOrders(database.db, [{ order, until: new Date(Date.now() + 600_000) }])).toEqual([ROW_BUSY]);
+    } finally {
+      await held.release();
+    }
+    expect((await getOrder(database.db, 4101)).claim_token).toBe(order.token);
   });
 
   it('defers unclaimed orders (never earlier than they already were), leaves claimed ones and forged ids alone', async () => {
