@@ -78,16 +78,19 @@ export async function deliverOrder(
 ): Promise<DeliveryResult> {
   const { config } = deps;
   const log = deps.logger.child({ orderId });
-  const holdUntil = originHint ? deps.gate.holdUntil(originHint, Date.now()) : undefined;
-  if (holdUntil !== undefined) {
+  const held = originHint ? deps.gate.holdUntil(originHint, Date.now()) : undefined;
+  if (held) {
     // The partner's circuit is open, or it is at its cap and not answering: one (shared) statement
     // hands the order back until then; no claim, no request, no worker slot held.
-    await deps.orders.deferUnclaimed(orderId, new Date(holdUntil));
-    log.debug({ origin: originHint, until: new Date(holdUntil) }, 'partner held (circuit open or not answering at its cap); deferred without an attempt');
+    if (held.holdPartner) holdPartnerOrders(deps, new URL(originHint!), new Date(held.until), log, 'silent at its cap');
+    await deps.orders.deferUnclaimed(orderId, new Date(held.until));
+    log.debug({ origin: originHint, until: new Date(held.until), reason: held.reason }, 'partner held; deferred without an attempt');
     return 'deferred';
   }
+  // Taken before the claim is asked for: the claim's lease counts from when its statement ran, which
+  // is later, so a budget counted from here always ends before the lease does.
+  const claimAskedAt = Date.now();
   const order = await deps.orders.claim(orderId);
-  const claimedAt = Date.now();
   if (!order) {
     log.debug('not claimable (held by another worker, not due, or no longer at 5)');
     return 'skipped';
@@ -102,40 +105,39 @@ export async function deliverOrder(
   if (!prepared.ok) {
     verdict = { kind: 'failed', reason: prepared.reason };
   } else {
-    const origin = prepared.callback.url.origin;
-    const admission = await admitWaiting(deps, origin, shutdown);
+    const { url } = prepared.callback;
+    const signingKeys = await deps.signingKeys.keysFor(url.hostname);
+    const admission = await admitWaiting(deps, url.origin, shutdown);
     if (!admission.admitted) {
-      if (admission.holdPartner) holdPartnerOrders(deps, prepared.callback.url, new Date(admission.until), log, 'silent at its cap');
+      if (admission.holdPartner) holdPartnerOrders(deps, url, new Date(admission.until), log, 'silent at its cap');
       const deferred = await deps.orders.deferClaimed(order, new Date(admission.until));
       log.debug({ reason: admission.reason, until: new Date(admission.until) }, 'deferred without an attempt');
       return deferred ? 'deferred' : 'superseded';
     }
     startedAt = new Date();
-    const budget = Math.min(config.callbackTimeoutMs, config.claimTtlMs - CLAIM_SAFETY_MS - (Date.now() - claimedAt));
+    const budget = Math.min(config.callbackTimeoutMs, config.claimTtlMs - CLAIM_SAFETY_MS - (Date.now() - claimAskedAt));
     const abort = abortWithCause(shutdown, budget, budget < config.callbackTimeoutMs ? 'claim' : 'timeout');
+    let settled: Verdict | undefined;
     try {
       answer = await sendCallback(
         deps.http,
-        {
-          url: prepared.callback.url,
-          body: prepared.callback.body,
-          webhookId: webhookIdFor(order.id),
-          signingKeys: await deps.signingKeys.keysFor(prepared.callback.url.hostname),
-        },
+        { url, body: prepared.callback.body, webhookId: webhookIdFor(order.id), signingKeys },
         abort.signal,
       );
-      verdict = classifyAnswer(answer);
+      settled = classifyAnswer(answer);
     } catch (err) {
-      if (abort.cause() === 'shutdown') {
-        verdict = { kind: 'retry', reason: 'aborted by shutdown' };
-      } else {
-        verdict = classifyError(err, abort.cause(), config.callbackTimeoutMs);
-      }
+      settled =
+        abort.cause() === 'shutdown'
+          ? { kind: 'retry', reason: 'aborted by shutdown' }
+          : classifyError(err, abort.cause(), config.callbackTimeoutMs);
     } finally {
       abort.dispose();
       httpMs = Date.now() - startedAt.getTime();
+      // In finally: the slot taken by admission must be given back whatever happened, or the partner
+      // loses it for the life of the process.
+      settleGate(deps, url, settled, answer, abort.cause() === 'shutdown', httpMs, log);
     }
-    settleGate(deps, prepared.callback.url, verdict, answer, abort.cause() === 'shutdown', httpMs, log);
+    verdict = settled;
   }
 
   const outcome: AttemptOutcome =
@@ -161,7 +163,7 @@ export async function deliverOrder(
 function settleGate(
   deps: DeliveryDeps,
   url: URL,
-  verdict: Verdict,
+  verdict: Verdict | undefined,
   answer: HttpAnswer | undefined,
   aborted: boolean,
   durationMs: number,
@@ -170,7 +172,8 @@ function settleGate(
   // Retry-After slows the whole partner down, within the same ceiling that applies to one order's retry.
   const retryAfterMs = answer && (answer.status === 429 || answer.status === 503) ? answer.retryAfterMs : undefined;
   const pauseMs = retryAfterMs === undefined ? undefined : Math.min(retryAfterMs, deps.config.retryMaxMs);
-  const outcome = aborted ? 'aborted' : { failed: verdict.kind === 'retry', pauseMs, durationMs };
+  // No verdict: the attempt threw before one was reached, which shows nothing good about the partner.
+  const outcome = aborted ? 'aborted' : { failed: verdict === undefined || verdict.kind === 'retry', pauseMs, durationMs };
   const openedUntil = deps.gate.settle(url.origin, outcome, Date.now());
   deps.slots.freed(url.origin);
   if (openedUntil !== undefined) holdPartnerOrders(deps, url, new Date(openedUntil), log, 'circuit open');
@@ -193,10 +196,15 @@ const SLOT_WAIT_MS = 1000;
 async function admitWaiting(deps: DeliveryDeps, origin: string, shutdown: AbortSignal): Promise<Admission> {
   const deadline = Date.now() + SLOT_WAIT_MS;
   let admission = deps.gate.admit(origin, Date.now());
+  let woken = false;
   while (!admission.admitted && admission.waitable) {
-    if (!(await deps.slots.wait(origin, deadline - Date.now(), shutdown))) break;
+    woken = await deps.slots.wait(origin, deadline - Date.now(), shutdown);
+    if (!woken) break;
     admission = deps.gate.admit(origin, Date.now());
   }
+  // Woken for a slot but not taking it (the partner's circuit opened meanwhile): the wake-up goes to
+  // the next in line, or a freed slot could sit unused while others wait out their time.
+  if (woken && !admission.admitted) deps.slots.freed(origin);
   return admission;
 }
 

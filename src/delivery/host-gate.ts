@@ -18,23 +18,23 @@ export interface HostGateOptions {
   callbackTimeoutMs: number;
 }
 
-/**
- * `waitable`: refused only because the partner is at its cap while answering well: a slot will free
- * up within moments, so waiting for it in the process beats handing the order back through Postgres.
- */
-export type Admission =
-  | { admitted: true }
-  | {
-      admitted: false;
-      until: number;
-      reason: string;
-      waitable?: boolean;
-      /**
-       * This refusal found the partner at its cap and silent (no useful answer for a callback timeout):
-       * the caller should hold back all its ready orders until `until`, not only this one.
-       */
-      holdPartner?: boolean;
-    };
+export type Admission = { admitted: true } | Refusal;
+
+export interface Refusal {
+  admitted: false;
+  until: number;
+  reason: string;
+  /**
+   * Refused only because the partner is at its cap while answering well: a slot will free up within
+   * moments, so waiting for it in the process beats handing the order back through Postgres.
+   */
+  waitable?: boolean;
+  /**
+   * This refusal found the partner at its cap and silent (no useful answer for a callback timeout):
+   * the caller should hold back all its ready orders until `until`, not only this one.
+   */
+  holdPartner?: boolean;
+}
 
 interface HostState {
   inFlight: number;
@@ -63,7 +63,7 @@ const BUSY_DEFER_MS = 500;
  */
 const ANSWERING_WITHIN_MS = 1000;
 const QUICK_ANSWER_MS = 250;
-/** A partner at its cap that has not answered usefully for this long while busy counts as silent. */
+/** A partner at its cap that has not answered usefully for this long while busy counts as silent (at least). */
 const SILENT_AFTER_MS = 1000;
 /** Weight of the newest answer in answerMs. */
 const ANSWER_SMOOTHING = 0.2;
@@ -74,34 +74,38 @@ export class HostGate {
   constructor(private readonly options: HostGateOptions) {}
 
   /**
-   * Until when the partner's orders should not even be claimed, or undefined: its circuit is open (or
-   * paused), or it is at its cap without answering well, so no slot will free up soon.
+   * Why the partner's orders should not even be claimed now, or undefined: its circuit is open (or
+   * paused, or a probe is out), or it is at its cap without answering well, so no slot will free up
+   * soon. The same decision admit() makes, minus the refusals worth waiting out.
    */
-  holdUntil(host: string, now: number): number | undefined {
+  holdUntil(host: string, now: number): Refusal | undefined {
     const state = this.hosts.get(host);
     if (!state) return undefined;
-    if (state.openUntil > now) return state.openUntil;
-    if (state.inFlight < this.options.maxInFlightPerHost) return undefined;
-    const busy = this.whenBusy(state, now);
-    return busy.waitable ? undefined : busy.until;
+    const refusal = this.refusal(host, state, now);
+    return refusal?.waitable ? undefined : refusal;
   }
 
   /** May a callback to `host` start now? If so, it counts as in flight until settle() is called. */
   admit(host: string, now: number): Admission {
     const state = this.stateOf(host);
+    const refusal = this.refusal(host, state, now);
+    if (refusal) return refusal;
+    if (state.inFlight === 0) state.busySince = now;
+    state.inFlight += 1;
+    if (state.failures >= this.options.failureThreshold) state.probing = true;
+    return { admitted: true };
+  }
+
+  private refusal(host: string, state: HostState, now: number): Refusal | undefined {
     if (state.openUntil > now) return { admitted: false, until: state.openUntil, reason: `circuit open for ${host}` };
     const halfOpen = state.failures >= this.options.failureThreshold;
     if (halfOpen && state.probing) return { admitted: false, until: now + BUSY_DEFER_MS, reason: `probing ${host}` };
-    if (state.inFlight >= this.options.maxInFlightPerHost) {
-      const { until, waitable, silent } = this.whenBusy(state, now);
-      const holdPartner = silent && state.silentUntil <= now;
-      if (holdPartner) state.silentUntil = until;
-      return { admitted: false, until, reason: `${state.inFlight} callbacks in flight to ${host}`, waitable, holdPartner };
-    }
-    if (state.inFlight === 0) state.busySince = now;
-    state.inFlight += 1;
-    if (halfOpen) state.probing = true;
-    return { admitted: true };
+    if (state.inFlight < this.options.maxInFlightPerHost) return undefined;
+    const { until, waitable, silent } = this.whenBusy(state, now);
+    // Held once per silent spell: the first refusal to find it silent asks for the whole backlog.
+    const holdPartner = silent && state.silentUntil <= now;
+    if (holdPartner) state.silentUntil = until;
+    return { admitted: false, until, reason: `${state.inFlight} callbacks in flight to ${host}`, waitable, holdPartner };
   }
 
   /**
@@ -134,8 +138,9 @@ export class HostGate {
 
   /**
    * A partner at its cap: when a slot should free up. Answering well: at once (waitable). Answering,
-   * but slowly, or not yet: after about one of its answer times. Silent (busy for SILENT_AFTER_MS, or a
-   * callback timeout if shorter, without one useful answer): not before one of its callbacks times out.
+   * but slowly, or not yet: after about one of its answer times. Silent (busy without one useful answer
+   * for SILENT_AFTER_MS, or twice its usual answer time if longer, but never past a callback timeout):
+   * not before one of its callbacks times out.
    */
   private whenBusy(state: HostState, now: number): { until: number; waitable: boolean; silent: boolean } {
     const sinceAnswer = now - state.lastAnsweredAt;
@@ -144,7 +149,9 @@ export class HostGate {
     }
     const timeoutMs = this.options.callbackTimeoutMs;
     const silentFor = now - Math.max(state.lastAnsweredAt, state.busySince);
-    if (silentFor >= Math.min(SILENT_AFTER_MS, timeoutMs)) return { until: now + timeoutMs, waitable: false, silent: true };
+    // A slow but healthy partner (answers in 2 s) must not count as silent after 1 s of waiting.
+    const silentAfterMs = Math.min(timeoutMs, Math.max(SILENT_AFTER_MS, 2 * state.answerMs));
+    if (silentFor >= silentAfterMs) return { until: now + timeoutMs, waitable: false, silent: true };
     return { until: now + Math.min(timeoutMs, Math.max(BUSY_DEFER_MS, state.answerMs)), waitable: false, silent: false };
   }
 

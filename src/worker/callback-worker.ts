@@ -43,7 +43,7 @@ export function startCallbackWorker(deps: {
   setMaxListeners(config.workerConcurrency + 10, shutdown.signal);
   const signingKeys = new SigningKeys(deps.db, config.signingKey!, config.partnerSecretsRefreshMs, logger);
   const gate = new HostGate(config.partnerIsolation);
-  const slots = new SlotWaiters(config.workerConcurrency);
+  const slots = new SlotWaiters(config.partnerIsolation.maxInFlightPerHost);
   const orders = batchedOrderWrites(deps.db, config.claimTtlMs);
   const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, gate, slots, observe: metrics?.observeAttempt };
 

@@ -29,6 +29,8 @@ export class Receiver {
   readonly requests: ReceivedRequest[] = [];
   /** webhook-ids that ever had two requests open at the same time. */
   readonly overlaps = new Set<string>();
+  /** The most requests ever open at once, across all webhook-ids. */
+  peakInFlight = 0;
   private readonly open = new Map<string, number>();
   private server?: http.Server;
   private readonly sockets = new Set<import('node:net').Socket>();
@@ -95,6 +97,7 @@ export class Receiver {
       const openNow = (this.open.get(webhookId) ?? 0) + 1;
       this.open.set(webhookId, openNow);
       if (openNow > 1) this.overlaps.add(webhookId);
+      this.peakInFlight = Math.max(this.peakInFlight, this.inFlight());
       let closed = false;
       const close = () => {
         if (closed) return;

@@ -11,7 +11,7 @@ describe('HostGate', () => {
     expect(gate.admit(A, 0)).toEqual({ admitted: true });
     // Not answered yet: its next orders come back shortly, and are not even claimed until then.
     expect(gate.admit(A, 0)).toMatchObject({ admitted: false, until: 500, reason: '2 callbacks in flight to https://a.example', waitable: false });
-    expect(gate.holdUntil(A, 0)).toBe(500);
+    expect(gate.holdUntil(A, 0)).toMatchObject({ until: 500 });
     expect(gate.holdUntil(B, 0)).toBeUndefined();
     expect(gate.admit(B, 0)).toEqual({ admitted: true });
     gate.settle(A, { failed: false }, 10);
@@ -52,7 +52,27 @@ describe('HostGate', () => {
     slow.admit(B, 1200);
     slow.admit(B, 1200);
     expect(slow.admit(B, 1300)).toMatchObject({ admitted: false, until: 2500, waitable: false, holdPartner: false });
-    expect(slow.holdUntil(B, 1300)).toBe(2500);
+    expect(slow.holdUntil(B, 1300)).toMatchObject({ until: 2500 });
+    // Slow but healthy: a second and a half without an answer is less than two of its answer times.
+    expect(slow.admit(B, 2700)).toMatchObject({ admitted: false, holdPartner: false, until: 3900 });
+    expect(slow.admit(B, 3600)).toMatchObject({ admitted: false, holdPartner: true, until: 6600 });
+  });
+
+  it('holdUntil makes the same decision as admit, and asks for the whole partner to be held once per silent spell', () => {
+    const gate = new HostGate(options);
+    gate.admit(A, 0);
+    gate.admit(A, 0);
+    expect(gate.holdUntil(A, 1000)).toMatchObject({ until: 4000, holdPartner: true });
+    expect(gate.holdUntil(A, 1100)).toMatchObject({ until: 4100, holdPartner: false });
+    expect(gate.admit(A, 1200)).toMatchObject({ admitted: false, holdPartner: false });
+
+    const probing = new HostGate(options);
+    for (let i = 0; i < 3; i++) {
+      probing.admit(B, 0);
+      probing.settle(B, { failed: true }, 0);
+    }
+    expect(probing.admit(B, 1000)).toEqual({ admitted: true }); // the probe
+    expect(probing.holdUntil(B, 1000)).toMatchObject({ until: 1500, reason: 'probing https://b.example' });
   });
 
   it('opens after the threshold of failures in a row, lets one probe through after the cooldown, and closes on success', () => {
@@ -64,7 +84,7 @@ describe('HostGate', () => {
     gate.admit(A, 0);
     expect(gate.settle(A, { failed: true }, 100)).toBe(1100); // opened: the caller defers the backlog
     expect(gate.admit(A, 500)).toMatchObject({ admitted: false, until: 1100, reason: 'circuit open for https://a.example' });
-    expect(gate.holdUntil(A, 500)).toBe(1100);
+    expect(gate.holdUntil(A, 500)).toMatchObject({ until: 1100 });
     expect(gate.admit(B, 500)).toEqual({ admitted: true });
 
     expect(gate.admit(A, 1100)).toEqual({ admitted: true }); // the probe
