@@ -73,6 +73,8 @@ export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[
  * `until`: when a partner's circuit opens, its backlog stops reaching the queue at all instead of one
  * job at a time. orders_ready_host_idx narrows to the host; the prefix picks the origin. URLs spelled
  * differently (an explicit default port) are missed here and deferred one by one when claimed.
+ * Their queue leases go too: a job already queued for one of them finds it not due and ends, and the
+ * order must come back when `until` passes, not when a lease for that dropped job runs out.
  */
 export async function deferOriginOrders(db: Db, origin: URL, until: Date): Promise<number> {
   const prefix = origin.origin.toLowerCase();
@@ -86,7 +88,7 @@ export async function deferOriginOrders(db: Db, origin: URL, until: Date): Promi
           AND next_attempt_at < ? AND claim_token IS NULL
           FOR UPDATE SKIP LOCKED
      )
-     UPDATE orders SET next_attempt_at = ?
+     UPDATE orders SET next_attempt_at = ?, lease_until = NULL
       WHERE id = ANY(ARRAY(SELECT id FROM held))`,
     [origin.hostname.toLowerCase(), `${prefix}/`, `${prefix}?`, prefix, until, until],
   );

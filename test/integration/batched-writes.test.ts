@@ -1,5 +1,5 @@
 import { claimOrders, type ClaimedOrder } from '../../src/db/claim-order';
-import { deferClaimedOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
+import { deferClaimedOrders, deferOriginOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
 import { ROW_BUSY } from '../../src/db/locked-batch';
 import { recordAttempts, type AttemptOutcome } from '../../src/db/record-attempt';
 import { batchedOrderWrites } from '../../src/worker/batched-order-writes';
@@ -129,6 +129,24 @@ describe('recordAttempts', () => {
     expect(log[0].duration_ms).toBe(7);
   });
 
+  it('a finish with a claim that is no longer current changes nothing, and is logged as superseded', async () => {
+    await insertOrders(database.db, [900], 'http://127.0.0.1:9/cb');
+    const [first] = (await claimOrders(database.db, ['900'], 60_000)) as ClaimedOrder[];
+    await database.db('orders').where({ id: 900 }).update({ lease_until: new Date(Date.now() - 1) }); // the claim ran out
+    const [second] = (await claimOrders(database.db, ['900'], 60_000)) as ClaimedOrder[];
+    expect(second.token).not.toBe(first.token);
+
+    expect(await recordAttempts(database.db, [attempt(first, { kind: 'delivered' })])).toEqual([false]);
+    expect((await getOrder(database.db, 900)).status).toBe(5);
+    expect(await recordAttempts(database.db, [attempt(second, { kind: 'delivered' })])).toEqual([true]);
+    expect(await recordAttempts(database.db, [attempt(second, { kind: 'delivered' })])).toEqual([false]);
+
+    const order = await getOrder(database.db, 900);
+    expect([order.status, order.attempts]).toEqual([6, 1]);
+    const log = await database.db('delivery_log').where({ order_id: 900 }).orderBy('id');
+    expect(log.map((entry) => entry.superseded)).toEqual([true, false, true]);
+  });
+
   it('a record that already applied does not apply twice (the token is spent), even in the same batch', async () => {
     await insertOrders(database.db, [3001], 'http://127.0.0.1:9/cb');
     const [order] = (await claimOrders(database.db, ['3001'], 60_000)) as ClaimedOrder[];
@@ -219,5 +237,24 @@ describe('deferrals', () => {
     expect(rows[1].lease_until).toBeNull(); // its job is being dropped: the queue lease goes with it
     expect(rows[2].claim_token).toBe(claimed.token);
     expect(rows[2].next_attempt_at.getTime()).toBeLessThan(until.getTime());
+  });
+
+  it("defers a held partner's ready orders and ends their queue leases, leaving claimed orders and other partners alone", async () => {
+    await insertOrders(database.db, [6001, 6002], 'http://127.0.0.1:11/cb');
+    await insertOrders(database.db, [6003], 'http://127.0.0.1:12/cb');
+    const queued = { lease_until: new Date(Date.now() + 60_000) }; // a job is waiting for each
+    await database.db('orders').whereIn('id', [6001, 6003]).update(queued);
+    const [claimed] = (await claimOrders(database.db, ['6002'], 60_000)) as ClaimedOrder[];
+    const until = new Date(Date.now() + 600_000);
+
+    expect(await deferOriginOrders(database.db, new URL('http://127.0.0.1:11'), until)).toBe(1);
+    const [held, busy, other] = await Promise.all([6001, 6002, 6003].map((id) => getOrder(database.db, id)));
+    expect(held.next_attempt_at.getTime()).toBe(until.getTime());
+    // Its queued job will find it not due and end: the order comes back at `until`, not a lease later.
+    expect(held.lease_until).toBeNull();
+    expect(busy.claim_token).toBe(claimed.token);
+    expect(busy.next_attempt_at.getTime()).toBeLessThan(until.getTime());
+    expect(other.next_attempt_at.getTime()).toBeLessThan(until.getTime());
+    expect(other.lease_until).not.toBeNull();
   });
 });

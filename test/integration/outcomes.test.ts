@@ -1,6 +1,4 @@
 import { Webhook } from 'standardwebhooks';
-import { recordAttempts, type AttemptRecord } from '../../src/db/record-attempt';
-import { claimOrders } from '../../src/db/claim-order';
 import { createTestDatabase, getOrder, insertOrders, type OrderRow, type TestDatabase } from '../helpers/database';
 import { startTestDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
@@ -181,32 +179,6 @@ describe('answers and rows that can never succeed end 7 at once', () => {
     }
     await waitFor('the good rows', async () => (await database.db('orders').whereIn('id', good).where({ status: 6 })).length === 50);
     expect(receiver.requests.filter((r) => ['order-704', 'order-705'].includes(r.webhookId))).toHaveLength(0);
-  });
-});
-
-describe('the 5 -> 6 transition happens once', () => {
-  it('a finish with a claim that is no longer current changes nothing, and is logged as superseded', async () => {
-    await insertOrders(database.db, [900], receiver.url('/never-called'), {}, 4); // not ready: the daemon leaves it alone
-    await database.db('orders').where({ id: 900 }).update({ status: 5, next_attempt_at: new Date(Date.now() + 3_600_000) });
-    await database.db('orders').where({ id: 900 }).update({ next_attempt_at: new Date() });
-    // Claim it ourselves before the daemon does, as a worker whose claim is then taken over would have.
-    const first = await waitFor('our claim', async () => (await claimOrders(database.db, ['900'], 60_000))[0]);
-    await database.db('orders').where({ id: 900 }).update({ lease_until: new Date(Date.now() - 1) });
-    const second = await waitFor('a second claim after the first ran out', async () => (await claimOrders(database.db, ['900'], 60_000))[0]);
-    expect(second.token).not.toBe(first.token);
-
-    const base = { startedAt: new Date(), durationMs: 5, httpStatus: 200, worker: 'test' };
-    const recordAttempt = async (record: AttemptRecord) => (await recordAttempts(database.db, [record]))[0];
-    expect(await recordAttempt({ ...base, order: first, outcome: { kind: 'delivered' } })).toBe(false);
-    expect((await getOrder(database.db, 900)).status).toBe(5);
-    expect(await recordAttempt({ ...base, order: second, outcome: { kind: 'delivered' } })).toBe(true);
-    expect(await recordAttempt({ ...base, order: second, outcome: { kind: 'delivered' } })).toBe(false);
-
-    const order = await getOrder(database.db, 900);
-    expect(order.status).toBe(6);
-    expect(order.attempts).toBe(1);
-    const log = await database.db('delivery_log').where({ order_id: 900 }).orderBy('id');
-    expect(log.map((l) => l.superseded)).toEqual([true, false, true]);
   });
 });
 
