@@ -8,35 +8,43 @@ const row = (cells) => `| ${cells.join(' | ')} |`;
 
 function throughputTable(results) {
   const { N } = results.sizes;
-  const c = results.ceilings;
-  const bestPeer = Math.max(results.peers.seedLoop.ordersPerSecond, results.peers.bullmqPlain.ordersPerSecond);
+  const c = results.ceilings ?? {};
+  const peers = results.peers ?? {};
+  const ours = results.orderCallbacks ?? {};
+  const bestPeer = Math.max(peers.seedLoop?.ordersPerSecond ?? NaN, peers.bullmqPlain?.ordersPerSecond ?? NaN);
   const line = (name, r, { compare = true } = {}) =>
+    r &&
     row([
       name,
       N,
       fixed(r.ordersPerSecond),
-      compare ? ratio(r.ordersPerSecond, c.signedPosts.ordersPerSecond) : '',
-      compare ? ratio(r.ordersPerSecond, c.updatesOne.ordersPerSecond) : '',
-      compare ? ratio(r.ordersPerSecond, c.bullmq.ordersPerSecond) : '',
+      compare ? ratio(r.ordersPerSecond, c.signedPosts?.ordersPerSecond) : '',
+      compare ? ratio(r.ordersPerSecond, c.updatesOne?.ordersPerSecond) : '',
+      compare ? ratio(r.ordersPerSecond, c.bullmq?.ordersPerSecond) : '',
       compare ? ratio(r.ordersPerSecond, bestPeer) : '',
       fixed(r.cpuSecondsPer1k, 2),
       r.peakDaemonRss ? `${fixed(r.peakDaemonRss / MB)} MB` : '',
     ]);
-  return [
-    row(['scenario', 'N', 'orders/s', '÷ signed POSTs', '÷ updates 1/stmt', '÷ BullMQ alone', '÷ best peer', 'CPU-s per 1k (machine)', 'daemon peak RSS']),
-    row(Array(9).fill('---')),
+  const lines = [
     line('ceiling: raw signed POSTs (concurrency 64)', c.signedPosts, { compare: false }),
     line('ceiling: conditional updates, 1 per statement', c.updatesOne, { compare: false }),
     line('ceiling: conditional updates, 100 per statement', c.updatesHundred, { compare: false }),
-    line(`ceiling: BullMQ alone, no-op jobs (adds: ${fixed(c.bullmq.addsPerSecond)}/s)`, c.bullmq, { compare: false }),
-    line('peer: seed-loop', results.peers.seedLoop),
-    line('peer: bullmq-plain', results.peers.bullmqPlain),
-    line('order-callbacks, 1 replica', results.orderCallbacks.oneReplica),
-    line('order-callbacks, 2 replicas', results.orderCallbacks.twoReplicas),
+    c.bullmq && line(`ceiling: BullMQ alone, no-op jobs (adds: ${fixed(c.bullmq.addsPerSecond)}/s)`, c.bullmq, { compare: false }),
+    line('peer: seed-loop', peers.seedLoop),
+    line('peer: bullmq-plain', peers.bullmqPlain),
+    line('order-callbacks, 1 replica', ours.oneReplica),
+    line('order-callbacks, 2 replicas', ours.twoReplicas),
+  ].filter(Boolean);
+  if (lines.length === 0) return undefined;
+  return [
+    row(['scenario', 'N', 'orders/s', '÷ signed POSTs', '÷ updates 1/stmt', '÷ BullMQ alone', '÷ best peer', 'CPU-s per 1k (machine)', 'daemon peak RSS']),
+    row(Array(9).fill('---')),
+    ...lines,
   ].join('\n');
 }
 
 function pickupTable(results) {
+  if (!results.pickup) return undefined;
   const rates = Object.keys(results.pickup);
   return [
     row(['pickup latency (commit of 5 → callback at the sink)', 'p50', 'p95', 'p99']),
@@ -50,6 +58,7 @@ function pickupTable(results) {
 
 function backlogTable(results) {
   const b = results.backlog;
+  if (!b) return undefined;
   return [
     row([`backlog: ${results.sizes.backlog} orders at 5 before start, 1 replica`, '']),
     row(['---', '---']),
@@ -62,6 +71,7 @@ function backlogTable(results) {
 }
 
 function isolationTable(results) {
+  if (!results.isolation) return undefined;
   const { healthyAlone, healthyBesideBad } = results.isolation;
   const { healthy, bad } = results.sizes.isolation;
   return [
@@ -73,7 +83,8 @@ function isolationTable(results) {
 }
 
 function renderReport(results) {
-  const table = [throughputTable(results), pickupTable(results), backlogTable(results), isolationTable(results)].join('\n\n');
+  // A partial run (--only) has some sections: the tables of the others are left out.
+  const table = [throughputTable(results), pickupTable(results), backlogTable(results), isolationTable(results)].filter(Boolean).join('\n\n');
   const m = results.machine;
   const markdown =
     '# Benchmarks\n\n' +

@@ -8,11 +8,11 @@ function machineCpuSeconds() {
   return (user + nice + system + irq + softirq + steal) / 100;
 }
 
-async function waitUntil(check, timeoutMs) {
+async function waitUntil(check, timeoutMs, everyMs = 50) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error('bench scenario did not finish in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
 
