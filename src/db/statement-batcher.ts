@@ -12,7 +12,10 @@ export interface StatementBatcherOptions {
   maxBatch?: number;
   /**
    * Most statements on the wire at once; calls made meanwhile wait and go together in the next one.
-   * @defaultValue 2
+   * One by default: fewer, fuller statements measured about 10% more orders per second than two
+   * (the cost per statement is mostly the round trip and the commit, not the rows); rows another
+   * transaction holds are skipped, never waited for, so one statement cannot hold up the next long.
+   * @defaultValue 1
    */
   maxInFlight?: number;
 }
@@ -37,7 +40,7 @@ export class StatementBatcher<I, O> {
     options: StatementBatcherOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 200;
-    this.maxInFlight = options.maxInFlight ?? 2;
+    this.maxInFlight = options.maxInFlight ?? 1;
   }
 
   submit(item: I): Promise<O> {
