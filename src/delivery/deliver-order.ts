@@ -233,7 +233,9 @@ function abortWithCause(shutdown: AbortSignal, budgetMs: number, budgetCause: Ab
 
 /**
  * The partner has been told (or not); losing that fact to a passing database error would mean telling
- * it again. Retry the write a few times within the claim's lifetime before giving up.
+ * it again. Retry the write a few times within the claim's lifetime before giving up. Each try is one
+ * call of OrderWrites.record, which already runs its statement again on a deadlock (3 runs) and asks
+ * again while another transaction holds the row (up to 10 s); this loop is for errors those leave.
  */
 async function recordWithRetry(
   deps: DeliveryDeps,
