@@ -1,7 +1,9 @@
 /**
  * Attempts waiting, in this process, for a partner at its in-flight cap to free a slot. Bounded twice:
- * each wait by time, and each partner's line by length, so a partner can never hold more worker
- * slots waiting than it may hold sending. A wait that ends without a slot hands its order back.
+ * each wait by time, and each partner's line by length. Waiting is offered only for a partner that
+ * answers well (HostGate's `waitable`), whose slots turn over within moments, so the line may be long
+ * (the worker sets it to its concurrency); a slow or silent partner gets no line at all. A wait that
+ * ends without a slot hands its order back.
  */
 export class SlotWaiters {
   private readonly lines = new Map<string, (() => void)[]>();

@@ -43,7 +43,10 @@ export function startCallbackWorker(deps: {
   setMaxListeners(config.workerConcurrency + 10, shutdown.signal);
   const signingKeys = new SigningKeys(deps.db, config.signingKey!, config.partnerSecretsRefreshMs, logger);
   const gate = new HostGate(config.partnerIsolation);
-  const slots = new SlotWaiters(config.partnerIsolation.maxInFlightPerHost);
+  // Every worker slot may wait, briefly, for a partner that answers well: bounding the line at the
+  // partner's cap sent the rest of a fast partner's orders back through Postgres, and cost a single-partner
+  // drain a third of its throughput (BENCHMARKS.md, history).
+  const slots = new SlotWaiters(config.workerConcurrency);
   const orders = batchedOrderWrites(deps.db, config.claimTtlMs);
   const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, gate, slots, observe: metrics?.observeAttempt };
 
