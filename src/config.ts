@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseCidrList, type DestinationPolicy } from './delivery/destination-policy';
+import { parseRateLimits } from './delivery/partner-rate-limit';
 import type { HostGateOptions } from './delivery/host-gate';
 import { keyOfSecret } from './delivery/sign';
 import { ConfigError } from './errors/config-error';
@@ -81,6 +82,7 @@ const schema = z.object({
   BREAKER_FAILURE_THRESHOLD: integer(1, 1_000_000).default(5),
   BREAKER_COOLDOWN_MS: integer(100, 86_400_000).default(30_000),
   BREAKER_MAX_COOLDOWN_MS: integer(100, 86_400_000).default(600_000),
+  PARTNER_RATE_LIMITS: z.string().optional(),
   // An address to bind, not a URL: the status page has no login, so it listens on loopback by default.
   METRICS_HOST: z
     .string()
@@ -109,6 +111,8 @@ export interface Config {
   partnerSecretsRefreshMs: number;
   /** Per-partner (origin) in-flight cap and circuit breaker, per process. */
   partnerIsolation: HostGateOptions;
+  /** Callbacks per second, per host, across all replicas (PARTNER_RATE_LIMITS); hosts not listed have none. */
+  partnerRateLimits: ReadonlyMap<string, number>;
   logLevel: string;
   /** Redis holds at most this many unfinished jobs, however many orders are at 5. */
   maxQueuedJobs: number;
@@ -169,6 +173,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
   } catch (err) {
     problems.push(`CALLBACK_ALLOWED_CIDRS: ${(err as Error).message}`);
   }
+  let partnerRateLimits = new Map<string, number>();
+  try {
+    partnerRateLimits = parseRateLimits(v.PARTNER_RATE_LIMITS ?? '');
+  } catch (err) {
+    problems.push(`PARTNER_RATE_LIMITS: ${(err as Error).message}`);
+  }
   const ports = parsePorts(v.CALLBACK_ALLOWED_PORTS, v.CALLBACK_ALLOW_PRIVATE);
   if (typeof ports === 'string') problems.push(`CALLBACK_ALLOWED_PORTS: ${ports}`);
   if (problems.length > 0) throw new ConfigError(problems.join('; '));
@@ -200,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
       maxCooldownMs: Math.max(v.BREAKER_MAX_COOLDOWN_MS, v.BREAKER_COOLDOWN_MS),
       callbackTimeoutMs: v.CALLBACK_TIMEOUT_MS,
     }),
+    partnerRateLimits,
     logLevel: v.LOG_LEVEL,
     maxQueuedJobs: v.MAX_QUEUED_JOBS,
     producerPageSize: v.PRODUCER_PAGE_SIZE,

@@ -11,6 +11,7 @@ import { decideOutcome } from './decide-outcome';
 import { prepareCallback } from './prepare-callback';
 import { deferOriginOrders } from '../db/defer-orders';
 import type { Admission, HostGate } from './host-gate';
+import type { PartnerRateLimit } from './partner-rate-limit';
 import type { SlotWaiters } from './slot-waiters';
 import { sendCallback } from './send-callback';
 import type { SigningKeys } from './signing-keys';
@@ -43,6 +44,8 @@ export interface DeliveryDeps {
   gate: HostGate;
   /** Attempts waiting for a slot of a partner at its cap (one per worker, shared by its attempts). */
   slots: SlotWaiters;
+  /** Callbacks per second per host, across replicas; absent when PARTNER_RATE_LIMITS lists no host. */
+  rateLimit?: PartnerRateLimit;
   /** Told about every attempt that got as far as a claim (metrics). */
   observe?: (attempt: AttemptObservation) => void;
 }
@@ -87,6 +90,13 @@ export async function deliverOrder(
     log.debug({ origin: originHint, until: new Date(held.until), reason: held.reason }, 'partner held; deferred without an attempt');
     return 'deferred';
   }
+  const fullUntil = originHint ? knownFullUntil(deps, originHint) : undefined;
+  if (fullUntil !== undefined) {
+    // The partner's rate limit is used up for this second: back without a claim, anywhere in the next.
+    await deps.orders.deferUnclaimed(orderId, new Date(fullUntil + Math.floor(Math.random() * 1000)));
+    log.debug({ origin: originHint, until: new Date(fullUntil) }, "partner's rate limit used up this second; deferred without an attempt");
+    return 'deferred';
+  }
   // Taken before the claim is asked for: the claim's lease counts from when its statement ran, which
   // is later, so a budget counted from here always ends before the lease does.
   const claimAskedAt = Date.now();
@@ -112,6 +122,13 @@ export async function deliverOrder(
       if (admission.holdPartner) holdPartnerOrders(deps, url, new Date(admission.until), log, 'silent at its cap');
       const deferred = await deps.orders.deferClaimed(order, new Date(admission.until));
       log.debug({ reason: admission.reason, until: new Date(admission.until) }, 'deferred without an attempt');
+      return deferred ? 'deferred' : 'superseded';
+    }
+    const paced = await takeRate(deps, url, log);
+    if (!paced.go) {
+      releaseSlot(deps, url.origin);
+      const deferred = await deps.orders.deferClaimed(order, new Date(paced.until));
+      log.debug({ until: new Date(paced.until) }, "over the partner's rate limit; deferred without an attempt");
       return deferred ? 'deferred' : 'superseded';
     }
     startedAt = new Date();
@@ -177,6 +194,36 @@ function settleGate(
   const openedUntil = deps.gate.settle(url.origin, outcome, Date.now());
   deps.slots.freed(url.origin);
   if (openedUntil !== undefined) holdPartnerOrders(deps, url, new Date(openedUntil), log, 'circuit open');
+}
+
+/** Gives back a slot that admission took for a callback that is not being sent; no verdict on the partner. */
+function releaseSlot(deps: DeliveryDeps, origin: string): void {
+  deps.gate.settle(origin, 'aborted', Date.now());
+  deps.slots.freed(origin);
+}
+
+/** Until when the partner's rate limit is known to be used up, from this process' last refusal. */
+function knownFullUntil(deps: DeliveryDeps, origin: string): number | undefined {
+  if (!deps.rateLimit) return undefined;
+  try {
+    return deps.rateLimit.knownFullUntil(new URL(origin).hostname, Date.now());
+  } catch {
+    return undefined; // not a URL: a forged hint, the claim and its checks deal with the order
+  }
+}
+
+/**
+ * A place in the partner's rate limit for this callback. When Redis cannot be asked, the callback waits
+ * a second rather than going out unpaced: the limit is the partner's, and Redis down stops the queue anyway.
+ */
+async function takeRate(deps: DeliveryDeps, url: URL, log: Logger): Promise<{ go: true } | { go: false; until: number }> {
+  if (!deps.rateLimit?.limited(url.hostname)) return { go: true };
+  try {
+    return await deps.rateLimit.take(url.hostname);
+  } catch (err) {
+    log.warn({ err, origin: url.origin }, 'could not check the partner rate limit; deferring the callback');
+    return { go: false, until: Date.now() + 1000 };
+  }
 }
 
 /** Defers all the partner's ready orders in one statement, so they stop reaching the queue at all. */

@@ -7,6 +7,8 @@ import { createHttpClient } from '../delivery/http-client';
 import { HostGate } from '../delivery/host-gate';
 import { SlotWaiters } from '../delivery/slot-waiters';
 import { SigningKeys } from '../delivery/signing-keys';
+import { PartnerRateLimit } from '../delivery/partner-rate-limit';
+import { Redis } from 'ioredis';
 import { batchedOrderWrites } from './batched-order-writes';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -48,7 +50,11 @@ export function startCallbackWorker(deps: {
   // drain a third of its throughput (BENCHMARKS.md, history).
   const slots = new SlotWaiters(config.workerConcurrency);
   const orders = batchedOrderWrites(deps.db, config.claimTtlMs);
-  const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, gate, slots, observe: metrics?.observeAttempt };
+  // Its own connection, and only when some partner has a rate limit: BullMQ's connections block.
+  const rateRedis = config.partnerRateLimits.size > 0 ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1 }) : undefined;
+  rateRedis?.on('error', (err) => logger.warn({ err }, 'rate limit Redis connection error'));
+  const rateLimit = rateRedis && new PartnerRateLimit(rateRedis, `order-callbacks:${config.queueName}`, config.partnerRateLimits);
+  const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, gate, slots, rateLimit, observe: metrics?.observeAttempt };
 
   const worker = new Worker<CallbackJobData>(
     config.queueName,
@@ -92,6 +98,7 @@ export function startCallbackWorker(deps: {
         } finally {
           clearTimeout(graceTimer);
           await http.close();
+          rateRedis?.disconnect();
         }
       })()),
   };

@@ -9,6 +9,14 @@ export const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 /** A 24-byte key in the Standard Webhooks format, fixed so tests can verify signatures. */
 export const TEST_SECRET = `whsec_${Buffer.from('order-callbacks-test-key!').toString('base64')}`;
 
+/**
+ * What every delivering daemon in a test needs: its database and queue, the shared Redis, a partner on
+ * 127.0.0.1 (so private destinations are allowed), and a short poll. `extra` adds or overrides.
+ */
+export function deliveryEnv(databaseUrl: string, queueName: string, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_NAME: queueName, CALLBACK_ALLOW_PRIVATE: 'true', POLL_INTERVAL_MS: '100', ...extra };
+}
+
 /** Log lines as parsed JSON, read through a real stream the way pino writes them. */
 export class LogSink extends Writable {
   readonly lines: Record<string, unknown>[] = [];

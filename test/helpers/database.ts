@@ -87,3 +87,9 @@ export async function statusCounts(db: Db): Promise<Record<number, number>> {
   const rows: { status: number; n: string }[] = await db('orders').select('status').count('* as n').groupBy('status');
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
+
+/** How many orders have made each number of attempts: { attempts: orders }. */
+export async function attemptsHistogram(db: Db): Promise<Record<number, number>> {
+  const rows = await db('orders').select('attempts').count('* as n').groupBy('attempts');
+  return Object.fromEntries(rows.map((row) => [Number(row.attempts), Number(row.n)]));
+}

@@ -1,5 +1,5 @@
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
-import { spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
@@ -27,12 +27,7 @@ const count = async (where: string) => Number((await database.db.raw(`SELECT cou
 
 it('a partner that always times out does not take the workers from a healthy one', async () => {
   const MAX_ATTEMPTS = 3;
-  const env = {
-    DATABASE_URL: database.url,
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
-    CALLBACK_ALLOW_PRIVATE: 'true',
-    POLL_INTERVAL_MS: '100',
+  const env = deliveryEnv(database.url, queueName, SHARED_REDIS_URL, {
     WORKER_CONCURRENCY: '20',
     MAX_QUEUED_JOBS: '200',
     CALLBACK_TIMEOUT_MS: '1000',
@@ -42,7 +37,7 @@ it('a partner that always times out does not take the workers from a healthy one
     BREAKER_FAILURE_THRESHOLD: '5',
     BREAKER_COOLDOWN_MS: '2000',
     BREAKER_MAX_COOLDOWN_MS: '4000',
-  };
+  });
   // The broken partner's orders come first: without isolation they would fill every worker slot.
   await insertOrders(database.db, Array.from({ length: 5000 }, (_, i) => i + 1), broken.url());
   await insertOrders(database.db, Array.from({ length: 2000 }, (_, i) => 100_000 + i), healthy.url());

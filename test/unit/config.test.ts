@@ -65,8 +65,24 @@ describe('loadConfig', () => {
     ['CALLBACK_ALLOWED_PORTS', 'https'],
     ['MAX_PAYLOAD_BYTES', '10'],
     ['METRICS_PORT', '99999'],
+    ['PARTNER_RATE_LIMITS', 'api.example.com'],
+    ['PARTNER_RATE_LIMITS', 'api.example.com=0'],
+    ['PARTNER_RATE_LIMITS', 'api.example.com=ten'],
+    ['PARTNER_RATE_LIMITS', 'api.example.com:8443=10'],
+    ['PARTNER_RATE_LIMITS', 'https://api.example.com=10'],
+    ['PARTNER_RATE_LIMITS', 'a.example=1,A.example=2'],
   ])('%s=%s stops the start with a message naming the variable', (name, value) => {
     expect(errorOf({ [name]: value })).toMatch(new RegExp(`^${name}: |; ${name}: `));
+  });
+
+  it('reads per-partner rate limits by host name, as a callback URL spells it', () => {
+    const limits = loadConfig({ PARTNER_RATE_LIMITS: ' API.Example.com = 50 , bücher.example=5,127.0.0.1=20' }).partnerRateLimits;
+    expect([...limits]).toEqual([
+      ['api.example.com', 50],
+      ['xn--bcher-kva.example', 5],
+      ['127.0.0.1', 20],
+    ]);
+    expect(loadConfig({}).partnerRateLimits.size).toBe(0);
   });
 
   it('names every bad variable at once', () => {
