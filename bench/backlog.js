@@ -5,8 +5,8 @@
 const net = require('node:net');
 const Redis = require('ioredis');
 const { createDatabase } = require('./database');
-const { startSink, startDaemon, stop, removeQueue, rssBytes } = require('./processes');
-const { machineCpuSeconds, waitUntil } = require('./util');
+const { startSink, waitForDeliveries, startDaemon, stop, removeQueue, rssBytes } = require('./processes');
+const { machineCpuSeconds } = require('./util');
 
 const SAMPLE_MS = 1000;
 const PAGE_METRIC = 'order_callbacks_producer_page_duration_seconds';
@@ -69,7 +69,7 @@ async function backlog(size, daemonEnv) {
       samples.push({ atS: (Date.now() - started) / 1000, rss: rssBytes(daemon.pid), ...usage });
       if (buckets) scrapes.push(buckets);
     }, SAMPLE_MS);
-    await waitUntil(async () => (await db.delivered(1, size + 1)) === size, 3_600_000);
+    await waitForDeliveries(sink, size, async () => (await db.delivered(1, size + 1)) === size, 3_600_000);
     const seconds = (Date.now() - started) / 1000;
     const cpu = machineCpuSeconds() - cpuBefore;
     clearInterval(sampler);

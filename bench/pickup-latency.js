@@ -5,7 +5,7 @@
 // warmed up first by the same rate for WARMUP_SECONDS, not counted: the figure is that of a daemon that
 // has been running, as in production; its cold start (JIT, pools filling) is in the backlog figure.
 const { createDatabase } = require('./database');
-const { startSink, askSink, startDaemon, stop, removeQueue } = require('./processes');
+const { startSink, askSink, waitForDeliveries, startDaemon, stop, removeQueue } = require('./processes');
 const { percentile, waitUntil } = require('./util');
 
 const TICK_MS = 5;
@@ -78,7 +78,8 @@ async function pickupLatency(rate, seconds, daemonEnv) {
     await waitUntil(async () => (await db.delivered(WARMUP_FIRST_ID, WARMUP_FIRST_ID + warmup)) === warmup, 120_000);
 
     const committed = await drive(db, rate, seconds);
-    await waitUntil(async () => (await db.delivered(FIRST_ID, FIRST_ID + total)) === total, 120_000);
+    // The sink has seen the first order, the warm-up and the measured ones.
+    await waitForDeliveries(sink, 1 + warmup + total, async () => (await db.delivered(FIRST_ID, FIRST_ID + total)) === total, 120_000);
     const { arrivals } = await askSink(sink, 'arrivals');
     const latencies = arrivals.filter(([id]) => committed.has(id)).map(([id, at]) => at - committed.get(id));
     if (latencies.length !== total) throw new Error(`pickup latency: ${latencies.length} of ${total} callbacks seen`);

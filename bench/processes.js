@@ -43,6 +43,23 @@ function askSink(sink, what) {
   });
 }
 
+/**
+ * Waits until `sink` has seen `requests` requests, then until `delivered()` says all are recorded. The
+ * sink's count is one IPC message; counting a big table every 50 ms instead would cost the machine a
+ * core on a million rows, charged to the scenario under test and taken from it.
+ */
+async function waitForDeliveries(sink, requests, delivered, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  const waitFor = async (check) => {
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error('bench scenario did not finish in time');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  await waitFor(async () => (await askSink(sink, 'count')).requests >= requests);
+  await waitFor(delivered);
+}
+
 /** Resident memory of a pid in bytes, 0 when gone. */
 function rssBytes(pid) {
   try {
@@ -105,4 +122,4 @@ function serverPids() {
   return [...pids('postgres'), ...pids('redis-server')];
 }
 
-module.exports = { startSink, askSink, startDaemon, stop, removeQueue, cpuSeconds, rssBytes, serverPids, CLI };
+module.exports = { startSink, askSink, waitForDeliveries, startDaemon, stop, removeQueue, cpuSeconds, rssBytes, serverPids, CLI };

@@ -11,7 +11,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { createDatabase } = require('./database');
-const { startSink, askSink, startDaemon, stop, removeQueue, rssBytes } = require('./processes');
+const { startSink, waitForDeliveries, startDaemon, stop, removeQueue, rssBytes } = require('./processes');
 const { measured, waitUntil } = require('./util');
 const ceilings = require('./ceilings');
 const peers = require('./peers');
@@ -70,12 +70,10 @@ async function drain(replicas) {
     await db.insert(0, 1, sink.url);
     await waitUntil(async () => (await db.delivered(0, 1)) === 1, 60_000);
     await db.insert(1, SIZES.N, sink.url);
-    // The sink's count first, then the table: a count over 50,000 rows every 50 ms costs a tenth of a
-    // core, which would be charged to the daemon and taken from it.
-    const result = await measured(SIZES.N, async () => {
-      await waitUntil(async () => (await askSink(sink, 'count')).requests >= SIZES.N + 1, 600_000, 20);
-      await waitUntil(async () => (await db.delivered(1, SIZES.N + 1)) === SIZES.N, 600_000, 20);
-    });
+    // The warm-up order was the sink's first request.
+    const result = await measured(SIZES.N, () =>
+      waitForDeliveries(sink, SIZES.N + 1, async () => (await db.delivered(1, SIZES.N + 1)) === SIZES.N, 600_000),
+    );
     return { ...result, peakDaemonRss: peakRss };
   } finally {
     clearInterval(sampler);
@@ -99,7 +97,7 @@ async function isolation(withBadPartner) {
     const started = process.hrtime.bigint();
     daemons = [startDaemon(env), startDaemon(env)];
     const healthyIds = [1_000_000, 1_000_000 + SIZES.isolation.healthy];
-    await waitUntil(async () => (await db.delivered(...healthyIds)) === SIZES.isolation.healthy, 600_000);
+    await waitForDeliveries(healthy, SIZES.isolation.healthy, async () => (await db.delivered(...healthyIds)) === SIZES.isolation.healthy, 600_000);
     return { seconds: Number(process.hrtime.bigint() - started) / 1e9 };
   } finally {
     await Promise.all(daemons.map((d) => stop(d)));
