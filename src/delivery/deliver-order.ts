@@ -81,20 +81,12 @@ export async function deliverOrder(
 ): Promise<DeliveryResult> {
   const { config } = deps;
   const log = deps.logger.child({ orderId });
-  const held = originHint ? deps.gate.holdUntil(originHint, Date.now()) : undefined;
+  const held = originHint ? holdBeforeClaim(deps, originHint) : undefined;
   if (held) {
-    // The partner's circuit is open, or it is at its cap and not answering: one (shared) statement
-    // hands the order back until then; no claim, no request, no worker slot held.
-    if (held.holdPartner) holdPartnerOrders(deps, new URL(originHint!), new Date(held.until), log, 'silent at its cap');
-    await deps.orders.deferUnclaimed(orderId, new Date(held.until));
-    log.debug({ origin: originHint, until: new Date(held.until), reason: held.reason }, 'partner held; deferred without an attempt');
-    return 'deferred';
-  }
-  const fullUntil = originHint ? knownFullUntil(deps, originHint) : undefined;
-  if (fullUntil !== undefined) {
-    // The partner's rate limit is used up for this second: back without a claim, anywhere in the next.
-    await deps.orders.deferUnclaimed(orderId, new Date(fullUntil + Math.floor(Math.random() * 1000)));
-    log.debug({ origin: originHint, until: new Date(fullUntil) }, "partner's rate limit used up this second; deferred without an attempt");
+    // One (shared) statement hands the order back until then; no claim, no request, no worker slot held.
+    if (held.holdPartner) holdPartnerOrders(deps, new URL(originHint!), held.until, log, 'silent at its cap');
+    await deps.orders.deferUnclaimed(orderId, held.until);
+    log.debug({ origin: originHint, until: held.until, reason: held.reason }, 'partner held; deferred without an attempt');
     return 'deferred';
   }
   // Taken before the claim is asked for: the claim's lease counts from when its statement ran, which
@@ -202,14 +194,23 @@ function releaseSlot(deps: DeliveryDeps, origin: string): void {
   deps.slots.freed(origin);
 }
 
-/** Until when the partner's rate limit is known to be used up, from this process' last refusal. */
-function knownFullUntil(deps: DeliveryDeps, origin: string): number | undefined {
+/**
+ * Why the partner's orders should not even be claimed now, and until when, or undefined: its circuit
+ * is open, it is at its cap and not answering (HostGate), or its rate limit is known to be used up for
+ * this second (then back anywhere in the next one, so they do not all return at once).
+ */
+function holdBeforeClaim(deps: DeliveryDeps, origin: string): { until: Date; reason: string; holdPartner?: boolean } | undefined {
+  const refusal = deps.gate.holdUntil(origin, Date.now());
+  if (refusal) return { until: new Date(refusal.until), reason: refusal.reason, holdPartner: refusal.holdPartner };
   if (!deps.rateLimit) return undefined;
+  let fullUntil: number | undefined;
   try {
-    return deps.rateLimit.knownFullUntil(new URL(origin).hostname, Date.now());
+    fullUntil = deps.rateLimit.knownFullUntil(new URL(origin).hostname, Date.now());
   } catch {
     return undefined; // not a URL: a forged hint, the claim and its checks deal with the order
   }
+  if (fullUntil === undefined) return undefined;
+  return { until: new Date(fullUntil + Math.floor(Math.random() * 1000)), reason: `rate limit of ${origin} used up this second` };
 }
 
 /**
