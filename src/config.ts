@@ -64,7 +64,7 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // The queue is a buffer between runs of the producer (one every ~200 ms when it is full): it must hold
   // more than the workers take meanwhile. 1000 starved one replica at ~3,500 orders/s (BENCHMARKS.md).
-  MAX_QUEUED_JOBS: integer(1, 1_000_000).default(5000),
+  MAX_QUEUED_JOBS: integer(1, 1_000_000).default(2000),
   PRODUCER_PAGE_SIZE: integer(1, 10_000).default(1000),
   QUEUE_LEASE_MS: integer(100, 86_400_000).default(60_000),
   CLAIM_TTL_MS: integer(1000, 3_600_000).optional(),
