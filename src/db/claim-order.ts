@@ -1,5 +1,5 @@
 import type { Db } from './connection';
-import { lockedBatch } from './locked-batch';
+import { lockedBatch, STILL_READY } from './locked-batch';
 
 export interface ClaimedOrder {
   id: string;
@@ -27,6 +27,23 @@ export function isOrderId(id: string): boolean {
 }
 
 /**
+ * The claim statement, with knex's `?` placeholders: the batch of ids (jsonb, `lockedBatch`) and the
+ * claim's lifetime in milliseconds. Exported for the test that checks how Postgres plans it.
+ */
+export const CLAIM_ORDERS_SQL = `
+  WITH ${lockedBatch('id bigint')}
+  UPDATE orders o
+     SET claim_token = gen_random_uuid(),
+         lease_until = now() + (? * interval '1 millisecond')
+   WHERE o.id = ANY(ARRAY(SELECT id FROM locked))
+     AND ${STILL_READY}
+     AND o.next_attempt_at <= now()
+     AND (o.claim_token IS NULL OR o.lease_until IS NULL OR o.lease_until <= now())
+  RETURNING o.id, o.version, o.attempts, o.callback_url AS "callbackUrl", o.payload, o.claim_token AS token,
+            o.ready_since AS "readySince"
+  `;
+
+/**
  * Claims orders for one delivery attempt each: status 5, due, and not claimed by a live claim. A claim
  * lasts `ttlMs` (lease_until) and carries a fresh token. Read and claim are one statement on the
  * primary, so what a worker acts on is what it holds.
@@ -39,21 +56,7 @@ export function isOrderId(id: string): boolean {
 export async function claimOrders(db: Db, orderIds: string[], ttlMs: number): Promise<(ClaimedOrder | undefined)[]> {
   const valid = [...new Set(orderIds.filter(isOrderId))];
   if (valid.length === 0) return orderIds.map(() => undefined);
-  const result = await db.raw<{ rows: ClaimedOrder[] }>(
-    `
-    WITH ${lockedBatch('id bigint')}
-    UPDATE orders o
-       SET claim_token = gen_random_uuid(),
-           lease_until = now() + (? * interval '1 millisecond')
-     WHERE o.id = ANY(ARRAY(SELECT id FROM locked))
-       AND o.status = 5
-       AND o.next_attempt_at <= now()
-       AND (o.claim_token IS NULL OR o.lease_until IS NULL OR o.lease_until <= now())
-    RETURNING o.id, o.version, o.attempts, o.callback_url AS "callbackUrl", o.payload, o.claim_token AS token,
-              o.ready_since AS "readySince"
-    `,
-    [JSON.stringify(valid.map((id) => ({ id }))), ttlMs],
-  );
+  const result = await db.raw<{ rows: ClaimedOrder[] }>(CLAIM_ORDERS_SQL, [JSON.stringify(valid.map((id) => ({ id }))), ttlMs]);
   const claimed = new Map(result.rows.map((row) => [row.id, row]));
   return orderIds.map((id) => {
     const order = claimed.get(id);

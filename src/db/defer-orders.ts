@@ -1,6 +1,6 @@
 import type { Db } from './connection';
 import { isOrderId, type ClaimedOrder } from './claim-order';
-import { BUSY_ROWS, lockedBatch, ROW_BUSY, type OrBusy } from './locked-batch';
+import { BUSY_ROWS, lockedBatch, ROW_BUSY, STILL_READY, type OrBusy } from './locked-batch';
 
 export interface ClaimedDeferral {
   order: ClaimedOrder;
@@ -24,7 +24,7 @@ export async function deferClaimedOrders(db: Db, deferrals: ClaimedDeferral[]): 
       UPDATE orders o SET next_attempt_at = i.until, claim_token = NULL, lease_until = NULL
         FROM (SELECT DISTINCT ON (id, token) * FROM input ORDER BY id, token, ord) i
        WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
-         AND o.status = 5 AND o.version = i.version AND o.claim_token = i.token
+         AND ${STILL_READY} AND o.version = i.version AND o.claim_token = i.token
       RETURNING i.ord
     )
     SELECT ord, true AS deferred FROM deferred
@@ -60,7 +60,7 @@ export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[
       UPDATE orders o SET next_attempt_at = GREATEST(o.next_attempt_at, i.until), lease_until = NULL
         FROM (SELECT DISTINCT ON (id) * FROM input ORDER BY id, until DESC) i
        WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
-         AND o.status = 5 AND o.claim_token IS NULL
+         AND ${STILL_READY} AND o.claim_token IS NULL
       `,
       [JSON.stringify(rows)],
     );

@@ -19,6 +19,15 @@ export function lockedBatch(columns: string): string {
 }
 
 /**
+ * "Still at 5", for the statements that find their orders by id (`locked`): written so that no partial
+ * index on status = 5 can serve it. Given `o.status = 5`, the planner would scan such an index whole
+ * (orders_ready_since_idx) instead of looking the ids up by primary key whenever its statistics saw few
+ * orders at 5, and that scan reads every dead entry the index has gathered since the last vacuum: under
+ * a steady 2,000 orders/s the statements slowed by the second (BENCHMARKS.md). Used as `AND ${STILL_READY}`.
+ */
+export const STILL_READY = '(o.status + 0) = 5';
+
+/**
  * The `ord` of each input row whose order exists but was skipped because another transaction held it:
  * nothing was decided about it, and it must be asked again. Needs an `ord int` column in the input.
  */

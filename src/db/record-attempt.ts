@@ -1,6 +1,6 @@
 import type { Db } from './connection';
 import type { ClaimedOrder } from './claim-order';
-import { BUSY_ROWS, lockedBatch, ROW_BUSY, type OrBusy } from './locked-batch';
+import { BUSY_ROWS, lockedBatch, ROW_BUSY, STILL_READY, type OrBusy } from './locked-batch';
 
 /** What one attempt ends as, and what the order becomes. */
 export type AttemptOutcome =
@@ -42,6 +42,44 @@ function asInputRow(record: AttemptRecord, ord: number) {
 }
 
 /**
+ * The record statement, with knex's `?` placeholder for the batch (jsonb of `asInputRow` rows).
+ * Exported for the test that checks how Postgres plans it.
+ */
+export const RECORD_ATTEMPTS_SQL = `
+  WITH ${lockedBatch(
+    `ord int, id bigint, version int, token uuid, status smallint, counted int, kind text, error text,
+     delay_ms bigint, attempt int, started_at timestamptz, duration_ms int, http_status int, worker text`,
+  )},
+  ${BUSY_ROWS},
+  applied AS (
+    UPDATE orders o
+       SET status = i.status,
+           attempts = o.attempts + i.counted,
+           last_error = CASE i.kind WHEN 'delivered' THEN NULL WHEN 'released' THEN o.last_error ELSE i.error END,
+           delivered_at = CASE WHEN i.status = 6 THEN now() ELSE o.delivered_at END,
+           next_attempt_at = CASE WHEN i.kind = 'retry' THEN now() + i.delay_ms * interval '1 millisecond'
+                                  ELSE o.next_attempt_at END,
+           claim_token = NULL,
+           lease_until = NULL
+      -- One claim recorded twice in a batch: the first record counts, the second is superseded.
+      FROM (SELECT DISTINCT ON (id, token) * FROM input ORDER BY id, token, ord) i
+     WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
+       AND ${STILL_READY} AND o.version = i.version AND o.claim_token = i.token
+    RETURNING i.ord
+  ),
+  logged AS (
+    INSERT INTO delivery_log (order_id, attempt, started_at, duration_ms, http_status, error, outcome, worker, superseded)
+    SELECT id, attempt, started_at, duration_ms, http_status, error, kind, worker, ord NOT IN (SELECT ord FROM applied)
+      FROM input
+     WHERE ord NOT IN (SELECT ord FROM busy)
+     ORDER BY ord
+  )
+  SELECT ord, true AS applied FROM applied
+  UNION ALL
+  SELECT ord, false FROM busy
+  `;
+
+/**
  * Applies attempts' outcomes to their orders and appends one delivery_log row each, in one statement.
  * Each update is fenced: it applies only while the order is still at 5, at the version read by the
  * claim, and still carries that claim's token. Answers, per record and in order, whether it applied;
@@ -51,42 +89,7 @@ function asInputRow(record: AttemptRecord, ord: number) {
  */
 export async function recordAttempts(db: Db, records: AttemptRecord[]): Promise<OrBusy<boolean>[]> {
   if (records.length === 0) return [];
-  const result = await db.raw<{ rows: { ord: number; applied: boolean }[] }>(
-    `
-    WITH ${lockedBatch(
-      `ord int, id bigint, version int, token uuid, status smallint, counted int, kind text, error text,
-       delay_ms bigint, attempt int, started_at timestamptz, duration_ms int, http_status int, worker text`,
-    )},
-    ${BUSY_ROWS},
-    applied AS (
-      UPDATE orders o
-         SET status = i.status,
-             attempts = o.attempts + i.counted,
-             last_error = CASE i.kind WHEN 'delivered' THEN NULL WHEN 'released' THEN o.last_error ELSE i.error END,
-             delivered_at = CASE WHEN i.status = 6 THEN now() ELSE o.delivered_at END,
-             next_attempt_at = CASE WHEN i.kind = 'retry' THEN now() + i.delay_ms * interval '1 millisecond'
-                                    ELSE o.next_attempt_at END,
-             claim_token = NULL,
-             lease_until = NULL
-        -- One claim recorded twice in a batch: the first record counts, the second is superseded.
-        FROM (SELECT DISTINCT ON (id, token) * FROM input ORDER BY id, token, ord) i
-       WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
-         AND o.status = 5 AND o.version = i.version AND o.claim_token = i.token
-      RETURNING i.ord
-    ),
-    logged AS (
-      INSERT INTO delivery_log (order_id, attempt, started_at, duration_ms, http_status, error, outcome, worker, superseded)
-      SELECT id, attempt, started_at, duration_ms, http_status, error, kind, worker, ord NOT IN (SELECT ord FROM applied)
-        FROM input
-       WHERE ord NOT IN (SELECT ord FROM busy)
-       ORDER BY ord
-    )
-    SELECT ord, true AS applied FROM applied
-    UNION ALL
-    SELECT ord, false FROM busy
-    `,
-    [JSON.stringify(records.map(asInputRow))],
-  );
+  const result = await db.raw<{ rows: { ord: number; applied: boolean }[] }>(RECORD_ATTEMPTS_SQL, [JSON.stringify(records.map(asInputRow))]);
   const answered = new Map(result.rows.map((row) => [row.ord, row.applied]));
   return records.map((_, ord) => {
     const applied = answered.get(ord);

@@ -1,7 +1,7 @@
-import { claimOrders, type ClaimedOrder } from '../../src/db/claim-order';
+import { CLAIM_ORDERS_SQL, claimOrders, type ClaimedOrder } from '../../src/db/claim-order';
 import { deferClaimedOrders, deferOriginOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
 import { ROW_BUSY } from '../../src/db/locked-batch';
-import { recordAttempts, type AttemptOutcome } from '../../src/db/record-attempt';
+import { RECORD_ATTEMPTS_SQL, recordAttempts, type AttemptOutcome } from '../../src/db/record-attempt';
 import { batchedOrderWrites } from '../../src/worker/batched-order-writes';
 import { Client } from 'pg';
 import { createTestDatabase, getOrder, insertOrders, type TestDatabase } from '../helpers/database';
@@ -40,6 +40,40 @@ const attempt = (order: ClaimedOrder, outcome: AttemptOutcome) => ({
   durationMs: 7,
   httpStatus: outcome.kind === 'delivered' ? 200 : undefined,
   worker: 'test',
+});
+
+describe('how Postgres plans the per-order statements', () => {
+  // Statistics taken while nothing was at 5, then thousands of orders through 5 to 6, as in a steady
+  // trickle between two autovacuums: the partial indexes on status = 5 are full of dead entries. A plan
+  // that scans such an index whole slows down with every order since the last vacuum; the statements
+  // must look their orders up by primary key, whether Postgres plans them per call or once (prepared).
+  it.each([
+    ['claim', CLAIM_ORDERS_SQL, '(jsonb, int)', "('[]', 1000)"],
+    ['record', RECORD_ATTEMPTS_SQL, '(jsonb)', "('[]')"],
+  ])('%s finds its orders by primary key when statistics saw none at 5', async (_, sql, types, values) => {
+    const stale = await createTestDatabase();
+    const client = new Client({ connectionString: stale.url });
+    await client.connect();
+    try {
+      await insertOrders(stale.db, Array.from({ length: 20_000 }, (_, i) => i + 1), 'https://example.com/cb', { item: 'book' }, 1);
+      await client.query('ANALYZE orders');
+      await client.query('UPDATE orders SET status = 5');
+      await client.query('UPDATE orders SET lease_until = now() + interval \'1 minute\'');
+      await client.query('UPDATE orders SET status = 6 WHERE id > 10');
+      let n = 0;
+      await client.query(`PREPARE statement${types} AS ${sql.replace(/\?/g, () => `$${++n}`)}`);
+      for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+        await client.query(`SET plan_cache_mode = ${mode}`);
+        const plan = (await client.query(`EXPLAIN EXECUTE statement${values}`)).rows.map((row) => row['QUERY PLAN']).join('\n');
+        const scans = plan.split('\n').filter((line) => /Scan.* on orders /.test(line));
+        expect(scans.length).toBeGreaterThan(0);
+        for (const scan of scans) expect(`${mode}: ${scan}`).toMatch(/using orders_pkey on orders/);
+      }
+    } finally {
+      await client.end();
+      await stale.drop();
+    }
+  });
 });
 
 describe('claimOrders', () => {
