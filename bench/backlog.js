@@ -21,12 +21,17 @@ function freePort() {
   });
 }
 
-/** The page histogram's cumulative buckets from the daemon's /metrics: [[le, count], ...]. */
-async function pageBuckets(port) {
+/**
+ * The page histogram from the daemon's /metrics: its cumulative buckets [[le, count], ...] and the
+ * exact sum of the pages' seconds, which gives a mean that no bucket bound rounds.
+ */
+async function pageHistogram(port) {
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const pattern = new RegExp(`^${PAGE_METRIC}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm');
-    return [...text.matchAll(pattern)].map(([, le, count]) => [le === '+Inf' ? Infinity : Number(le), Number(count)]);
+    const buckets = [...text.matchAll(pattern)].map(([, le, count]) => [le === '+Inf' ? Infinity : Number(le), Number(count)]);
+    const sum = Number(new RegExp(`^${PAGE_METRIC}_sum (\\S+)`, 'm').exec(text)?.[1]);
+    return buckets.length > 0 ? { buckets, sum } : undefined;
   } catch {
     return undefined; // not up yet, or already gone
   }
@@ -35,10 +40,17 @@ async function pageBuckets(port) {
 /** The p99 bound (bucket upper edge, seconds) of the pages read between two scrapes. */
 function p99Between(before, after) {
   if (!after) return NaN;
-  const counts = after.map(([le, count], i) => [le, count - (before ? before[i][1] : 0)]);
+  const counts = after.buckets.map(([le, count], i) => [le, count - (before ? before.buckets[i][1] : 0)]);
   const total = counts[counts.length - 1][1];
   if (total === 0) return NaN;
   return counts.find(([, count]) => count >= 0.99 * total)[0];
+}
+
+/** The mean seconds of the pages read between two scrapes: exact, from the histogram's sum and count. */
+function meanBetween(before, after) {
+  if (!after) return NaN;
+  const count = after.buckets.at(-1)[1] - (before ? before.buckets.at(-1)[1] : 0);
+  return count > 0 ? (after.sum - (before ? before.sum : 0)) / count : NaN;
 }
 
 async function redisUsage(redis) {
@@ -65,16 +77,16 @@ async function backlog(size, daemonEnv) {
     const started = Date.now();
     daemon = startDaemon({ ...env, METRICS_PORT: String(metricsPort) });
     sampler = setInterval(async () => {
-      const [usage, buckets] = await Promise.all([redisUsage(redis), pageBuckets(metricsPort)]);
+      const [usage, histogram] = await Promise.all([redisUsage(redis), pageHistogram(metricsPort)]);
       samples.push({ atS: (Date.now() - started) / 1000, rss: rssBytes(daemon.pid), ...usage });
-      if (buckets) scrapes.push(buckets);
+      if (histogram) scrapes.push(histogram);
     }, SAMPLE_MS);
     await waitForDeliveries(sink, size, async () => (await db.delivered(1, size + 1)) === size, 3_600_000);
     const seconds = (Date.now() - started) / 1000;
     const cpu = machineCpuSeconds() - cpuBefore;
     clearInterval(sampler);
     sampler = undefined;
-    const last = await pageBuckets(metricsPort);
+    const last = await pageHistogram(metricsPort);
     const quarter = Math.max(1, Math.floor(scrapes.length / 4));
     return {
       seconds,
@@ -89,6 +101,8 @@ async function backlog(size, daemonEnv) {
       pageP99: p99Between(undefined, last),
       pageP99FirstQuarter: p99Between(undefined, scrapes[quarter - 1]),
       pageP99LastQuarter: p99Between(scrapes[scrapes.length - quarter - 1], last),
+      pageMeanFirstQuarter: meanBetween(undefined, scrapes[quarter - 1]),
+      pageMeanLastQuarter: meanBetween(scrapes[scrapes.length - quarter - 1], last),
       samples,
     };
   } finally {

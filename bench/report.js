@@ -66,6 +66,7 @@ function backlogTable(results) {
     row(['Redis used_memory: peak growth over the run (peak absolute)', `${fixed((b.peakRedisUsedMemory - b.redisUsedMemoryBefore) / MB, 1)} MB (${fixed(b.peakRedisUsedMemory / MB, 1)} MB)`]),
     row(['Redis keys: peak growth (peak absolute)', `${fixed(b.peakRedisKeys - b.redisKeysBefore)} (${fixed(b.peakRedisKeys)})`]),
     row(['producer page p99: whole run / first quarter / last quarter', `≤ ${fixed(b.pageP99 * 1000, 1)} / ${fixed(b.pageP99FirstQuarter * 1000, 1)} / ${fixed(b.pageP99LastQuarter * 1000, 1)} ms (histogram bucket bounds)`]),
+    row(['producer page mean: first quarter / last quarter', `${fixed(b.pageMeanFirstQuarter * 1000, 1)} / ${fixed(b.pageMeanLastQuarter * 1000, 1)} ms`]),
     row(['daemon peak RSS', `${fixed(b.peakDaemonRss / MB)} MB (every second of the run: the JSON)`]),
   ].join('\n');
 }
