@@ -17,7 +17,8 @@ export interface LeasedPage {
 /**
  * Takes the next page of visible orders at 5 (due, and held by nobody) and hides them from other
  * producers for `leaseMs` by setting lease_until. A keyset page over orders_ready_idx: it starts after
- * `after`, never OFFSET, so a page costs the same at the end of a million-row backlog as at its start.
+ * `after` (or at the front; ScanStart decides), never OFFSET, so its cost does not grow with the rows
+ * before it, only with the dead index entries between `after` and the first visible order.
  * SKIP LOCKED lets concurrent producers and claiming workers pass each other instead of queueing.
  * If the process dies before the jobs reach Redis, the lease runs out and the orders come back.
  */

@@ -20,6 +20,11 @@ export interface EnqueueResult {
   enqueued: number;
   /** The queue is full and orders may still be waiting: look again soon, not at the next poll. */
   queueFull: boolean;
+  /**
+   * Where a run that continues this one may start: after the last order leased, when the run stopped
+   * because the queue was full. Undefined when it reached the end of the visible orders.
+   */
+  resumeAt?: LeaseCursor;
 }
 
 /**
@@ -28,31 +33,38 @@ export interface EnqueueResult {
  * its job is added, so a producer that dies between the two loses nothing: the lease runs out and the
  * order is offered again. The caller makes sure only one producer runs this at a time, so two of them
  * cannot both see the same free room and overfill the queue.
+ *
+ * `from`: start after this point of orders_ready_idx instead of at its front (see ScanStart).
  */
-export async function enqueueReadyOrders(deps: EnqueueDeps): Promise<EnqueueResult> {
+export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor): Promise<EnqueueResult> {
   const { db, queue, config, logger } = deps;
+  let cursor = from;
   if (await redisWasReset(queue)) {
     const released = await forgetQueueLeases(db);
     if (released > 0) logger.warn({ released }, 'Redis lost its jobs; their orders are offered again now');
+    cursor = undefined; // their leases are gone, so they sit at the front again
   }
 
   let room = config.maxQueuedJobs - (await countUnfinishedJobs(queue));
   let enqueued = 0;
-  let cursor: LeaseCursor | undefined;
+  let reachedEnd = false;
   while (room > 0) {
     const limit = Math.min(room, config.producerPageSize);
     const started = process.hrtime.bigint();
     const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, cursor);
     deps.observePage?.(Number(process.hrtime.bigint() - started) / 1e9);
-    if (page.ids.length === 0) break;
-    await addJobs(deps, page.ids, page.callbackUrls);
-    enqueued += page.ids.length;
-    room -= page.ids.length;
-    cursor = page.next;
-    if (page.ids.length < limit) break;
+    reachedEnd = page.ids.length < limit;
+    if (page.ids.length > 0) {
+      await addJobs(deps, page.ids, page.callbackUrls);
+      enqueued += page.ids.length;
+      room -= page.ids.length;
+      cursor = page.next;
+    }
+    if (reachedEnd) break;
   }
   if (enqueued > 0) logger.debug({ enqueued }, 'enqueued ready orders');
-  return { enqueued, queueFull: room <= 0 };
+  // A run that found the queue full from the start read nothing and keeps the point it was given.
+  return { enqueued, queueFull: room <= 0, resumeAt: reachedEnd ? undefined : cursor };
 }
 
 function originOf(url: string | null | undefined): string | undefined {

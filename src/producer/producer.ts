@@ -8,6 +8,7 @@ import type { CallbackJobData } from '../queue/callback-queue';
 import { withTimeout } from '../with-timeout';
 import { enqueueReadyOrders } from './enqueue-ready-orders';
 import { ReadyListener } from './ready-listener';
+import { ScanStart } from './scan-start';
 
 export interface Producer {
   stop(): Promise<void>;
@@ -34,7 +35,15 @@ export async function startProducer(deps: {
   const logger = deps.logger.child({ component: 'producer' });
   const lockKey = `order-callbacks:producer:${deps.config.queueName}`;
   let loop: BackgroundLoop | undefined;
-  const listener = new ReadyListener(deps.config.databaseUrl, () => loop?.wake(), logger);
+  const scanStart = new ScanStart(deps.config.pollIntervalMs);
+  const listener = new ReadyListener(
+    deps.config.databaseUrl,
+    () => {
+      scanStart.ordersBecameReady();
+      loop?.wake();
+    },
+    logger,
+  );
   await listener.start();
 
   loop = startBackgroundLoop({
@@ -45,7 +54,8 @@ export async function startProducer(deps: {
       if (!(await listener.tryLock(lockKey))) return SOON_MS;
       const started = process.hrtime.bigint();
       try {
-        const result = await enqueueReadyOrders({ ...deps, logger, observePage: deps.metrics?.producerPageRead });
+        const result = await enqueueReadyOrders({ ...deps, logger, observePage: deps.metrics?.producerPageRead }, scanStart.nextRun());
+        scanStart.stoppedAt(result.resumeAt);
         deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
         return result.queueFull ? SOON_MS : undefined;
       } finally {

@@ -1,4 +1,6 @@
 import { Queue } from 'bullmq';
+import { createLogger } from '../../src/observability/logger';
+import { enqueueReadyOrders } from '../../src/producer/enqueue-ready-orders';
 import { countUnfinishedJobs, redisConnection } from '../../src/queue/callback-queue';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { spawnDaemon, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
@@ -99,4 +101,88 @@ it('the producer reads the ready index with a keyset, not the whole table', asyn
   const text = plan.rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
   expect(text).toMatch(/orders_ready_idx/);
   expect(text).not.toMatch(/Seq Scan/);
+});
+
+/** Moves an order that was created an hour ago at 4 to 5: its key in the ready index is an hour old. */
+async function readyBehindEveryone(id: number, options: { notify: boolean }): Promise<void> {
+  await insertOrders(database.db, [id], 'http://127.0.0.1:9/unused', {}, 4);
+  await database.db.raw(`UPDATE orders SET next_attempt_at = now() - interval '1 hour' WHERE id = ?`, [id]);
+  await database.db.transaction(async (trx) => {
+    // Triggers off for this transaction: no NOTIFY, as when a notification is lost.
+    if (!options.notify) await trx.raw('SET LOCAL session_replication_role = replica');
+    await trx.raw('UPDATE orders SET status = 5 WHERE id = ?', [id]);
+  });
+}
+
+it('a run that continues after a full queue starts where the last one stopped; one from the front finds what became ready behind it', async () => {
+  await insertOrders(database.db, ids(30), 'http://127.0.0.1:9/unused');
+  const deps = {
+    db: database.db,
+    queue,
+    config: { maxQueuedJobs: 10, producerPageSize: 4, queueLeaseMs: 60_000 },
+    logger: createLogger('silent'),
+  };
+  const queued = async () => (await queue.getWaiting(0, -1)).map((job) => Number(job.data.orderId)).sort((a, b) => a - b);
+
+  const first = await enqueueReadyOrders(deps);
+  expect(first).toMatchObject({ enqueued: 10, queueFull: true });
+  expect(first.resumeAt).toBeDefined();
+  expect(await queued()).toEqual(ids(10));
+
+  const full = await enqueueReadyOrders(deps, first.resumeAt);
+  expect(full).toEqual({ enqueued: 0, queueFull: true, resumeAt: first.resumeAt }); // nothing read: nothing moved
+
+  // The queue empties; an order becomes ready with a key before every order leased so far.
+  await queue.drain();
+  await readyBehindEveryone(1000, { notify: false });
+  const second = await enqueueReadyOrders(deps, first.resumeAt);
+  expect(second.enqueued).toBe(10);
+  expect(await queued()).toEqual(ids(20).slice(10));
+
+  await queue.drain();
+  const fromFront = await enqueueReadyOrders(deps);
+  expect(fromFront.enqueued).toBe(10);
+  expect(await queued()).toEqual([21, 22, 23, 24, 25, 26, 27, 28, 29, 1000]); // 1000 first: its key is the oldest
+});
+
+describe('an order that becomes ready behind the point where a continuing run starts', () => {
+  const BACKLOG = 2000;
+
+  /** Drains a backlog through a small queue (so runs continue from a cursor) and makes order 100,000 ready behind it. */
+  async function readyDuringBacklog(options: { notify: boolean; pollIntervalMs: number }): Promise<number> {
+    receiver = await new Receiver(() => ({ status: 200, delayMs: 20 })).start();
+    await insertOrders(database.db, ids(BACKLOG), receiver.url());
+    await spawnDaemon('start', {
+      DATABASE_URL: database.url,
+      REDIS_URL: SHARED_REDIS_URL,
+      QUEUE_NAME: queueName,
+      CALLBACK_ALLOW_PRIVATE: 'true',
+      POLL_INTERVAL_MS: String(options.pollIntervalMs),
+      MAX_QUEUED_JOBS: '25',
+      PRODUCER_PAGE_SIZE: '10',
+      WORKER_CONCURRENCY: '10',
+      LOG_LEVEL: 'info',
+    });
+    await waitFor('the backlog under way', async () => ((await statusCounts(database.db))[6] ?? 0) >= 100, 60_000);
+    await readyBehindEveryone(100_000, { notify: options.notify });
+    await database.db('orders').where({ id: 100_000 }).update({ callback_url: receiver.url() });
+    // How many backlog orders were still waiting when it was delivered.
+    return waitFor('order 100000 delivered', async () => {
+      const rows = await database.db.raw<{ rows: { late: number; waiting: string }[] }>(
+        `SELECT (SELECT status FROM orders WHERE id = 100000) AS late, count(*) AS waiting FROM orders WHERE status = 5`,
+      );
+      const { late, waiting } = rows.rows[0];
+      return late === 6 ? Number(waiting) : undefined;
+    }, 60_000);
+  }
+
+  it('is delivered soon after its NOTIFY, while the backlog still drains', async () => {
+    const stillWaiting = await readyDuringBacklog({ notify: true, pollIntervalMs: 600_000 });
+    expect(stillWaiting).toBeGreaterThan(BACKLOG / 2);
+  });
+
+  it('is delivered within the poll interval when its NOTIFY is lost, while the backlog still drains', async () => {
+    const stillWaiting = await readyDuringBacklog({ notify: false, pollIntervalMs: 300 });
+    expect(stillWaiting).toBeGreaterThan(BACKLOG / 2);
+  });
 });
