@@ -104,8 +104,8 @@ it('the producer reads the ready index with a keyset, not the whole table', asyn
 });
 
 /** Moves an order that was created an hour ago at 4 to 5: its key in the ready index is an hour old. */
-async function readyBehindEveryone(id: number, options: { notify: boolean }): Promise<void> {
-  await insertOrders(database.db, [id], 'http://127.0.0.1:9/unused', {}, 4);
+async function readyBehindEveryone(id: number, options: { notify: boolean; callbackUrl?: string }): Promise<void> {
+  await insertOrders(database.db, [id], options.callbackUrl ?? 'http://127.0.0.1:9/unused', {}, 4);
   await database.db.raw(`UPDATE orders SET next_attempt_at = now() - interval '1 hour' WHERE id = ?`, [id]);
   await database.db.transaction(async (trx) => {
     // Triggers off for this transaction: no NOTIFY, as when a notification is lost.
@@ -164,8 +164,7 @@ describe('an order that becomes ready behind the point where a continuing run st
       LOG_LEVEL: 'info',
     });
     await waitFor('the backlog under way', async () => ((await statusCounts(database.db))[6] ?? 0) >= 100, 60_000);
-    await readyBehindEveryone(100_000, { notify: options.notify });
-    await database.db('orders').where({ id: 100_000 }).update({ callback_url: receiver.url() });
+    await readyBehindEveryone(100_000, { notify: options.notify, callbackUrl: receiver.url() });
     // How many backlog orders were still waiting when it was delivered.
     return waitFor('order 100000 delivered', async () => {
       const rows = await database.db.raw<{ rows: { late: number; waiting: string }[] }>(
