@@ -44,7 +44,9 @@ it('SIGTERM with callbacks in flight lets them finish, then exits 0', async () =
 
   expect((await statusCounts(database.db))[6]).toBe(5);
   expect(receiver.requests).toHaveLength(5);
-  expect(receiver.requests.every((r) => r.endedAt !== undefined && r.startedAt < signalledAt)).toBe(true);
+  expect(receiver.requests.every((r) => r.endedAt !== undefined)).toBe(true);
+  // All five were seen in flight before the signal; Date.now() can give the fifth's arrival the same millisecond.
+  expect(receiver.requests.every((r) => r.startedAt <= signalledAt)).toBe(true);
   const messages = daemon.lines.map((l) => l.msg);
   expect(messages).toContain('stopping: no new work; waiting for callbacks in flight');
   expect(messages[messages.length - 1]).toBe('stopped');
