@@ -1,5 +1,6 @@
 import type { Db } from './connection';
 import { lockedBatch, STILL_READY } from './locked-batch';
+import { PreparedStatement } from './prepared-statement';
 
 export interface ClaimedOrder {
   id: string;
@@ -43,6 +44,8 @@ export const CLAIM_ORDERS_SQL = `
             o.ready_since AS "readySince"
   `;
 
+const claimStatement = new PreparedStatement<ClaimedOrder>('order_callbacks_claim_orders', CLAIM_ORDERS_SQL);
+
 /**
  * Claims orders for one delivery attempt each: status 5, due, and not claimed by a live claim. A claim
  * lasts `ttlMs` (lease_until) and carries a fresh token. Read and claim are one statement on the
@@ -56,7 +59,7 @@ export const CLAIM_ORDERS_SQL = `
 export async function claimOrders(db: Db, orderIds: string[], ttlMs: number): Promise<(ClaimedOrder | undefined)[]> {
   const valid = [...new Set(orderIds.filter(isOrderId))];
   if (valid.length === 0) return orderIds.map(() => undefined);
-  const result = await db.raw<{ rows: ClaimedOrder[] }>(CLAIM_ORDERS_SQL, [JSON.stringify(valid.map((id) => ({ id }))), ttlMs]);
+  const result = await claimStatement.run(db, [JSON.stringify(valid.map((id) => ({ id }))), ttlMs]);
   const claimed = new Map(result.rows.map((row) => [row.id, row]));
   return orderIds.map((id) => {
     const order = claimed.get(id);

@@ -1,4 +1,5 @@
 import type { Db } from './connection';
+import { PreparedStatement } from './prepared-statement';
 
 /** A position in orders_ready_idx. Microseconds since the epoch keep Postgres' full precision. */
 export interface LeaseCursor {
@@ -15,25 +16,15 @@ export interface LeasedPage {
 }
 
 /**
- * Takes the next page of visible orders at 5 (due, and held by nobody) and hides them from other
- * producers for `leaseMs` by setting lease_until. A keyset page over orders_ready_idx: it starts after
- * `after` (or at the front; ScanStart decides), never OFFSET, so its cost does not grow with the rows
- * before it, only with the dead index entries between `after` and the first visible order.
- * SKIP LOCKED lets concurrent producers and claiming workers pass each other instead of queueing.
- * If the process dies before the jobs reach Redis, the lease runs out and the orders come back.
+ * The lease statement, with knex's `?` placeholders: the cursor (microseconds, id) when `afterCursor`,
+ * then the page size and the lease's lifetime in milliseconds. Exported for the test that checks how
+ * Postgres plans it.
  */
-export async function leaseReadyOrders(
-  db: Db,
-  limit: number,
-  leaseMs: number,
-  after?: LeaseCursor,
-): Promise<LeasedPage> {
-  const cursorClause = after
+export function leaseSql(afterCursor: boolean): string {
+  const cursorClause = afterCursor
     ? `AND (GREATEST(next_attempt_at, lease_until), id) > ('epoch'::timestamptz + ?::bigint * interval '1 microsecond', ?::bigint)`
     : '';
-  const cursorBindings = after ? [after.visibleAtUs.toString(), after.id.toString()] : [];
-  const result = await db.raw<{ rows: { id: string; visible_us: string; callback_url: string | null }[] }>(
-    `
+  return `
     WITH page AS (
       SELECT id, (extract(epoch FROM GREATEST(next_attempt_at, lease_until)) * 1000000)::bigint AS visible_us
         FROM orders
@@ -52,9 +43,30 @@ export async function leaseReadyOrders(
       FROM page
      WHERE o.id = page.id
     RETURNING o.id, page.visible_us, o.callback_url
-    `,
-    [...cursorBindings, limit, leaseMs],
-  );
+    `;
+}
+
+type LeasedRow = { id: string; visible_us: string; callback_url: string | null };
+const leaseFromFront = new PreparedStatement<LeasedRow>('order_callbacks_lease_from_front', leaseSql(false));
+const leaseAfter = new PreparedStatement<LeasedRow>('order_callbacks_lease_after', leaseSql(true));
+
+/**
+ * Takes the next page of visible orders at 5 (due, and held by nobody) and hides them from other
+ * producers for `leaseMs` by setting lease_until. A keyset page over orders_ready_idx: it starts after
+ * `after` (or at the front; ScanStart decides), never OFFSET, so its cost does not grow with the rows
+ * before it, only with the dead index entries between `after` and the first visible order.
+ * SKIP LOCKED lets concurrent producers and claiming workers pass each other instead of queueing.
+ * If the process dies before the jobs reach Redis, the lease runs out and the orders come back.
+ */
+export async function leaseReadyOrders(
+  db: Db,
+  limit: number,
+  leaseMs: number,
+  after?: LeaseCursor,
+): Promise<LeasedPage> {
+  const result = after
+    ? await leaseAfter.run(db, [after.visibleAtUs.toString(), after.id.toString(), limit, leaseMs])
+    : await leaseFromFront.run(db, [limit, leaseMs]);
   const rows = result.rows;
   if (rows.length === 0) return { ids: [], callbackUrls: new Map() };
   // RETURNING does not keep the page's order: the cursor is the largest key of the page.

@@ -1,6 +1,7 @@
 import type { Db } from './connection';
 import type { ClaimedOrder } from './claim-order';
 import { BUSY_ROWS, lockedBatch, ROW_BUSY, STILL_READY, type OrBusy } from './locked-batch';
+import { PreparedStatement } from './prepared-statement';
 
 /** What one attempt ends as, and what the order becomes. */
 export type AttemptOutcome =
@@ -79,6 +80,8 @@ export const RECORD_ATTEMPTS_SQL = `
   SELECT ord, false FROM busy
   `;
 
+const recordStatement = new PreparedStatement<{ ord: number; applied: boolean }>('order_callbacks_record_attempts', RECORD_ATTEMPTS_SQL);
+
 /**
  * Applies attempts' outcomes to their orders and appends one delivery_log row each, in one statement.
  * Each update is fenced: it applies only while the order is still at 5, at the version read by the
@@ -89,7 +92,7 @@ export const RECORD_ATTEMPTS_SQL = `
  */
 export async function recordAttempts(db: Db, records: AttemptRecord[]): Promise<OrBusy<boolean>[]> {
   if (records.length === 0) return [];
-  const result = await db.raw<{ rows: { ord: number; applied: boolean }[] }>(RECORD_ATTEMPTS_SQL, [JSON.stringify(records.map(asInputRow))]);
+  const result = await recordStatement.run(db, [JSON.stringify(records.map(asInputRow))]);
   const answered = new Map(result.rows.map((row) => [row.ord, row.applied]));
   return records.map((_, ord) => {
     const applied = answered.get(ord);

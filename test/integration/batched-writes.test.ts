@@ -1,6 +1,7 @@
 import { CLAIM_ORDERS_SQL, claimOrders, type ClaimedOrder } from '../../src/db/claim-order';
 import { deferClaimedOrders, deferOriginOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
 import { ROW_BUSY } from '../../src/db/locked-batch';
+import { positionalParameters } from '../../src/db/prepared-statement';
 import { RECORD_ATTEMPTS_SQL, recordAttempts, type AttemptOutcome } from '../../src/db/record-attempt';
 import { batchedOrderWrites } from '../../src/worker/batched-order-writes';
 import { Client } from 'pg';
@@ -60,8 +61,7 @@ describe('how Postgres plans the per-order statements', () => {
       await client.query('UPDATE orders SET status = 5');
       await client.query('UPDATE orders SET lease_until = now() + interval \'1 minute\'');
       await client.query('UPDATE orders SET status = 6 WHERE id > 10');
-      let n = 0;
-      await client.query(`PREPARE statement${types} AS ${sql.replace(/\?/g, () => `$${++n}`)}`);
+      await client.query(`PREPARE statement${types} AS ${positionalParameters(sql)}`);
       for (const mode of ['force_custom_plan', 'force_generic_plan']) {
         await client.query(`SET plan_cache_mode = ${mode}`);
         const plan = (await client.query(`EXPLAIN EXECUTE statement${values}`)).rows.map((row) => row['QUERY PLAN']).join('\n');

@@ -1,4 +1,6 @@
 import { Queue } from 'bullmq';
+import { leaseSql } from '../../src/db/lease-ready-orders';
+import { positionalParameters } from '../../src/db/prepared-statement';
 import { createLogger } from '../../src/observability/logger';
 import { enqueueReadyOrders } from '../../src/producer/enqueue-ready-orders';
 import { countUnfinishedJobs, redisConnection } from '../../src/queue/callback-queue';
@@ -80,7 +82,10 @@ it('a backlog larger than MAX_QUEUED_JOBS never holds more than that many jobs i
   expect(receiver.countsById().size).toBe(3000);
 });
 
-it('the producer reads the ready index with a keyset, not the whole table', async () => {
+it.each([
+  ['from the front', false, '(500, 60000)'],
+  ['after a cursor', true, `(${Date.now() * 1000 - 3_600_000_000}, 0, 500, 60000)`],
+])('the producer reads the ready index %s, planned per call or once (prepared), never the whole table', async (_, afterCursor, values) => {
   await insertOrders(database.db, ids(20_000), 'http://127.0.0.1:9/unused', {}, 6);
   await insertOrders(database.db, [50_001, 50_002], 'http://127.0.0.1:9/unused');
   await database.db.raw('ANALYZE orders');
@@ -93,14 +98,21 @@ it('the producer reads the ready index with a keyset, not the whole table', asyn
   await waitFor('both enqueued', async () => (await queue.getWaitingCount()) === 2);
   await producer.stop();
 
-  const plan = await database.db.raw(`
-    EXPLAIN SELECT id FROM orders
-     WHERE status = 5 AND GREATEST(next_attempt_at, lease_until) <= now()
-       AND (GREATEST(next_attempt_at, lease_until), id) > (now() - interval '1 hour', 0::bigint)
-     ORDER BY GREATEST(next_attempt_at, lease_until), id LIMIT 500`);
-  const text = plan.rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
-  expect(text).toMatch(/orders_ready_idx/);
-  expect(text).not.toMatch(/Seq Scan/);
+  // The statement itself, as the producer prepares it: its generic plan is the one most calls run.
+  const session = await database.db.client.acquireConnection();
+  try {
+    await session.query(`PREPARE lease AS ${positionalParameters(leaseSql(afterCursor as boolean))}`);
+    for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+      await session.query(`SET plan_cache_mode = ${mode}`);
+      const plan = (await session.query(`EXPLAIN EXECUTE lease${values}`)).rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']);
+      const scans = plan.filter((line: string) => /Scan.* on orders /.test(line));
+      expect(`${mode}: ${scans.join(' | ')}`).toMatch(/Index Scan using orders_ready_idx on orders/);
+      expect(`${mode}: ${plan.join('\n')}`).not.toMatch(/Seq Scan/);
+    }
+  } finally {
+    await session.query('DEALLOCATE ALL; RESET plan_cache_mode');
+    await database.db.client.releaseConnection(session);
+  }
 });
 
 /** Moves an order that was created an hour ago at 4 to 5: its key in the ready index is an hour old. */
