@@ -39,13 +39,15 @@ export interface EnqueueResult {
 export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor): Promise<EnqueueResult> {
   const { db, queue, config, logger } = deps;
   let cursor = from;
-  if (await redisWasReset(queue)) {
+  // Asked together, one round trip: a Redis that lost its data has no unfinished jobs to count either.
+  const [reset, unfinished] = await Promise.all([redisWasReset(queue), countUnfinishedJobs(queue)]);
+  if (reset) {
     const released = await forgetQueueLeases(db);
     if (released > 0) logger.warn({ released }, 'Redis lost its jobs; their orders are offered again now');
     cursor = undefined; // their leases are gone, so they sit at the front again
   }
 
-  let room = config.maxQueuedJobs - (await countUnfinishedJobs(queue));
+  let room = config.maxQueuedJobs - unfinished;
   let enqueued = 0;
   let reachedEnd = false;
   while (room > 0) {
