@@ -164,7 +164,7 @@ async function withConnections(
   run: (resources: { config: Readonly<Config>; db: Db; queue: () => Queue<CallbackJobData> }) => Promise<void>,
 ): Promise<void> {
   const config = loadConfig();
-  const db = createDb(config.databaseUrl, { poolMax: 2, preparedStatements: config.databasePreparedStatements });
+  const db = createDb(config.databaseUrl, 2);
   let queue: Queue<CallbackJobData> | undefined;
   try {
     await run({ config, db, queue: () => (queue ??= createCallbackQueue(config.queueName, config.redisUrl)) });

@@ -71,9 +71,6 @@ const schema = z.object({
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000).optional(),
   JOB_LOCK_MS: integer(500, 3_600_000).optional(),
   DATABASE_POOL_MAX: integer(2, 1000).default(10),
-  // false for a connection pooler that cannot keep named statements (PgBouncer before 1.21 in
-  // transaction mode): the hot statements are then parsed and planned on every call.
-  DATABASE_PREPARED_STATEMENTS: boolean.default(true),
   // A real port: Prometheus must know where to scrape, so 0 (any free port) is refused.
   METRICS_PORT: integer(1, 65535).optional(),
   CALLBACK_ALLOWED_CIDRS: z.string().optional(),
@@ -141,8 +138,6 @@ export interface Config {
    * during the HTTP call, so a few serve many callbacks; replicas x this must stay under max_connections.
    */
   databasePoolMax: number;
-  /** Whether the hot statements run as named statements, prepared once per connection (PreparedStatement). */
-  databasePreparedStatements: boolean;
   /** Where /metrics, /healthz, /readyz and the status page listen; undefined = not served. */
   metrics?: { host: string; port: number };
 }
@@ -226,7 +221,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS ?? v.CALLBACK_TIMEOUT_MS + CLAIM_MARGIN_MS,
     jobLockMs: v.JOB_LOCK_MS ?? claimTtlMs,
     databasePoolMax: v.DATABASE_POOL_MAX,
-    databasePreparedStatements: v.DATABASE_PREPARED_STATEMENTS,
     metrics: v.METRICS_PORT === undefined ? undefined : { host: v.METRICS_HOST, port: v.METRICS_PORT },
   });
 }

@@ -42,7 +42,7 @@ export async function startDaemon(
   let opsPort: number | undefined;
 
   try {
-    const db = createDb(config.databaseUrl, { poolMax: config.databasePoolMax, preparedStatements: config.databasePreparedStatements });
+    const db = createDb(config.databaseUrl, config.databasePoolMax);
     lifecycle.add('postgres pool', () => db.destroy());
     const queue = createCallbackQueue(config.queueName, config.redisUrl);
     lifecycle.add('queue', () => queue.close());

@@ -38,7 +38,7 @@ export async function migrateLatest(databaseUrl: string): Promise<string[]> {
   await ensureDatabase(databaseUrl);
   const lock = new Client({ connectionString: databaseUrl, application_name: 'order-callbacks-migrate' });
   await lock.connect();
-  const db = createDb(databaseUrl, { poolMax: 2 });
+  const db = createDb(databaseUrl, 2);
   try {
     await lock.query("SELECT pg_advisory_lock(hashtextextended('order-callbacks:migrate', 0))");
     const [, applied] = (await db.migrate.latest({ directory: MIGRATIONS_DIR, loadExtensions: ['.js'] })) as [

@@ -1,4 +1,4 @@
-import { allowsPreparedStatements, type Db } from './connection';
+import type { Db } from './connection';
 
 /** knex's `?` placeholders as Postgres' own `$1, $2, …`, which named statements (and PREPARE) need. */
 export function positionalParameters(sql: string): string {
@@ -14,9 +14,9 @@ export function positionalParameters(sql: string): string {
  * re-plans by itself after DDL or ANALYZE; that the generic plan keeps to the right index is tested.
  *
  * Written with knex's `?` placeholders, like every other statement here, so there must be no other `?`
- * in the text (no jsonb `?` operator). Behind PgBouncer in transaction mode, named statements need
- * PgBouncer 1.21 or later with max_prepared_statements set; on a pool created without prepared
- * statements (DATABASE_PREPARED_STATEMENTS=false) the statement runs unnamed, planned on every call.
+ * in the text (no jsonb `?` operator). The daemon needs session pooling anyway (the producer's LISTEN and
+ * advisory lock); behind a transaction-mode pooler, named statements alone would need PgBouncer 1.21
+ * or later with max_prepared_statements set.
  */
 export class PreparedStatement<Row> {
   private readonly text: string;
@@ -32,8 +32,7 @@ export class PreparedStatement<Row> {
     // knex has no named statements, so this borrows one of its pooled pg clients for the call.
     const connection = await db.client.acquireConnection();
     try {
-      const name = allowsPreparedStatements(db) ? this.name : undefined;
-      return await connection.query({ name, text: this.text, values: bindings });
+      return await connection.query({ name: this.name, text: this.text, values: bindings });
     } finally {
       await db.client.releaseConnection(connection);
     }

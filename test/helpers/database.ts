@@ -18,7 +18,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   await migrateLatest(url.toString());
-  const db = createDb(url.toString(), { poolMax: 5 });
+  const db = createDb(url.toString(), 5);
   return {
     url: url.toString(),
     name,

@@ -9,7 +9,7 @@ let db: Db;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  db = createDb(database.url, { poolMax: 1 }); // one connection, so every call below shares its session
+  db = createDb(database.url, 1); // one connection, so every call below shares its session
 });
 
 afterAll(async () => {
@@ -19,9 +19,9 @@ afterAll(async () => {
 
 const doubled = new PreparedStatement<{ doubled: number }>('test_doubled', 'SELECT ?::int * 2 AS doubled');
 
-/** The statements a pool's one session has prepared, by name. */
-async function preparedInSession(pool: Db = db): Promise<string[]> {
-  const result = await pool.raw<{ rows: { name: string }[] }>('SELECT name FROM pg_prepared_statements ORDER BY name');
+/** The statements this pool's one session has prepared, by name. */
+async function preparedInSession(): Promise<string[]> {
+  const result = await db.raw<{ rows: { name: string }[] }>('SELECT name FROM pg_prepared_statements ORDER BY name');
   return result.rows.map((row) => row.name);
 }
 
@@ -38,15 +38,4 @@ it('is prepared again on the connection that replaces one Postgres closed', asyn
   const afterward = await doubled.run(db, [5]).catch(() => doubled.run(db, [5]));
   expect(afterward.rows).toEqual([{ doubled: 10 }]);
   expect(await preparedInSession()).toEqual(['test_doubled']);
-});
-
-it('runs unnamed, preparing nothing, on a pool made without prepared statements (a pooler that cannot keep them)', async () => {
-  const unnamed = createDb(database.url, { poolMax: 1, preparedStatements: false });
-  try {
-    expect((await doubled.run(unnamed, [3])).rows).toEqual([{ doubled: 6 }]);
-    expect((await doubled.run(unnamed, [4])).rows).toEqual([{ doubled: 8 }]);
-    expect(await preparedInSession(unnamed)).toEqual([]);
-  } finally {
-    await unnamed.destroy();
-  }
 });

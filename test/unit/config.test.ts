@@ -29,7 +29,6 @@ describe('loadConfig', () => {
       jobLockMs: 25_000,
       shutdownGraceMs: 15_000,
       databasePoolMax: 10,
-      databasePreparedStatements: true,
     });
     expect(config.partnerIsolation.maxInFlightPerHost).toBe(64);
     expect(config.signingKey).toBeUndefined();
@@ -39,10 +38,6 @@ describe('loadConfig', () => {
   it('caps a partner at 64 in flight by default, or at WORKER_CONCURRENCY when that is lower', () => {
     expect(loadConfig({ WORKER_CONCURRENCY: '10' }).partnerIsolation.maxInFlightPerHost).toBe(10);
     expect(loadConfig({ WORKER_CONCURRENCY: '500', HOST_MAX_IN_FLIGHT: '300' }).partnerIsolation.maxInFlightPerHost).toBe(300);
-  });
-
-  it('turns prepared statements off with DATABASE_PREPARED_STATEMENTS=false', () => {
-    expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'false' }).databasePreparedStatements).toBe(false);
   });
 
   it('decodes the signing key from the part after whsec_', () => {
@@ -63,7 +58,6 @@ describe('loadConfig', () => {
     ['CALLBACK_SECRET', 'nope'],
     ['CALLBACK_SECRET', `whsec_${Buffer.from('short').toString('base64')}`],
     ['CALLBACK_ALLOW_PRIVATE', 'maybe'],
-    ['DATABASE_PREPARED_STATEMENTS', 'off'],
     ['LOG_LEVEL', 'loud'],
     ['QUEUE_NAME', 'has spaces'],
     ['CALLBACK_ALLOWED_CIDRS', '10.0.0.0/8, not-a-range'],
