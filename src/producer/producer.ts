@@ -70,8 +70,12 @@ export async function startProducer(deps: {
         const result = await enqueueReadyOrders({ ...deps, logger, observePage: deps.metrics?.producerPageRead }, scanStart.nextRun());
         scanStart.stoppedAt(result.resumeAt);
         deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
-        keepLock = (result.enqueued > 0 || result.queueFull) && Date.now() - lockedSince < LOCK_HOLD_MS;
-        return result.queueFull ? SOON_MS : undefined;
+        const holdLeftMs = lockedSince + LOCK_HOLD_MS - Date.now();
+        keepLock = (result.enqueued > 0 || result.queueFull) && holdLeftMs > 0;
+        if (result.queueFull) return SOON_MS;
+        // Kept, the lock must not wait for the next NOTIFY or poll, which may be far off: by then a run
+        // finds nothing new and lets it go.
+        return keepLock ? holdLeftMs : undefined;
       } finally {
         if (!keepLock) {
           lockedSince = undefined;

@@ -46,8 +46,13 @@ export class ReadyListener {
   async unlock(key: string): Promise<void> {
     const client = this.held.get(key);
     this.held.delete(key);
-    // A session that died took its locks with it; nothing to release then.
-    await client?.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch(() => undefined);
+    try {
+      await client?.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+    } catch (err) {
+      // A session that died took its locks with it. One that is still ours may still hold the lock,
+      // unknown to us: end it, which releases it, rather than keep a lock no run will let go.
+      if (client && client === this.client) this.lost(client, err as Error);
+    }
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { Client } from 'pg';
 import { leaseSql } from '../../src/db/lease-ready-orders';
 import { positionalParameters } from '../../src/db/prepared-statement';
 import { createLogger } from '../../src/observability/logger';
@@ -45,6 +46,28 @@ it('two producers at once enqueue every ready order exactly once', async () => {
   expect(await queue.getWaitingCount()).toBe(1500);
   expect(new Set(jobs.map((j) => j.data.orderId)).size).toBe(1500);
   expect(jobs.every((j) => j.id === `order-${j.data.orderId}`)).toBe(true);
+});
+
+it('a producer keeps its lock only while runs follow each other: soon after the last orders it lets go, though its next poll is a minute away', async () => {
+  const env = { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, POLL_INTERVAL_MS: '60000' };
+  await spawnDaemon('producer', env);
+  const other = new Client({ connectionString: database.url });
+  await other.connect();
+  try {
+    // Another replica's producer: takes the lock if it is free, and lets go at once.
+    const lockFree = async () => {
+      const key = `order-callbacks:producer:${queueName}`;
+      const { rows } = await other.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key]);
+      if (rows[0].locked) await other.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+      return rows[0].locked === true;
+    };
+    await insertOrders(database.db, ids(20), 'http://127.0.0.1:9/unused');
+    await waitFor('20 jobs', async () => (await queue.getWaitingCount()) >= 20);
+    // Held for at most a second after it was taken, then one more run finds nothing and lets it go.
+    await waitFor('the producer lock free for another replica', lockFree, 10_000);
+  } finally {
+    await other.end();
+  }
 });
 
 it('a backlog larger than MAX_QUEUED_JOBS never holds more than that many jobs in Redis, and all of it is delivered once', async () => {
