@@ -40,6 +40,16 @@ export async function adminQuery(sql: string, params: unknown[] = []): Promise<v
   }
 }
 
+/**
+ * Whether `client`'s session can take the advisory lock named `key` right now, as another replica's
+ * producer would; a lock it gets is let go at once.
+ */
+export async function advisoryLockFree(client: Client, key: string): Promise<boolean> {
+  const { rows } = await client.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key]);
+  if (rows[0].locked) await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+  return rows[0].locked === true;
+}
+
 /** Kills every session on the database except ours: what a Postgres restart or failover does to a pool. */
 export async function terminateConnections(databaseName: string): Promise<void> {
   await adminQuery(

@@ -5,7 +5,7 @@ import { positionalParameters } from '../../src/db/prepared-statement';
 import { createLogger } from '../../src/observability/logger';
 import { enqueueReadyOrders } from '../../src/producer/enqueue-ready-orders';
 import { countUnfinishedJobs, redisConnection } from '../../src/queue/callback-queue';
-import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
+import { advisoryLockFree, createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { spawnDaemon, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
@@ -54,17 +54,10 @@ it('a producer keeps its lock only while runs follow each other: soon after the 
   const other = new Client({ connectionString: database.url });
   await other.connect();
   try {
-    // Another replica's producer: takes the lock if it is free, and lets go at once.
-    const lockFree = async () => {
-      const key = `order-callbacks:producer:${queueName}`;
-      const { rows } = await other.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key]);
-      if (rows[0].locked) await other.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
-      return rows[0].locked === true;
-    };
     await insertOrders(database.db, ids(20), 'http://127.0.0.1:9/unused');
     await waitFor('20 jobs', async () => (await queue.getWaitingCount()) >= 20);
     // Held for at most a second after it was taken, then one more run finds nothing and lets it go.
-    await waitFor('the producer lock free for another replica', lockFree, 10_000);
+    await waitFor('the producer lock free for another replica', () => advisoryLockFree(other, `order-callbacks:producer:${queueName}`), 10_000);
   } finally {
     await other.end();
   }

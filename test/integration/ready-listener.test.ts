@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { createLogger } from '../../src/observability/logger';
 import { ReadyListener } from '../../src/producer/ready-listener';
-import { createTestDatabase, terminateConnections, type TestDatabase } from '../helpers/database';
+import { advisoryLockFree, createTestDatabase, terminateConnections, type TestDatabase } from '../helpers/database';
 import { waitFor } from '../helpers/wait-for';
 
 const KEY = 'order-callbacks:producer:test';
@@ -34,20 +34,13 @@ async function connectOther(): Promise<Client> {
   return client;
 }
 
-/** Whether another session (another replica's producer) can take the lock right now; it lets go at once. */
-async function freeForOthers(): Promise<boolean> {
-  const { rows } = await other.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [KEY]);
-  if (rows[0].locked) await other.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [KEY]);
-  return rows[0].locked === true;
-}
-
 it('a lock asked for again by the session that holds it is let go by one unlock', async () => {
   expect(await listener.tryLock(KEY)).toBe(true);
   expect(await listener.tryLock(KEY)).toBe(true);
-  expect(await freeForOthers()).toBe(false);
+  expect(await advisoryLockFree(other, KEY)).toBe(false);
 
   await listener.unlock(KEY);
-  expect(await freeForOthers()).toBe(true);
+  expect(await advisoryLockFree(other, KEY)).toBe(true);
 });
 
 it('a lock lost with its session is asked for again on the new session, and refused while another holds it', async () => {
