@@ -1,4 +1,4 @@
-import type { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import type { ClaimedOrder } from '../db/claim-order';
@@ -6,7 +6,8 @@ import type { AttemptOutcome, AttemptRecord } from '../db/record-attempt';
 import type { Logger } from '../observability/logger';
 import { redactUrl } from '../observability/redact-url';
 import { classifyAnswer, type HttpAnswer, type Verdict } from './classify';
-import { classifyError, type AbortCause } from './classify-error';
+import { CallbackDeadline } from './callback-deadline';
+import { classifyError } from './classify-error';
 import { decideOutcome } from './decide-outcome';
 import { prepareCallback } from './prepare-callback';
 import { deferOriginOrders } from '../db/defer-orders';
@@ -32,7 +33,7 @@ export interface OrderWrites {
 export interface DeliveryDeps {
   db: Db;
   orders: OrderWrites;
-  http: Agent;
+  http: Dispatcher;
   config: Pick<
     Config,
     'claimTtlMs' | 'callbackTimeoutMs' | 'destinations' | 'maxPayloadBytes' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs'
@@ -125,26 +126,26 @@ export async function deliverOrder(
     }
     startedAt = new Date();
     const budget = Math.min(config.callbackTimeoutMs, config.claimTtlMs - CLAIM_SAFETY_MS - (Date.now() - claimAskedAt));
-    const abort = abortWithCause(shutdown, budget, budget < config.callbackTimeoutMs ? 'claim' : 'timeout');
+    const deadline = new CallbackDeadline(shutdown, budget, budget < config.callbackTimeoutMs ? 'claim' : 'timeout');
     let settled: Verdict | undefined;
     try {
       answer = await sendCallback(
         deps.http,
         { url, body: prepared.callback.body, webhookId: webhookIdFor(order.id), signingKeys },
-        abort.signal,
+        deadline,
       );
       settled = classifyAnswer(answer);
     } catch (err) {
       settled =
-        abort.cause() === 'shutdown'
+        deadline.cause === 'shutdown'
           ? { kind: 'retry', reason: 'aborted by shutdown' }
-          : classifyError(err, abort.cause(), config.callbackTimeoutMs);
+          : classifyError(err, deadline.cause, config.callbackTimeoutMs);
     } finally {
-      abort.dispose();
+      deadline.dispose();
       httpMs = Date.now() - startedAt.getTime();
       // In finally: the slot taken by admission must be given back whatever happened, or the partner
       // loses it for the life of the process.
-      settleGate(deps, url, settled, answer, abort.cause() === 'shutdown', httpMs, log);
+      settleGate(deps, url, settled, answer, deadline.cause === 'shutdown', httpMs, log);
     }
     verdict = settled;
   }
@@ -254,29 +255,6 @@ async function admitWaiting(deps: DeliveryDeps, origin: string, shutdown: AbortS
   // the next in line, or a freed slot could sit unused while others wait out their time.
   if (woken && !admission.admitted) deps.slots.freed(origin);
   return admission;
-}
-
-/** A combined abort signal that remembers which source fired first. */
-function abortWithCause(shutdown: AbortSignal, budgetMs: number, budgetCause: AbortCause) {
-  const controller = new AbortController();
-  let cause: AbortCause | undefined;
-  const fire = (why: AbortCause) => {
-    if (cause) return;
-    cause = why;
-    controller.abort(new Error(`aborted: ${why}`));
-  };
-  const onShutdown = () => fire('shutdown');
-  if (shutdown.aborted) fire('shutdown');
-  shutdown.addEventListener('abort', onShutdown, { once: true });
-  const timer = setTimeout(() => fire(budgetCause), Math.max(0, budgetMs));
-  return {
-    signal: controller.signal,
-    cause: () => cause,
-    dispose: () => {
-      clearTimeout(timer);
-      shutdown.removeEventListener('abort', onShutdown);
-    },
-  };
 }
 
 /**

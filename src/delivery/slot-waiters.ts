@@ -1,3 +1,5 @@
+import { whenAborted } from './when-aborted';
+
 /**
  * Attempts waiting, in this process, for a partner at its in-flight cap to free a slot. Bounded twice:
  * each wait by time, and each partner's line by length. Waiting is offered only for a partner that
@@ -21,16 +23,15 @@ export class SlotWaiters {
     return new Promise<boolean>((resolve) => {
       const done = (freed: boolean) => {
         clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
+        leaveShutdown();
         const index = line.indexOf(onFreed);
         if (index >= 0) line.splice(index, 1);
         if (line.length === 0 && this.lines.get(host) === line) this.lines.delete(host);
         resolve(freed);
       };
       const onFreed = () => done(true);
-      const onAbort = () => done(false);
       const timer = setTimeout(() => done(false), timeoutMs);
-      signal.addEventListener('abort', onAbort, { once: true });
+      const leaveShutdown = whenAborted(signal, () => done(false));
       line.push(onFreed);
     });
   }

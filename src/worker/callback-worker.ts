@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events';
 import { Worker } from 'bullmq';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
@@ -41,8 +40,6 @@ export function startCallbackWorker(deps: {
   const { config, logger, metrics } = deps;
   const http = createHttpClient({ timeoutMs: config.callbackTimeoutMs, destinations: config.destinations });
   const shutdown = new AbortController();
-  // Every callback in flight listens on it; that many listeners is the design, not a leak.
-  setMaxListeners(config.workerConcurrency + 10, shutdown.signal);
   const signingKeys = new SigningKeys(deps.db, config.signingKey!, config.partnerSecretsRefreshMs, logger);
   const gate = new HostGate(config.partnerIsolation);
   // Every worker slot may wait, briefly, for a partner that answers well: bounding the line at the
