@@ -27,9 +27,14 @@ const DISCARD_TIMEOUT_MS = 1000;
  * POSTs one signed callback and returns the partner's answer. Rejects on network errors and when
  * `stopSwitch` fires before an answer came (timeout, lost claim, shutdown); the caller classifies those.
  *
- * A 2xx means delivered, whatever follows: the body is drained a little for keep-alive's sake, and a
- * body that is huge, slow or never ends is cut off (its socket closed) rather than waited for. Of any
- * other answer the first bytes are kept for the error message, then the body is dropped.
+ * The answer is the final status, whatever the body does next. The body is drained a little for
+ * keep-alive's sake (up to 64 KiB or 1 s; the first 512 bytes of an error answer are kept for the error
+ * message), and one that is bigger, slower or never ends is cut off, its socket closed, rather than
+ * waited for.
+ *
+ * A stop that comes while the request still waits for its connection settles at once, so a callback
+ * never outruns its budget (the claim must outlive it); undici drops the request unsent when the
+ * connection comes, or the connection attempt fails by itself within its connect timeout.
  *
  * Built on undici's dispatch rather than request(): no body stream and no AbortSignal per callback,
  * which halved the client's CPU per callback (BENCHMARKS.md, history).
@@ -47,7 +52,6 @@ export function sendCallback(client: Dispatcher, request: SignedRequest, stopSwi
     let controller: Dispatcher.DispatchController | undefined;
     let stoppedBefore: Error | undefined;
     let answer: HttpAnswer | undefined;
-    let ok = false;
     let received = 0;
     const snippet: Buffer[] = [];
     let cutOff: NodeJS.Timeout | undefined;
@@ -58,6 +62,7 @@ export function sendCallback(client: Dispatcher, request: SignedRequest, stopSwi
       if (settled || !answer) return;
       settled = true;
       clearTimeout(cutOff);
+      const ok = answer.status >= 200 && answer.status < 300;
       resolve(ok ? answer : { ...answer, bodySnippet: snippetText(snippet) });
     };
     const failed = (err: Error) => {
@@ -74,11 +79,11 @@ export function sendCallback(client: Dispatcher, request: SignedRequest, stopSwi
     stopSwitch.onStop((reason) => {
       if (controller) controller.abort(reason);
       else {
-        // Still waiting for a connection: give up now; the request is stopped when it gets one.
         stoppedBefore = reason;
         failed(reason);
       }
     });
+    if (stoppedBefore) return; // stopped before it started: nothing to send
 
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
@@ -86,21 +91,19 @@ export function sendCallback(client: Dispatcher, request: SignedRequest, stopSwi
         if (stoppedBefore) c.abort(stoppedBefore);
       },
       onResponseStart(c, statusCode, responseHeaders) {
+        // 1xx (102 Processing, 103 Early Hints) is not the answer: the final status is still to come.
+        if (statusCode < 200) return;
         const retryAfter = responseHeaders['retry-after'];
         answer = { status: statusCode, retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) };
-        ok = statusCode >= 200 && statusCode < 300;
-        if (ok) cutOff = setTimeout(() => dropBody(c), DISCARD_TIMEOUT_MS);
+        if (Number(responseHeaders['content-length']) > DISCARD_LIMIT_BYTES) dropBody(c);
+        else cutOff = setTimeout(() => dropBody(c), DISCARD_TIMEOUT_MS);
       },
       onResponseData(c, chunk) {
+        if (received < SNIPPET_BYTES) snippet.push(chunk);
         received += chunk.length;
-        if (ok) {
-          if (received > DISCARD_LIMIT_BYTES) dropBody(c);
-          return;
-        }
-        snippet.push(chunk);
-        if (received >= SNIPPET_BYTES) dropBody(c);
+        if (received > DISCARD_LIMIT_BYTES) dropBody(c);
       },
-      onResponseEnd: () => answered(),
+      onResponseEnd: () => (answer ? answered() : failed(new Error('the response ended without a status'))),
       onResponseError: (_c, err) => failed(err),
     };
     try {

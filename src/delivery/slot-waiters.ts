@@ -21,6 +21,7 @@ export class SlotWaiters {
     if (line.length >= this.maxWaitingPerHost || timeoutMs <= 0 || signal.aborted) return Promise.resolve(false);
     this.lines.set(host, line);
     return new Promise<boolean>((resolve) => {
+      let leaveShutdown = () => {};
       const done = (freed: boolean) => {
         clearTimeout(timer);
         leaveShutdown();
@@ -31,7 +32,7 @@ export class SlotWaiters {
       };
       const onFreed = () => done(true);
       const timer = setTimeout(() => done(false), timeoutMs);
-      const leaveShutdown = whenAborted(signal, () => done(false));
+      leaveShutdown = whenAborted(signal, () => done(false));
       line.push(onFreed);
     });
   }

@@ -11,7 +11,23 @@ export function whenAborted(signal: AbortSignal, run: () => void): () => void {
   let members = runOnAbort.get(signal);
   if (!members) {
     const created = new Set<() => void>();
-    signal.addEventListener('abort', () => [...created].forEach((member) => member()), { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        // Live iteration: a member taken back meanwhile is skipped, as a removed listener would be.
+        for (const member of created) {
+          try {
+            member();
+          } catch (err) {
+            queueMicrotask(() => {
+              throw err; // one member's error must not keep the rest from running
+            });
+          }
+        }
+        created.clear();
+      },
+      { once: true },
+    );
     runOnAbort.set(signal, created);
     members = created;
   }
