@@ -17,8 +17,11 @@ const redisConnection = () => {
   return { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
 };
 
-/** A fresh table of n orders at 5 for the sink, a pool on it, and cleanup; `run` does the job. */
-async function withOrders(n, run) {
+/**
+ * A fresh table of n orders at 5 for the sink, a pool on it, and cleanup; `run` does the job. It does
+ * it first, off the clock, for `warmup` orders of their own, as the daemon's replicas do before theirs.
+ */
+async function withOrders(n, warmup, run) {
   const sink = await startSink();
   const db = await createDatabase();
   const pool = new Pool({ connectionString: db.url, max: 16 });
@@ -26,8 +29,12 @@ async function withOrders(n, run) {
   pool.on('error', () => undefined);
   const poster = createPoster();
   try {
+    if (warmup > 0) {
+      await db.insert(n + 1, warmup, sink.url);
+      await run({ pool, poster, count: warmup });
+    }
     await db.insert(1, n, sink.url);
-    const result = await measured(n, () => run({ pool, poster }));
+    const result = await measured(n, () => run({ pool, poster, count: n }));
     const delivered = await db.delivered(1, n + 1);
     if (delivered !== n) throw new Error(`${delivered} of ${n} orders delivered`);
     return result;
@@ -40,8 +47,8 @@ async function withOrders(n, run) {
 }
 
 /** The pattern from the incident write-ups: select up to 1,000 at 5, POST and update each (64 at a time), repeat. */
-function seedLoop(n) {
-  return withOrders(n, async ({ pool, poster }) => {
+function seedLoop(n, warmup) {
+  return withOrders(n, warmup, async ({ pool, poster }) => {
     for (;;) {
       const { rows } = await pool.query('SELECT id, callback_url, payload FROM orders WHERE status = 5 ORDER BY id LIMIT $1', [PAGE]);
       if (rows.length === 0) return;
@@ -54,8 +61,8 @@ function seedLoop(n) {
 }
 
 /** Keyset pages of 1,000 -> addBulk with a jobId per order -> a Worker (64) that reads, POSTs and updates one order per job. */
-function bullmqPlain(n) {
-  return withOrders(n, async ({ pool, poster }) => {
+function bullmqPlain(n, warmup) {
+  return withOrders(n, warmup, async ({ pool, poster, count }) => {
     const name = `bench-peer-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
     // Counted here, not by polling the table: a count over every order each 50 ms would be charged to
     // this peer's CPU and compete with it for the cores.
@@ -83,7 +90,7 @@ function bullmqPlain(n) {
         await queue.addBulk(rows.map(({ id }) => ({ name: 'callback', data: { orderId: id }, opts: { jobId: `order-${id}` } })));
         last = rows[rows.length - 1].id;
       }
-      await waitUntil(async () => finished >= n, 600_000, 10);
+      await waitUntil(async () => finished >= count, 600_000, 10);
     } finally {
       await worker.close();
       await queue.obliterate({ force: true }).catch(() => undefined);
