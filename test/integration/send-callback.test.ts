@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { CallbackDeadline } from '../../src/delivery/callback-deadline';
+import type { AbortCause } from '../../src/delivery/classify-error';
 import { sendCallback, type SignedRequest } from '../../src/delivery/send-callback';
 
 // sendCallback against a real HTTP server on loopback, stopped by a real CallbackDeadline.
@@ -54,136 +55,95 @@ const request = (path: string): SignedRequest => ({
   signingKeys: [Buffer.from('k')],
 });
 
+// Each test's clients and deadlines, let go of after it whatever it did.
+const agents: Agent[] = [];
+const deadlines: CallbackDeadline[] = [];
+
+function client(options: Agent.Options = {}): Agent {
+  const agent = new Agent(options);
+  agents.push(agent);
+  return agent;
+}
+
+function deadline(budgetMs: number, cause: AbortCause = 'timeout', shutdown = new AbortController().signal): CallbackDeadline {
+  const made = new CallbackDeadline(shutdown, budgetMs, cause);
+  deadlines.push(made);
+  return made;
+}
+
+afterEach(async () => {
+  deadlines.splice(0).forEach((made) => made.dispose());
+  await Promise.all(agents.splice(0).map((agent) => agent.destroy()));
+});
+
 it('a 2xx whose body never ends is delivered: the body is cut off, not waited for', async () => {
-  const agent = new Agent();
-  const deadline = new CallbackDeadline(new AbortController().signal, 5_000, 'timeout');
-  try {
-    await expect(sendCallback(agent, request('/trickle-ok'), deadline)).resolves.toEqual({ status: 200, retryAfterMs: undefined });
-    expect(deadline.cause).toBeUndefined();
-  } finally {
-    deadline.dispose();
-    await agent.destroy();
-  }
+  const stop = deadline(5_000);
+  await expect(sendCallback(client(), request('/trickle-ok'), stop)).resolves.toEqual({ status: 200, retryAfterMs: undefined });
+  expect(stop.cause).toBeUndefined();
 });
 
 it('an error answer keeps its Retry-After and the start of its body, on one line', async () => {
-  const agent = new Agent();
-  const deadline = new CallbackDeadline(new AbortController().signal, 5_000, 'timeout');
-  try {
-    const answer = await sendCallback(agent, request('/busy'), deadline);
-    expect(answer.status).toBe(503);
-    expect(answer.retryAfterMs).toBe(7000);
-    expect(answer.bodySnippet).toMatch(/^busy now y+$/);
-    expect(answer.bodySnippet!.length).toBeLessThanOrEqual(512);
-  } finally {
-    deadline.dispose();
-    await agent.destroy();
-  }
+  const answer = await sendCallback(client(), request('/busy'), deadline(5_000));
+  expect(answer.status).toBe(503);
+  expect(answer.retryAfterMs).toBe(7000);
+  expect(answer.bodySnippet).toMatch(/^busy now y+$/);
+  expect(answer.bodySnippet!.length).toBeLessThanOrEqual(512);
 });
 
 it('a deadline that passes while waiting for the answer rejects with its cause', async () => {
-  const agent = new Agent();
-  const deadline = new CallbackDeadline(new AbortController().signal, 100, 'claim');
-  try {
-    await expect(sendCallback(agent, request('/hang'), deadline)).rejects.toThrow('aborted: claim');
-    expect(deadline.cause).toBe('claim');
-  } finally {
-    deadline.dispose();
-    await agent.destroy();
-  }
+  const stop = deadline(100, 'claim');
+  await expect(sendCallback(client(), request('/hang'), stop)).rejects.toThrow('aborted: claim');
+  expect(stop.cause).toBe('claim');
 });
 
 it('a deadline that passes while the request waits for a connection gives up at once, and the request is never sent', async () => {
-  const agent = new Agent({ connections: 1 });
+  const agent = client({ connections: 1 });
   const shutdown = new AbortController();
-  const first = new CallbackDeadline(shutdown.signal, 5_000, 'timeout');
-  const second = new CallbackDeadline(shutdown.signal, 100, 'timeout');
   const before = seen.length;
-  try {
-    const hanging = sendCallback(agent, request('/hang'), first);
-    await expect(sendCallback(agent, request('/ok?queued'), second)).rejects.toThrow('aborted: timeout');
-    shutdown.abort(); // closes the only connection: the queued request now gets a new one, and must not go out
-    await expect(hanging).rejects.toThrow('aborted: shutdown');
-    const third = new CallbackDeadline(new AbortController().signal, 5_000, 'timeout');
-    await expect(sendCallback(agent, request('/ok?after'), third)).resolves.toMatchObject({ status: 200 });
-    third.dispose();
-    expect(seen.slice(before)).toEqual(['/hang', '/ok?after']);
-  } finally {
-    first.dispose();
-    second.dispose();
-    await agent.destroy();
-  }
+  const hanging = sendCallback(agent, request('/hang'), deadline(5_000, 'timeout', shutdown.signal));
+  await expect(sendCallback(agent, request('/ok?queued'), deadline(100, 'timeout', shutdown.signal))).rejects.toThrow('aborted: timeout');
+  shutdown.abort(); // closes the only connection: the queued request now gets a new one, and must not go out
+  await expect(hanging).rejects.toThrow('aborted: shutdown');
+  await expect(sendCallback(agent, request('/ok?after'), deadline(5_000))).resolves.toMatchObject({ status: 200 });
+  expect(seen.slice(before)).toEqual(['/hang', '/ok?after']);
 });
 
 it('shutdown stops every callback in flight, and a deadline made after it fires at once', async () => {
-  const agent = new Agent();
+  const agent = client();
   const shutdown = new AbortController();
-  const deadlines = [1, 2, 3].map(() => new CallbackDeadline(shutdown.signal, 5_000, 'timeout'));
-  try {
-    const inFlight = deadlines.map((deadline) => sendCallback(agent, request('/hang'), deadline));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    shutdown.abort();
-    for (const call of inFlight) await expect(call).rejects.toThrow('aborted: shutdown');
-    expect(deadlines.map((d) => d.cause)).toEqual(['shutdown', 'shutdown', 'shutdown']);
-    const late = new CallbackDeadline(shutdown.signal, 5_000, 'timeout');
-    expect(late.cause).toBe('shutdown');
-    late.dispose();
-  } finally {
-    deadlines.forEach((d) => d.dispose());
-    await agent.destroy();
-  }
+  const inFlight = [1, 2, 3].map(() => deadline(5_000, 'timeout', shutdown.signal));
+  const calls = inFlight.map((stop) => sendCallback(agent, request('/hang'), stop));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  shutdown.abort();
+  for (const call of calls) await expect(call).rejects.toThrow('aborted: shutdown');
+  expect(inFlight.map((stop) => stop.cause)).toEqual(['shutdown', 'shutdown', 'shutdown']);
+  expect(deadline(5_000, 'timeout', shutdown.signal).cause).toBe('shutdown');
 });
 
 it('a 1xx is not the answer: with no final status the request still times out', async () => {
-  const agent = new Agent();
-  const deadline = new CallbackDeadline(new AbortController().signal, 300, 'timeout');
-  try {
-    await expect(sendCallback(agent, request('/processing'), deadline)).rejects.toThrow('aborted: timeout');
-  } finally {
-    deadline.dispose();
-    await agent.destroy();
-  }
+  await expect(sendCallback(client(), request('/processing'), deadline(300))).rejects.toThrow('aborted: timeout');
 });
 
 it('an error answer whose body stops coming is still the answer when the deadline passes', async () => {
-  const agent = new Agent();
-  const deadline = new CallbackDeadline(new AbortController().signal, 300, 'timeout');
-  try {
-    await expect(sendCallback(agent, request('/slow-error'), deadline)).resolves.toEqual({ status: 500, retryAfterMs: undefined, bodySnippet: 'partial' });
-    expect(deadline.cause).toBe('timeout');
-  } finally {
-    deadline.dispose();
-    await agent.destroy();
-  }
+  const stop = deadline(300);
+  await expect(sendCallback(client(), request('/slow-error'), stop)).resolves.toEqual({ status: 500, retryAfterMs: undefined, bodySnippet: 'partial' });
+  expect(stop.cause).toBe('timeout');
 });
 
 it('the connection is kept alive after an error answer with a long body', async () => {
-  const agent = new Agent({ connections: 1 });
-  const deadline = new CallbackDeadline(new AbortController().signal, 5_000, 'timeout');
+  const agent = client({ connections: 1 });
   const before = clientPorts.length;
-  try {
-    for (let i = 0; i < 2; i++) await expect(sendCallback(agent, request('/busy'), deadline)).resolves.toMatchObject({ status: 503 });
-    const [first, second] = clientPorts.slice(before);
-    expect(second).toBe(first);
-  } finally {
-    deadline.dispose();
-    await agent.destroy();
-  }
+  for (let i = 0; i < 2; i++) await expect(sendCallback(agent, request('/busy'), deadline(5_000))).resolves.toMatchObject({ status: 503 });
+  const [first, second] = clientPorts.slice(before);
+  expect(second).toBe(first);
 });
 
 it('a deadline that has passed before the call sends nothing, and opens no connection', async () => {
-  const agent = new Agent();
   const shutdown = new AbortController();
   shutdown.abort();
-  const deadline = new CallbackDeadline(shutdown.signal, 5_000, 'timeout');
   const [requestsBefore, connectionsBefore] = [seen.length, connections];
-  try {
-    await expect(sendCallback(agent, request('/ok?too-late'), deadline)).rejects.toThrow('aborted: shutdown');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(seen.slice(requestsBefore)).toEqual([]);
-    expect(connections).toBe(connectionsBefore);
-  } finally {
-    deadline.dispose();
-    await agent.destroy();
-  }
+  await expect(sendCallback(client(), request('/ok?too-late'), deadline(5_000, 'timeout', shutdown.signal))).rejects.toThrow('aborted: shutdown');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  expect(seen.slice(requestsBefore)).toEqual([]);
+  expect(connections).toBe(connectionsBefore);
 });
