@@ -20,7 +20,7 @@ async function rawSignedPosts(n) {
   const sink = await startSink();
   const poster = createPoster();
   try {
-    return await measured(n, () => inParallel(n, CONCURRENCY, (i) => poster.post(sink.url, i, PAYLOAD)));
+    return await measured(n, () => inParallel(n, CONCURRENCY, (i) => poster.post(sink.url, i, PAYLOAD)), { sink: [sink.child.pid] });
   } finally {
     await poster.close();
     await stop(sink.child);

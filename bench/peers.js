@@ -34,7 +34,7 @@ async function withOrders(n, warmup, run) {
       await run({ pool, poster, count: warmup });
     }
     await db.insert(1, n, sink.url);
-    const result = await measured(n, () => run({ pool, poster, count: n }));
+    const result = await measured(n, () => run({ pool, poster, count: n }), { sink: [sink.child.pid] });
     const delivered = await db.delivered(1, n + 1);
     if (delivered !== n) throw new Error(`${delivered} of ${n} orders delivered`);
     return result;

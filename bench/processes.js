@@ -110,16 +110,19 @@ function cpuSeconds(pid) {
   }
 }
 
-/** Pids of the Postgres and Redis servers: their CPU is part of what an order costs. */
+/**
+ * Pids of every Postgres and Redis process on the machine (servers, backends, autovacuum): their CPU
+ * is part of what an order costs. Matched by process name, not command line, which a backend rewrites.
+ */
 function serverPids() {
-  const pids = (pattern) => {
+  const pids = (name) => {
     try {
-      return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+      return execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
     } catch {
       return [];
     }
   };
-  return [...pids('postgres'), ...pids('redis-server')];
+  return { postgres: pids('postgres'), redis: pids('redis-server') };
 }
 
 module.exports = { startSink, askSink, waitForDeliveries, startDaemon, stop, removeQueue, cpuSeconds, rssBytes, serverPids, CLI };

@@ -43,6 +43,30 @@ function throughputTable(results) {
   ].join('\n');
 }
 
+/** The throughput rows again, their machine CPU split by process: where an order's cost goes. */
+function cpuTable(results) {
+  const scenarios = [
+    ['ceiling: raw signed POSTs', results.ceilings?.signedPosts],
+    ['ceiling: conditional updates, 1 per statement', results.ceilings?.updatesOne],
+    ['ceiling: conditional updates, 100 per statement', results.ceilings?.updatesHundred],
+    ['ceiling: BullMQ alone (the Worker\'s part)', results.ceilings?.bullmq],
+    ['peer: seed-loop', results.peers?.seedLoop],
+    ['peer: bullmq-plain', results.peers?.bullmqPlain],
+    ['order-callbacks, 1 replica', results.orderCallbacks?.oneReplica],
+    ['order-callbacks, 2 replicas', results.orderCallbacks?.twoReplicas],
+  ].filter(([, r]) => r?.cpuSecondsPer1kBy);
+  if (scenarios.length === 0) return undefined;
+  const cell = (value) => (value > 0 ? fixed(value, 2) : '');
+  return [
+    row(['CPU-s per 1k orders, by process', 'bench process (peers, ceilings)', 'daemons', 'sink', 'Postgres', 'Redis', 'rest', 'machine']),
+    row(Array(8).fill('---')),
+    ...scenarios.map(([name, r]) => {
+      const by = r.cpuSecondsPer1kBy;
+      return row([name, cell(by.bench), cell(by.daemons), cell(by.sink), cell(by.postgres), cell(by.redis), cell(by.rest), fixed(r.cpuSecondsPer1k, 2)]);
+    }),
+  ].join('\n');
+}
+
 function pickupTable(results) {
   if (!results.pickup) return undefined;
   const rates = Object.keys(results.pickup);
@@ -85,13 +109,14 @@ function isolationTable(results) {
 
 function renderReport(results) {
   // A partial run (--only) has some sections: the tables of the others are left out.
-  const table = [throughputTable(results), pickupTable(results), backlogTable(results), isolationTable(results)].filter(Boolean).join('\n\n');
+  const table = [throughputTable(results), cpuTable(results), pickupTable(results), backlogTable(results), isolationTable(results)].filter(Boolean).join('\n\n');
   const m = results.machine;
   const markdown =
     '# Benchmarks\n\n' +
     `Last run: ${results.at}, \`${results.command}\`, on ${m.cores} cores (${m.cpu}), Node ${m.node}, ${m.postgres}, ${m.redis}.\n` +
     'Everything on one machine over loopback, so every process shares the same cores; each figure is the\n' +
-    'median of two runs (their mean). CPU-seconds are the whole machine\'s (daemon, Postgres, Redis, sink).\n' +
+    'median of two runs (their mean). CPU-seconds are the whole machine\'s (daemon, Postgres, Redis, sink),\n' +
+    'then split by process; `rest` is busy time no listed process accounts for (mostly the kernel\'s).\n' +
     'Raw results, with both runs and the backlog\'s samples: bench/results/.\n\n' +
     `${table}\n\n` +
     'What each row does: see "Benchmark" in the README. Goals (issue 5): order-callbacks at 1.5× the best\n' +

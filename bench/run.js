@@ -76,8 +76,10 @@ async function drain(replicas) {
     await waitUntil(async () => (await db.delivered(...warmupIds)) === SIZES.warmup, 120_000);
     await db.insert(1, SIZES.N, sink.url);
     // The warm-up orders were the sink's first requests.
-    const result = await measured(SIZES.N, () =>
-      waitForDeliveries(sink, SIZES.N + SIZES.warmup, async () => (await db.delivered(1, SIZES.N + 1)) === SIZES.N, 600_000),
+    const result = await measured(
+      SIZES.N,
+      () => waitForDeliveries(sink, SIZES.N + SIZES.warmup, async () => (await db.delivered(1, SIZES.N + 1)) === SIZES.N, 600_000),
+      { daemons: daemons.map((d) => d.pid), sink: [sink.child.pid] },
     );
     return { ...result, peakDaemonRss: peakRss };
   } finally {
@@ -112,15 +114,28 @@ async function isolation(withBadPartner) {
   }
 }
 
+const isNumberRecord = (value) =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((inner) => typeof inner === 'number');
+
+/** The mean of two runs' numbers, and of the numbers one level down (the CPU split by process). */
+function meanOfTwo(a, b) {
+  const out = {};
+  for (const key of Object.keys(a)) {
+    if (typeof a[key] === 'number') out[key] = (a[key] + b[key]) / 2;
+    else if (isNumberRecord(a[key]) && isNumberRecord(b[key])) {
+      out[key] = Object.fromEntries(Object.keys(a[key]).map((inner) => [inner, (a[key][inner] + b[key][inner]) / 2]));
+    }
+  }
+  return out;
+}
+
 /** Runs a scenario twice; numbers are reported as the median of the two (their mean), runs kept. */
 async function twice(name, run) {
   process.stdout.write(`${name}... `);
   const a = await run();
   const b = await run();
-  const out = {};
-  for (const key of Object.keys(a)) if (typeof a[key] === 'number') out[key] = (a[key] + b[key]) / 2;
   console.log('done');
-  return { ...out, runs: [a, b] };
+  return { ...meanOfTwo(a, b), runs: [a, b] };
 }
 
 function machine() {
