@@ -56,7 +56,8 @@ function cpuTable(results) {
     ['order-callbacks, 2 replicas', results.orderCallbacks?.twoReplicas],
   ].filter(([, r]) => r?.cpuSecondsPer1kBy);
   if (scenarios.length === 0) return undefined;
-  const cell = (value) => (value > 0 ? fixed(value, 2) : '');
+  // Empty: no such process in the scenario (no daemon for a peer); a measured 0 shows as 0.00.
+  const cell = (value) => (value === undefined ? '' : fixed(value, 2));
   return [
     row(['CPU-s per 1k orders, by process', 'bench process (peers, ceilings)', 'daemons', 'sink', 'Postgres', 'Redis', 'rest', 'machine']),
     row(Array(8).fill('---')),
@@ -116,7 +117,8 @@ function renderReport(results) {
     `Last run: ${results.at}, \`${results.command}\`, on ${m.cores} cores (${m.cpu}), Node ${m.node}, ${m.postgres}, ${m.redis}.\n` +
     'Everything on one machine over loopback, so every process shares the same cores; each figure is the\n' +
     'median of two runs (their mean). CPU-seconds are the whole machine\'s (daemon, Postgres, Redis, sink),\n' +
-    'then split by process; `rest` is busy time no listed process accounts for (mostly the kernel\'s).\n' +
+    'then split by process; `rest` is busy time no listed process accounts for (processes that came and\n' +
+    'went, steal time, anything else running).\n' +
     'Raw results, with both runs and the backlog\'s samples: bench/results/.\n\n' +
     `${table}\n\n` +
     'What each row does: see "Benchmark" in the README. Goals (issue 5): order-callbacks at 1.5× the best\n' +

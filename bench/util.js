@@ -30,24 +30,28 @@ module.exports = { machineCpuSeconds, waitUntil, percentile };
  * Starts counting CPU by process: the bench process itself (peers and ceilings run in it), each named
  * group of child pids (`{ daemons: [...], sink: [...] }`), and every Postgres and Redis process. Answers
  * a function that gives CPU-seconds per group since the start, plus `rest`: the machine's busy time that
- * none of them account for (processes that came and went, the kernel's own share, anything else running).
+ * none of them account for (processes that came and went, steal time, anything else running). `rest`
+ * is not clamped: a small negative value is the counters' rounding (ticks of 10 ms per process).
  */
 function cpuMeter(children) {
+  // pgrep runs first, then every counter is read back to back, so the windows match.
   const groupsNow = () => ({ ...children, ...serverPids() });
+  const startGroups = groupsNow();
   const before = new Map();
-  for (const pids of Object.values(groupsNow())) for (const pid of pids) before.set(pid, cpuSeconds(pid));
+  for (const pids of Object.values(startGroups)) for (const pid of pids) before.set(pid, cpuSeconds(pid));
   const benchBefore = process.cpuUsage();
   const machineBefore = machineCpuSeconds();
   return () => {
+    const endGroups = groupsNow();
     const machine = machineCpuSeconds() - machineBefore;
     const bench = process.cpuUsage(benchBefore);
     const used = { bench: (bench.user + bench.system) / 1e6 };
     // A pid seen only now started during the run: all its CPU is the run's. One gone by now reads 0:
     // its CPU is lost to `rest`, not subtracted.
     const since = (pid) => Math.max(0, cpuSeconds(pid) - (before.get(pid) ?? 0));
-    for (const [name, pids] of Object.entries(groupsNow())) used[name] = pids.reduce((sum, pid) => sum + since(pid), 0);
+    for (const [name, pids] of Object.entries(endGroups)) used[name] = pids.reduce((sum, pid) => sum + since(pid), 0);
     const accounted = Object.values(used).reduce((sum, seconds) => sum + seconds, 0);
-    return { machine, ...used, rest: Math.max(0, machine - accounted) };
+    return { machine, ...used, rest: machine - accounted };
   };
 }
 
