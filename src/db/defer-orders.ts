@@ -69,6 +69,24 @@ export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[
 }
 
 /**
+ * deferOriginOrders' statement, with knex's `?` placeholders: the host, the three spellings of the
+ * origin (followed by a path, by a query, alone), then `until` twice. Exported for the test that checks
+ * how Postgres plans it: through orders_ready_host_idx, not every ready order of every partner.
+ * SKIP LOCKED: rows a worker holds right now are being claimed or finished, and are refused by the gate
+ * one by one; waiting for them while holding thousands of others is how batches deadlock.
+ */
+export const DEFER_ORIGIN_SQL = `
+  WITH held AS (
+    SELECT id FROM orders
+     WHERE status = 5 AND callback_host(callback_url) = ?
+       AND (starts_with(lower(callback_url), ?) OR starts_with(lower(callback_url), ?) OR lower(callback_url) = ?)
+       AND next_attempt_at < ? AND claim_token IS NULL
+       FOR UPDATE SKIP LOCKED
+  )
+  UPDATE orders SET next_attempt_at = ?, lease_until = NULL
+   WHERE id = ANY(ARRAY(SELECT id FROM held))`;
+
+/**
  * Defers every ready, unclaimed order to `origin` (scheme://host[:port]) that would come due before
  * `until`: when a partner's circuit opens, its backlog stops reaching the queue at all instead of one
  * job at a time. orders_ready_host_idx narrows to the host; the prefix picks the origin. URLs spelled
@@ -78,19 +96,6 @@ export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[
  */
 export async function deferOriginOrders(db: Db, origin: URL, until: Date): Promise<number> {
   const prefix = origin.origin.toLowerCase();
-  // SKIP LOCKED: rows a worker holds right now are being claimed or finished, and are refused by the
-  // gate one by one; waiting for them while holding thousands of others is how batches deadlock.
-  const result = await db.raw(
-    `WITH held AS (
-       SELECT id FROM orders
-        WHERE status = 5 AND callback_host(callback_url) = ?
-          AND (starts_with(lower(callback_url), ?) OR starts_with(lower(callback_url), ?) OR lower(callback_url) = ?)
-          AND next_attempt_at < ? AND claim_token IS NULL
-          FOR UPDATE SKIP LOCKED
-     )
-     UPDATE orders SET next_attempt_at = ?, lease_until = NULL
-      WHERE id = ANY(ARRAY(SELECT id FROM held))`,
-    [origin.hostname.toLowerCase(), `${prefix}/`, `${prefix}?`, prefix, until, until],
-  );
+  const result = await db.raw(DEFER_ORIGIN_SQL, [origin.hostname.toLowerCase(), `${prefix}/`, `${prefix}?`, prefix, until, until]);
   return result.rowCount ?? 0;
 }

@@ -1,5 +1,5 @@
 import { CLAIM_ORDERS_SQL, claimOrders, type ClaimedOrder } from '../../src/db/claim-order';
-import { deferClaimedOrders, deferOriginOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
+import { DEFER_ORIGIN_SQL, deferClaimedOrders, deferOriginOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
 import { ROW_BUSY } from '../../src/db/locked-batch';
 import { positionalParameters } from '../../src/db/prepared-statement';
 import { RECORD_ATTEMPTS_SQL, recordAttempts, type AttemptOutcome } from '../../src/db/record-attempt';
@@ -72,6 +72,37 @@ describe('how Postgres plans the per-order statements', () => {
     } finally {
       await client.end();
       await stale.drop();
+    }
+  });
+});
+
+describe('how Postgres plans deferring a partner', () => {
+  // When a partner's circuit opens, its ready orders are deferred in one statement: it must find them
+  // through orders_ready_host_idx, not by reading every ready order of every partner.
+  it("finds one partner's ready orders through orders_ready_host_idx", async () => {
+    const hosts = await createTestDatabase();
+    const client = new Client({ connectionString: hosts.url });
+    await client.connect();
+    try {
+      for (let host = 0; host < 100; host++) {
+        const ids = Array.from({ length: 50 }, (_, i) => host * 50 + i + 1);
+        await insertOrders(hosts.db, ids, `https://partner-${host}.example.com/callback`);
+      }
+      await client.query('ANALYZE orders');
+      await client.query(`PREPARE defer_origin(text, text, text, text, timestamptz, timestamptz) AS ${positionalParameters(DEFER_ORIGIN_SQL)}`);
+      const origin = 'https://partner-7.example.com';
+      const values = `('partner-7.example.com', '${origin}/', '${origin}?', '${origin}', now() + interval '1 minute', now() + interval '1 minute')`;
+      for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+        await client.query(`SET plan_cache_mode = ${mode}`);
+        const plan = (await client.query(`EXPLAIN EXECUTE defer_origin${values}`)).rows.map((row) => row['QUERY PLAN']).join('\n');
+        expect(`${mode}: ${plan}`).toMatch(/orders_ready_host_idx/);
+      }
+      // And it does what it says: that partner's 50 orders, no one else's.
+      const deferred = await deferOriginOrders(hosts.db, new URL(origin), new Date(Date.now() + 60_000));
+      expect(deferred).toBe(50);
+    } finally {
+      await client.end();
+      await hosts.drop();
     }
   });
 });
