@@ -33,6 +33,11 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
  * Applies every pending knex migration; returns the names applied. Safe to run concurrently (every
  * replica may run it at start): knex's own lock table cannot protect the creation of its tables, so
  * migrators queue on a session advisory lock and each finds the work done by the one before it.
+ *
+ * Hence no migration may build an index CONCURRENTLY: that waits for every older snapshot in the
+ * database, among them another replica's migrator waiting here for this lock, which waits for this
+ * migration to end. Tried: it hangs until a statement timeout. A plain CREATE INDEX, as in migration
+ * 005, blocks writes to its table while it builds instead.
  */
 export async function migrateLatest(databaseUrl: string): Promise<string[]> {
   await ensureDatabase(databaseUrl);
