@@ -17,8 +17,16 @@ export interface Producer {
 /** How long stop() waits for a run in progress before closing the session under it. */
 const RUN_FINISH_TIMEOUT_MS = 4000;
 
-/** How soon to look again when the queue was full, or another producer held the lock. */
-const SOON_MS = 200;
+/** How soon to try again when another producer held the lock. */
+const LOCK_RETRY_MS = 200;
+
+/**
+ * How soon to look again when the queue was full. Workers empty a full queue fast (2,000 jobs in about
+ * 300 ms at 7,000 orders/s), and a run takes tens of milliseconds to refill it: looking 200 ms later
+ * left one replica's workers without a job for a fifth of a drain, and cost 10–15 % of its orders per
+ * second (BENCHMARKS.md, history). A look at a queue that is still full is one Redis round trip.
+ */
+const QUEUE_FULL_RECHECK_MS = 20;
 
 /**
  * How long a producer keeps the lock across back-to-back runs. While orders keep coming, runs follow
@@ -62,7 +70,7 @@ export async function startProducer(deps: {
     intervalMs: deps.config.pollIntervalMs,
     logger,
     runOnce: async () => {
-      if (!(await listener.tryLock(lockKey))) return SOON_MS;
+      if (!(await listener.tryLock(lockKey))) return LOCK_RETRY_MS;
       lockedSince ??= Date.now();
       let keepLock = false;
       const started = process.hrtime.bigint();
@@ -72,7 +80,7 @@ export async function startProducer(deps: {
         deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
         const holdLeftMs = lockedSince + LOCK_HOLD_MS - Date.now();
         keepLock = (result.enqueued > 0 || result.queueFull) && holdLeftMs > 0;
-        if (result.queueFull) return SOON_MS;
+        if (result.queueFull) return QUEUE_FULL_RECHECK_MS;
         // Kept, the lock must not wait for the next NOTIFY or poll, which may be far off: by then a run
         // finds nothing new and lets it go.
         return keepLock ? holdLeftMs : undefined;
