@@ -98,6 +98,23 @@ it('a backlog larger than MAX_QUEUED_JOBS never holds more than that many jobs i
   expect(receiver.countsById().size).toBe(3000);
 });
 
+it('a full queue is topped up again as the workers make room, not at the next poll', async () => {
+  receiver = await new Receiver(() => ({ status: 200 })).start();
+  // One NOTIFY wakes the producer for the whole insert, and the next poll is an hour away: only
+  // looking again after finding the queue full can deliver 40 queues' worth before the deadline.
+  await spawnDaemon('start', {
+    DATABASE_URL: database.url,
+    REDIS_URL: SHARED_REDIS_URL,
+    QUEUE_NAME: queueName,
+    CALLBACK_ALLOW_PRIVATE: 'true',
+    POLL_INTERVAL_MS: '3600000',
+    MAX_QUEUED_JOBS: '25',
+  });
+  await insertOrders(database.db, ids(1000), receiver.url());
+  await waitFor('the backlog delivered', async () => (await statusCounts(database.db))[6] === 1000, 30_000);
+  expect(receiver.countsById().size).toBe(1000);
+});
+
 it.each([
   ['from the front', false, '(500, 60000)'],
   ['after a cursor', true, `(${Date.now() * 1000 - 3_600_000_000}, 0, 500, 60000)`],
