@@ -57,7 +57,7 @@ export async function startDaemon(
       lifecycle.add('worker', () => started.stop(), config.shutdownGraceMs + 10_000);
     }
     if (role !== 'worker') {
-      const producer = await startProducer({ db, queue, config, logger, metrics });
+      const producer = await startProducer({ db, queue, config, logger, metrics, heldUntil: worker?.heldUntil });
       lifecycle.add('producer', () => producer.stop());
     }
     if (config.metrics && metrics) {

@@ -10,7 +10,7 @@ import { CallbackDeadline } from './callback-deadline';
 import { classifyError } from './classify-error';
 import { decideOutcome } from './decide-outcome';
 import { prepareCallback } from './prepare-callback';
-import { admitWaiting, holdBeforeClaim, holdPartnerOrders, releaseSlot, settleGate, takeRate } from './partner-admission';
+import { admitWaiting, holdPartnerOrders, partnerHold, releaseSlot, settleGate, takeRate } from './partner-admission';
 import type { HostGate } from './host-gate';
 import type { PartnerRateLimit } from './partner-rate-limit';
 import type { SlotWaiters } from './slot-waiters';
@@ -82,10 +82,9 @@ export async function deliverOrder(
 ): Promise<DeliveryResult> {
   const { config } = deps;
   const log = deps.logger.child({ orderId });
-  const held = originHint ? holdBeforeClaim(deps, originHint) : undefined;
+  const held = originHint ? partnerHold(deps, originHint, log) : undefined;
   if (held) {
     // One (shared) statement hands the order back until then; no claim, no request, no worker slot held.
-    if (held.holdPartner) holdPartnerOrders(deps, new URL(originHint!), held.until, log, 'silent at its cap');
     await deps.orders.deferUnclaimed(orderId, held.until);
     log.debug({ origin: originHint, until: held.until, reason: held.reason }, 'partner held; deferred without an attempt');
     return 'deferred';

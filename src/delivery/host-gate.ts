@@ -34,6 +34,12 @@ export interface Refusal {
    * the caller should hold back all its ready orders until `until`, not only this one.
    */
   holdPartner?: boolean;
+  /**
+   * Refused only because this process is at the partner's cap, and the partner has answered since it
+   * got busy (slowly): another replica may have room for its orders. Not a reason to keep them out of
+   * the queue that all replicas share.
+   */
+  answering?: boolean;
 }
 
 interface HostState {
@@ -105,7 +111,8 @@ export class HostGate {
     // Held once per silent spell: the first refusal to find it silent asks for the whole backlog.
     const holdPartner = silent && state.silentUntil <= now;
     if (holdPartner) state.silentUntil = until;
-    return { admitted: false, until, reason: `${state.inFlight} callbacks in flight to ${host}`, waitable, holdPartner };
+    const answering = state.lastAnsweredAt >= state.busySince;
+    return { admitted: false, until, reason: `${state.inFlight} callbacks in flight to ${host}`, waitable, holdPartner, answering };
   }
 
   /**

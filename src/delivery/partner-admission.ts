@@ -50,14 +50,22 @@ export function releaseSlot(deps: PartnerDeps, origin: string): void {
   deps.slots.freed(origin);
 }
 
+/** Why, and until when, a partner's orders are handed back unclaimed (Refusal's flags, for HostGate's holds). */
+export interface PartnerHold {
+  until: Date;
+  reason: string;
+  holdPartner?: boolean;
+  answering?: boolean;
+}
+
 /**
  * Why the partner's orders should not even be claimed now, and until when, or undefined: its circuit
  * is open, it is at its cap and not answering (HostGate), or its rate limit is known to be used up for
  * this second (then back anywhere in the next one, so they do not all return at once).
  */
-export function holdBeforeClaim(deps: PartnerDeps, origin: string): { until: Date; reason: string; holdPartner?: boolean } | undefined {
+export function holdBeforeClaim(deps: PartnerDeps, origin: string): PartnerHold | undefined {
   const refusal = deps.gate.holdUntil(origin, Date.now());
-  if (refusal) return { until: new Date(refusal.until), reason: refusal.reason, holdPartner: refusal.holdPartner };
+  if (refusal) return { until: new Date(refusal.until), reason: refusal.reason, holdPartner: refusal.holdPartner, answering: refusal.answering };
   if (!deps.rateLimit) return undefined;
   let fullUntil: number | undefined;
   try {
@@ -67,6 +75,17 @@ export function holdBeforeClaim(deps: PartnerDeps, origin: string): { until: Dat
   }
   if (fullUntil === undefined) return undefined;
   return { until: new Date(fullUntil + Math.floor(Math.random() * 1000)), reason: `rate limit of ${origin} used up this second` };
+}
+
+/**
+ * holdBeforeClaim, asked for one order to `origin` by an attempt or by the producer before it queues
+ * the order; when the answer is to hold the partner's whole backlog (silent at its cap), that is done
+ * too, in one statement.
+ */
+export function partnerHold(deps: PartnerDeps, origin: string, log: Logger): PartnerHold | undefined {
+  const held = holdBeforeClaim(deps, origin);
+  if (held?.holdPartner) holdPartnerOrders(deps, new URL(origin), held.until, log, 'silent at its cap');
+  return held;
 }
 
 /**

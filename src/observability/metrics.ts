@@ -30,6 +30,7 @@ export class Metrics {
   private readonly producerRunSeconds: Histogram;
   private readonly producerPageSeconds: Histogram;
   private readonly enqueued: Counter;
+  private readonly heldBeforeQueue: Counter;
 
   constructor(sources: { db: Db; queue: Queue<CallbackJobData> }) {
     const registers = [this.registry];
@@ -73,6 +74,11 @@ export class Metrics {
       registers,
     });
     this.enqueued = new Counter({ name: 'order_callbacks_enqueued_total', help: 'Jobs added to the queue by this producer', registers });
+    this.heldBeforeQueue = new Counter({
+      name: 'order_callbacks_held_before_queue_total',
+      help: "Orders this producer deferred instead of queuing, because this process's workers hold their partner (circuit open, at its cap and not answering, rate limit used up)",
+      registers,
+    });
 
     registerScrapeGauges(this.registry, sources);
     collectDefaultMetrics({ register: this.registry, prefix: 'order_callbacks_' });
@@ -96,8 +102,9 @@ export class Metrics {
     this.producerPageSeconds.observe(seconds);
   };
 
-  producerRan(seconds: number, enqueued: number): void {
+  producerRan(seconds: number, enqueued: number, heldBeforeQueue = 0): void {
     this.producerRunSeconds.observe(seconds);
+    this.heldBeforeQueue.inc(heldBeforeQueue);
     this.enqueued.inc(enqueued);
   }
 }

@@ -49,6 +49,8 @@ export async function startProducer(deps: {
   config: Config;
   logger: Logger;
   metrics?: Metrics;
+  /** EnqueueDeps.heldUntil, from the workers of this process. */
+  heldUntil?: (origin: string) => Date | undefined;
 }): Promise<Producer> {
   const logger = deps.logger.child({ component: 'producer' });
   const lockKey = `order-callbacks:producer:${deps.config.queueName}`;
@@ -77,7 +79,7 @@ export async function startProducer(deps: {
       try {
         const result = await enqueueReadyOrders({ ...deps, logger, observePage: deps.metrics?.producerPageRead }, scanStart.nextRun());
         scanStart.stoppedAt(result.resumeAt);
-        deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
+        deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued, result.held);
         const holdLeftMs = lockedSince + LOCK_HOLD_MS - Date.now();
         keepLock = (result.enqueued > 0 || result.queueFull) && holdLeftMs > 0;
         if (result.queueFull) return QUEUE_FULL_RECHECK_MS;

@@ -2,6 +2,7 @@ import { Worker } from 'bullmq';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import { deliverOrder } from '../delivery/deliver-order';
+import { partnerHold } from '../delivery/partner-admission';
 import { createHttpClient } from '../delivery/http-client';
 import { HostGate } from '../delivery/host-gate';
 import { SlotWaiters } from '../delivery/slot-waiters';
@@ -23,6 +24,12 @@ export interface CallbackWorker {
   abortInFlight(): void;
   /** False once stopping, or when BullMQ's worker is not running: for /readyz. */
   isRunning(): boolean;
+  /**
+   * Until when orders to `origin` should stay out of the queue: this worker's attempts would hand them
+   * back unclaimed (partnerHold), and not merely because this process is at the cap of a partner that
+   * answers, slowly (another replica may have room). For a producer in the same process.
+   */
+  heldUntil(origin: string): Date | undefined;
 }
 
 /** How often a worker looks for jobs whose lock ran out. Cheap; it decides how fast a dead worker's jobs return. */
@@ -83,6 +90,10 @@ export function startCallbackWorker(deps: {
   let stopping: Promise<void> | undefined;
   return {
     abortInFlight: () => shutdown.abort(),
+    heldUntil: (origin) => {
+      const held = partnerHold(delivery, origin, logger);
+      return held && !held.answering ? held.until : undefined;
+    },
     isRunning: () => !stopping && worker.isRunning(),
     stop: () =>
       (stopping ??= (async () => {

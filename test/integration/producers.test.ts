@@ -175,7 +175,7 @@ it('a run that continues after a full queue starts where the last one stopped; o
   expect(await queued()).toEqual(ids(10));
 
   const full = await enqueueReadyOrders(deps, first.resumeAt);
-  expect(full).toEqual({ enqueued: 0, queueFull: true, resumeAt: first.resumeAt }); // nothing read: nothing moved
+  expect(full).toEqual({ enqueued: 0, held: 0, queueFull: true, resumeAt: first.resumeAt }); // nothing read: nothing moved
 
   // The queue empties; an order becomes ready with a key before every order leased so far.
   await queue.drain();

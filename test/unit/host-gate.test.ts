@@ -22,7 +22,7 @@ describe('HostGate', () => {
     const gate = new HostGate(options);
     gate.admit(A, 0);
     gate.admit(A, 0);
-    expect(gate.admit(A, 0)).toMatchObject({ admitted: false, waitable: false }); // no answer yet: maybe hung
+    expect(gate.admit(A, 0)).toMatchObject({ admitted: false, waitable: false, answering: false }); // no answer yet: maybe hung
     gate.settle(A, { failed: false }, 100);
     gate.admit(A, 100);
     expect(gate.admit(A, 200)).toMatchObject({ admitted: false, waitable: true, until: 700 });
@@ -30,7 +30,9 @@ describe('HostGate', () => {
     expect(gate.admit(A, 1200)).toMatchObject({ admitted: false, waitable: false }); // silent for a second
     gate.settle(A, { failed: false, durationMs: 2000 }, 1250);
     gate.admit(A, 1250);
-    expect(gate.admit(A, 1250)).toMatchObject({ admitted: false, waitable: false }); // answers, but slowly
+    // Answers, but slowly: not worth waiting for here, though another replica may have room for it.
+    expect(gate.admit(A, 1250)).toMatchObject({ admitted: false, waitable: false, answering: true });
+    expect(gate.holdUntil(A, 1250)).toMatchObject({ answering: true });
     gate.settle(A, { failed: true }, 1300); // a failure is not an answer
     gate.admit(A, 1300);
     expect(gate.admit(A, 1300)).toMatchObject({ admitted: false, waitable: false });
