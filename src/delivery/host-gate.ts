@@ -35,9 +35,9 @@ export interface Refusal {
    */
   holdPartner?: boolean;
   /**
-   * Refused only because this process is at the partner's cap, and the partner has answered since it
-   * got busy (slowly): another replica may have room for its orders. Not a reason to keep them out of
-   * the queue that all replicas share.
+   * Refused only because this process is at the partner's cap, and the partner answers (slowly): it
+   * has answered before and is not silent now. Another replica may have room for its orders, so this
+   * is no reason to keep them out of the queue that all replicas share.
    */
   answering?: boolean;
 }
@@ -111,7 +111,7 @@ export class HostGate {
     // Held once per silent spell: the first refusal to find it silent asks for the whole backlog.
     const holdPartner = silent && state.silentUntil <= now;
     if (holdPartner) state.silentUntil = until;
-    const answering = state.lastAnsweredAt >= state.busySince;
+    const answering = !silent && state.answerMs >= 0;
     return { admitted: false, until, reason: `${state.inFlight} callbacks in flight to ${host}`, waitable, holdPartner, answering };
   }
 

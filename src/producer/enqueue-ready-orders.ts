@@ -28,7 +28,11 @@ export interface EnqueueResult {
   enqueued: number;
   /** Orders deferred instead of queued, their partner held (EnqueueDeps.heldUntil). */
   held: number;
-  /** The queue is full and orders may still be waiting: look again soon, not at the next poll. */
+  /**
+   * No room left for this run, and orders may still be waiting: look again soon, not at the next poll.
+   * Held orders use room too, though they get no job: a run reads at most as many orders as the queue
+   * had room for, however many belong to held partners, and the next continues where it stopped.
+   */
   queueFull: boolean;
   /**
    * Where a run that continues this one may start: after the last order leased, when the run stopped
@@ -78,7 +82,7 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
       if (deferrals.length > 0) await deferUnclaimedOrders(db, deferrals);
       enqueued += queued.length;
       held += deferrals.length;
-      room -= queued.length;
+      room -= page.ids.length;
       cursor = page.next;
     }
     if (reachedEnd) break;

@@ -27,7 +27,7 @@ export interface CallbackWorker {
   /**
    * Until when orders to `origin` should stay out of the queue: this worker's attempts would hand them
    * back unclaimed (partnerHold), and not merely because this process is at the cap of a partner that
-   * answers, slowly (another replica may have room). For a producer in the same process.
+   * answers (another replica may have room). For a producer in the same process.
    */
   heldUntil(origin: string): Date | undefined;
 }

@@ -53,11 +53,12 @@ describe('HostGate', () => {
     slow.settle(B, { failed: false, durationMs: 1200 }, 1200);
     slow.admit(B, 1200);
     slow.admit(B, 1200);
-    expect(slow.admit(B, 1300)).toMatchObject({ admitted: false, until: 2500, waitable: false, holdPartner: false });
+    expect(slow.admit(B, 1300)).toMatchObject({ admitted: false, until: 2500, waitable: false, holdPartner: false, answering: true });
     expect(slow.holdUntil(B, 1300)).toMatchObject({ until: 2500 });
     // Slow but healthy: a second and a half without an answer is less than two of its answer times.
     expect(slow.admit(B, 2700)).toMatchObject({ admitted: false, holdPartner: false, until: 3900 });
-    expect(slow.admit(B, 3600)).toMatchObject({ admitted: false, holdPartner: true, until: 6600 });
+    // Silent now, though it answered before: no longer a partner that answers.
+    expect(slow.admit(B, 3600)).toMatchObject({ admitted: false, holdPartner: true, until: 6600, answering: false });
   });
 
   it('holdUntil makes the same decision as admit, and asks for the whole partner to be held once per silent spell', () => {
