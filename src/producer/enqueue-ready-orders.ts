@@ -46,8 +46,8 @@ export interface EnqueueResult {
  * by nobody. Each order is leased in Postgres (hidden from other producers for QUEUE_LEASE_MS) before
  * its job is added, so a producer that dies between the two loses nothing: the lease runs out and the
  * order is offered again. Orders of a partner the workers beside it hold are deferred instead
- * (EnqueueDeps.heldUntil), without a job. The caller makes sure only one producer runs this at a time, so two of them
- * cannot both see the same free room and overfill the queue.
+ * (EnqueueDeps.heldUntil), without a job. The caller makes sure only one producer runs this at a time,
+ * so two of them cannot both see the same free room and overfill the queue.
  *
  * `from`: start after this point of orders_ready_idx instead of at its front (see ScanStart).
  */
