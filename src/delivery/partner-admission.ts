@@ -50,7 +50,7 @@ export function releaseSlot(deps: PartnerDeps, origin: string): void {
   deps.slots.freed(origin);
 }
 
-/** Why, and until when, a partner's orders are handed back unclaimed (Refusal's flags, for HostGate's holds). */
+/** Why, and until when, a partner's orders are handed back unclaimed; the flags are HostGate's (Refusal). */
 export interface PartnerHold {
   until: Date;
   reason: string;
@@ -63,7 +63,7 @@ export interface PartnerHold {
  * is open, it is at its cap and not answering (HostGate), or its rate limit is known to be used up for
  * this second (then back anywhere in the next one, so they do not all return at once).
  */
-export function holdBeforeClaim(deps: PartnerDeps, origin: string): PartnerHold | undefined {
+function holdBeforeClaim(deps: PartnerDeps, origin: string): PartnerHold | undefined {
   const refusal = deps.gate.holdUntil(origin, Date.now());
   if (refusal) return { until: new Date(refusal.until), reason: refusal.reason, holdPartner: refusal.holdPartner, answering: refusal.answering };
   if (!deps.rateLimit) return undefined;
