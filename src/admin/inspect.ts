@@ -50,7 +50,7 @@ export function formatInspection({ order, attempts, job }: Inspection): string {
     `  ready_since      ${when(order.ready_since)}`,
     `  delivered_at     ${when(order.delivered_at)}`,
     `  created/updated  ${when(order.created_at)} / ${when(order.updated_at)}`,
-    `  claim            ${order.claim_token ? `held until ${when(order.lease_until)}` : order.lease_until ? `queued, lease until ${when(order.lease_until)}` : '-'}`,
+    `  claim            ${order.claim_token ? `held until ${when(order.claim_until ?? order.lease_until)}` : order.lease_until ? `queued, lease until ${when(order.lease_until)}` : '-'}`,
     `  job in queue     ${job}`,
     `delivery log (${attempts.length} attempt${attempts.length === 1 ? '' : 's'})`,
   ];

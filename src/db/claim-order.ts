@@ -28,18 +28,28 @@ export function isOrderId(id: string): boolean {
 }
 
 /**
+ * When the current claim runs out. A claim made before migration 006 kept its expiry in lease_until;
+ * this reads both, so such a claim still counts until then.
+ */
+export const CLAIM_EXPIRY = 'COALESCE(o.claim_until, o.lease_until)';
+
+/**
  * The claim statement, with knex's `?` placeholders: the batch of ids (jsonb, `lockedBatch`) and the
- * claim's lifetime in milliseconds. Exported for the test that checks how Postgres plans it.
+ * claim's lifetime in milliseconds, twice. Exported for the test that checks how Postgres plans it.
  */
 export const CLAIM_ORDERS_SQL = `
   WITH ${lockedBatch('id bigint')}
   UPDATE orders o
      SET claim_token = gen_random_uuid(),
-         lease_until = now() + (? * interval '1 millisecond')
+         claim_until = now() + (? * interval '1 millisecond'),
+         -- No producer may offer a claimed order again, so the queue lease must last as long as the
+         -- claim. It nearly always does already (QUEUE_LEASE_MS > CLAIM_TTL_MS), and then stays as it
+         -- is: with every indexed column unchanged, Postgres can update the row in place (migration 006).
+         lease_until = GREATEST(o.lease_until, now() + (? * interval '1 millisecond'))
    WHERE o.id = ANY(ARRAY(SELECT id FROM locked))
      AND ${STILL_READY}
      AND o.next_attempt_at <= now()
-     AND (o.claim_token IS NULL OR o.lease_until IS NULL OR o.lease_until <= now())
+     AND (o.claim_token IS NULL OR ${CLAIM_EXPIRY} IS NULL OR ${CLAIM_EXPIRY} <= now())
   RETURNING o.id, o.version, o.attempts, o.callback_url AS "callbackUrl", o.payload, o.claim_token AS token,
             o.ready_since AS "readySince"
   `;
@@ -48,7 +58,8 @@ const claimStatement = new PreparedStatement<ClaimedOrder>('order_callbacks_clai
 
 /**
  * Claims orders for one delivery attempt each: status 5, due, and not claimed by a live claim. A claim
- * lasts `ttlMs` (lease_until) and carries a fresh token. Read and claim are one statement on the
+ * lasts `ttlMs` (claim_until; the queue lease is stretched to cover it if need be) and carries a fresh
+ * token. Read and claim are one statement on the
  * primary, so what a worker acts on is what it holds.
  *
  * Answers one entry per id, in order: the claimed order, or undefined when someone else holds it (a
@@ -59,7 +70,7 @@ const claimStatement = new PreparedStatement<ClaimedOrder>('order_callbacks_clai
 export async function claimOrders(db: Db, orderIds: string[], ttlMs: number): Promise<(ClaimedOrder | undefined)[]> {
   const valid = [...new Set(orderIds.filter(isOrderId))];
   if (valid.length === 0) return orderIds.map(() => undefined);
-  const result = await claimStatement.run(db, [JSON.stringify(valid.map((id) => ({ id }))), ttlMs]);
+  const result = await claimStatement.run(db, [JSON.stringify(valid.map((id) => ({ id }))), ttlMs, ttlMs]);
   const claimed = new Map(result.rows.map((row) => [row.id, row]));
   return orderIds.map((id) => {
     const order = claimed.get(id);

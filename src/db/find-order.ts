@@ -15,6 +15,8 @@ export interface OrderRecord {
   ready_since: Date;
   lease_until: Date | null;
   claim_token: string | null;
+  /** NULL for a claim made before migration 006, which kept its expiry in lease_until. */
+  claim_until: Date | null;
 }
 
 export async function findOrder(db: Db, orderId: string): Promise<OrderRecord | undefined> {

@@ -39,7 +39,8 @@ export function leaseSql(afterCursor: boolean): string {
        SET lease_until = now() + (? * interval '1 millisecond'),
            -- A visible order's claim, if any, has run out: its worker is gone or superseded. Clearing
            -- it lets the next worker claim while this queue lease is still running.
-           claim_token = NULL
+           claim_token = NULL,
+           claim_until = NULL
       FROM page
      WHERE o.id = page.id
     RETURNING o.id, page.visible_us, o.callback_url

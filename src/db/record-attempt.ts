@@ -61,6 +61,7 @@ export const RECORD_ATTEMPTS_SQL = `
            next_attempt_at = CASE WHEN i.kind = 'retry' THEN now() + i.delay_ms * interval '1 millisecond'
                                   ELSE o.next_attempt_at END,
            claim_token = NULL,
+           claim_until = NULL,
            lease_until = NULL
       -- One claim recorded twice in a batch: the first record counts, the second is superseded.
       FROM (SELECT DISTINCT ON (id, token) * FROM input ORDER BY id, token, ord) i

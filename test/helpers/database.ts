@@ -68,6 +68,7 @@ export interface OrderRow {
   delivered_at: Date | null;
   lease_until: Date | null;
   claim_token: string | null;
+  claim_until: Date | null;
 }
 
 export async function insertOrders(

@@ -1,5 +1,6 @@
 import { CLAIM_ORDERS_SQL, claimOrders, type ClaimedOrder } from '../../src/db/claim-order';
 import { DEFER_ORIGIN_SQL, deferClaimedOrders, deferOriginOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
+import { forgetQueueLeases } from '../../src/db/forget-queue-leases';
 import { ROW_BUSY } from '../../src/db/locked-batch';
 import { positionalParameters } from '../../src/db/prepared-statement';
 import { RECORD_ATTEMPTS_SQL, recordAttempts, type AttemptOutcome } from '../../src/db/record-attempt';
@@ -49,7 +50,7 @@ describe('how Postgres plans the per-order statements', () => {
   // that scans such an index whole slows down with every order since the last vacuum; the statements
   // must look their orders up by primary key, whether Postgres plans them per call or once (prepared).
   it.each([
-    ['claim', CLAIM_ORDERS_SQL, '(jsonb, int)', "('[]', 1000)"],
+    ['claim', CLAIM_ORDERS_SQL, '(jsonb, int, int)', "('[]', 1000, 1000)"],
     ['record', RECORD_ATTEMPTS_SQL, '(jsonb)', "('[]')"],
   ])('%s finds its orders by primary key when statistics saw none at 5', async (_, sql, types, values) => {
     const stale = await createTestDatabase();
@@ -126,8 +127,40 @@ describe('claimOrders', () => {
       expect(order.attempts).toBe(0);
       expect(order.payload).toEqual({ item: 'book' });
     }
-    // Not claimed: a claim held by someone else stays theirs.
+    // Not claimed: a claim held by someone else stays theirs (here one made before migration 006,
+    // with its expiry in lease_until and no claim_until).
     expect((await getOrder(database.db, 3)).claim_token).toBe('00000000-0000-4000-8000-000000000003');
+  });
+
+  it('under a queue lease that outlasts it, a claim changes no indexed column: Postgres updates the row in place', async () => {
+    await insertOrders(database.db, [1601, 1602], 'http://127.0.0.1:9/cb');
+    const queueLease = new Date(Date.now() + 60_000);
+    await database.db('orders').where({ id: 1601 }).update({ lease_until: queueLease });
+    await database.db('orders').where({ id: 1602 }).update({ lease_until: new Date(Date.now() + 1_000) });
+
+    const client = new Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      const claimed = await client.query(positionalParameters(CLAIM_ORDERS_SQL), [JSON.stringify([{ id: '1601' }]), 5_000, 5_000]);
+      expect(claimed.rows).toHaveLength(1);
+      // This transaction's own counts: one update, made in place (HOT), so no index got an entry.
+      const { rows } = await client.query("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'orders'");
+      expect(rows[0]).toEqual({ n_tup_upd: '1', n_tup_hot_upd: '1' });
+      await client.query('COMMIT');
+    } finally {
+      await client.end();
+    }
+    const inPlace = await getOrder(database.db, 1601);
+    expect(inPlace.lease_until).toEqual(queueLease);
+    expect(inPlace.claim_until!.getTime()).toBeGreaterThan(Date.now() + 3_000);
+    expect(inPlace.claim_until!.getTime()).toBeLessThan(queueLease.getTime());
+
+    // A queue lease shorter than the claim is stretched to cover it: no producer offers the order meanwhile.
+    const [stretched] = (await claimOrders(database.db, ['1602'], 5_000)) as ClaimedOrder[];
+    const row = await getOrder(database.db, stretched.id);
+    expect(row.lease_until!.getTime()).toBeGreaterThanOrEqual(row.claim_until!.getTime());
+    expect(row.claim_until!.getTime()).toBeGreaterThan(Date.now() + 3_000);
   });
 
   it('two workers claiming overlapping orders in opposite order: each order goes to exactly one', async () => {
@@ -197,7 +230,7 @@ describe('recordAttempts', () => {
   it('a finish with a claim that is no longer current changes nothing, and is logged as superseded', async () => {
     await insertOrders(database.db, [900], 'http://127.0.0.1:9/cb');
     const [first] = (await claimOrders(database.db, ['900'], 60_000)) as ClaimedOrder[];
-    await database.db('orders').where({ id: 900 }).update({ lease_until: new Date(Date.now() - 1) }); // the claim ran out
+    await database.db('orders').where({ id: 900 }).update({ claim_until: new Date(Date.now() - 1) }); // the claim ran out
     const [second] = (await claimOrders(database.db, ['900'], 60_000)) as ClaimedOrder[];
     expect(second.token).not.toBe(first.token);
 
@@ -321,5 +354,25 @@ describe('deferrals', () => {
     expect(busy.next_attempt_at.getTime()).toBeLessThan(until.getTime());
     expect(other.next_attempt_at.getTime()).toBeLessThan(until.getTime());
     expect(other.lease_until).not.toBeNull();
+  });
+});
+
+describe('forgetQueueLeases (Redis lost the jobs)', () => {
+  it("ends unclaimed orders' queue leases and cuts claimed ones back to their claim", async () => {
+    await insertOrders(database.db, [7001, 7002, 7003], 'http://127.0.0.1:9/cb');
+    const queued = { lease_until: new Date(Date.now() + 60_000) };
+    await database.db('orders').whereIn('id', [7001, 7002]).update(queued);
+    const [claimed] = (await claimOrders(database.db, ['7002'], 5_000)) as ClaimedOrder[];
+    // A claim made before migration 006: its expiry is the lease itself, and stays.
+    await database.db('orders').where({ id: 7003 }).update({ ...queued, claim_token: '00000000-0000-4000-8000-000000007003' });
+
+    expect(await forgetQueueLeases(database.db, ['7001', '7002', '7003'])).toBe(2);
+    const [unclaimed, cut, old] = await Promise.all([7001, 7002, 7003].map((id) => getOrder(database.db, id)));
+    expect(unclaimed.lease_until).toBeNull();
+    expect(cut.claim_token).toBe(claimed.token);
+    expect(cut.lease_until).toEqual(cut.claim_until);
+    expect(cut.lease_until!.getTime()).toBeLessThan(queued.lease_until.getTime() - 30_000);
+    expect(old.lease_until).toEqual(queued.lease_until);
+    expect(old.claim_token).toBe('00000000-0000-4000-8000-000000007003');
   });
 });
