@@ -66,7 +66,7 @@ const schema = z.object({
   // more than the workers take meanwhile. 1000 starved one replica at ~3,500 orders/s (BENCHMARKS.md).
   MAX_QUEUED_JOBS: integer(1, 1_000_000).default(2000),
   PRODUCER_PAGE_SIZE: integer(1, 10_000).default(1000),
-  QUEUE_LEASE_MS: integer(100, 86_400_000).default(60_000),
+  QUEUE_LEASE_MS: integer(100, 86_400_000).optional(),
   CLAIM_TTL_MS: integer(1000, 3_600_000).optional(),
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000).optional(),
   JOB_LOCK_MS: integer(500, 3_600_000).optional(),
@@ -150,6 +150,13 @@ export interface LoadOptions {
 /** Margin between the callback timeout and the claim's expiry: covers the database round trips. */
 const CLAIM_MARGIN_MS = 5000;
 
+/**
+ * The queue lease outlasts the claim by this much by default, so that a claim made within a few seconds
+ * of its order being queued keeps the lease as it is and Postgres can update the row in place (see
+ * QUEUE_LEASE_KEPT_WITHIN_MS in claim-order.ts); a much longer lease would be cut back by every claim.
+ */
+const QUEUE_LEASE_MARGIN_MS = 5000;
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Readonly<Config> {
   const parsed = schema.safeParse(withoutEmptyValues(env));
   if (!parsed.success) {
@@ -216,7 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     logLevel: v.LOG_LEVEL,
     maxQueuedJobs: v.MAX_QUEUED_JOBS,
     producerPageSize: v.PRODUCER_PAGE_SIZE,
-    queueLeaseMs: v.QUEUE_LEASE_MS,
+    queueLeaseMs: v.QUEUE_LEASE_MS ?? claimTtlMs + QUEUE_LEASE_MARGIN_MS,
     claimTtlMs,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS ?? v.CALLBACK_TIMEOUT_MS + CLAIM_MARGIN_MS,
     jobLockMs: v.JOB_LOCK_MS ?? claimTtlMs,

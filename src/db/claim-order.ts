@@ -28,6 +28,16 @@ export function isOrderId(id: string): boolean {
 }
 
 /**
+ * The queue lease of a claimed order must not end before its claim (a producer would offer the order
+ * again while a worker delivers it), nor long after it (an order whose worker died comes back when its
+ * queue lease ends, if its job is gone too). A lease that ends up to this long after the claim is
+ * left as it is: with every indexed column unchanged, Postgres updates the row in place (migration 006).
+ * The default QUEUE_LEASE_MS (the claim's lifetime + 5 s) falls in this window for a claim made within
+ * 5 s of its order being queued; any other lease is set to end with the claim, as every claim did before.
+ */
+export const QUEUE_LEASE_KEPT_WITHIN_MS = 10_000;
+
+/**
  * When the current claim runs out. A claim made before migration 006 kept its expiry in lease_until;
  * this reads both, so such a claim still counts until then.
  */
@@ -35,17 +45,20 @@ export const CLAIM_EXPIRY = 'COALESCE(o.claim_until, o.lease_until)';
 
 /**
  * The claim statement, with knex's `?` placeholders: the batch of ids (jsonb, `lockedBatch`) and the
- * claim's lifetime in milliseconds, twice. Exported for the test that checks how Postgres plans it.
+ * claim's lifetime in milliseconds (then the window of QUEUE_LEASE_KEPT_WITHIN_MS, then the lifetime
+ * again: see claimOrders). Exported for the test that checks how Postgres plans it.
  */
 export const CLAIM_ORDERS_SQL = `
   WITH ${lockedBatch('id bigint')}
   UPDATE orders o
      SET claim_token = gen_random_uuid(),
          claim_until = now() + (? * interval '1 millisecond'),
-         -- No producer may offer a claimed order again, so the queue lease must last as long as the
-         -- claim. It nearly always does already (QUEUE_LEASE_MS > CLAIM_TTL_MS), and then stays as it
-         -- is: with every indexed column unchanged, Postgres can update the row in place (migration 006).
-         lease_until = GREATEST(o.lease_until, now() + (? * interval '1 millisecond'))
+         -- See QUEUE_LEASE_KEPT_WITHIN_MS: a queue lease that ends with the claim or a little after it
+         -- stays as it is; any other is set to end with the claim.
+         lease_until = CASE WHEN o.lease_until BETWEEN now() + (? * interval '1 millisecond')
+                                               AND now() + (? * interval '1 millisecond')
+                            THEN o.lease_until
+                            ELSE now() + (? * interval '1 millisecond') END
    WHERE o.id = ANY(ARRAY(SELECT id FROM locked))
      AND ${STILL_READY}
      AND o.next_attempt_at <= now()
@@ -58,8 +71,8 @@ const claimStatement = new PreparedStatement<ClaimedOrder>('order_callbacks_clai
 
 /**
  * Claims orders for one delivery attempt each: status 5, due, and not claimed by a live claim. A claim
- * lasts `ttlMs` (claim_until; the queue lease is stretched to cover it if need be) and carries a fresh
- * token. Read and claim are one statement on the
+ * lasts `ttlMs` (claim_until; the queue lease is made to end with it, or shortly after: see
+ * QUEUE_LEASE_KEPT_WITHIN_MS) and carries a fresh token. Read and claim are one statement on the
  * primary, so what a worker acts on is what it holds.
  *
  * Answers one entry per id, in order: the claimed order, or undefined when someone else holds it (a
@@ -70,7 +83,7 @@ const claimStatement = new PreparedStatement<ClaimedOrder>('order_callbacks_clai
 export async function claimOrders(db: Db, orderIds: string[], ttlMs: number): Promise<(ClaimedOrder | undefined)[]> {
   const valid = [...new Set(orderIds.filter(isOrderId))];
   if (valid.length === 0) return orderIds.map(() => undefined);
-  const result = await claimStatement.run(db, [JSON.stringify(valid.map((id) => ({ id }))), ttlMs, ttlMs]);
+  const result = await claimStatement.run(db, [JSON.stringify(valid.map((id) => ({ id }))), ttlMs, ttlMs, ttlMs + QUEUE_LEASE_KEPT_WITHIN_MS, ttlMs]);
   const claimed = new Map(result.rows.map((row) => [row.id, row]));
   return orderIds.map((id) => {
     const order = claimed.get(id);

@@ -1,6 +1,5 @@
-import { CLAIM_ORDERS_SQL, claimOrders, type ClaimedOrder } from '../../src/db/claim-order';
+import { CLAIM_ORDERS_SQL, claimOrders, QUEUE_LEASE_KEPT_WITHIN_MS, type ClaimedOrder } from '../../src/db/claim-order';
 import { DEFER_ORIGIN_SQL, deferClaimedOrders, deferOriginOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
-import { forgetQueueLeases } from '../../src/db/forget-queue-leases';
 import { ROW_BUSY } from '../../src/db/locked-batch';
 import { positionalParameters } from '../../src/db/prepared-statement';
 import { RECORD_ATTEMPTS_SQL, recordAttempts, type AttemptOutcome } from '../../src/db/record-attempt';
@@ -50,7 +49,7 @@ describe('how Postgres plans the per-order statements', () => {
   // that scans such an index whole slows down with every order since the last vacuum; the statements
   // must look their orders up by primary key, whether Postgres plans them per call or once (prepared).
   it.each([
-    ['claim', CLAIM_ORDERS_SQL, '(jsonb, int, int)', "('[]', 1000, 1000)"],
+    ['claim', CLAIM_ORDERS_SQL, '(jsonb, int, int, int, int)', "('[]', 1000, 1000, 11000, 1000)"],
     ['record', RECORD_ATTEMPTS_SQL, '(jsonb)', "('[]')"],
   ])('%s finds its orders by primary key when statistics saw none at 5', async (_, sql, types, values) => {
     const stale = await createTestDatabase();
@@ -132,18 +131,17 @@ describe('claimOrders', () => {
     expect((await getOrder(database.db, 3)).claim_token).toBe('00000000-0000-4000-8000-000000000003');
   });
 
-  it('under a queue lease that outlasts it, a claim changes no indexed column: Postgres updates the row in place', async () => {
-    await insertOrders(database.db, [1601, 1602], 'http://127.0.0.1:9/cb');
-    const queueLease = new Date(Date.now() + 60_000);
+  it('a claim leaves a queue lease that ends shortly after it as it is, so Postgres updates the row in place', async () => {
+    await insertOrders(database.db, [1601], 'http://127.0.0.1:9/cb');
+    const queueLease = new Date(Date.now() + 5_000 + QUEUE_LEASE_KEPT_WITHIN_MS / 2);
     await database.db('orders').where({ id: 1601 }).update({ lease_until: queueLease });
-    await database.db('orders').where({ id: 1602 }).update({ lease_until: new Date(Date.now() + 1_000) });
 
     const client = new Client({ connectionString: database.url });
     await client.connect();
     try {
       await client.query('BEGIN');
-      const claimed = await client.query(positionalParameters(CLAIM_ORDERS_SQL), [JSON.stringify([{ id: '1601' }]), 5_000, 5_000]);
-      expect(claimed.rows).toHaveLength(1);
+      const params = [JSON.stringify([{ id: '1601' }]), 5_000, 5_000, 5_000 + QUEUE_LEASE_KEPT_WITHIN_MS, 5_000];
+      expect((await client.query(positionalParameters(CLAIM_ORDERS_SQL), params)).rows).toHaveLength(1);
       // This transaction's own counts: one update, made in place (HOT), so no index got an entry.
       const { rows } = await client.query("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'orders'");
       expect(rows[0]).toEqual({ n_tup_upd: '1', n_tup_hot_upd: '1' });
@@ -151,16 +149,39 @@ describe('claimOrders', () => {
     } finally {
       await client.end();
     }
-    const inPlace = await getOrder(database.db, 1601);
-    expect(inPlace.lease_until).toEqual(queueLease);
-    expect(inPlace.claim_until!.getTime()).toBeGreaterThan(Date.now() + 3_000);
-    expect(inPlace.claim_until!.getTime()).toBeLessThan(queueLease.getTime());
-
-    // A queue lease shorter than the claim is stretched to cover it: no producer offers the order meanwhile.
-    const [stretched] = (await claimOrders(database.db, ['1602'], 5_000)) as ClaimedOrder[];
-    const row = await getOrder(database.db, stretched.id);
-    expect(row.lease_until!.getTime()).toBeGreaterThanOrEqual(row.claim_until!.getTime());
+    const row = await getOrder(database.db, 1601);
+    expect(row.lease_until).toEqual(queueLease);
     expect(row.claim_until!.getTime()).toBeGreaterThan(Date.now() + 3_000);
+    expect(row.claim_until!.getTime()).toBeLessThanOrEqual(queueLease.getTime());
+  });
+
+  it.each([
+    ['ends before the claim: a producer would offer the order while it is delivered', 1701, 1_000],
+    ['ends long after it: a dead worker would keep the order hidden until then', 1702, 3_600_000],
+  ])('a queue lease that %s is set to end with the claim', async (_, id, leaseMs) => {
+    await insertOrders(database.db, [id], 'http://127.0.0.1:9/cb');
+    await database.db('orders').where({ id }).update({ lease_until: new Date(Date.now() + leaseMs) });
+    expect(await claimOrders(database.db, [String(id)], 5_000)).toHaveLength(1);
+    const row = await getOrder(database.db, id);
+    expect(row.lease_until).toEqual(row.claim_until);
+    expect(row.claim_until!.getTime()).toBeGreaterThan(Date.now() + 3_000);
+    expect(row.claim_until!.getTime()).toBeLessThan(Date.now() + 6_000);
+  });
+
+  it("a claim by a process from before migration 006 (no claim_until) counts until its lease_until, whatever claim_until said", async () => {
+    await insertOrders(database.db, [1801], 'http://127.0.0.1:9/cb');
+    // An earlier claim of this version, run out; then that older process's lease, and its claim.
+    await database.db('orders').where({ id: 1801 }).update({ claim_token: '00000000-0000-4000-8000-00000000180a', claim_until: new Date(Date.now() - 1) });
+    await database.db('orders').where({ id: 1801 }).update({ lease_until: new Date(Date.now() + 60_000), claim_token: null });
+    await database.db('orders').where({ id: 1801 }).update({ lease_until: new Date(Date.now() + 60_000), claim_token: '00000000-0000-4000-8000-00000000180b' });
+    expect((await getOrder(database.db, 1801)).claim_until).toBeNull();
+    expect(await claimOrders(database.db, ['1801'], 5_000)).toEqual([undefined]);
+
+    // A status change drops the claim whole.
+    await database.db('orders').where({ id: 1801 }).update({ claim_token: '00000000-0000-4000-8000-00000000180c', claim_until: new Date(Date.now() + 60_000) });
+    await database.db('orders').where({ id: 1801 }).update({ status: 6 });
+    const row = await getOrder(database.db, 1801);
+    expect([row.claim_token, row.claim_until, row.lease_until]).toEqual([null, null, null]);
   });
 
   it('two workers claiming overlapping orders in opposite order: each order goes to exactly one', async () => {
@@ -354,25 +375,5 @@ describe('deferrals', () => {
     expect(busy.next_attempt_at.getTime()).toBeLessThan(until.getTime());
     expect(other.next_attempt_at.getTime()).toBeLessThan(until.getTime());
     expect(other.lease_until).not.toBeNull();
-  });
-});
-
-describe('forgetQueueLeases (Redis lost the jobs)', () => {
-  it("ends unclaimed orders' queue leases and cuts claimed ones back to their claim", async () => {
-    await insertOrders(database.db, [7001, 7002, 7003], 'http://127.0.0.1:9/cb');
-    const queued = { lease_until: new Date(Date.now() + 60_000) };
-    await database.db('orders').whereIn('id', [7001, 7002]).update(queued);
-    const [claimed] = (await claimOrders(database.db, ['7002'], 5_000)) as ClaimedOrder[];
-    // A claim made before migration 006: its expiry is the lease itself, and stays.
-    await database.db('orders').where({ id: 7003 }).update({ ...queued, claim_token: '00000000-0000-4000-8000-000000007003' });
-
-    expect(await forgetQueueLeases(database.db, ['7001', '7002', '7003'])).toBe(2);
-    const [unclaimed, cut, old] = await Promise.all([7001, 7002, 7003].map((id) => getOrder(database.db, id)));
-    expect(unclaimed.lease_until).toBeNull();
-    expect(cut.claim_token).toBe(claimed.token);
-    expect(cut.lease_until).toEqual(cut.claim_until);
-    expect(cut.lease_until!.getTime()).toBeLessThan(queued.lease_until.getTime() - 30_000);
-    expect(old.lease_until).toEqual(queued.lease_until);
-    expect(old.claim_token).toBe('00000000-0000-4000-8000-000000007003');
   });
 });

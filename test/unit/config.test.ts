@@ -101,12 +101,14 @@ describe('loadConfig', () => {
     expect(errorOf({ CALLBACK_TIMEOUT_MS: '10000', CLAIM_TTL_MS: '10500' })).toMatch(/CLAIM_TTL_MS/);
   });
 
-  it('derives the claim, the job lock and the grace period from the callback timeout', () => {
+  it('derives the claim, the queue lease, the job lock and the grace period from the callback timeout', () => {
     const config = loadConfig({ CALLBACK_TIMEOUT_MS: '2000' });
     expect(config.claimTtlMs).toBe(9000);
+    expect(config.queueLeaseMs).toBe(14000);
     expect(config.jobLockMs).toBe(9000);
     expect(config.shutdownGraceMs).toBe(7000);
     expect(loadConfig({ JOB_LOCK_MS: '1000' }).jobLockMs).toBe(1000);
+    expect(loadConfig({ QUEUE_LEASE_MS: '60000' }).queueLeaseMs).toBe(60000);
   });
 
   it.each([
