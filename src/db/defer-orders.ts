@@ -49,23 +49,23 @@ export interface UnclaimedDeferral {
  * Defers orders that nobody has claimed, each to its `until`, dropping their queue leases: the jobs
  * for them are being dropped, and the orders must come back when the partner's circuit closes, not
  * when the lease ends. Best effort: ids that are not order ids (a forged job) defer nothing, and an
- * order another transaction holds keeps its queue lease and comes back when that runs out.
+ * order another transaction holds keeps its queue lease and comes back when that runs out. Answers
+ * how many orders it deferred.
  */
-export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[]): Promise<void[]> {
+export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[]): Promise<number> {
   const rows = deferrals.filter(({ orderId }) => isOrderId(orderId)).map(({ orderId, until }) => ({ id: orderId, until }));
-  if (rows.length > 0) {
-    await db.raw(
-      `
-      WITH ${lockedBatch('id bigint, until timestamptz')}
-      UPDATE orders o SET next_attempt_at = GREATEST(o.next_attempt_at, i.until), lease_until = NULL
-        FROM (SELECT DISTINCT ON (id) * FROM input ORDER BY id, until DESC) i
-       WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
-         AND ${STILL_READY} AND o.claim_token IS NULL
-      `,
-      [JSON.stringify(rows)],
-    );
-  }
-  return deferrals.map(() => undefined);
+  if (rows.length === 0) return 0;
+  const result = await db.raw(
+    `
+    WITH ${lockedBatch('id bigint, until timestamptz')}
+    UPDATE orders o SET next_attempt_at = GREATEST(o.next_attempt_at, i.until), lease_until = NULL
+      FROM (SELECT DISTINCT ON (id) * FROM input ORDER BY id, until DESC) i
+     WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
+       AND ${STILL_READY} AND o.claim_token IS NULL
+    `,
+    [JSON.stringify(rows)],
+  );
+  return result.rowCount ?? 0;
 }
 
 /**

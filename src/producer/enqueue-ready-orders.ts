@@ -79,9 +79,8 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
       );
       if (queued.length > 0) await addJobs(deps, queued);
       // After the jobs: should this fail, the held orders' leases run out, and only theirs.
-      if (deferrals.length > 0) await deferUnclaimedOrders(db, deferrals);
+      if (deferrals.length > 0) held += await deferUnclaimedOrders(db, deferrals);
       enqueued += queued.length;
-      held += deferrals.length;
       room -= page.ids.length;
       cursor = page.next;
     }

@@ -18,7 +18,10 @@ export function batchedOrderWrites(db: Db, claimTtlMs: number): OrderWrites {
   const claims = new StatementBatcher((ids: string[]) => retryOnDeadlock(() => claimOrders(db, ids, claimTtlMs)));
   const records = new StatementBatcher((batch: AttemptRecord[]) => retryOnDeadlock(() => recordAttempts(db, batch)));
   const claimedDeferrals = new StatementBatcher((batch: ClaimedDeferral[]) => retryOnDeadlock(() => deferClaimedOrders(db, batch)));
-  const unclaimedDeferrals = new StatementBatcher((batch: UnclaimedDeferral[]) => retryOnDeadlock(() => deferUnclaimedOrders(db, batch)));
+  const unclaimedDeferrals = new StatementBatcher(async (batch: UnclaimedDeferral[]) => {
+    await retryOnDeadlock(() => deferUnclaimedOrders(db, batch));
+    return batch.map(() => undefined);
+  });
   return {
     claim: (orderId: string) => claims.submit(orderId),
     record: (record: AttemptRecord) => askWhileBusy(() => records.submit(record)),

@@ -337,25 +337,33 @@ describe('deferrals', () => {
     expect((await getOrder(database.db, 4101)).claim_token).toBe(order.token);
   });
 
-  it('defers unclaimed orders (never earlier than they already were), leaves claimed ones and forged ids alone', async () => {
-    await insertOrders(database.db, [5001, 5002, 5003], 'http://127.0.0.1:9/cb');
+  it('defers unclaimed orders (never earlier than they already were), leaves claimed, held and forged ones alone, and counts what it deferred', async () => {
+    await insertOrders(database.db, [5001, 5002, 5003, 5004], 'http://127.0.0.1:9/cb');
     const later = new Date(Date.now() + 7_200_000);
     await database.db('orders').where({ id: 5002 }).update({ next_attempt_at: later, lease_until: new Date(Date.now() + 60_000) });
     const [claimed] = (await claimOrders(database.db, ['5003'], 60_000)) as ClaimedOrder[];
     const until = new Date(Date.now() + 600_000);
 
-    await deferUnclaimedOrders(database.db, [
-      { orderId: '5001', until },
-      { orderId: '5002', until },
-      { orderId: '5003', until },
-      { orderId: 'not-an-id', until },
-    ]);
-    const rows = await Promise.all([5001, 5002, 5003].map((id) => getOrder(database.db, id)));
+    const held = await holdRow(5004);
+    try {
+      const deferred = await deferUnclaimedOrders(database.db, [
+        { orderId: '5001', until },
+        { orderId: '5002', until },
+        { orderId: '5003', until },
+        { orderId: '5004', until },
+        { orderId: 'not-an-id', until },
+      ]);
+      expect(deferred).toBe(2);
+    } finally {
+      await held.release();
+    }
+    const rows = await Promise.all([5001, 5002, 5003, 5004].map((id) => getOrder(database.db, id)));
     expect(rows[0].next_attempt_at.getTime()).toBe(until.getTime());
     expect(rows[1].next_attempt_at.getTime()).toBe(later.getTime());
     expect(rows[1].lease_until).toBeNull(); // its job is being dropped: the queue lease goes with it
     expect(rows[2].claim_token).toBe(claimed.token);
     expect(rows[2].next_attempt_at.getTime()).toBeLessThan(until.getTime());
+    expect(rows[3].next_attempt_at.getTime()).toBeLessThan(until.getTime());
   });
 
   it("defers a held partner's ready orders and ends their queue leases, leaving claimed orders and other partners alone", async () => {
