@@ -83,7 +83,8 @@ const claimStatement = new PreparedStatement<ClaimedOrder>('order_callbacks_clai
 export async function claimOrders(db: Db, orderIds: string[], ttlMs: number): Promise<(ClaimedOrder | undefined)[]> {
   const valid = [...new Set(orderIds.filter(isOrderId))];
   if (valid.length === 0) return orderIds.map(() => undefined);
-  const result = await claimStatement.run(db, [JSON.stringify(valid.map((id) => ({ id }))), ttlMs, ttlMs, ttlMs + QUEUE_LEASE_KEPT_WITHIN_MS, ttlMs]);
+  const batch = JSON.stringify(valid.map((id) => ({ id })));
+  const result = await claimStatement.run(db, [batch, ttlMs, ttlMs, ttlMs + QUEUE_LEASE_KEPT_WITHIN_MS, ttlMs]);
   const claimed = new Map(result.rows.map((row) => [row.id, row]));
   return orderIds.map((id) => {
     const order = claimed.get(id);
