@@ -9,44 +9,30 @@
 // is rewritten. Measured: 55-60 % of claims in place with it, a few without; Postgres ~6 µs less per
 // order in a drain (BENCHMARKS.md, 2026-11-28).
 
-// The trigger of 001, plus: claim_until belongs to claim_token. A status change drops both; a claim
-// that sets claim_token without claim_until (a process from before this migration, during a rolling
-// upgrade) drops it too, so that claim's expiry is read from lease_until, where that process keeps it,
-// and not from a claim_until left over from an earlier claim.
-const TRIGGER_WITH_CLAIM_UNTIL = `
-  CREATE OR REPLACE FUNCTION orders_before_update() RETURNS trigger AS $$
-  BEGIN
-    IF NEW.status IS DISTINCT FROM OLD.status THEN
-      NEW.version := OLD.version + 1;
-      NEW.lease_until := NULL;
-      NEW.claim_token := NULL;
-      NEW.claim_until := NULL;
-      IF NEW.status = 5 THEN
-        NEW.ready_since := now();
+// orders_before_update. Without claim_until: the trigger as migration 001 made it, which `down` puts
+// back. With it, claim_until belongs to claim_token too: a status change drops both, and a claim that
+// sets claim_token without claim_until (a process from before this migration, during a rolling
+// upgrade) drops claim_until, so that claim's expiry is read from lease_until, where that process
+// keeps it, and not from a claim_until left over from an earlier claim.
+function beforeUpdateTrigger(withClaimUntil) {
+  return `
+    CREATE OR REPLACE FUNCTION orders_before_update() RETURNS trigger AS $$
+    BEGIN
+      IF NEW.status IS DISTINCT FROM OLD.status THEN
+        NEW.version := OLD.version + 1;
+        NEW.lease_until := NULL;
+        NEW.claim_token := NULL;
+        ${withClaimUntil ? 'NEW.claim_until := NULL;' : ''}
+        IF NEW.status = 5 THEN
+          NEW.ready_since := now();
+        END IF;
+      ${withClaimUntil ? 'ELSIF NEW.claim_token IS DISTINCT FROM OLD.claim_token AND NEW.claim_until IS NOT DISTINCT FROM OLD.claim_until THEN NEW.claim_until := NULL;' : ''}
       END IF;
-    ELSIF NEW.claim_token IS DISTINCT FROM OLD.claim_token AND NEW.claim_until IS NOT DISTINCT FROM OLD.claim_until THEN
-      NEW.claim_until := NULL;
-    END IF;
-    NEW.updated_at := now();
-    RETURN NEW;
-  END
-  $$ LANGUAGE plpgsql`;
-
-const TRIGGER_OF_001 = `
-  CREATE OR REPLACE FUNCTION orders_before_update() RETURNS trigger AS $$
-  BEGIN
-    IF NEW.status IS DISTINCT FROM OLD.status THEN
-      NEW.version := OLD.version + 1;
-      NEW.lease_until := NULL;
-      NEW.claim_token := NULL;
-      IF NEW.status = 5 THEN
-        NEW.ready_since := now();
-      END IF;
-    END IF;
-    NEW.updated_at := now();
-    RETURN NEW;
-  END
-  $$ LANGUAGE plpgsql`;
+      NEW.updated_at := now();
+      RETURN NEW;
+    END
+    $$ LANGUAGE plpgsql`;
+}
 
 exports.up = async function up(knex) {
   // ADD COLUMN (nullable, no default) only changes the catalog, but it needs the table's exclusive
@@ -54,12 +40,12 @@ exports.up = async function up(knex) {
   await knex.raw("SET LOCAL lock_timeout = '5s'");
   await knex.raw('ALTER TABLE orders ADD COLUMN IF NOT EXISTS claim_until timestamptz');
   await knex.raw('ALTER TABLE orders SET (fillfactor = 80)');
-  await knex.raw(TRIGGER_WITH_CLAIM_UNTIL);
+  await knex.raw(beforeUpdateTrigger(true));
 };
 
 exports.down = async function down(knex) {
   await knex.raw("SET LOCAL lock_timeout = '5s'");
-  await knex.raw(TRIGGER_OF_001);
+  await knex.raw(beforeUpdateTrigger(false));
   await knex.raw('ALTER TABLE orders RESET (fillfactor)');
   await knex.raw('ALTER TABLE orders DROP COLUMN IF EXISTS claim_until');
 };
