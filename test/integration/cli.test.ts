@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
+import { createDb } from '../../src/db/connection';
 import { redisConnection } from '../../src/queue/callback-queue';
 import { adminQuery, ADMIN_URL, createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { runCli } from '../helpers/cli';
@@ -46,6 +48,26 @@ describe('migrate', () => {
       expect(after.updated_at.getTime()).toBeGreaterThan(inserted.updated_at.getTime());
     } finally {
       await client.end();
+    }
+  });
+
+  it('migration 006 (claim_until) rolls back to the table and trigger before it, and applies again', async () => {
+    const db = createDb(url.toString(), 2);
+    const migrations = { directory: path.join(__dirname, '..', '..', 'migrations'), loadExtensions: ['.js'] };
+    const shape = async () => ({
+      column: (await db.raw("SELECT 1 FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'claim_until'")).rowCount,
+      fillfactor: (await db.raw("SELECT reloptions FROM pg_class WHERE relname = 'orders'")).rows[0].reloptions,
+      trigger: /claim_until/.test((await db.raw("SELECT prosrc FROM pg_proc WHERE proname = 'orders_before_update'")).rows[0].prosrc),
+    });
+    try {
+      expect(await shape()).toEqual({ column: 1, fillfactor: ['fillfactor=80'], trigger: true });
+      await db.migrate.down({ ...migrations, name: '006_claim_until.js' });
+      expect(await shape()).toEqual({ column: 0, fillfactor: null, trigger: false });
+      await db.raw('UPDATE orders SET status = 6 WHERE id = 1'); // the trigger of 001 works without the column
+      await db.migrate.up({ ...migrations, name: '006_claim_until.js' });
+      expect(await shape()).toEqual({ column: 1, fillfactor: ['fillfactor=80'], trigger: true });
+    } finally {
+      await db.destroy();
     }
   });
 });
