@@ -154,8 +154,11 @@ const CLAIM_MARGIN_MS = 5000;
  * The queue lease outlasts the claim by this much by default, so that a claim made within a few seconds
  * of its order being queued keeps the lease as it is and Postgres can update the row in place (see
  * QUEUE_LEASE_KEPT_WITHIN_MS in claim-order.ts); a much longer lease would be cut back by every claim.
+ * At most a minute, though: the lease is also how long the orders of a producer that died before
+ * queuing them stay hidden, and long callback timeouts make long claims.
  */
 const QUEUE_LEASE_MARGIN_MS = 5000;
+const QUEUE_LEASE_DEFAULT_MAX_MS = 60_000;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Readonly<Config> {
   const parsed = schema.safeParse(withoutEmptyValues(env));
@@ -223,7 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     logLevel: v.LOG_LEVEL,
     maxQueuedJobs: v.MAX_QUEUED_JOBS,
     producerPageSize: v.PRODUCER_PAGE_SIZE,
-    queueLeaseMs: v.QUEUE_LEASE_MS ?? claimTtlMs + QUEUE_LEASE_MARGIN_MS,
+    queueLeaseMs: v.QUEUE_LEASE_MS ?? Math.min(claimTtlMs + QUEUE_LEASE_MARGIN_MS, QUEUE_LEASE_DEFAULT_MAX_MS),
     claimTtlMs,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS ?? v.CALLBACK_TIMEOUT_MS + CLAIM_MARGIN_MS,
     jobLockMs: v.JOB_LOCK_MS ?? claimTtlMs,

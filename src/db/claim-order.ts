@@ -32,8 +32,9 @@ export function isOrderId(id: string): boolean {
  * again while a worker delivers it), nor long after it (an order whose worker died comes back when its
  * queue lease ends, if its job is gone too). A lease that ends up to this long after the claim is
  * left as it is: with every indexed column unchanged, Postgres updates the row in place (migration 006).
- * The default QUEUE_LEASE_MS (the claim's lifetime + 5 s) falls in this window for a claim made within
- * 5 s of its order being queued; any other lease is set to end with the claim, as every claim did before.
+ * The default QUEUE_LEASE_MS (the claim's lifetime + 5 s, up to a minute) falls in this window for a
+ * claim made within 5 s of its order being queued; any other lease is set to end with the claim, as
+ * every claim did before.
  */
 export const QUEUE_LEASE_KEPT_WITHIN_MS = 10_000;
 

@@ -169,16 +169,20 @@ describe('claimOrders', () => {
   });
 
   it("a claim by a process from before migration 006 (no claim_until) counts until its lease_until, whatever claim_until said", async () => {
-    await insertOrders(database.db, [1801], 'http://127.0.0.1:9/cb');
-    // An earlier claim of this version, run out; then that older process's lease, and its claim.
-    await database.db('orders').where({ id: 1801 }).update({ claim_token: '00000000-0000-4000-8000-00000000180a', claim_until: new Date(Date.now() - 1) });
-    await database.db('orders').where({ id: 1801 }).update({ lease_until: new Date(Date.now() + 60_000), claim_token: null });
-    await database.db('orders').where({ id: 1801 }).update({ lease_until: new Date(Date.now() + 60_000), claim_token: '00000000-0000-4000-8000-00000000180b' });
-    expect((await getOrder(database.db, 1801)).claim_until).toBeNull();
-    expect(await claimOrders(database.db, ['1801'], 5_000)).toEqual([undefined]);
+    await insertOrders(database.db, [1801, 1802], 'http://127.0.0.1:9/cb');
+    const ranOut = { claim_token: '00000000-0000-4000-8000-00000000180a', claim_until: new Date(Date.now() - 1), lease_until: new Date(Date.now() - 1) };
+    const olderClaim = (token: string) => ({ claim_token: token, lease_until: new Date(Date.now() + 60_000) });
+    // 1801: a claim of this version ran out (its worker died), and the older process claims the order
+    // straight away. 1802: the older process's lease comes in between.
+    await database.db('orders').whereIn('id', [1801, 1802]).update(ranOut);
+    await database.db('orders').where({ id: 1802 }).update({ lease_until: new Date(Date.now() + 60_000), claim_token: null });
+    await database.db('orders').where({ id: 1801 }).update(olderClaim('00000000-0000-4000-8000-00000000180b'));
+    await database.db('orders').where({ id: 1802 }).update(olderClaim('00000000-0000-4000-8000-00000000180c'));
+    for (const id of [1801, 1802]) expect((await getOrder(database.db, id)).claim_until).toBeNull();
+    expect(await claimOrders(database.db, ['1801', '1802'], 5_000)).toEqual([undefined, undefined]);
 
     // A status change drops the claim whole.
-    await database.db('orders').where({ id: 1801 }).update({ claim_token: '00000000-0000-4000-8000-00000000180c', claim_until: new Date(Date.now() + 60_000) });
+    await database.db('orders').where({ id: 1801 }).update({ claim_token: '00000000-0000-4000-8000-00000000180d', claim_until: new Date(Date.now() + 60_000) });
     await database.db('orders').where({ id: 1801 }).update({ status: 6 });
     const row = await getOrder(database.db, 1801);
     expect([row.claim_token, row.claim_until, row.lease_until]).toEqual([null, null, null]);

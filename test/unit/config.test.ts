@@ -108,7 +108,8 @@ describe('loadConfig', () => {
     expect(config.jobLockMs).toBe(9000);
     expect(config.shutdownGraceMs).toBe(7000);
     expect(loadConfig({ JOB_LOCK_MS: '1000' }).jobLockMs).toBe(1000);
-    expect(loadConfig({ QUEUE_LEASE_MS: '60000' }).queueLeaseMs).toBe(60000);
+    expect(loadConfig({ QUEUE_LEASE_MS: '90000' }).queueLeaseMs).toBe(90000);
+    expect(loadConfig({ CALLBACK_TIMEOUT_MS: '600000' }).queueLeaseMs).toBe(60000); // at most a minute by default
   });
 
   it.each([
