@@ -48,6 +48,8 @@ interface HostState {
   openUntil: number;
   cooldownMs: number;
   probing: boolean;
+  /** When the probe out now will have answered or timed out. */
+  probeUntil: number;
   /** When the partner last answered a callback usefully; -Infinity before the first answer. */
   lastAnsweredAt: number;
   /** How long its useful answers take, smoothed (ms); -1 before the first. */
@@ -98,14 +100,20 @@ export class HostGate {
     if (refusal) return refusal;
     if (state.inFlight === 0) state.busySince = now;
     state.inFlight += 1;
-    if (state.failures >= this.options.failureThreshold) state.probing = true;
+    if (state.failures >= this.options.failureThreshold) {
+      state.probing = true;
+      state.probeUntil = now + this.options.callbackTimeoutMs;
+    }
     return { admitted: true };
   }
 
   private refusal(host: string, state: HostState, now: number): Refusal | undefined {
     if (state.openUntil > now) return { admitted: false, until: state.openUntil, reason: `circuit open for ${host}` };
     const halfOpen = state.failures >= this.options.failureThreshold;
-    if (halfOpen && state.probing) return { admitted: false, until: now + BUSY_DEFER_MS, reason: `probing ${host}` };
+    // Until the probe is known to have ended, not a moment: orders handed back every half second came
+    // round again and again while a dead partner's probe waited out its timeout, each time a lease and a
+    // deferral of every order of its backlog that had come due (BENCHMARKS.md, 2026-11-28).
+    if (halfOpen && state.probing) return { admitted: false, until: Math.max(now + BUSY_DEFER_MS, state.probeUntil), reason: `probing ${host}` };
     if (state.inFlight < this.options.maxInFlightPerHost) return undefined;
     const { until, waitable, silent } = this.whenBusy(state, now);
     // Held once per silent spell: the first refusal to find it silent asks for the whole backlog.
@@ -165,7 +173,7 @@ export class HostGate {
   private stateOf(host: string): HostState {
     let state = this.hosts.get(host);
     if (!state) {
-      state = { inFlight: 0, failures: 0, openUntil: 0, cooldownMs: this.options.cooldownMs, probing: false, lastAnsweredAt: -Infinity, answerMs: -1, silentUntil: 0, busySince: 0 };
+      state = { inFlight: 0, failures: 0, openUntil: 0, cooldownMs: this.options.cooldownMs, probing: false, probeUntil: 0, lastAnsweredAt: -Infinity, answerMs: -1, silentUntil: 0, busySince: 0 };
       this.hosts.set(host, state);
     }
     return state;

@@ -75,7 +75,9 @@ describe('HostGate', () => {
       probing.settle(B, { failed: true }, 0);
     }
     expect(probing.admit(B, 1000)).toEqual({ admitted: true }); // the probe
-    expect(probing.holdUntil(B, 1000)).toMatchObject({ until: 1500, reason: 'probing https://b.example' });
+    // Held until the probe has answered or timed out (callbackTimeoutMs after it went out), not for a moment.
+    expect(probing.holdUntil(B, 1000)).toMatchObject({ until: 4000, reason: 'probing https://b.example' });
+    expect(probing.holdUntil(B, 3800)).toMatchObject({ until: 4300 });
   });
 
   it('opens after the threshold of failures in a row, lets one probe through after the cooldown, and closes on success', () => {
