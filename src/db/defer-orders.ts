@@ -70,7 +70,8 @@ export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[
 
 /**
  * deferOriginOrders' statement, with knex's `?` placeholders: the host, the three spellings of the
- * origin (followed by a path, by a query, alone), then `until` twice. Exported for the test that checks
+ * origin (followed by a path, by a query, alone), then `until` twice, then when the rest come due.
+ * Exported for the test that checks
  * how Postgres plans it: through orders_ready_host_idx, not every ready order of every partner.
  * SKIP LOCKED: rows a worker holds right now are being claimed or finished, and are refused by the gate
  * one by one; waiting for them while holding thousands of others is how batches deadlock.
@@ -83,7 +84,8 @@ export const DEFER_ORIGIN_SQL = `
        AND next_attempt_at < ? AND claim_token IS NULL
        FOR UPDATE SKIP LOCKED
   )
-  UPDATE orders SET next_attempt_at = ?, lease_until = NULL
+  UPDATE orders SET next_attempt_at = CASE WHEN id = (SELECT min(id) FROM held) THEN ?::timestamptz ELSE ?::timestamptz END,
+                    lease_until = NULL
    WHERE id = ANY(ARRAY(SELECT id FROM held))`;
 
 /**
@@ -93,9 +95,15 @@ export const DEFER_ORIGIN_SQL = `
  * differently (an explicit default port) are missed here and deferred one by one when claimed.
  * Their queue leases go too: a job already queued for one of them finds it not due and ends, and the
  * order must come back when `until` passes, not when a lease for that dropped job runs out.
+ *
+ * `probeWaitMs`: when a probe will go out at `until` (a circuit opened by failures), one order (the
+ * lowest id) comes due then, to be that probe, and the rest this much later, once the probe has
+ * answered or timed out. Otherwise the whole backlog came due with the probe, and was leased and handed
+ * back again while the probe was out; if the probe fails, the circuit opens again and this runs again.
  */
-export async function deferOriginOrders(db: Db, origin: URL, until: Date): Promise<number> {
+export async function deferOriginOrders(db: Db, origin: URL, until: Date, probeWaitMs = 0): Promise<number> {
   const prefix = origin.origin.toLowerCase();
-  const result = await db.raw(DEFER_ORIGIN_SQL, [origin.hostname.toLowerCase(), `${prefix}/`, `${prefix}?`, prefix, until, until]);
+  const rest = new Date(until.getTime() + probeWaitMs);
+  const result = await db.raw(DEFER_ORIGIN_SQL, [origin.hostname.toLowerCase(), `${prefix}/`, `${prefix}?`, prefix, until, until, rest]);
   return result.rowCount ?? 0;
 }

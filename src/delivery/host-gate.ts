@@ -124,6 +124,15 @@ export class HostGate {
   }
 
   /**
+   * Whether the host's circuit is open for its failures, so that one probe goes out when it ends (and
+   * not merely paused by a Retry-After, after which everything may go).
+   */
+  probeFollows(host: string): boolean {
+    const state = this.hosts.get(host);
+    return state !== undefined && state.failures >= this.options.failureThreshold;
+  }
+
+  /**
    * The admitted callback ended. `failed`: the host did not answer usefully. Returns the time the
    * circuit opened until, when this call opened it (so the caller can defer the host's other orders).
    */

@@ -11,10 +11,13 @@ import type { SlotWaiters } from './slot-waiters';
 // slot (waiting briefly), paced by the partner's rate limit, and the gate told how the partner behaved.
 // deliverOrder calls these in that order; the gate and the slots are per process, the rate limit shared.
 
+/** Past the probe's callback timeout: time for its outcome to reach the gate. */
+const PROBE_MARGIN_MS = 1000;
+
 /** What the partner's side of an attempt needs; DeliveryDeps has all of it. */
 export interface PartnerDeps {
   db: Db;
-  config: Pick<Config, 'retryMaxMs'>;
+  config: Pick<Config, 'retryMaxMs' | 'callbackTimeoutMs'>;
   gate: HostGate;
   slots: SlotWaiters;
   rateLimit?: PartnerRateLimit;
@@ -41,7 +44,10 @@ export function settleGate(
   const outcome = aborted ? 'aborted' : { failed: verdict === undefined || verdict.kind === 'retry', pauseMs, durationMs };
   const openedUntil = deps.gate.settle(url.origin, outcome, Date.now());
   deps.slots.freed(url.origin);
-  if (openedUntil !== undefined) holdPartnerOrders(deps, url, new Date(openedUntil), log, 'circuit open');
+  if (openedUntil === undefined) return;
+  // After a circuit opened by failures one probe goes out; the rest of the backlog waits for its answer.
+  const probeWaitMs = deps.gate.probeFollows(url.origin) ? deps.config.callbackTimeoutMs + PROBE_MARGIN_MS : 0;
+  holdPartnerOrders(deps, url, new Date(openedUntil), log, 'circuit open', probeWaitMs);
 }
 
 /** Gives back a slot that admission took for a callback that is not being sent; no verdict on the partner. */
@@ -102,9 +108,12 @@ export async function takeRate(deps: PartnerDeps, url: URL, log: Logger): Promis
   }
 }
 
-/** Defers all the partner's ready orders in one statement, so they stop reaching the queue at all. */
-export function holdPartnerOrders(deps: PartnerDeps, url: URL, until: Date, log: Logger, why: string): void {
-  deferOriginOrders(deps.db, url, until)
+/**
+ * Defers all the partner's ready orders in one statement, so they stop reaching the queue at all;
+ * `probeWaitMs`: see deferOriginOrders.
+ */
+export function holdPartnerOrders(deps: PartnerDeps, url: URL, until: Date, log: Logger, why: string, probeWaitMs = 0): void {
+  deferOriginOrders(deps.db, url, until, probeWaitMs)
     .then((deferred) => log.warn({ origin: url.origin, until, deferred, why }, 'partner held: its orders wait without taking workers'))
     .catch((err) => log.warn({ err, origin: url.origin, why }, 'could not defer the orders of a held partner'));
 }

@@ -89,9 +89,9 @@ describe('how Postgres plans deferring a partner', () => {
         await insertOrders(hosts.db, ids, `https://partner-${host}.example.com/callback`);
       }
       await client.query('ANALYZE orders');
-      await client.query(`PREPARE defer_origin(text, text, text, text, timestamptz, timestamptz) AS ${positionalParameters(DEFER_ORIGIN_SQL)}`);
+      await client.query(`PREPARE defer_origin(text, text, text, text, timestamptz, timestamptz, timestamptz) AS ${positionalParameters(DEFER_ORIGIN_SQL)}`);
       const origin = 'https://partner-7.example.com';
-      const values = `('partner-7.example.com', '${origin}/', '${origin}?', '${origin}', now() + interval '1 minute', now() + interval '1 minute')`;
+      const values = `('partner-7.example.com', '${origin}/', '${origin}?', '${origin}', now() + interval '1 minute', now() + interval '1 minute', now() + interval '1 minute')`;
       for (const mode of ['force_custom_plan', 'force_generic_plan']) {
         await client.query(`SET plan_cache_mode = ${mode}`);
         const plan = (await client.query(`EXPLAIN EXECUTE defer_origin${values}`)).rows.map((row) => row['QUERY PLAN']).join('\n');
@@ -387,5 +387,14 @@ describe('deferrals', () => {
     expect(busy.next_attempt_at.getTime()).toBeLessThan(until.getTime());
     expect(other.next_attempt_at.getTime()).toBeLessThan(until.getTime());
     expect(other.lease_until).not.toBeNull();
+  });
+
+  it('when a probe follows, one order comes due with it and the rest once it has answered', async () => {
+    await insertOrders(database.db, [6103, 6101, 6102], 'http://127.0.0.1:13/cb');
+    const until = new Date(Date.now() + 30_000);
+
+    expect(await deferOriginOrders(database.db, new URL('http://127.0.0.1:13'), until, 11_000)).toBe(3);
+    const due = await Promise.all([6101, 6102, 6103].map(async (id) => (await getOrder(database.db, id)).next_attempt_at.getTime()));
+    expect(due).toEqual([until.getTime(), until.getTime() + 11_000, until.getTime() + 11_000]);
   });
 });

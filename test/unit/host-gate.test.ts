@@ -87,7 +87,9 @@ describe('HostGate', () => {
       expect(gate.settle(A, { failed: true }, 0)).toBeUndefined();
     }
     gate.admit(A, 0);
+    expect(gate.probeFollows(A)).toBe(false);
     expect(gate.settle(A, { failed: true }, 100)).toBe(1100); // opened: the caller defers the backlog
+    expect(gate.probeFollows(A)).toBe(true); // …all but one order past the probe
     expect(gate.admit(A, 500)).toMatchObject({ admitted: false, until: 1100, reason: 'circuit open for https://a.example' });
     expect(gate.holdUntil(A, 500)).toMatchObject({ until: 1100 });
     expect(gate.admit(B, 500)).toEqual({ admitted: true });
@@ -95,6 +97,7 @@ describe('HostGate', () => {
     expect(gate.admit(A, 1100)).toEqual({ admitted: true }); // the probe
     expect(gate.admit(A, 1100)).toMatchObject({ admitted: false, reason: 'probing https://a.example' });
     expect(gate.settle(A, { failed: false }, 1200)).toBeUndefined();
+    expect(gate.probeFollows(A)).toBe(false);
     expect(gate.admit(A, 1200)).toEqual({ admitted: true });
     expect(gate.admit(A, 1200)).toEqual({ admitted: true });
   });
@@ -126,6 +129,7 @@ describe('HostGate', () => {
     const gate = new HostGate(options);
     gate.admit(A, 0);
     expect(gate.settle(A, { failed: true, pauseMs: 2500 }, 0)).toBe(2500);
+    expect(gate.probeFollows(A)).toBe(false); // a pause, not an open circuit: everything may go at its end
     expect(gate.admit(A, 2000)).toMatchObject({ admitted: false, until: 2500 });
     expect(gate.admit(A, 2500)).toEqual({ admitted: true });
     expect(gate.settle(A, 'aborted', 2500)).toBeUndefined();
