@@ -11,8 +11,16 @@ import type { SlotWaiters } from './slot-waiters';
 // slot (waiting briefly), paced by the partner's rate limit, and the gate told how the partner behaved.
 // deliverOrder calls these in that order; the gate and the slots are per process, the rate limit shared.
 
-/** Past the probe's callback timeout: time for its outcome to reach the gate. */
-const PROBE_MARGIN_MS = 1000;
+/**
+ * After a circuit opened by failures, the rest of the partner's backlog comes due this long after the
+ * order that is to be the probe: its callback timeout, plus time for the producer to queue it (its next
+ * run: POLL_INTERVAL_MS, a second by default, behind whatever is queued). At most a minute past the
+ * timeout's part, so that a long CALLBACK_TIMEOUT_MS does not keep a recovered partner's backlog that
+ * long; a probe still out then hands the orders back until it ends (HostGate, probing).
+ */
+function probeWaitMs(callbackTimeoutMs: number): number {
+  return Math.min(callbackTimeoutMs, 60_000) + 3_000;
+}
 
 /** What the partner's side of an attempt needs; DeliveryDeps has all of it. */
 export interface PartnerDeps {
@@ -46,8 +54,8 @@ export function settleGate(
   deps.slots.freed(url.origin);
   if (openedUntil === undefined) return;
   // After a circuit opened by failures one probe goes out; the rest of the backlog waits for its answer.
-  const probeWaitMs = deps.gate.probeFollows(url.origin) ? deps.config.callbackTimeoutMs + PROBE_MARGIN_MS : 0;
-  holdPartnerOrders(deps, url, new Date(openedUntil), log, 'circuit open', probeWaitMs);
+  const restAfterMs = deps.gate.probeFollows(url.origin) ? probeWaitMs(deps.config.callbackTimeoutMs) : 0;
+  holdPartnerOrders(deps, url, new Date(openedUntil), log, 'circuit open', restAfterMs);
 }
 
 /** Gives back a slot that admission took for a callback that is not being sent; no verdict on the partner. */

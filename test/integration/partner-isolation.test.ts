@@ -56,3 +56,48 @@ it('a partner that always times out does not take the workers from a healthy one
   expect(attemptsMade).toBe(Number((await database.db.raw("SELECT count(*) AS n FROM delivery_log WHERE order_id < 100000 AND outcome <> 'released' AND NOT superseded")).rows[0].n));
   expect(healthy.overlaps.size).toBe(0);
 }, 120_000);
+
+it("after a partner's circuit opens, one order comes due at its end to probe with, the rest once the probe has answered; all go once it is back", async () => {
+  let down = true;
+  const flaky = await new Receiver(() => (down ? { status: 500 } : { status: 200 })).start();
+  const cooldownMs = 3000;
+  const env = deliveryEnv(database.url, uniqueQueueName(), SHARED_REDIS_URL, {
+    // Few orders queued or in flight when the circuit opens: those are handed back at the gate until the
+    // circuit's end, one by one; the bulk deferral under test is for the backlog behind them.
+    WORKER_CONCURRENCY: '1',
+    MAX_QUEUED_JOBS: '3',
+    CALLBACK_TIMEOUT_MS: '1000',
+    MAX_ATTEMPTS: '50',
+    RETRY_BASE_MS: '100',
+    RETRY_MAX_MS: '200',
+    BREAKER_FAILURE_THRESHOLD: '3',
+    BREAKER_COOLDOWN_MS: String(cooldownMs),
+  });
+  try {
+    const ids = Array.from({ length: 30 }, (_, i) => 200_000 + i);
+    await insertOrders(database.db, ids, flaky.url());
+    await spawnDaemon('start', env);
+    const dueTimes = async (): Promise<number[]> => {
+      const { rows } = await database.db.raw('SELECT next_attempt_at AS t FROM orders WHERE id >= 200000 AND status = 5 ORDER BY 1');
+      return rows.map((row: { t: Date }) => row.t.getTime());
+    };
+    // Settled: the circuit is open and none of the partner's orders is due within the next 1.5 s.
+    await waitFor('the circuit open and the backlog deferred', async () => {
+      const due = await dueTimes();
+      return due.length === ids.length && due[0] > Date.now() + 1500;
+    }, 10_000);
+    const due = await dueTimes();
+    const [first, last] = [due[0], due[due.length - 1]];
+    // Due when the circuit ends: the probe, and the orders that were queued or in flight. The backlog
+    // behind them: the probe's timeout (1 s) and margin (3 s) later.
+    expect(due.filter((t) => t < first + 100).length).toBeLessThanOrEqual(8);
+    expect(due.filter((t) => t > last - 100).length).toBeGreaterThanOrEqual(20);
+    expect(last - first).toBeGreaterThanOrEqual(3900);
+
+    down = false;
+    await waitFor('every order delivered once the partner is back', async () => (await count('id >= 200000 AND status = 6')) === ids.length, cooldownMs + 1000 + 3000 + 8000);
+  } finally {
+    await stopAllDaemons();
+    await flaky.stop();
+  }
+}, 60_000);
