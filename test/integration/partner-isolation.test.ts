@@ -60,8 +60,10 @@ it('a partner that always times out does not take the workers from a healthy one
 it("after a partner's circuit opens, one order comes due at its end to probe with, the rest once the probe has answered; all go once it is back", async () => {
   let down = true;
   const flaky = await new Receiver(() => (down ? { status: 500 } : { status: 200 })).start();
+  const own = await createTestDatabase(); // no other test's orders or daemons in the way
+  const queue = uniqueQueueName();
   const cooldownMs = 3000;
-  const env = deliveryEnv(database.url, uniqueQueueName(), SHARED_REDIS_URL, {
+  const env = deliveryEnv(own.url, queue, SHARED_REDIS_URL, {
     // Few orders queued or in flight when the circuit opens: those are handed back at the gate until the
     // circuit's end, one by one; the bulk deferral under test is for the backlog behind them.
     WORKER_CONCURRENCY: '1',
@@ -74,11 +76,11 @@ it("after a partner's circuit opens, one order comes due at its end to probe wit
     BREAKER_COOLDOWN_MS: String(cooldownMs),
   });
   try {
-    const ids = Array.from({ length: 30 }, (_, i) => 200_000 + i);
-    await insertOrders(database.db, ids, flaky.url());
+    const ids = Array.from({ length: 30 }, (_, i) => i + 1);
+    await insertOrders(own.db, ids, flaky.url());
     await spawnDaemon('start', env);
     const dueTimes = async (): Promise<number[]> => {
-      const { rows } = await database.db.raw('SELECT next_attempt_at AS t FROM orders WHERE id >= 200000 AND status = 5 ORDER BY 1');
+      const { rows } = await own.db.raw('SELECT next_attempt_at AS t FROM orders WHERE status = 5 ORDER BY 1');
       return rows.map((row: { t: Date }) => row.t.getTime());
     };
     // Settled: the circuit is open and none of the partner's orders is due within the next 1.5 s.
@@ -95,9 +97,12 @@ it("after a partner's circuit opens, one order comes due at its end to probe wit
     expect(last - first).toBeGreaterThanOrEqual(3900);
 
     down = false;
-    await waitFor('every order delivered once the partner is back', async () => (await count('id >= 200000 AND status = 6')) === ids.length, cooldownMs + 1000 + 3000 + 8000);
+    const delivered = async () => Number((await own.db.raw('SELECT count(*) AS n FROM orders WHERE status = 6')).rows[0].n);
+    await waitFor('every order delivered once the partner is back', async () => (await delivered()) === ids.length, cooldownMs + 1000 + 3000 + 8000);
   } finally {
     await stopAllDaemons();
     await flaky.stop();
+    await own.drop();
+    await obliterateQueue(queue);
   }
 }, 60_000);
