@@ -71,8 +71,8 @@ export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[
 /**
  * deferOriginOrders' statement, with knex's `?` placeholders: the host, the three spellings of the
  * origin (followed by a path, by a query, alone), then `until` twice, then when the rest come due.
- * Exported for the test that checks
- * how Postgres plans it: through orders_ready_host_idx, not every ready order of every partner.
+ * Exported for the test that checks how Postgres plans it: through orders_ready_host_idx, not every
+ * ready order of every partner.
  * SKIP LOCKED: rows a worker holds right now are being claimed or finished, and are refused by the gate
  * one by one; waiting for them while holding thousands of others is how batches deadlock.
  */

@@ -113,7 +113,9 @@ export class HostGate {
     // Until the probe is known to have ended, not a moment: orders handed back every half second came
     // round again and again while a dead partner's probe waited out its timeout, each time a lease and a
     // deferral of every order of its backlog that had come due (BENCHMARKS.md, 2026-11-28).
-    if (halfOpen && state.probing) return { admitted: false, until: Math.max(now + BUSY_DEFER_MS, state.probeUntil), reason: `probing ${host}` };
+    if (halfOpen && state.probing) {
+      return { admitted: false, until: Math.max(now + BUSY_DEFER_MS, state.probeUntil), reason: `probing ${host}` };
+    }
     if (state.inFlight < this.options.maxInFlightPerHost) return undefined;
     const { until, waitable, silent } = this.whenBusy(state, now);
     // Held once per silent spell: the first refusal to find it silent asks for the whole backlog.

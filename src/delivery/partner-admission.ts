@@ -18,7 +18,7 @@ import type { SlotWaiters } from './slot-waiters';
  * timeout's part, so that a long CALLBACK_TIMEOUT_MS does not keep a recovered partner's backlog that
  * long; a probe still out then hands the orders back until it ends (HostGate, probing).
  */
-function probeWaitMs(callbackTimeoutMs: number): number {
+function restAfterProbeMs(callbackTimeoutMs: number): number {
   return Math.min(callbackTimeoutMs, 60_000) + 3_000;
 }
 
@@ -54,7 +54,7 @@ export function settleGate(
   deps.slots.freed(url.origin);
   if (openedUntil === undefined) return;
   // After a circuit opened by failures one probe goes out; the rest of the backlog waits for its answer.
-  const restAfterMs = deps.gate.probeFollows(url.origin) ? probeWaitMs(deps.config.callbackTimeoutMs) : 0;
+  const restAfterMs = deps.gate.probeFollows(url.origin) ? restAfterProbeMs(deps.config.callbackTimeoutMs) : 0;
   holdPartnerOrders(deps, url, new Date(openedUntil), log, 'circuit open', restAfterMs);
 }
 
