@@ -118,7 +118,7 @@ export async function deliverOrder(
     }
     const paced = await takeRate(deps, url, log);
     if (!paced.go) {
-      releaseSlot(deps, url.origin);
+      releaseSlot(deps, url.origin, admission);
       const deferred = await deps.orders.deferClaimed(order, new Date(paced.until));
       log.debug({ until: new Date(paced.until) }, "over the partner's rate limit; deferred without an attempt");
       return deferred ? 'deferred' : 'superseded';
@@ -144,7 +144,7 @@ export async function deliverOrder(
       httpMs = Date.now() - startedAt.getTime();
       // In finally: the slot taken by admission must be given back whatever happened, or the partner
       // loses it for the life of the process.
-      settleGate(deps, url, settled, answer, deadline.cause === 'shutdown', httpMs, log);
+      settleGate(deps, url, admission, settled, answer, deadline.cause === 'shutdown', httpMs, log);
     }
     verdict = settled;
   }

@@ -18,7 +18,13 @@ export interface HostGateOptions {
   callbackTimeoutMs: number;
 }
 
-export type Admission = { admitted: true } | Refusal;
+/** `probe`: this callback is the one probe of a half-open circuit, and settle() must be told so. */
+export interface Admitted {
+  admitted: true;
+  probe?: true;
+}
+
+export type Admission = Admitted | Refusal;
 
 export interface Refusal {
   admitted: false;
@@ -100,11 +106,10 @@ export class HostGate {
     if (refusal) return refusal;
     if (state.inFlight === 0) state.busySince = now;
     state.inFlight += 1;
-    if (state.failures >= this.options.failureThreshold) {
-      state.probing = true;
-      state.probeUntil = now + this.options.callbackTimeoutMs;
-    }
-    return { admitted: true };
+    if (state.failures < this.options.failureThreshold) return { admitted: true };
+    state.probing = true;
+    state.probeUntil = now + this.options.callbackTimeoutMs;
+    return { admitted: true, probe: true };
   }
 
   private refusal(host: string, state: HostState, now: number): Refusal | undefined {
@@ -135,14 +140,21 @@ export class HostGate {
   }
 
   /**
-   * The admitted callback ended. `failed`: the host did not answer usefully. Returns the time the
-   * circuit opened until, when this call opened it (so the caller can defer the host's other orders).
+   * The admitted callback ended. `failed`: the host did not answer usefully. `probe`: admit() said it
+   * was the probe. Only the probe's end ends the probing: a callback sent before the circuit opened can
+   * end while the probe is out (when the cooldown is shorter than the callback timeout), and must neither
+   * let a second probe through nor count as the probe. Returns the time the circuit opened until, when
+   * this call opened it (so the caller can defer the host's other orders).
    */
-  settle(host: string, outcome: { failed: boolean; pauseMs?: number; durationMs?: number } | 'aborted', now: number): number | undefined {
+  settle(
+    host: string,
+    outcome: { failed: boolean; pauseMs?: number; durationMs?: number } | 'aborted',
+    now: number,
+    probe = false,
+  ): number | undefined {
     const state = this.stateOf(host);
     state.inFlight = Math.max(0, state.inFlight - 1);
-    const wasProbe = state.probing;
-    state.probing = false;
+    if (probe) state.probing = false;
     if (outcome === 'aborted') return undefined;
     if (outcome.pauseMs !== undefined && outcome.pauseMs > 0) {
       state.openUntil = Math.max(state.openUntil, now + Math.min(outcome.pauseMs, this.options.maxCooldownMs));
@@ -157,7 +169,7 @@ export class HostGate {
     }
     state.failures += 1;
     if (state.failures < this.options.failureThreshold) return outcome.pauseMs ? state.openUntil : undefined;
-    if (wasProbe) state.cooldownMs = Math.min(state.cooldownMs * 2, this.options.maxCooldownMs);
+    if (probe) state.cooldownMs = Math.min(state.cooldownMs * 2, this.options.maxCooldownMs);
     state.openUntil = Math.max(state.openUntil, now + state.cooldownMs);
     return state.openUntil;
   }

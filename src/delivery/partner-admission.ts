@@ -3,7 +3,7 @@ import type { Db } from '../db/connection';
 import { deferOriginOrders } from '../db/defer-orders';
 import type { Logger } from '../observability/logger';
 import type { HttpAnswer, Verdict } from './classify';
-import type { Admission, HostGate } from './host-gate';
+import type { Admission, Admitted, HostGate } from './host-gate';
 import type { PartnerRateLimit } from './partner-rate-limit';
 import type { SlotWaiters } from './slot-waiters';
 
@@ -34,11 +34,13 @@ export interface PartnerDeps {
 /**
  * Tells the gate how the partner behaved. "Not now" answers and no answer at all count against it;
  * any other answer, even a final 4xx, shows a live partner. When this opens the partner's circuit,
- * its ready orders are deferred in one statement so they stop reaching the queue.
+ * its ready orders are deferred in one statement so they stop reaching the queue. `admission`: the
+ * callback's, which says whether it was the probe.
  */
 export function settleGate(
   deps: PartnerDeps,
   url: URL,
+  admission: Admitted,
   verdict: Verdict | undefined,
   answer: HttpAnswer | undefined,
   aborted: boolean,
@@ -50,7 +52,7 @@ export function settleGate(
   const pauseMs = retryAfterMs === undefined ? undefined : Math.min(retryAfterMs, deps.config.retryMaxMs);
   // No verdict: the attempt threw before one was reached, which shows nothing good about the partner.
   const outcome = aborted ? 'aborted' : { failed: verdict === undefined || verdict.kind === 'retry', pauseMs, durationMs };
-  const openedUntil = deps.gate.settle(url.origin, outcome, Date.now());
+  const openedUntil = deps.gate.settle(url.origin, outcome, Date.now(), admission.probe);
   deps.slots.freed(url.origin);
   if (openedUntil === undefined) return;
   // After a circuit opened by failures one probe goes out; the rest of the backlog waits for its answer.
@@ -59,8 +61,8 @@ export function settleGate(
 }
 
 /** Gives back a slot that admission took for a callback that is not being sent; no verdict on the partner. */
-export function releaseSlot(deps: PartnerDeps, origin: string): void {
-  deps.gate.settle(origin, 'aborted', Date.now());
+export function releaseSlot(deps: PartnerDeps, origin: string, admission: Admitted): void {
+  deps.gate.settle(origin, 'aborted', Date.now(), admission.probe);
   deps.slots.freed(origin);
 }
 

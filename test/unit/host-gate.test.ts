@@ -74,7 +74,7 @@ describe('HostGate', () => {
       probing.admit(B, 0);
       probing.settle(B, { failed: true }, 0);
     }
-    expect(probing.admit(B, 1000)).toEqual({ admitted: true }); // the probe
+    expect(probing.admit(B, 1000)).toEqual({ admitted: true, probe: true });
     // Held until the probe has answered or timed out (callbackTimeoutMs after it went out), not for a moment.
     expect(probing.holdUntil(B, 1000)).toMatchObject({ until: 4000, reason: 'probing https://b.example' });
     expect(probing.holdUntil(B, 3800)).toMatchObject({ until: 4300 });
@@ -94,9 +94,9 @@ describe('HostGate', () => {
     expect(gate.holdUntil(A, 500)).toMatchObject({ until: 1100 });
     expect(gate.admit(B, 500)).toEqual({ admitted: true });
 
-    expect(gate.admit(A, 1100)).toEqual({ admitted: true }); // the probe
+    expect(gate.admit(A, 1100)).toEqual({ admitted: true, probe: true });
     expect(gate.admit(A, 1100)).toMatchObject({ admitted: false, reason: 'probing https://a.example' });
-    expect(gate.settle(A, { failed: false }, 1200)).toBeUndefined();
+    expect(gate.settle(A, { failed: false }, 1200, true)).toBeUndefined();
     expect(gate.probeFollows(A)).toBe(false);
     expect(gate.admit(A, 1200)).toEqual({ admitted: true });
     expect(gate.admit(A, 1200)).toEqual({ admitted: true });
@@ -110,10 +110,41 @@ describe('HostGate', () => {
     }
     let now = 1000;
     for (const expected of [2000, 4000, 4000]) {
-      expect(gate.admit(A, now)).toEqual({ admitted: true });
-      expect(gate.settle(A, { failed: true }, now)).toBe(now + expected);
+      expect(gate.admit(A, now)).toEqual({ admitted: true, probe: true });
+      expect(gate.settle(A, { failed: true }, now, true)).toBe(now + expected);
       now += expected;
     }
+  });
+
+  it('a callback sent before the circuit opened that ends while the probe is out is not taken for the probe', () => {
+    // Cooldown 1 s, callback timeout 3 s: callbacks in flight when the circuit opens can outlive it.
+    const gate = new HostGate({ ...options, maxInFlightPerHost: 4 });
+    gate.admit(A, 0); // sent before the circuit opened, and still out
+    for (let i = 0; i < 3; i++) {
+      gate.admit(A, 0);
+      gate.settle(A, { failed: true }, 0);
+    }
+    expect(gate.admit(A, 1000)).toEqual({ admitted: true, probe: true });
+    // The old callback times out: its failure keeps the circuit open (cooldown not doubled), and the
+    // probe is still the only one out.
+    expect(gate.settle(A, { failed: true }, 1500)).toBe(2500);
+    expect(gate.admit(A, 2500)).toMatchObject({ admitted: false, reason: 'probing https://a.example', until: 4000 });
+    // The probe fails: that doubles the cooldown, and the next probe may go at its end.
+    expect(gate.settle(A, { failed: true }, 3000, true)).toBe(5000);
+    expect(gate.admit(A, 5000)).toEqual({ admitted: true, probe: true });
+
+    // A non-probe that ends with no verdict (aborted) does not end the probing either.
+    const aborted = new HostGate({ ...options, maxInFlightPerHost: 4 });
+    aborted.admit(B, 0);
+    for (let i = 0; i < 3; i++) {
+      aborted.admit(B, 0);
+      aborted.settle(B, { failed: true }, 0);
+    }
+    expect(aborted.admit(B, 1000)).toEqual({ admitted: true, probe: true });
+    aborted.settle(B, 'aborted', 1100);
+    expect(aborted.admit(B, 1200)).toMatchObject({ admitted: false, reason: 'probing https://b.example' });
+    aborted.settle(B, 'aborted', 1300, true); // the probe, not sent after all (over a rate limit)
+    expect(aborted.admit(B, 1300)).toEqual({ admitted: true, probe: true });
   });
 
   it('a success in between resets the count; a final 4xx is not a failure of the partner', () => {
