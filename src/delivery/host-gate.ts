@@ -143,8 +143,9 @@ export class HostGate {
    * The admitted callback ended. `failed`: the host did not answer usefully. `probe`: admit() said it
    * was the probe. Only the probe's end ends the probing: a callback sent before the circuit opened can
    * end while the probe is out (when the cooldown is shorter than the callback timeout), and must neither
-   * let a second probe through nor count as the probe. Returns the time the circuit opened until, when
-   * this call opened it (so the caller can defer the host's other orders).
+   * let a second probe through nor count as the probe, nor keep the circuit open for longer. Returns the
+   * time the circuit opened until, when this call opened it or a Retry-After paused the host (so the
+   * caller can defer the host's other orders).
    */
   settle(
     host: string,
@@ -167,8 +168,13 @@ export class HostGate {
       state.cooldownMs = this.options.cooldownMs;
       return undefined;
     }
+    // Once the circuit is open, every callback admitted is a probe: any other failure is of a callback
+    // sent before it opened, and tells nothing new. It must not move the circuit's end (a probe that
+    // succeeds would find the partner still held), nor hold the backlog again: a partner that stopped
+    // answering with its whole cap in flight had its backlog deferred once per callback that timed out.
+    const stale = !probe && state.failures >= this.options.failureThreshold;
     state.failures += 1;
-    if (state.failures < this.options.failureThreshold) return outcome.pauseMs ? state.openUntil : undefined;
+    if (stale || state.failures < this.options.failureThreshold) return outcome.pauseMs ? state.openUntil : undefined;
     if (probe) state.cooldownMs = Math.min(state.cooldownMs * 2, this.options.maxCooldownMs);
     state.openUntil = Math.max(state.openUntil, now + state.cooldownMs);
     return state.openUntil;

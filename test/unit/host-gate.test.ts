@@ -125,9 +125,9 @@ describe('HostGate', () => {
       gate.settle(A, { failed: true }, 0);
     }
     expect(gate.admit(A, 1000)).toEqual({ admitted: true, probe: true });
-    // The old callback times out: its failure keeps the circuit open (cooldown not doubled), and the
-    // probe is still the only one out.
-    expect(gate.settle(A, { failed: true }, 1500)).toBe(2500);
+    // The old callback times out: old news. The probe is still the only one out, and the backlog is
+    // not held again (undefined: nothing for the caller to defer).
+    expect(gate.settle(A, { failed: true }, 1500)).toBeUndefined();
     expect(gate.admit(A, 2500)).toMatchObject({ admitted: false, reason: 'probing https://a.example', until: 4000 });
     // The probe fails: that doubles the cooldown, and the next probe may go at its end.
     expect(gate.settle(A, { failed: true }, 3000, true)).toBe(5000);
@@ -145,6 +145,32 @@ describe('HostGate', () => {
     expect(aborted.admit(B, 1200)).toMatchObject({ admitted: false, reason: 'probing https://b.example' });
     aborted.settle(B, 'aborted', 1300, true); // the probe, not sent after all (over a rate limit)
     expect(aborted.admit(B, 1300)).toEqual({ admitted: true, probe: true });
+  });
+
+  it('callbacks sent before the circuit opened that fail after it neither hold the partner longer nor again', () => {
+    // The whole cap in flight when the partner stops answering: the first failures open the circuit,
+    // the rest time out after it.
+    const gate = new HostGate({ ...options, maxInFlightPerHost: 6 });
+    for (let i = 0; i < 6; i++) gate.admit(A, 0);
+    gate.settle(A, { failed: true }, 3000);
+    gate.settle(A, { failed: true }, 3000);
+    expect(gate.settle(A, { failed: true }, 3000)).toBe(4000); // opened: the one hold of the backlog
+    expect(gate.settle(A, { failed: true }, 3400)).toBeUndefined();
+    expect(gate.settle(A, { failed: true }, 3800)).toBeUndefined();
+    // A Retry-After is the partner's own word, whenever it comes: it still pauses the partner.
+    expect(gate.settle(A, { failed: true, pauseMs: 1000 }, 3900)).toBe(4900);
+    expect(gate.admit(A, 4000)).toMatchObject({ admitted: false, until: 4900, reason: 'circuit open for https://a.example' });
+    expect(gate.admit(A, 4900)).toEqual({ admitted: true, probe: true });
+    // The probe answers: the partner is back at once.
+    expect(gate.settle(A, { failed: false }, 5000, true)).toBeUndefined();
+    expect(gate.admit(A, 5000)).toEqual({ admitted: true });
+
+    // Without the Retry-After, the probe goes when the circuit's first cooldown ends, not after the last
+    // old failure's.
+    const plain = new HostGate({ ...options, maxInFlightPerHost: 6 });
+    for (let i = 0; i < 6; i++) plain.admit(B, 0);
+    for (const at of [3000, 3000, 3000, 3400, 3800, 3900]) plain.settle(B, { failed: true }, at);
+    expect(plain.admit(B, 4000)).toEqual({ admitted: true, probe: true });
   });
 
   it('a success in between resets the count; a final 4xx is not a failure of the partner', () => {
