@@ -144,8 +144,8 @@ export class HostGate {
    * was the probe. Only the probe's end ends the probing: a callback sent before the circuit opened can
    * end while the probe is out (when the cooldown is shorter than the callback timeout), and must neither
    * let a second probe through nor count as the probe, nor keep the circuit open for longer. Returns the
-   * time the circuit opened until, when this call opened it or a Retry-After paused the host (so the
-   * caller can defer the host's other orders).
+   * time the host is held until when this call began the hold: it opened the circuit, or a Retry-After
+   * paused a host that was not held (so the caller can defer the host's other orders).
    */
   settle(
     host: string,
@@ -157,9 +157,15 @@ export class HostGate {
     state.inFlight = Math.max(0, state.inFlight - 1);
     if (probe) state.probing = false;
     if (outcome === 'aborted') return undefined;
+    // A Retry-After that finds the partner already held extends the hold but asks for nothing more: the
+    // backlog was deferred when the hold began, and whatever comes due before its new end is handed back
+    // by holdUntil. A partner answering 503 to its whole cap in flight once had its backlog rewritten
+    // once per answer, each a few milliseconds later than the last.
+    const heldBefore = state.openUntil > now;
     if (outcome.pauseMs !== undefined && outcome.pauseMs > 0) {
       state.openUntil = Math.max(state.openUntil, now + Math.min(outcome.pauseMs, this.options.maxCooldownMs));
     }
+    const pauseBegan = !heldBefore && state.openUntil > now;
     if (!outcome.failed) {
       state.lastAnsweredAt = now;
       const durationMs = outcome.durationMs ?? 0;
@@ -174,7 +180,7 @@ export class HostGate {
     // answering with its whole cap in flight had its backlog deferred once per callback that timed out.
     const stale = !probe && state.failures >= this.options.failureThreshold;
     state.failures += 1;
-    if (stale || state.failures < this.options.failureThreshold) return outcome.pauseMs ? state.openUntil : undefined;
+    if (stale || state.failures < this.options.failureThreshold) return pauseBegan ? state.openUntil : undefined;
     if (probe) state.cooldownMs = Math.min(state.cooldownMs * 2, this.options.maxCooldownMs);
     state.openUntil = Math.max(state.openUntil, now + state.cooldownMs);
     return state.openUntil;

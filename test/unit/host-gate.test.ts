@@ -157,8 +157,9 @@ describe('HostGate', () => {
     expect(gate.settle(A, { failed: true }, 3000)).toBe(4000); // opened: the one hold of the backlog
     expect(gate.settle(A, { failed: true }, 3400)).toBeUndefined();
     expect(gate.settle(A, { failed: true }, 3800)).toBeUndefined();
-    // A Retry-After is the partner's own word, whenever it comes: it still pauses the partner.
-    expect(gate.settle(A, { failed: true, pauseMs: 1000 }, 3900)).toBe(4900);
+    // A Retry-After is the partner's own word, whenever it comes: it still pauses the partner (the
+    // backlog held already: nothing more to defer).
+    expect(gate.settle(A, { failed: true, pauseMs: 1000 }, 3900)).toBeUndefined();
     expect(gate.admit(A, 4000)).toMatchObject({ admitted: false, until: 4900, reason: 'circuit open for https://a.example' });
     expect(gate.admit(A, 4900)).toEqual({ admitted: true, probe: true });
     // The probe answers: the partner is back at once.
@@ -192,5 +193,17 @@ describe('HostGate', () => {
     expect(gate.settle(A, 'aborted', 2500)).toBeUndefined();
     gate.admit(B, 0);
     expect(gate.settle(B, { failed: true, pauseMs: 86_400_000 }, 0)).toBe(4000);
+  });
+
+  it('a Retry-After on every callback in flight holds the backlog once, when the pause begins', () => {
+    const gate = new HostGate({ ...options, failureThreshold: 100, maxInFlightPerHost: 4 });
+    for (let i = 0; i < 4; i++) gate.admit(A, 0);
+    expect(gate.settle(A, { failed: true, pauseMs: 2000 }, 100)).toBe(2100);
+    expect(gate.settle(A, { failed: true, pauseMs: 2000 }, 105)).toBeUndefined();
+    expect(gate.settle(A, { failed: true, pauseMs: 3000 }, 110)).toBeUndefined();
+    expect(gate.admit(A, 2500)).toMatchObject({ admitted: false, until: 3110 }); // the longest pause counts
+    expect(gate.admit(A, 3110)).toEqual({ admitted: true });
+    // A pause after the last one ended begins a new hold.
+    expect(gate.settle(A, { failed: true, pauseMs: 1000 }, 3200)).toBe(4200);
   });
 });
