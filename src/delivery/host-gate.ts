@@ -66,6 +66,17 @@ interface HostState {
   busySince: number;
 }
 
+/**
+ * After a circuit opened by failures, the partner's orders other than the probe come due this long after
+ * the circuit's end: its callback timeout, plus time for the producer to queue the probe (its next run:
+ * POLL_INTERVAL_MS, a second by default, behind whatever is queued). At most a minute past the timeout's
+ * part, so that a long CALLBACK_TIMEOUT_MS does not keep a recovered partner's backlog that long; a probe
+ * still out then hands the orders back until it ends (probing).
+ */
+export function restAfterProbeMs(callbackTimeoutMs: number): number {
+  return Math.min(callbackTimeoutMs, 60_000) + 3_000;
+}
+
 /** How long an order waits when its host is at the in-flight cap but answering: a slot frees up soon. */
 const BUSY_DEFER_MS = 500;
 
@@ -113,8 +124,15 @@ export class HostGate {
   }
 
   private refusal(host: string, state: HostState, now: number): Refusal | undefined {
-    if (state.openUntil > now) return { admitted: false, until: state.openUntil, reason: `circuit open for ${host}` };
     const halfOpen = state.failures >= this.options.failureThreshold;
+    if (state.openUntil > now) {
+      // When a circuit opened by failures ends, one order goes as the probe: the one the backlog's
+      // deferral left due then (settleGate). Any other order refused meanwhile (queued, retried or come
+      // to 5 while the circuit was open) waits with the backlog for the probe's answer: due with the
+      // probe, they were all queued and claimed at once, and all but one handed back again.
+      const until = halfOpen ? state.openUntil + restAfterProbeMs(this.options.callbackTimeoutMs) : state.openUntil;
+      return { admitted: false, until, reason: `circuit open for ${host}` };
+    }
     // Until the probe is known to have ended, not a moment: orders handed back every half second came
     // round again and again while a dead partner's probe waited out its timeout, each time a lease and a
     // deferral of every order of its backlog that had come due (BENCHMARKS.md, 2026-11-28).

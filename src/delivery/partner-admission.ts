@@ -3,24 +3,13 @@ import type { Db } from '../db/connection';
 import { deferOriginOrders } from '../db/defer-orders';
 import type { Logger } from '../observability/logger';
 import type { HttpAnswer, Verdict } from './classify';
-import type { Admission, Admitted, HostGate } from './host-gate';
+import { restAfterProbeMs, type Admission, type Admitted, type HostGate } from './host-gate';
 import type { PartnerRateLimit } from './partner-rate-limit';
 import type { SlotWaiters } from './slot-waiters';
 
 // How one attempt deals with its partner around the callback: held before the claim, admitted to a
 // slot (waiting briefly), paced by the partner's rate limit, and the gate told how the partner behaved.
 // deliverOrder calls these in that order; the gate and the slots are per process, the rate limit shared.
-
-/**
- * After a circuit opened by failures, the rest of the partner's backlog comes due this long after the
- * order that is to be the probe: its callback timeout, plus time for the producer to queue it (its next
- * run: POLL_INTERVAL_MS, a second by default, behind whatever is queued). At most a minute past the
- * timeout's part, so that a long CALLBACK_TIMEOUT_MS does not keep a recovered partner's backlog that
- * long; a probe still out then hands the orders back until it ends (HostGate, probing).
- */
-function restAfterProbeMs(callbackTimeoutMs: number): number {
-  return Math.min(callbackTimeoutMs, 60_000) + 3_000;
-}
 
 /** What the partner's side of an attempt needs; DeliveryDeps has all of it. */
 export interface PartnerDeps {

@@ -90,8 +90,10 @@ describe('HostGate', () => {
     expect(gate.probeFollows(A)).toBe(false);
     expect(gate.settle(A, { failed: true }, 100)).toBe(1100); // opened: the caller defers the backlog
     expect(gate.probeFollows(A)).toBe(true); // …all but one order past the probe
-    expect(gate.admit(A, 500)).toMatchObject({ admitted: false, until: 1100, reason: 'circuit open for https://a.example' });
-    expect(gate.holdUntil(A, 500)).toMatchObject({ until: 1100 });
+    // Orders refused while it is open come back once the probe sent at 1100 has answered or timed out
+    // (callback timeout 3 s + 3 s), with the backlog, not with the probe.
+    expect(gate.admit(A, 500)).toMatchObject({ admitted: false, until: 7100, reason: 'circuit open for https://a.example' });
+    expect(gate.holdUntil(A, 500)).toMatchObject({ until: 7100 });
     expect(gate.admit(B, 500)).toEqual({ admitted: true });
 
     expect(gate.admit(A, 1100)).toEqual({ admitted: true, probe: true });
@@ -160,7 +162,7 @@ describe('HostGate', () => {
     // A Retry-After is the partner's own word, whenever it comes: it still pauses the partner (the
     // backlog held already: nothing more to defer).
     expect(gate.settle(A, { failed: true, pauseMs: 1000 }, 3900)).toBeUndefined();
-    expect(gate.admit(A, 4000)).toMatchObject({ admitted: false, until: 4900, reason: 'circuit open for https://a.example' });
+    expect(gate.admit(A, 4000)).toMatchObject({ admitted: false, until: 4900 + 6000, reason: 'circuit open for https://a.example' });
     expect(gate.admit(A, 4900)).toEqual({ admitted: true, probe: true });
     // The probe answers: the partner is back at once.
     expect(gate.settle(A, { failed: false }, 5000, true)).toBeUndefined();
