@@ -2,9 +2,21 @@ import type { Db } from './connection';
 import { isOrderId, type ClaimedOrder } from './claim-order';
 import { BUSY_ROWS, lockedBatch, ROW_BUSY, STILL_READY, type OrBusy } from './locked-batch';
 
-export interface ClaimedDeferral {
-  order: ClaimedOrder;
+/** When a deferred order comes due again. */
+export interface DeferTo {
   until: Date;
+  /**
+   * The end of the partner's open circuit (HostGate's circuitEnd), when the deferral is for it: an order
+   * already due at exactly this time is the one the backlog's deferral left to be the probe, and keeps it.
+   */
+  probeAt?: Date;
+}
+
+/** next_attempt_at for a deferral row `i` of the batch (columns until, probe_at): see DeferTo. */
+const keepProbe = (deferred: string) => `CASE WHEN o.next_attempt_at = i.probe_at THEN o.next_attempt_at ELSE ${deferred} END`;
+
+export interface ClaimedDeferral extends DeferTo {
+  order: ClaimedOrder;
 }
 
 /**
@@ -15,13 +27,13 @@ export interface ClaimedDeferral {
  */
 export async function deferClaimedOrders(db: Db, deferrals: ClaimedDeferral[]): Promise<OrBusy<boolean>[]> {
   if (deferrals.length === 0) return [];
-  const rows = deferrals.map(({ order, until }, ord) => ({ ord, id: order.id, version: order.version, token: order.token, until }));
+  const rows = deferrals.map(({ order, until, probeAt }, ord) => ({ ord, id: order.id, version: order.version, token: order.token, until, probe_at: probeAt ?? null }));
   const result = await db.raw<{ rows: { ord: number; deferred: boolean }[] }>(
     `
-    WITH ${lockedBatch('ord int, id bigint, version int, token uuid, until timestamptz')},
+    WITH ${lockedBatch('ord int, id bigint, version int, token uuid, until timestamptz, probe_at timestamptz')},
     ${BUSY_ROWS},
     deferred AS (
-      UPDATE orders o SET next_attempt_at = i.until, claim_token = NULL, claim_until = NULL, lease_until = NULL
+      UPDATE orders o SET next_attempt_at = ${keepProbe('i.until')}, claim_token = NULL, claim_until = NULL, lease_until = NULL
         FROM (SELECT DISTINCT ON (id, token) * FROM input ORDER BY id, token, ord) i
        WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
          AND ${STILL_READY} AND o.version = i.version AND o.claim_token = i.token
@@ -40,9 +52,8 @@ export async function deferClaimedOrders(db: Db, deferrals: ClaimedDeferral[]): 
   });
 }
 
-export interface UnclaimedDeferral {
+export interface UnclaimedDeferral extends DeferTo {
   orderId: string;
-  until: Date;
 }
 
 /**
@@ -53,12 +64,12 @@ export interface UnclaimedDeferral {
  * how many orders it deferred.
  */
 export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[]): Promise<number> {
-  const rows = deferrals.filter(({ orderId }) => isOrderId(orderId)).map(({ orderId, until }) => ({ id: orderId, until }));
+  const rows = deferrals.filter(({ orderId }) => isOrderId(orderId)).map(({ orderId, until, probeAt }) => ({ id: orderId, until, probe_at: probeAt ?? null }));
   if (rows.length === 0) return 0;
   const result = await db.raw(
     `
-    WITH ${lockedBatch('id bigint, until timestamptz')}
-    UPDATE orders o SET next_attempt_at = GREATEST(o.next_attempt_at, i.until), lease_until = NULL
+    WITH ${lockedBatch('id bigint, until timestamptz, probe_at timestamptz')}
+    UPDATE orders o SET next_attempt_at = ${keepProbe('GREATEST(o.next_attempt_at, i.until)')}, lease_until = NULL
       FROM (SELECT DISTINCT ON (id) * FROM input ORDER BY id, until DESC) i
      WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
        AND ${STILL_READY} AND o.claim_token IS NULL
@@ -81,7 +92,7 @@ export const DEFER_ORIGIN_SQL = `
     SELECT id FROM orders
      WHERE status = 5 AND callback_host(callback_url) = ?
        AND (starts_with(lower(callback_url), ?) OR starts_with(lower(callback_url), ?) OR lower(callback_url) = ?)
-       AND next_attempt_at < ? AND claim_token IS NULL
+       AND next_attempt_at <= ? AND claim_token IS NULL
        FOR UPDATE SKIP LOCKED
   )
   UPDATE orders SET next_attempt_at = CASE WHEN id = (SELECT min(id) FROM held) THEN ?::timestamptz ELSE ?::timestamptz END,
@@ -89,7 +100,7 @@ export const DEFER_ORIGIN_SQL = `
    WHERE id = ANY(ARRAY(SELECT id FROM held))`;
 
 /**
- * Defers every ready, unclaimed order to `origin` (scheme://host[:port]) that would come due before
+ * Defers every ready, unclaimed order to `origin` (scheme://host[:port]) that would come due by
  * `until`: when a partner's circuit opens, its backlog stops reaching the queue at all instead of one
  * job at a time. orders_ready_host_idx narrows to the host; the prefix picks the origin. URLs spelled
  * differently (an explicit default port) are missed here and deferred one by one when claimed.
@@ -100,6 +111,8 @@ export const DEFER_ORIGIN_SQL = `
  * lowest id) comes due then, to be that probe, and the rest this much later, once the probe has
  * answered or timed out. Otherwise the whole backlog came due with the probe, and was leased and handed
  * back again while the probe was out; if the probe fails, the circuit opens again and this runs again.
+ * Orders due at `until` itself are split too: a Retry-After pause left them there when the circuit
+ * opened at the pause's end.
  */
 export async function deferOriginOrders(db: Db, origin: URL, until: Date, probeWaitMs = 0): Promise<number> {
   const prefix = origin.origin.toLowerCase();

@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import type { ClaimedOrder } from '../db/claim-order';
+import type { DeferTo } from '../db/defer-orders';
 import type { AttemptOutcome, AttemptRecord } from '../db/record-attempt';
 import type { Logger } from '../observability/logger';
 import { redactUrl } from '../observability/redact-url';
@@ -10,7 +11,7 @@ import { CallbackDeadline } from './callback-deadline';
 import { classifyError } from './classify-error';
 import { decideOutcome } from './decide-outcome';
 import { prepareCallback } from './prepare-callback';
-import { admitWaiting, holdPartnerOrders, partnerHold, releaseSlot, settleGate, takeRate } from './partner-admission';
+import { admitWaiting, deferTo, holdPartnerOrders, partnerHold, releaseSlot, settleGate, takeRate } from './partner-admission';
 import type { HostGate } from './host-gate';
 import type { PartnerRateLimit } from './partner-rate-limit';
 import type { SlotWaiters } from './slot-waiters';
@@ -25,9 +26,9 @@ export interface OrderWrites {
   /** recordAttempts for one attempt. */
   record(record: AttemptRecord): Promise<boolean>;
   /** deferClaimedOrders for one order: false when the claim was no longer ours. */
-  deferClaimed(order: ClaimedOrder, until: Date): Promise<boolean>;
+  deferClaimed(order: ClaimedOrder, to: DeferTo): Promise<boolean>;
   /** deferUnclaimedOrders for one order. */
-  deferUnclaimed(orderId: string, until: Date): Promise<void>;
+  deferUnclaimed(orderId: string, to: DeferTo): Promise<void>;
 }
 
 export interface DeliveryDeps {
@@ -85,7 +86,7 @@ export async function deliverOrder(
   const held = originHint ? partnerHold(deps, originHint, log) : undefined;
   if (held) {
     // One (shared) statement hands the order back until then; no claim, no request, no worker slot held.
-    await deps.orders.deferUnclaimed(orderId, held.until);
+    await deps.orders.deferUnclaimed(orderId, held);
     log.debug({ origin: originHint, until: held.until, reason: held.reason }, 'partner held; deferred without an attempt');
     return 'deferred';
   }
@@ -112,14 +113,14 @@ export async function deliverOrder(
     const admission = await admitWaiting(deps, url.origin, shutdown);
     if (!admission.admitted) {
       if (admission.holdPartner) holdPartnerOrders(deps, url, new Date(admission.until), log, 'silent at its cap');
-      const deferred = await deps.orders.deferClaimed(order, new Date(admission.until));
+      const deferred = await deps.orders.deferClaimed(order, deferTo(admission));
       log.debug({ reason: admission.reason, until: new Date(admission.until) }, 'deferred without an attempt');
       return deferred ? 'deferred' : 'superseded';
     }
     const paced = await takeRate(deps, url, log);
     if (!paced.go) {
       releaseSlot(deps, url.origin, admission);
-      const deferred = await deps.orders.deferClaimed(order, new Date(paced.until));
+      const deferred = await deps.orders.deferClaimed(order, { until: new Date(paced.until) });
       log.debug({ until: new Date(paced.until) }, "over the partner's rate limit; deferred without an attempt");
       return deferred ? 'deferred' : 'superseded';
     }

@@ -41,6 +41,13 @@ export interface Refusal {
    */
   holdPartner?: boolean;
   /**
+   * The end of a circuit opened by failures, when the refusal is for that circuit: one order goes then,
+   * as the probe, the one the backlog's deferral left due at exactly this time (settleGate). `until` is
+   * later, with the rest of the backlog; a deferral leaves an order already due at `circuitEnd` as it
+   * is, or the probe would go with the rest.
+   */
+  circuitEnd?: number;
+  /**
    * Refused only because this process is at the partner's cap, and the partner answers (slowly): it
    * has answered before and is not silent now. Another replica may have room for its orders, so this
    * is no reason to keep them out of the queue that all replicas share.
@@ -130,8 +137,9 @@ export class HostGate {
       // deferral left due then (settleGate). Any other order refused meanwhile (queued, retried or come
       // to 5 while the circuit was open) waits with the backlog for the probe's answer: due with the
       // probe, they were all queued and claimed at once, and all but one handed back again.
-      const until = halfOpen ? state.openUntil + restAfterProbeMs(this.options.callbackTimeoutMs) : state.openUntil;
-      return { admitted: false, until, reason: `circuit open for ${host}` };
+      const reason = `circuit open for ${host}`;
+      if (!halfOpen) return { admitted: false, until: state.openUntil, reason };
+      return { admitted: false, until: state.openUntil + restAfterProbeMs(this.options.callbackTimeoutMs), circuitEnd: state.openUntil, reason };
     }
     // Until the probe is known to have ended, not a moment: orders handed back every half second came
     // round again and again while a dead partner's probe waited out its timeout, each time a lease and a
@@ -175,15 +183,6 @@ export class HostGate {
     state.inFlight = Math.max(0, state.inFlight - 1);
     if (probe) state.probing = false;
     if (outcome === 'aborted') return undefined;
-    // A Retry-After that finds the partner already held extends the hold but asks for nothing more: the
-    // backlog was deferred when the hold began, and whatever comes due before its new end is handed back
-    // by holdUntil. A partner answering 503 to its whole cap in flight once had its backlog rewritten
-    // once per answer, each a few milliseconds later than the last.
-    const heldBefore = state.openUntil > now;
-    if (outcome.pauseMs !== undefined && outcome.pauseMs > 0) {
-      state.openUntil = Math.max(state.openUntil, now + Math.min(outcome.pauseMs, this.options.maxCooldownMs));
-    }
-    const pauseBegan = !heldBefore && state.openUntil > now;
     if (!outcome.failed) {
       state.lastAnsweredAt = now;
       const durationMs = outcome.durationMs ?? 0;
@@ -193,12 +192,23 @@ export class HostGate {
       return undefined;
     }
     // Once the circuit is open, every callback admitted is a probe: any other failure is of a callback
-    // sent before it opened, and tells nothing new. It must not move the circuit's end (a probe that
-    // succeeds would find the partner still held), nor hold the backlog again: a partner that stopped
-    // answering with its whole cap in flight had its backlog deferred once per callback that timed out.
+    // sent before it opened, and tells nothing new, nor does its Retry-After (the probe's answer will).
+    // It must not move the circuit's end (the order left due then to be the probe would be handed back
+    // with the rest, and a probe that succeeds would find the partner still held), nor hold the backlog
+    // again: a partner that stopped answering with its whole cap in flight had its backlog deferred once
+    // per callback that timed out.
     const stale = !probe && state.failures >= this.options.failureThreshold;
     state.failures += 1;
-    if (stale || state.failures < this.options.failureThreshold) return pauseBegan ? state.openUntil : undefined;
+    if (stale) return undefined;
+    // A Retry-After that finds the partner already paused extends the pause but asks for nothing more:
+    // the backlog was deferred when the pause began, and whatever comes due before its new end is handed
+    // back by holdUntil. A partner answering 503 to its whole cap in flight once had its backlog
+    // rewritten once per answer, each a few milliseconds later than the last.
+    const heldBefore = state.openUntil > now;
+    if (outcome.pauseMs !== undefined && outcome.pauseMs > 0) {
+      state.openUntil = Math.max(state.openUntil, now + Math.min(outcome.pauseMs, this.options.maxCooldownMs));
+    }
+    if (state.failures < this.options.failureThreshold) return !heldBefore && state.openUntil > now ? state.openUntil : undefined;
     if (probe) state.cooldownMs = Math.min(state.cooldownMs * 2, this.options.maxCooldownMs);
     state.openUntil = Math.max(state.openUntil, now + state.cooldownMs);
     return state.openUntil;

@@ -1,9 +1,9 @@
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
-import { deferOriginOrders } from '../db/defer-orders';
+import { deferOriginOrders, type DeferTo } from '../db/defer-orders';
 import type { Logger } from '../observability/logger';
 import type { HttpAnswer, Verdict } from './classify';
-import { restAfterProbeMs, type Admission, type Admitted, type HostGate } from './host-gate';
+import { restAfterProbeMs, type Admission, type Admitted, type HostGate, type Refusal } from './host-gate';
 import type { PartnerRateLimit } from './partner-rate-limit';
 import type { SlotWaiters } from './slot-waiters';
 
@@ -56,8 +56,7 @@ export function releaseSlot(deps: PartnerDeps, origin: string, admission: Admitt
 }
 
 /** Why, and until when, a partner's orders are handed back unclaimed; the flags are HostGate's (Refusal). */
-export interface PartnerHold {
-  until: Date;
+export interface PartnerHold extends DeferTo {
   reason: string;
   holdPartner?: boolean;
   answering?: boolean;
@@ -70,7 +69,7 @@ export interface PartnerHold {
  */
 function holdBeforeClaim(deps: PartnerDeps, origin: string): PartnerHold | undefined {
   const refusal = deps.gate.holdUntil(origin, Date.now());
-  if (refusal) return { until: new Date(refusal.until), reason: refusal.reason, holdPartner: refusal.holdPartner, answering: refusal.answering };
+  if (refusal) return { ...deferTo(refusal), reason: refusal.reason, holdPartner: refusal.holdPartner, answering: refusal.answering };
   if (!deps.rateLimit) return undefined;
   let fullUntil: number | undefined;
   try {
@@ -80,6 +79,11 @@ function holdBeforeClaim(deps: PartnerDeps, origin: string): PartnerHold | undef
   }
   if (fullUntil === undefined) return undefined;
   return { until: new Date(fullUntil + Math.floor(Math.random() * 1000)), reason: `rate limit of ${origin} used up this second` };
+}
+
+/** Where a refusal sends the order it refuses: see DeferTo. */
+export function deferTo(refusal: Refusal): DeferTo {
+  return { until: new Date(refusal.until), probeAt: refusal.circuitEnd === undefined ? undefined : new Date(refusal.circuitEnd) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
-import { deferUnclaimedOrders, type UnclaimedDeferral } from '../db/defer-orders';
+import { deferUnclaimedOrders, type DeferTo, type UnclaimedDeferral } from '../db/defer-orders';
 import { forgetQueueLeases } from '../db/forget-queue-leases';
 import { leaseReadyOrders, type LeaseCursor } from '../db/lease-ready-orders';
 import type { Logger } from '../observability/logger';
@@ -21,7 +21,7 @@ export interface EnqueueDeps {
    * neither the queue's room nor the workers' time from other partners only to be handed back.
    * Absent in a producer without workers beside it.
    */
-  heldUntil?: (origin: string) => Date | undefined;
+  heldUntil?: (origin: string) => DeferTo | undefined;
 }
 
 export interface EnqueueResult {
@@ -91,7 +91,7 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
   return { enqueued, held, queueFull: room <= 0, resumeAt: reachedEnd ? undefined : cursor };
 }
 
-/** Splits a page into the orders to queue and those whose partner is held, each with its `until`. */
+/** Splits a page into the orders to queue and those whose partner is held, each with when it comes due. */
 function setAsideHeld(
   orders: CallbackJobData[],
   heldUntil: EnqueueDeps['heldUntil'],
@@ -100,8 +100,8 @@ function setAsideHeld(
   const queued: CallbackJobData[] = [];
   const deferrals: UnclaimedDeferral[] = [];
   for (const order of orders) {
-    const until = order.origin === undefined ? undefined : heldUntil(order.origin);
-    if (until) deferrals.push({ orderId: order.orderId, until });
+    const to = order.origin === undefined ? undefined : heldUntil(order.origin);
+    if (to) deferrals.push({ orderId: order.orderId, ...to });
     else queued.push(order);
   }
   return { queued, deferrals };

@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import { startBackgroundLoop, type BackgroundLoop } from '../background-loop';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
+import type { DeferTo } from '../db/defer-orders';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallbackJobData } from '../queue/callback-queue';
@@ -51,7 +52,7 @@ export async function startProducer(deps: {
   logger: Logger;
   metrics?: Metrics;
   /** EnqueueDeps.heldUntil, from the workers of this process. */
-  heldUntil?: (origin: string) => Date | undefined;
+  heldUntil?: (origin: string) => DeferTo | undefined;
 }): Promise<Producer> {
   const logger = deps.logger.child({ component: 'producer' });
   const lockKey = `order-callbacks:producer:${deps.config.queueName}`;

@@ -1,7 +1,7 @@
 import { askWhileBusy } from '../db/ask-while-busy';
 import { claimOrders, type ClaimedOrder } from '../db/claim-order';
 import type { Db } from '../db/connection';
-import { deferClaimedOrders, deferUnclaimedOrders, type ClaimedDeferral, type UnclaimedDeferral } from '../db/defer-orders';
+import { deferClaimedOrders, deferUnclaimedOrders, type ClaimedDeferral, type DeferTo, type UnclaimedDeferral } from '../db/defer-orders';
 import { recordAttempts, type AttemptRecord } from '../db/record-attempt';
 import { retryOnDeadlock } from '../db/retry-on-deadlock';
 import { StatementBatcher } from '../db/statement-batcher';
@@ -25,7 +25,7 @@ export function batchedOrderWrites(db: Db, claimTtlMs: number): OrderWrites {
   return {
     claim: (orderId: string) => claims.submit(orderId),
     record: (record: AttemptRecord) => askWhileBusy(() => records.submit(record)),
-    deferClaimed: (order: ClaimedOrder, until: Date) => askWhileBusy(() => claimedDeferrals.submit({ order, until })),
-    deferUnclaimed: (orderId: string, until: Date) => unclaimedDeferrals.submit({ orderId, until }),
+    deferClaimed: (order: ClaimedOrder, to: DeferTo) => askWhileBusy(() => claimedDeferrals.submit({ order, until: to.until, probeAt: to.probeAt })),
+    deferUnclaimed: (orderId: string, to: DeferTo) => unclaimedDeferrals.submit({ orderId, until: to.until, probeAt: to.probeAt }),
   };
 }

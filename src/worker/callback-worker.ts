@@ -1,6 +1,7 @@
 import { Worker } from 'bullmq';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
+import type { DeferTo } from '../db/defer-orders';
 import { deliverOrder } from '../delivery/deliver-order';
 import { partnerHold } from '../delivery/partner-admission';
 import { createHttpClient } from '../delivery/http-client';
@@ -29,7 +30,7 @@ export interface CallbackWorker {
    * back unclaimed (partnerHold), and not merely because this process is at the cap of a partner that
    * answers (another replica may have room). For a producer in the same process.
    */
-  heldUntil(origin: string): Date | undefined;
+  heldUntil(origin: string): DeferTo | undefined;
 }
 
 /** How often a worker looks for jobs whose lock ran out. Cheap; it decides how fast a dead worker's jobs return. */
@@ -92,7 +93,7 @@ export function startCallbackWorker(deps: {
     abortInFlight: () => shutdown.abort(),
     heldUntil: (origin) => {
       const held = partnerHold(delivery, origin, logger);
-      return held && !held.answering ? held.until : undefined;
+      return held && !held.answering ? { until: held.until, probeAt: held.probeAt } : undefined;
     },
     isRunning: () => !stopping && worker.isRunning(),
     stop: () =>

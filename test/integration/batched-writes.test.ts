@@ -396,5 +396,30 @@ describe('deferrals', () => {
     expect(await deferOriginOrders(database.db, new URL('http://127.0.0.1:13'), until, 11_000)).toBe(3);
     const due = await Promise.all([6101, 6102, 6103].map(async (id) => (await getOrder(database.db, id)).next_attempt_at.getTime()));
     expect(due).toEqual([until.getTime(), until.getTime() + 11_000, until.getTime() + 11_000]);
+
+    // Run again for the same end (a circuit that opened when a Retry-After pause left the backlog due at
+    // exactly its end): the orders due then are split the same way, not left to come due together.
+    await database.db('orders').whereIn('id', [6101, 6102, 6103]).update({ next_attempt_at: until });
+    expect(await deferOriginOrders(database.db, new URL('http://127.0.0.1:13'), until, 11_000)).toBe(3);
+    const again = await Promise.all([6101, 6102, 6103].map(async (id) => (await getOrder(database.db, id)).next_attempt_at.getTime()));
+    expect(again).toEqual(due);
+  });
+
+  it("an order left due at the circuit's end to be the probe keeps its time; the others go to `until`", async () => {
+    // The backlog's deferral left 6201 due at the circuit's end. Its job, queued before, runs while the
+    // circuit is open (or the producer, its clock a little behind, finds it held): handing it back to the
+    // backlog's time would leave no probe at the circuit's end.
+    await insertOrders(database.db, [6201, 6202, 6203, 6204], 'http://127.0.0.1:14/cb');
+    const circuitEnd = new Date(Date.now() + 30_000);
+    const until = new Date(circuitEnd.getTime() + 6_000);
+    const [probe, other] = (await claimOrders(database.db, ['6203', '6204'], 60_000)) as ClaimedOrder[];
+    // 6201 waits for the circuit's end; 6203 was claimed at it (by Postgres' clock, ahead of the worker's).
+    await database.db('orders').whereIn('id', [6201, 6203]).update({ next_attempt_at: circuitEnd });
+
+    const to = { until, probeAt: circuitEnd };
+    expect(await deferUnclaimedOrders(database.db, [6201, 6202].map((id) => ({ orderId: String(id), ...to })))).toBe(2);
+    expect(await deferClaimedOrders(database.db, [{ order: probe, ...to }, { order: other, ...to }])).toEqual([true, true]);
+    const due = await Promise.all([6201, 6202, 6203, 6204].map(async (id) => (await getOrder(database.db, id)).next_attempt_at.getTime()));
+    expect(due).toEqual([circuitEnd.getTime(), until.getTime(), circuitEnd.getTime(), until.getTime()]);
   });
 });

@@ -92,8 +92,9 @@ describe('HostGate', () => {
     expect(gate.probeFollows(A)).toBe(true); // …all but one order past the probe
     // Orders refused while it is open come back once the probe sent at 1100 has answered or timed out
     // (callback timeout 3 s + 3 s), with the backlog, not with the probe.
-    expect(gate.admit(A, 500)).toMatchObject({ admitted: false, until: 7100, reason: 'circuit open for https://a.example' });
-    expect(gate.holdUntil(A, 500)).toMatchObject({ until: 7100 });
+    // The order due at 1100 is the probe: circuitEnd tells a deferral to leave it there.
+    expect(gate.admit(A, 500)).toMatchObject({ admitted: false, until: 7100, circuitEnd: 1100, reason: 'circuit open for https://a.example' });
+    expect(gate.holdUntil(A, 500)).toMatchObject({ until: 7100, circuitEnd: 1100 });
     expect(gate.admit(B, 500)).toEqual({ admitted: true });
 
     expect(gate.admit(A, 1100)).toEqual({ admitted: true, probe: true });
@@ -159,11 +160,9 @@ describe('HostGate', () => {
     expect(gate.settle(A, { failed: true }, 3000)).toBe(4000); // opened: the one hold of the backlog
     expect(gate.settle(A, { failed: true }, 3400)).toBeUndefined();
     expect(gate.settle(A, { failed: true }, 3800)).toBeUndefined();
-    // A Retry-After is the partner's own word, whenever it comes: it still pauses the partner (the
-    // backlog held already: nothing more to defer).
+    // Nor does an old answer's Retry-After: the order left due at 4000 stays the probe.
     expect(gate.settle(A, { failed: true, pauseMs: 1000 }, 3900)).toBeUndefined();
-    expect(gate.admit(A, 4000)).toMatchObject({ admitted: false, until: 4900 + 6000, reason: 'circuit open for https://a.example' });
-    expect(gate.admit(A, 4900)).toEqual({ admitted: true, probe: true });
+    expect(gate.admit(A, 4000)).toEqual({ admitted: true, probe: true });
     // The probe answers: the partner is back at once.
     expect(gate.settle(A, { failed: false }, 5000, true)).toBeUndefined();
     expect(gate.admit(A, 5000)).toEqual({ admitted: true });
@@ -195,6 +194,17 @@ describe('HostGate', () => {
     expect(gate.settle(A, 'aborted', 2500)).toBeUndefined();
     gate.admit(B, 0);
     expect(gate.settle(B, { failed: true, pauseMs: 86_400_000 }, 0)).toBe(4000);
+  });
+
+  it('the failure that opens the circuit during a Retry-After pause holds the backlog again, to split off the probe', () => {
+    const gate = new HostGate(options);
+    gate.admit(A, 0);
+    expect(gate.settle(A, { failed: true, pauseMs: 3000 }, 0)).toBe(3000); // paused: the backlog due at 3000
+    for (let i = 0; i < 2; i++) gate.admit(A, 0);
+    expect(gate.settle(A, { failed: true }, 100)).toBeUndefined();
+    expect(gate.settle(A, { failed: true }, 200)).toBe(3000); // opened, ending with the pause
+    expect(gate.admit(A, 500)).toMatchObject({ admitted: false, circuitEnd: 3000 });
+    expect(gate.admit(A, 3000)).toEqual({ admitted: true, probe: true });
   });
 
   it('a Retry-After on every callback in flight holds the backlog once, when the pause begins', () => {
