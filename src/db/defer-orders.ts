@@ -7,7 +7,9 @@ export interface DeferTo {
   until: Date;
   /**
    * The end of the partner's open circuit (HostGate's circuitEnd), when the deferral is for it: an order
-   * already due at exactly this time is the one the backlog's deferral left to be the probe, and keeps it.
+   * already due at exactly this time keeps it. The backlog's deferral left it there to be the probe (or,
+   * when the circuit ends with a Retry-After pause, a refusal during the pause did: then a few are due
+   * with the probe, and are handed back once while it is out).
    */
   probeAt?: Date;
 }

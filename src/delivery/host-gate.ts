@@ -4,7 +4,9 @@
  * (timeouts, network errors, 5xx, 408/425/429) the host is *open*: its orders are deferred without a
  * request, and without counting an attempt, until the cooldown ends; then one probe is let through
  * (half-open). A success closes it; a failure opens it again for twice as long, up to the maximum.
- * A Retry-After on 429/503 pauses the host for that long. Pure: time is passed in.
+ * A Retry-After on 429/503 pauses the host for that long. Once the circuit is open, a failure of a
+ * callback sent before it opened (Retry-After and all) changes nothing; a success still closes it.
+ * Pure: time is passed in.
  */
 export interface HostGateOptions {
   maxInFlightPerHost: number;

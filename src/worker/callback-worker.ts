@@ -26,7 +26,8 @@ export interface CallbackWorker {
   /** False once stopping, or when BullMQ's worker is not running: for /readyz. */
   isRunning(): boolean;
   /**
-   * Until when orders to `origin` should stay out of the queue: this worker's attempts would hand them
+   * Until when orders to `origin` should stay out of the queue (and, in an open circuit, which one keeps
+   * its place as the probe: DeferTo): this worker's attempts would hand them
    * back unclaimed (partnerHold), and not merely because this process is at the cap of a partner that
    * answers (another replica may have room). For a producer in the same process.
    */

@@ -197,12 +197,13 @@ describe('HostGate', () => {
   });
 
   it('the failure that opens the circuit during a Retry-After pause holds the backlog again, to split off the probe', () => {
-    const gate = new HostGate(options);
-    gate.admit(A, 0);
+    const gate = new HostGate({ ...options, maxInFlightPerHost: 3 });
+    for (let i = 0; i < 3; i++) expect(gate.admit(A, 0)).toEqual({ admitted: true }); // all three out together
     expect(gate.settle(A, { failed: true, pauseMs: 3000 }, 0)).toBe(3000); // paused: the backlog due at 3000
-    for (let i = 0; i < 2; i++) gate.admit(A, 0);
+    expect(gate.probeFollows(A)).toBe(false);
     expect(gate.settle(A, { failed: true }, 100)).toBeUndefined();
-    expect(gate.settle(A, { failed: true }, 200)).toBe(3000); // opened, ending with the pause
+    expect(gate.settle(A, { failed: true }, 200)).toBe(3000); // opened, ending with the pause…
+    expect(gate.probeFollows(A)).toBe(true); // …so the caller splits the probe off the backlog due then
     expect(gate.admit(A, 500)).toMatchObject({ admitted: false, circuitEnd: 3000 });
     expect(gate.admit(A, 3000)).toEqual({ admitted: true, probe: true });
   });
