@@ -27,9 +27,9 @@ export interface CallbackWorker {
   isRunning(): boolean;
   /**
    * Until when orders to `origin` should stay out of the queue (and, in an open circuit, which one keeps
-   * its place as the probe: DeferTo): this worker's attempts would hand them
-   * back unclaimed (partnerHold), and not merely because this process is at the cap of a partner that
-   * answers (another replica may have room). For a producer in the same process.
+   * its place as the probe: DeferTo): this worker's attempts would hand them back unclaimed (partnerHold),
+   * and not merely because this process is at the cap of a partner that answers (another replica may
+   * have room). For a producer in the same process.
    */
   heldUntil(origin: string): DeferTo | undefined;
 }
