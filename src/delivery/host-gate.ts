@@ -82,7 +82,7 @@ interface HostState {
  * part, so that a long CALLBACK_TIMEOUT_MS does not keep a recovered partner's backlog that long; a probe
  * still out then hands the orders back until it ends (probing).
  */
-export function restAfterProbeMs(callbackTimeoutMs: number): number {
+function restAfterProbeMs(callbackTimeoutMs: number): number {
   return Math.min(callbackTimeoutMs, 60_000) + 3_000;
 }
 
@@ -165,6 +165,14 @@ export class HostGate {
   probeFollows(host: string): boolean {
     const state = this.hosts.get(host);
     return state !== undefined && state.failures >= this.options.failureThreshold;
+  }
+
+  /**
+   * How long after a hold's end the rest of the host's backlog should come due: restAfterProbeMs when
+   * a probe goes out then (probeFollows), else 0 (a Retry-After pause: everything may go at its end).
+   */
+  backlogAfterHoldMs(host: string): number {
+    return this.probeFollows(host) ? restAfterProbeMs(this.options.callbackTimeoutMs) : 0;
   }
 
   /**

@@ -3,7 +3,7 @@ import type { Db } from '../db/connection';
 import { deferOriginOrders, type DeferTo } from '../db/defer-orders';
 import type { Logger } from '../observability/logger';
 import type { HttpAnswer, Verdict } from './classify';
-import { restAfterProbeMs, type Admission, type Admitted, type HostGate, type Refusal } from './host-gate';
+import type { Admission, Admitted, HostGate, Refusal } from './host-gate';
 import type { PartnerRateLimit } from './partner-rate-limit';
 import type { SlotWaiters } from './slot-waiters';
 
@@ -14,7 +14,7 @@ import type { SlotWaiters } from './slot-waiters';
 /** What the partner's side of an attempt needs; DeliveryDeps has all of it. */
 export interface PartnerDeps {
   db: Db;
-  config: Pick<Config, 'retryMaxMs' | 'callbackTimeoutMs'>;
+  config: Pick<Config, 'retryMaxMs'>;
   gate: HostGate;
   slots: SlotWaiters;
   rateLimit?: PartnerRateLimit;
@@ -45,8 +45,7 @@ export function settleGate(
   deps.slots.freed(url.origin);
   if (openedUntil === undefined) return;
   // After a circuit opened by failures one probe goes out; the rest of the backlog waits for its answer.
-  const restAfterMs = deps.gate.probeFollows(url.origin) ? restAfterProbeMs(deps.config.callbackTimeoutMs) : 0;
-  holdPartnerOrders(deps, url, new Date(openedUntil), log, 'circuit open', restAfterMs);
+  holdPartnerOrders(deps, url, new Date(openedUntil), log, 'circuit open', deps.gate.backlogAfterHoldMs(url.origin));
 }
 
 /** Gives back a slot that admission took for a callback that is not being sent; no verdict on the partner. */
