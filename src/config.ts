@@ -2,12 +2,14 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseCidrList, type DestinationPolicy } from './delivery/destination-policy';
 import { parseRateLimits } from './delivery/partner-rate-limit';
-import type { HostGateOptions } from './delivery/host-gate';
+import type { CircuitRules } from './partners/partner-circuit';
 import { keyOfSecret } from './delivery/sign';
 import { ConfigError } from './errors/config-error';
 
 /** HOST_MAX_IN_FLIGHT when unset (or WORKER_CONCURRENCY, if lower). */
 const DEFAULT_HOST_MAX_IN_FLIGHT = 64;
+/** BREAKER_MIN_ATTEMPTS when neither it nor BREAKER_FAILURE_THRESHOLD is set. */
+const DEFAULT_BREAKER_MIN_ATTEMPTS = 20;
 
 /**
  * The only reader of process.env. Every variable is validated once, at start; a bad value stops the
@@ -81,10 +83,17 @@ const schema = z.object({
   MAX_PAYLOAD_BYTES: integer(1024, 16 * 1024 * 1024).default(256 * 1024),
   PARTNER_SECRETS_REFRESH_MS: integer(50, 3_600_000).default(10_000),
   HOST_MAX_IN_FLIGHT: integer(1, 1000).optional(),
-  BREAKER_FAILURE_THRESHOLD: integer(1, 1_000_000).default(5),
+  BREAKER_FAILURE_RATE: z.coerce.number().min(0.5).max(1).default(0.9),
+  BREAKER_MIN_ATTEMPTS: integer(1, 1_000_000).optional(),
+  // Before the rate-based breaker, "failures in a row"; now read as BREAKER_MIN_ATTEMPTS, so that a
+  // setting that turned the breaker off (a huge value) still does.
+  BREAKER_FAILURE_THRESHOLD: integer(1, 1_000_000).optional(),
+  BREAKER_WINDOW_MS: integer(1000, 3_600_000).default(30_000),
+  BREAKER_HALF_OPEN_PROBES: integer(1, 100).default(3),
   BREAKER_COOLDOWN_MS: integer(100, 86_400_000).default(30_000),
   BREAKER_MAX_COOLDOWN_MS: integer(100, 86_400_000).default(600_000),
   PARTNER_RATE_LIMITS: z.string().optional(),
+  PARTNER_METRICS_TOP_K: integer(0, 1000).default(10),
   // An address to bind, not a URL: the status page has no login, so it listens on loopback by default.
   METRICS_HOST: z
     .string()
@@ -111,8 +120,15 @@ export interface Config {
   maxPayloadBytes: number;
   /** How often workers re-read partner_secrets: a rotation takes effect within this time. */
   partnerSecretsRefreshMs: number;
-  /** Per-partner (origin) in-flight cap and circuit breaker, per process. */
-  partnerIsolation: HostGateOptions;
+  /**
+   * Per-partner (origin) protection, shared by every replica through Redis: the in-flight cap and the
+   * circuit's rules (docs/partners.md).
+   */
+  partnerRules: CircuitRules;
+  /** How many partners that are not closed /metrics names (the longest held): bounds its series. */
+  partnerMetricsTopK: number;
+  /** Configuration that still works but has a newer name: logged once at start. */
+  deprecations: string[];
   /** Callbacks per second, per host, across all replicas (PARTNER_RATE_LIMITS); hosts not listed have none. */
   partnerRateLimits: ReadonlyMap<string, number>;
   logLevel: string;
@@ -213,15 +229,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     }),
     maxPayloadBytes: v.MAX_PAYLOAD_BYTES,
     partnerSecretsRefreshMs: v.PARTNER_SECRETS_REFRESH_MS,
-    partnerIsolation: Object.freeze({
-      // By default one partner may hold at most a third of the workers (64 of 200): the rest stay free
-      // for everyone else while it is slow, before its breaker or silent hold even comes into play.
-      maxInFlightPerHost: v.HOST_MAX_IN_FLIGHT ?? Math.min(DEFAULT_HOST_MAX_IN_FLIGHT, v.WORKER_CONCURRENCY),
-      failureThreshold: v.BREAKER_FAILURE_THRESHOLD,
+    partnerRules: Object.freeze({
+      // By default one partner may hold at most a third of one replica's workers (64 of 200), across
+      // all replicas: the rest stay free for everyone else while it is slow.
+      maxInFlight: v.HOST_MAX_IN_FLIGHT ?? Math.min(DEFAULT_HOST_MAX_IN_FLIGHT, v.WORKER_CONCURRENCY),
+      failureRate: v.BREAKER_FAILURE_RATE,
+      minAttempts: v.BREAKER_MIN_ATTEMPTS ?? v.BREAKER_FAILURE_THRESHOLD ?? DEFAULT_BREAKER_MIN_ATTEMPTS,
+      windowMs: v.BREAKER_WINDOW_MS,
+      probes: v.BREAKER_HALF_OPEN_PROBES,
       cooldownMs: v.BREAKER_COOLDOWN_MS,
       maxCooldownMs: Math.max(v.BREAKER_MAX_COOLDOWN_MS, v.BREAKER_COOLDOWN_MS),
-      callbackTimeoutMs: v.CALLBACK_TIMEOUT_MS,
+      maxPauseMs: v.RETRY_MAX_MS,
     }),
+    partnerMetricsTopK: v.PARTNER_METRICS_TOP_K,
+    deprecations:
+      v.BREAKER_FAILURE_THRESHOLD === undefined
+        ? []
+        : [`BREAKER_FAILURE_THRESHOLD is read as BREAKER_MIN_ATTEMPTS${v.BREAKER_MIN_ATTEMPTS === undefined ? '' : ', which is set and wins'}: the breaker trips on a failure rate now (docs/partners.md)`],
     partnerRateLimits,
     logLevel: v.LOG_LEVEL,
     maxQueuedJobs: v.MAX_QUEUED_JOBS,

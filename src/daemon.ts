@@ -6,6 +6,7 @@ import { Lifecycle } from './lifecycle';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { startOpsServer } from './observability/ops-server';
+import { startPartnerProtection } from './partners/partner-protection';
 import { startProducer } from './producer/producer';
 import { createCallbackQueue } from './queue/callback-queue';
 import { waitForServices } from './wait-for-services';
@@ -49,15 +50,19 @@ export async function startDaemon(
     queue.on('error', (err) => logger.error({ err }, 'queue connection error'));
     await waitForServices(db, queue, logger, startup.signal);
 
-    const metrics = config.metrics ? new Metrics({ db, queue }) : undefined;
+    for (const deprecation of config.deprecations) logger.warn(deprecation);
+    const partners = startPartnerProtection({ config, logger, workerId, withGate: role !== 'producer' });
+    lifecycle.add('partner protection', () => partners.close());
+    const metrics = config.metrics ? new Metrics({ db, queue, partners: partners.directory, partnersTopK: config.partnerMetricsTopK }) : undefined;
+    partners.gate?.observe(metrics?.partnerObserver);
     if (role !== 'producer') {
-      const started = startCallbackWorker({ db, config, logger, workerId, metrics });
+      const started = startCallbackWorker({ db, config, logger, workerId, metrics, partners: partners.gate!, redis: partners.redis });
       worker = started;
       // The grace period, then the aborted callbacks' records (Postgres), then BullMQ's close.
       lifecycle.add('worker', () => started.stop(), config.shutdownGraceMs + 10_000);
     }
     if (role !== 'worker') {
-      const producer = await startProducer({ db, queue, config, logger, metrics, heldUntil: worker?.heldUntil });
+      const producer = await startProducer({ db, queue, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get() });
       lifecycle.add('producer', () => producer.stop());
     }
     if (config.metrics && metrics) {
@@ -71,6 +76,11 @@ export async function startDaemon(
           postgres: () => db.raw('SELECT 1'),
           redis: () => queue.getJobCounts('waiting'),
           ...(running ? { worker: async () => assertRunning(running.isRunning()) } : {}),
+        },
+        // Degraded, not down: the process goes on delivering with per-process partner limits.
+        degraded: (): Record<string, string> => {
+          const partnerState = partners.gate?.degraded();
+          return partnerState ? { partners: partnerState } : {};
         },
       });
       opsPort = ops.port;

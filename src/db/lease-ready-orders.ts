@@ -47,9 +47,63 @@ export function leaseSql(afterCursor: boolean): string {
     `;
 }
 
+/**
+ * The lease statement while some partners are held or half-open, with knex's `?` placeholders: the
+ * per-partner limits (jsonb: origin -> how many of its orders this page may take), the page size as the
+ * limit of every other partner, the page size for orders whose URL has no origin, the page size, and
+ * the lease's lifetime in milliseconds.
+ *
+ * It reads orders_ready_origin_idx partner by partner: a skip scan finds each origin with orders at 5
+ * (one index descent each, however many orders it has), then each partner's visible orders are read
+ * oldest first, up to its limit. A held partner (limit 0) costs its one descent: its backlog is neither
+ * read nor written. Orders whose URL has no origin are bad rows, leased so a worker can fail them.
+ * Exported for the test that checks how Postgres plans it.
+ */
+export const LEASE_BY_PARTNER_SQL = `
+  WITH RECURSIVE origins AS (
+    (SELECT callback_origin(callback_url) AS origin FROM orders
+      WHERE status = 5 AND callback_origin(callback_url) IS NOT NULL
+      ORDER BY callback_origin(callback_url) LIMIT 1)
+    UNION ALL
+    SELECT (SELECT callback_origin(o.callback_url) FROM orders o
+             WHERE o.status = 5 AND callback_origin(o.callback_url) > origins.origin
+             ORDER BY callback_origin(o.callback_url) LIMIT 1)
+      FROM origins WHERE origins.origin IS NOT NULL
+  ),
+  limits AS (SELECT key AS origin, value::int AS n FROM jsonb_each_text(?::jsonb)),
+  candidates AS (
+    SELECT c.id, c.visible FROM origins
+     CROSS JOIN LATERAL (
+       SELECT o.id, GREATEST(o.next_attempt_at, o.lease_until) AS visible FROM orders o
+        WHERE o.status = 5 AND callback_origin(o.callback_url) = origins.origin
+          AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
+        ORDER BY GREATEST(o.next_attempt_at, o.lease_until), o.id
+        LIMIT (SELECT COALESCE(min(limits.n), ?) FROM limits WHERE limits.origin = origins.origin)
+     ) c
+     WHERE origins.origin IS NOT NULL
+    UNION ALL
+    (SELECT o.id, GREATEST(o.next_attempt_at, o.lease_until) FROM orders o
+      WHERE o.status = 5 AND callback_origin(o.callback_url) IS NULL AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
+      ORDER BY GREATEST(o.next_attempt_at, o.lease_until), o.id LIMIT ?)
+  ),
+  page AS (
+    SELECT o.id, (extract(epoch FROM GREATEST(o.next_attempt_at, o.lease_until)) * 1000000)::bigint AS visible_us
+      FROM orders o
+     WHERE o.id = ANY(ARRAY(SELECT id FROM candidates ORDER BY visible, id LIMIT ?))
+       AND o.status = 5 AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
+       FOR UPDATE SKIP LOCKED
+  )
+  UPDATE orders o
+     SET lease_until = now() + (? * interval '1 millisecond'), claim_token = NULL, claim_until = NULL
+    FROM page
+   WHERE o.id = page.id
+  RETURNING o.id, page.visible_us, o.callback_url
+  `;
+
 type LeasedRow = { id: string; visible_us: string; callback_url: string | null };
 const leaseFromFront = new PreparedStatement<LeasedRow>('order_callbacks_lease_from_front', leaseSql(false));
 const leaseAfter = new PreparedStatement<LeasedRow>('order_callbacks_lease_after', leaseSql(true));
+const leaseByPartner = new PreparedStatement<LeasedRow>('order_callbacks_lease_by_partner', LEASE_BY_PARTNER_SQL);
 
 /**
  * Takes the next page of visible orders at 5 (due, and held by nobody) and hides them from other
@@ -57,6 +111,8 @@ const leaseAfter = new PreparedStatement<LeasedRow>('order_callbacks_lease_after
  * `after` (or at the front; ScanStart decides), never OFFSET, so its cost does not grow with the rows
  * before it, only with the dead index entries between `after` and the first visible order.
  * SKIP LOCKED lets concurrent producers and claiming workers pass each other instead of queueing.
+ * `partnerLimits` (origin -> most of its orders to take; 0 while it is held): when given, the page is
+ * read partner by partner (LEASE_BY_PARTNER_SQL) from the front, and `after` is not used.
  * If the process dies before the jobs reach Redis, the lease runs out and the orders come back.
  */
 export async function leaseReadyOrders(
@@ -64,10 +120,14 @@ export async function leaseReadyOrders(
   limit: number,
   leaseMs: number,
   after?: LeaseCursor,
+  partnerLimits?: ReadonlyMap<string, number>,
 ): Promise<LeasedPage> {
-  const result = after
-    ? await leaseAfter.run(db, [after.visibleAtUs.toString(), after.id.toString(), limit, leaseMs])
-    : await leaseFromFront.run(db, [limit, leaseMs]);
+  const result =
+    partnerLimits && partnerLimits.size > 0
+      ? await leaseByPartner.run(db, [JSON.stringify(Object.fromEntries(partnerLimits)), limit, limit, limit, leaseMs])
+      : after
+        ? await leaseAfter.run(db, [after.visibleAtUs.toString(), after.id.toString(), limit, leaseMs])
+        : await leaseFromFront.run(db, [limit, leaseMs]);
   const rows = result.rows;
   if (rows.length === 0) return { ids: [], callbackUrls: new Map() };
   // RETURNING does not keep the page's order: the cursor is the largest key of the page.

@@ -11,10 +11,9 @@ import { CallbackDeadline } from './callback-deadline';
 import { classifyError } from './classify-error';
 import { decideOutcome } from './decide-outcome';
 import { prepareCallback } from './prepare-callback';
-import { admitWaiting, deferTo, holdPartnerOrders, partnerHold, releaseSlot, settleGate, takeRate } from './partner-admission';
-import type { HostGate } from './host-gate';
+import type { Hold, PartnerGate } from '../partners/partner-gate';
+import { partnerOutcome } from '../partners/partner-outcome';
 import type { PartnerRateLimit } from './partner-rate-limit';
-import type { SlotWaiters } from './slot-waiters';
 import { sendCallback } from './send-callback';
 import type { SigningKeys } from './signing-keys';
 import { webhookIdFor } from './webhook-id';
@@ -42,17 +41,15 @@ export interface DeliveryDeps {
   logger: Logger;
   workerId: string;
   signingKeys: SigningKeys;
-  /** Per-partner in-flight cap and circuit breaker, keyed by origin (scheme, host, port). */
-  gate: HostGate;
-  /** Attempts waiting for a slot of a partner at its cap (one per worker, shared by its attempts). */
-  slots: SlotWaiters;
+  /** Partner protection, keyed by origin (scheme, host, port), shared by every replica: docs/partners.md. */
+  partners: Pick<PartnerGate, 'holdBeforeClaim' | 'admit' | 'settle'>;
   /** Callbacks per second per host, across replicas; absent when PARTNER_RATE_LIMITS lists no host. */
   rateLimit?: PartnerRateLimit;
   /** Told about every attempt that got as far as a claim (metrics). */
   observe?: (attempt: AttemptObservation) => void;
 }
 
-/** deferred: the partner's circuit was open or it was at its in-flight cap; handed back, no attempt counted. */
+/** deferred: the partner was held, at its cap, or over its rate limit; handed back, no attempt counted. */
 export type DeliveryResult = AttemptOutcome['kind'] | 'skipped' | 'superseded' | 'deferred';
 
 export interface AttemptObservation {
@@ -83,11 +80,11 @@ export async function deliverOrder(
 ): Promise<DeliveryResult> {
   const { config } = deps;
   const log = deps.logger.child({ orderId });
-  const held = originHint ? partnerHold(deps, originHint, log) : undefined;
+  const held = originHint ? holdBeforeClaim(deps, originHint) : undefined;
   if (held) {
-    // One (shared) statement hands the order back until then; no claim, no request, no worker slot held.
+    // One (shared) statement hands the order back; no claim, no request, no worker slot held.
     await deps.orders.deferUnclaimed(orderId, held);
-    log.debug({ origin: originHint, until: held.until, reason: held.reason }, 'partner held; deferred without an attempt');
+    log.debug({ origin: originHint, delayMs: Math.round(held.delayMs), reason: held.reason }, 'partner held; deferred without an attempt');
     return 'deferred';
   }
   // Taken before the claim is asked for: the claim's lease counts from when its statement ran, which
@@ -110,18 +107,17 @@ export async function deliverOrder(
   } else {
     const { url } = prepared.callback;
     const signingKeys = await deps.signingKeys.keysFor(url.hostname);
-    const admission = await admitWaiting(deps, url.origin, shutdown);
+    const admission = await deps.partners.admit(url.origin, shutdown);
     if (!admission.admitted) {
-      if (admission.holdPartner) holdPartnerOrders(deps, url, new Date(admission.until), log, 'silent at its cap');
-      const deferred = await deps.orders.deferClaimed(order, deferTo(admission));
-      log.debug({ reason: admission.reason, until: new Date(admission.until) }, 'deferred without an attempt');
+      const deferred = await deps.orders.deferClaimed(order, admission);
+      log.debug({ reason: admission.reason, delayMs: Math.round(admission.delayMs) }, 'deferred without an attempt');
       return deferred ? 'deferred' : 'superseded';
     }
-    const paced = await takeRate(deps, url, log);
-    if (!paced.go) {
-      releaseSlot(deps, url.origin, admission);
-      const deferred = await deps.orders.deferClaimed(order, { until: new Date(paced.until) });
-      log.debug({ until: new Date(paced.until) }, "over the partner's rate limit; deferred without an attempt");
+    const paced = await deps.rateLimit?.take(url.hostname, log);
+    if (paced && !paced.go) {
+      deps.partners.settle(admission.slot, { kind: 'not_counted' });
+      const deferred = await deps.orders.deferClaimed(order, paced);
+      log.debug({ delayMs: paced.delayMs }, "over the partner's rate limit; deferred without an attempt");
       return deferred ? 'deferred' : 'superseded';
     }
     startedAt = new Date();
@@ -143,9 +139,10 @@ export async function deliverOrder(
     } finally {
       deadline.dispose();
       httpMs = Date.now() - startedAt.getTime();
-      // In finally: the slot taken by admission must be given back whatever happened, or the partner
-      // loses it for the life of the process.
-      settleGate(deps, url, admission, settled, answer, deadline.cause === 'shutdown', httpMs, log);
+      // In finally: the slot must be given back whatever happened, or the partner loses it until its
+      // lease runs out. A request we stopped (shutdown, the claim running out) says nothing of the partner.
+      const stoppedByUs = deadline.cause === 'shutdown' || deadline.cause === 'claim';
+      deps.partners.settle(admission.slot, partnerOutcome(settled, answer, stoppedByUs, httpMs));
     }
     verdict = settled;
   }
@@ -163,6 +160,22 @@ export async function deliverOrder(
   const result = applied ? outcome.kind : 'superseded';
   deps.observe?.({ result, attempt: order.attempts + 1, httpMs, readySince: order.readySince });
   return result;
+}
+
+/**
+ * Whether the order should be handed back before it is even claimed: its partner is held (or silent at
+ * its cap), or its rate limit is known to be used up for this second.
+ */
+function holdBeforeClaim(deps: DeliveryDeps, origin: string): Hold | undefined {
+  const held = deps.partners.holdBeforeClaim(origin);
+  if (held || !deps.rateLimit) return held;
+  let host: string;
+  try {
+    host = new URL(origin).hostname;
+  } catch {
+    return undefined; // not a URL: a forged hint; the claim and its checks deal with the order
+  }
+  return deps.rateLimit.knownFull(host);
 }
 
 /**

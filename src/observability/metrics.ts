@@ -1,8 +1,12 @@
 import type { Queue } from 'bullmq';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db/connection';
 import type { AttemptObservation, DeliveryResult } from '../delivery/deliver-order';
 import type { CallbackJobData } from '../queue/callback-queue';
+import type { CircuitState } from '../partners/partner-circuit';
+import type { PartnerDirectory } from '../partners/partner-directory';
+import type { PartnerGateObserver } from '../partners/partner-gate';
+import { registerPartnerGauges } from './partner-gauges';
 import { registerScrapeGauges } from './scrape-gauges';
 
 /** Metric names for the deliveries counter's outcome label; 'superseded' is the duplicate finish. */
@@ -15,6 +19,9 @@ const OUTCOME_LABEL: Record<DeliveryResult, string> = {
   superseded: 'duplicate_finish',
   deferred: 'deferred',
 };
+
+/** The states a partner is held in: their transitions count as holds. */
+const HOLD_STATES = ['open', 'paused', 'held'] as const;
 
 /**
  * The daemon's Prometheus metrics, in a registry of its own (so tests and embedders can make several).
@@ -30,13 +37,14 @@ export class Metrics {
   private readonly producerRunSeconds: Histogram;
   private readonly producerPageSeconds: Histogram;
   private readonly enqueued: Counter;
-  private readonly heldBeforeQueue: Counter;
+  private readonly partnerHolds: Counter<'state'>;
+  private readonly partnerStateShared: Gauge;
 
-  constructor(sources: { db: Db; queue: Queue<CallbackJobData> }) {
+  constructor(sources: { db: Db; queue: Queue<CallbackJobData>; partners: PartnerDirectory; partnersTopK?: number }) {
     const registers = [this.registry];
     this.deliveries = new Counter({
       name: 'order_callbacks_deliveries_total',
-      help: 'Delivery attempts by outcome: delivered, retry, failed, released (handed back by shutdown), skipped (claimed elsewhere), deferred (partner circuit open or at its cap), duplicate_finish (superseded claim)',
+      help: 'Delivery attempts by outcome: delivered, retry, failed, released (handed back by shutdown), skipped (claimed elsewhere), deferred (partner held, at its cap or over its rate limit), duplicate_finish (superseded claim)',
       labelNames: ['outcome'],
       registers,
     });
@@ -74,13 +82,22 @@ export class Metrics {
       registers,
     });
     this.enqueued = new Counter({ name: 'order_callbacks_enqueued_total', help: 'Jobs added to the queue by this producer', registers });
-    this.heldBeforeQueue = new Counter({
-      name: 'order_callbacks_held_before_queue_total',
-      help: "Orders this producer deferred instead of queuing, because this process's workers hold their partner (circuit open, at its cap and not answering, rate limit used up)",
+    this.partnerHolds = new Counter({
+      name: 'order_callbacks_partner_holds_total',
+      help: 'Partners held by this process: circuits opened for failures (open), paused for a Retry-After (paused), held by an operator (held)',
+      labelNames: ['state'],
       registers,
     });
+    for (const state of HOLD_STATES) this.partnerHolds.inc({ state }, 0);
+    this.partnerStateShared = new Gauge({
+      name: 'order_callbacks_partner_state_shared',
+      help: 'Whether partner state (cap, circuit) is shared through Redis (1) or kept per process because Redis could not be asked (0)',
+      registers,
+    });
+    this.partnerStateShared.set(1);
 
     registerScrapeGauges(this.registry, sources);
+    registerPartnerGauges(this.registry, sources.partners, sources.partnersTopK ?? 10);
     collectDefaultMetrics({ register: this.registry, prefix: 'order_callbacks_' });
   }
 
@@ -102,9 +119,16 @@ export class Metrics {
     this.producerPageSeconds.observe(seconds);
   };
 
-  producerRan(seconds: number, enqueued: number, heldBeforeQueue = 0): void {
+  producerRan(seconds: number, enqueued: number): void {
     this.producerRunSeconds.observe(seconds);
-    this.heldBeforeQueue.inc(heldBeforeQueue);
     this.enqueued.inc(enqueued);
   }
+
+  /** For PartnerGate: transitions this process wrote, and whether partner state is shared. */
+  readonly partnerObserver: PartnerGateObserver = {
+    transition: (_origin: string, _from: CircuitState, to: CircuitState) => {
+      if ((HOLD_STATES as readonly string[]).includes(to)) this.partnerHolds.inc({ state: to });
+    },
+    shared: (shared: boolean) => this.partnerStateShared.set(shared ? 1 : 0),
+  };
 }

@@ -40,6 +40,8 @@ export async function startOpsServer(options: {
   db: Db;
   metrics: Metrics;
   checks: Record<string, ReadinessCheck>;
+  /** What works, but not as it should: named in /readyz, which stays 200 for it. */
+  degraded?: () => Record<string, string>;
   logger: Logger;
 }): Promise<OpsServer> {
   const { db, metrics, checks, logger } = options;
@@ -48,7 +50,9 @@ export async function startOpsServer(options: {
     '/healthz': async (res) => send(res, 200, 'application/json', JSON.stringify({ status: 'ok' })),
     '/readyz': async (res) => {
       const failed = await failingChecks(checks);
-      send(res, failed.length ? 503 : 200, 'application/json', JSON.stringify(failed.length ? { status: 'not ready', failed } : { status: 'ready' }));
+      const degraded = options.degraded?.() ?? {};
+      const detail = Object.keys(degraded).length > 0 ? { degraded } : {};
+      send(res, failed.length ? 503 : 200, 'application/json', JSON.stringify(failed.length ? { status: 'not ready', failed, ...detail } : { status: 'ready', ...detail }));
     },
     '/metrics': async (res) => send(res, 200, metrics.registry.contentType, await metrics.registry.metrics()),
     '/api/status': async (res) => send(res, 200, 'application/json', JSON.stringify(await status())),

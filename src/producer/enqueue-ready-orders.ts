@@ -1,7 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
-import { deferUnclaimedOrders, type DeferTo, type UnclaimedDeferral } from '../db/defer-orders';
 import { forgetQueueLeases } from '../db/forget-queue-leases';
 import { leaseReadyOrders, type LeaseCursor } from '../db/lease-ready-orders';
 import type { Logger } from '../observability/logger';
@@ -16,23 +15,16 @@ export interface EnqueueDeps {
   /** Told how long each page's lease statement took, in seconds (metrics). */
   observePage?: (seconds: number) => void;
   /**
-   * Until when this process's workers hold the partner at `origin` (circuit open, at its cap and not
-   * answering, rate limit used up): its orders are deferred here instead of queued, so they take
-   * neither the queue's room nor the workers' time from other partners only to be handed back.
-   * Absent in a producer without workers beside it.
+   * What this run may lease of each partner that is not closed (LeaseLimits): none of a held partner's
+   * orders, only the probes of a half-open one. Its backlog stays where it is, untouched, and takes
+   * neither the queue's room nor the workers' time from other partners.
    */
-  heldUntil?: (origin: string) => DeferTo | undefined;
+  partnerLimits?: () => Promise<ReadonlyMap<string, number>>;
 }
 
 export interface EnqueueResult {
   enqueued: number;
-  /** Orders deferred instead of queued, their partner held (EnqueueDeps.heldUntil). */
-  held: number;
-  /**
-   * No room left for this run, and orders may still be waiting: look again soon, not at the next poll.
-   * Held orders use room too, though they get no job: a run reads at most as many orders as the queue
-   * had room for, however many belong to held partners, and the next continues where it stopped.
-   */
+  /** No room left for this run, and orders may still be waiting: look again soon, not at the next poll. */
   queueFull: boolean;
   /**
    * Where a run that continues this one may start: after the last order leased, when the run stopped
@@ -45,8 +37,8 @@ export interface EnqueueResult {
  * One producer run: top the queue up to MAX_QUEUED_JOBS with the orders at 5 that are due and held
  * by nobody. Each order is leased in Postgres (hidden from other producers for QUEUE_LEASE_MS) before
  * its job is added, so a producer that dies between the two loses nothing: the lease runs out and the
- * order is offered again. Orders of a partner the workers beside it hold are deferred instead
- * (EnqueueDeps.heldUntil), without a job. The caller makes sure only one producer runs this at a time,
+ * order is offered again. Held partners' orders are not leased at all (EnqueueDeps.partnerLimits).
+ * The caller makes sure only one producer runs this at a time,
  * so two of them cannot both see the same free room and overfill the queue.
  *
  * `from`: start after this point of orders_ready_idx instead of at its front (see ScanStart).
@@ -64,47 +56,35 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
 
   let room = config.maxQueuedJobs - unfinished;
   let enqueued = 0;
-  let held = 0;
   let reachedEnd = false;
+  // The run's allowance per partner that is not closed, spent as its pages lease (each page reads from
+  // the front, so the next one must not take a half-open partner's probes again).
+  const partnerLimits = room > 0 ? new Map(await deps.partnerLimits?.()) : undefined;
+  // Read partner by partner, a page starts at the front: the cursor is of the other way of reading.
+  const byPartner = partnerLimits !== undefined && partnerLimits.size > 0;
+  if (byPartner) cursor = undefined;
   while (room > 0) {
     const limit = Math.min(room, config.producerPageSize);
     const started = process.hrtime.bigint();
-    const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, cursor);
+    const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, cursor, partnerLimits);
     deps.observePage?.(Number(process.hrtime.bigint() - started) / 1e9);
     reachedEnd = page.ids.length < limit;
     if (page.ids.length > 0) {
-      const { queued, deferrals } = setAsideHeld(
-        page.ids.map((orderId) => ({ orderId, origin: originOf(page.callbackUrls.get(orderId)) })),
-        deps.heldUntil,
-      );
-      if (queued.length > 0) await addJobs(deps, queued);
-      // After the jobs: should this fail, the held orders' leases run out, and only theirs.
-      if (deferrals.length > 0) held += await deferUnclaimedOrders(db, deferrals);
-      enqueued += queued.length;
+      const jobs = page.ids.map((orderId) => ({ orderId, origin: originOf(page.callbackUrls.get(orderId)) }));
+      for (const { origin } of jobs) {
+        const left = origin === undefined ? undefined : partnerLimits?.get(origin);
+        if (left !== undefined) partnerLimits!.set(origin!, Math.max(0, left - 1));
+      }
+      await addJobs(deps, jobs);
+      enqueued += page.ids.length;
       room -= page.ids.length;
       cursor = page.next;
     }
     if (reachedEnd) break;
   }
-  if (enqueued > 0 || held > 0) logger.debug({ enqueued, held }, 'enqueued ready orders');
+  if (enqueued > 0) logger.debug({ enqueued, heldPartners: byPartner ? partnerLimits.size : 0 }, 'enqueued ready orders');
   // A run that found the queue full from the start read nothing and keeps the point it was given.
-  return { enqueued, held, queueFull: room <= 0, resumeAt: reachedEnd ? undefined : cursor };
-}
-
-/** Splits a page into the orders to queue and those whose partner is held, each with when it comes due. */
-function setAsideHeld(
-  orders: CallbackJobData[],
-  heldUntil: EnqueueDeps['heldUntil'],
-): { queued: CallbackJobData[]; deferrals: UnclaimedDeferral[] } {
-  if (!heldUntil) return { queued: orders, deferrals: [] };
-  const queued: CallbackJobData[] = [];
-  const deferrals: UnclaimedDeferral[] = [];
-  for (const order of orders) {
-    const to = order.origin === undefined ? undefined : heldUntil(order.origin);
-    if (to) deferrals.push({ orderId: order.orderId, ...to });
-    else queued.push(order);
-  }
-  return { queued, deferrals };
+  return { enqueued, queueFull: room <= 0, resumeAt: reachedEnd || byPartner ? undefined : cursor };
 }
 
 function originOf(url: string | null | undefined): string | undefined {

@@ -2,7 +2,6 @@ import type { Queue } from 'bullmq';
 import { startBackgroundLoop, type BackgroundLoop } from '../background-loop';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
-import type { DeferTo } from '../db/defer-orders';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallbackJobData } from '../queue/callback-queue';
@@ -51,8 +50,8 @@ export async function startProducer(deps: {
   config: Config;
   logger: Logger;
   metrics?: Metrics;
-  /** EnqueueDeps.heldUntil, from the workers of this process. */
-  heldUntil?: (origin: string) => DeferTo | undefined;
+  /** EnqueueDeps.partnerLimits. */
+  partnerLimits?: () => Promise<ReadonlyMap<string, number>>;
 }): Promise<Producer> {
   const logger = deps.logger.child({ component: 'producer' });
   const lockKey = `order-callbacks:producer:${deps.config.queueName}`;
@@ -81,7 +80,7 @@ export async function startProducer(deps: {
       try {
         const result = await enqueueReadyOrders({ ...deps, logger, observePage: deps.metrics?.producerPageRead }, scanStart.nextRun());
         scanStart.stoppedAt(result.resumeAt);
-        deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued, result.held);
+        deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
         const holdLeftMs = lockedSince + LOCK_HOLD_MS - Date.now();
         keepLock = (result.enqueued > 0 || result.queueFull) && holdLeftMs > 0;
         if (result.queueFull) return QUEUE_FULL_RECHECK_MS;

@@ -25,7 +25,7 @@ export function batchedOrderWrites(db: Db, claimTtlMs: number): OrderWrites {
   return {
     claim: (orderId: string) => claims.submit(orderId),
     record: (record: AttemptRecord) => askWhileBusy(() => records.submit(record)),
-    deferClaimed: (order: ClaimedOrder, to: DeferTo) => askWhileBusy(() => claimedDeferrals.submit({ order, until: to.until, probeAt: to.probeAt })),
-    deferUnclaimed: (orderId: string, to: DeferTo) => unclaimedDeferrals.submit({ orderId, until: to.until, probeAt: to.probeAt }),
+    deferClaimed: (order: ClaimedOrder, to: DeferTo) => askWhileBusy(() => claimedDeferrals.submit({ order, delayMs: to.delayMs })),
+    deferUnclaimed: (orderId: string, to: DeferTo) => unclaimedDeferrals.submit({ orderId, delayMs: to.delayMs }),
   };
 }

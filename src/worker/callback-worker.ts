@@ -1,15 +1,12 @@
 import { Worker } from 'bullmq';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
-import type { DeferTo } from '../db/defer-orders';
 import { deliverOrder } from '../delivery/deliver-order';
-import { partnerHold } from '../delivery/partner-admission';
 import { createHttpClient } from '../delivery/http-client';
-import { HostGate } from '../delivery/host-gate';
-import { SlotWaiters } from '../delivery/slot-waiters';
 import { SigningKeys } from '../delivery/signing-keys';
 import { PartnerRateLimit } from '../delivery/partner-rate-limit';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import type { PartnerGate } from '../partners/partner-gate';
 import { batchedOrderWrites } from './batched-order-writes';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -25,13 +22,6 @@ export interface CallbackWorker {
   abortInFlight(): void;
   /** False once stopping, or when BullMQ's worker is not running: for /readyz. */
   isRunning(): boolean;
-  /**
-   * Until when orders to `origin` should stay out of the queue (and, in an open circuit, which one keeps
-   * its place as the probe: DeferTo): this worker's attempts would hand them back unclaimed (partnerHold),
-   * and not merely because this process is at the cap of a partner that answers (another replica may
-   * have room). For a producer in the same process.
-   */
-  heldUntil(origin: string): DeferTo | undefined;
 }
 
 /** How often a worker looks for jobs whose lock ran out. Cheap; it decides how fast a dead worker's jobs return. */
@@ -45,22 +35,18 @@ export function startCallbackWorker(deps: {
   logger: Logger;
   workerId: string;
   metrics?: Metrics;
+  /** Partner protection (PartnerProtection.gate). */
+  partners: PartnerGate;
+  /** For the rate limits of PARTNER_RATE_LIMITS: a connection whose commands never wait long. */
+  redis: Redis;
 }): CallbackWorker {
   const { config, logger, metrics } = deps;
   const http = createHttpClient({ timeoutMs: config.callbackTimeoutMs, destinations: config.destinations });
   const shutdown = new AbortController();
   const signingKeys = new SigningKeys(deps.db, config.signingKey!, config.partnerSecretsRefreshMs, logger);
-  const gate = new HostGate(config.partnerIsolation);
-  // Every worker slot may wait, briefly, for a partner that answers well: bounding the line at the
-  // partner's cap sent the rest of a fast partner's orders back through Postgres, and cost a single-partner
-  // drain a third of its throughput (BENCHMARKS.md, history).
-  const slots = new SlotWaiters(config.workerConcurrency);
   const orders = batchedOrderWrites(deps.db, config.claimTtlMs);
-  // Its own connection, and only when some partner has a rate limit: BullMQ's connections block.
-  const rateRedis = config.partnerRateLimits.size > 0 ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1 }) : undefined;
-  rateRedis?.on('error', (err) => logger.warn({ err }, 'rate limit Redis connection error'));
-  const rateLimit = rateRedis && new PartnerRateLimit(rateRedis, `order-callbacks:${config.queueName}`, config.partnerRateLimits);
-  const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, gate, slots, rateLimit, observe: metrics?.observeAttempt };
+  const rateLimit = config.partnerRateLimits.size > 0 ? new PartnerRateLimit(deps.redis, `order-callbacks:${config.queueName}`, config.partnerRateLimits) : undefined;
+  const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, partners: deps.partners, rateLimit, observe: metrics?.observeAttempt };
 
   const worker = new Worker<CallbackJobData>(
     config.queueName,
@@ -92,10 +78,6 @@ export function startCallbackWorker(deps: {
   let stopping: Promise<void> | undefined;
   return {
     abortInFlight: () => shutdown.abort(),
-    heldUntil: (origin) => {
-      const held = partnerHold(delivery, origin, logger);
-      return held && !held.answering ? { until: held.until, probeAt: held.probeAt } : undefined;
-    },
     isRunning: () => !stopping && worker.isRunning(),
     stop: () =>
       (stopping ??= (async () => {
@@ -108,7 +90,6 @@ export function startCallbackWorker(deps: {
         } finally {
           clearTimeout(graceTimer);
           await http.close();
-          rateRedis?.disconnect();
         }
       })()),
   };

@@ -40,13 +40,14 @@ export class Receiver {
     this.behaviour = behaviour;
   }
 
-  async start(): Promise<this> {
+  /** Listens on `port` (a partner that comes back where it was), or on any free one. */
+  async start(port = 0): Promise<this> {
     this.server = http.createServer((req, res) => this.handle(req, res));
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     return this;
   }
 

@@ -1,11 +1,12 @@
 import { attemptsHistogram, createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
-import { deliveryEnv, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
 
-// Many more workers than one partner may use: the orders beyond its cap wait for a slot or are handed
-// back, and either way each is delivered once, with one attempt, and never more than the cap at once.
+// Many more workers than one partner may use, in three replicas: the cap (HOST_MAX_IN_FLIGHT) is the
+// partner's, across all of them. Orders beyond it wait for a slot or are handed back, and either way
+// each is delivered once, with one attempt.
 let database: TestDatabase;
 let partner: Receiver;
 const queueName = uniqueQueueName();
@@ -22,14 +23,11 @@ afterAll(async () => {
   await obliterateQueue(queueName);
 });
 
-it('a partner at its in-flight cap gets at most the cap at once, and every order is delivered once with one attempt', async () => {
+it('a partner at its in-flight cap gets at most the cap at once from all replicas together, and every order is delivered once with one attempt', async () => {
   const ids = Array.from({ length: 600 }, (_, i) => i + 1);
   await insertOrders(database.db, ids, partner.url());
-  await startTestDaemon('start', deliveryEnv(database.url, queueName, SHARED_REDIS_URL, {
-    WORKER_CONCURRENCY: '50',
-    HOST_MAX_IN_FLIGHT: '4',
-    LOG_LEVEL: 'info',
-  }));
+  const env = deliveryEnv(database.url, queueName, SHARED_REDIS_URL, { WORKER_CONCURRENCY: '50', HOST_MAX_IN_FLIGHT: '4', LOG_LEVEL: 'info' });
+  await Promise.all([spawnDaemon('start', env), spawnDaemon('start', env), spawnDaemon('start', env)]);
 
   await waitFor('every order delivered', async () => (await statusCounts(database.db))[6] === ids.length, 60_000);
   expect(partner.peakInFlight).toBeLessThanOrEqual(4);
@@ -38,4 +36,7 @@ it('a partner at its in-flight cap gets at most the cap at once, and every order
   expect(await attemptsHistogram(database.db)).toEqual({ 1: ids.length });
   const log = await database.db('delivery_log').count('* as n').where({ superseded: false, outcome: 'delivered' });
   expect(Number(log[0].n)).toBe(ids.length);
+  // All three took part.
+  const workers = await database.db('delivery_log').distinct('worker');
+  expect(workers.length).toBe(3);
 }, 90_000);

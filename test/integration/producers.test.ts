@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
-import { leaseSql } from '../../src/db/lease-ready-orders';
+import { LEASE_BY_PARTNER_SQL, leaseSql } from '../../src/db/lease-ready-orders';
 import { positionalParameters } from '../../src/db/prepared-statement';
 import { createLogger } from '../../src/observability/logger';
 import { enqueueReadyOrders } from '../../src/producer/enqueue-ready-orders';
@@ -148,6 +148,72 @@ it.each([
   }
 });
 
+describe('leasing while some partners are held', () => {
+  const origin = (n: number) => `https://partner-${n}.example.com`;
+  const heldOrigin = 'https://held.example.com';
+
+  beforeEach(async () => {
+    for (let n = 0; n < 50; n++) await insertOrders(database.db, Array.from({ length: 40 }, (_, i) => n * 40 + i + 1), `${origin(n)}/cb`);
+    await insertOrders(database.db, Array.from({ length: 20_000 }, (_, i) => 100_000 + i), `${heldOrigin}/cb?x=1`);
+    await insertOrders(database.db, [900_001], 'not a url'); // a bad row: leased, so a worker can fail it
+    await database.db.raw('ANALYZE orders');
+  });
+
+  it("a run leases none of a held partner's orders and only the probes of a half-open one, however many pages it reads", async () => {
+    const deps = {
+      db: database.db,
+      queue,
+      config: { maxQueuedJobs: 5000, producerPageSize: 300, queueLeaseMs: 60_000 },
+      logger: createLogger('silent'),
+      partnerLimits: async () => new Map([[heldOrigin, 0], [origin(7), 3]]),
+    };
+    const run = await enqueueReadyOrders(deps);
+    const jobs = await queue.getWaiting(0, -1);
+    expect(run.enqueued).toBe(jobs.length);
+    const byOrigin = new Map<string, number>();
+    for (const job of jobs) byOrigin.set(job.data.origin ?? 'bad', (byOrigin.get(job.data.origin ?? 'bad') ?? 0) + 1);
+    expect(byOrigin.get(heldOrigin)).toBeUndefined();
+    expect(byOrigin.get(origin(7))).toBe(3);
+    expect(byOrigin.get(origin(8))).toBe(40);
+    expect(byOrigin.get('bad')).toBe(1);
+    expect(jobs.length).toBe(49 * 40 + 3 + 1);
+    // The held partner's backlog was not written either.
+    expect(Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE id BETWEEN 100000 AND 199999 AND lease_until IS NOT NULL')).rows[0].n)).toBe(0);
+  });
+
+  it("reads a held partner's index entries once, not its backlog: the cost of a hold does not grow with it", async () => {
+    const session = await database.db.client.acquireConnection();
+    try {
+      await session.query(`PREPARE lease_by_partner AS ${positionalParameters(LEASE_BY_PARTNER_SQL)}`);
+      for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+        await session.query(`SET plan_cache_mode = ${mode}`);
+        await session.query('BEGIN');
+        const [{ 'QUERY PLAN': [plan] }] = (
+          await session.query(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE lease_by_partner('{"${heldOrigin}": 0}', 500, 500, 500, 60000)`)
+        ).rows;
+        await session.query('ROLLBACK');
+        const nodes: Record<string, unknown>[] = [];
+        const walk = (node: Record<string, unknown>) => {
+          nodes.push(node);
+          for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+        };
+        walk(plan.Plan);
+        expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'orders')).toEqual([]);
+        const readThroughPartnerIndex = nodes
+          .filter((n) => n['Index Name'] === 'orders_ready_origin_idx')
+          .reduce((sum, n) => sum + Number(n['Actual Rows']) * Number(n['Actual Loops']), 0);
+        expect(`${mode}: ${readThroughPartnerIndex}`).toMatch(/: \d+$/);
+        // The 50 partners' 2,000 orders, one step of the skip scan per partner: far below the 20,000 held.
+        expect(readThroughPartnerIndex).toBeGreaterThan(500);
+        expect(readThroughPartnerIndex).toBeLessThan(2_500);
+      }
+    } finally {
+      await session.query('DEALLOCATE ALL; RESET plan_cache_mode');
+      await database.db.client.releaseConnection(session);
+    }
+  });
+});
+
 /** Moves an order that was created an hour ago at 4 to 5: its key in the ready index is an hour old. */
 async function readyBehindEveryone(id: number, options: { notify: boolean; callbackUrl?: string }): Promise<void> {
   await insertOrders(database.db, [id], options.callbackUrl ?? 'http://127.0.0.1:9/unused', {}, 4);
@@ -175,7 +241,7 @@ it('a run that continues after a full queue starts where the last one stopped; o
   expect(await queued()).toEqual(ids(10));
 
   const full = await enqueueReadyOrders(deps, first.resumeAt);
-  expect(full).toEqual({ enqueued: 0, held: 0, queueFull: true, resumeAt: first.resumeAt }); // nothing read: nothing moved
+  expect(full).toEqual({ enqueued: 0, queueFull: true, resumeAt: first.resumeAt }); // nothing read: nothing moved
 
   // The queue empties; an order becomes ready with a key before every order leased so far.
   await queue.drain();

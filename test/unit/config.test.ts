@@ -30,14 +30,36 @@ describe('loadConfig', () => {
       shutdownGraceMs: 15_000,
       databasePoolMax: 10,
     });
-    expect(config.partnerIsolation.maxInFlightPerHost).toBe(64);
+    expect(config.partnerRules).toEqual({
+      maxInFlight: 64,
+      failureRate: 0.9,
+      minAttempts: 20,
+      windowMs: 30_000,
+      probes: 3,
+      cooldownMs: 30_000,
+      maxCooldownMs: 600_000,
+      maxPauseMs: 3_600_000,
+    });
+    expect(config.deprecations).toEqual([]);
     expect(config.signingKey).toBeUndefined();
     expect(Object.isFrozen(config)).toBe(true);
   });
 
   it('caps a partner at 64 in flight by default, or at WORKER_CONCURRENCY when that is lower', () => {
-    expect(loadConfig({ WORKER_CONCURRENCY: '10' }).partnerIsolation.maxInFlightPerHost).toBe(10);
-    expect(loadConfig({ WORKER_CONCURRENCY: '500', HOST_MAX_IN_FLIGHT: '300' }).partnerIsolation.maxInFlightPerHost).toBe(300);
+    expect(loadConfig({ WORKER_CONCURRENCY: '10' }).partnerRules.maxInFlight).toBe(10);
+    expect(loadConfig({ WORKER_CONCURRENCY: '500', HOST_MAX_IN_FLIGHT: '300' }).partnerRules.maxInFlight).toBe(300);
+  });
+
+  it('reads BREAKER_FAILURE_THRESHOLD, from before the rate-based breaker, as the minimum volume, and says so', () => {
+    const old = loadConfig({ BREAKER_FAILURE_THRESHOLD: '1000000' });
+    expect(old.partnerRules.minAttempts).toBe(1_000_000); // a breaker turned off stays off
+    expect(old.deprecations).toEqual([expect.stringMatching(/^BREAKER_FAILURE_THRESHOLD is read as BREAKER_MIN_ATTEMPTS/)]);
+    expect(loadConfig({ BREAKER_FAILURE_THRESHOLD: '5', BREAKER_MIN_ATTEMPTS: '40' }).partnerRules.minAttempts).toBe(40);
+  });
+
+  it('refuses a failure rate outside 0.5-1 and names the variable', () => {
+    expect(() => loadConfig({ BREAKER_FAILURE_RATE: '0.2' })).toThrow(/BREAKER_FAILURE_RATE/);
+    expect(() => loadConfig({ BREAKER_FAILURE_RATE: 'most' })).toThrow(/BREAKER_FAILURE_RATE/);
   });
 
   it('decodes the signing key from the part after whsec_', () => {

@@ -1,0 +1,28 @@
+import type { HttpAnswer, Verdict } from '../delivery/classify';
+
+/** What one attempt says about its partner (not about its order). */
+export type PartnerOutcome =
+  /** It answered: a 2xx, a redirect, or a 4xx about this one order. `answerMs`: how long it took. */
+  | { kind: 'healthy'; answerMs: number }
+  /** It failed as a server would: no answer, a timeout, a 5xx, 408, 425 or 429. */
+  | { kind: 'failed'; error: string; retryAfter?: { pauseMs: number; status: number } }
+  /** Nothing about the partner: the order's own fault (a refused destination), or we stopped the request. */
+  | { kind: 'not_counted' };
+
+/** Answers that say "not now" about the server rather than "no" about the order. */
+const SERVER_TROUBLE_4XX = new Set([408, 425, 429]);
+
+/**
+ * Reads an attempt's result as evidence about the partner. `aborted`: the request was stopped by us
+ * (shutdown, or the claim running out), which says nothing of the partner. A verdict without an answer
+ * is the network's (a failure) unless it is final (a refused destination: the order's URL).
+ */
+export function partnerOutcome(verdict: Verdict | undefined, answer: HttpAnswer | undefined, aborted: boolean, answerMs: number): PartnerOutcome {
+  if (aborted || verdict === undefined) return { kind: 'not_counted' };
+  if (!answer) return verdict.kind === 'retry' ? { kind: 'failed', error: verdict.reason } : { kind: 'not_counted' };
+  const { status } = answer;
+  if (status < 500 && !SERVER_TROUBLE_4XX.has(status)) return { kind: 'healthy', answerMs };
+  const error = verdict.kind === 'delivered' ? `HTTP ${status}` : verdict.reason;
+  const pauses = (status === 429 || status === 503) && answer.retryAfterMs !== undefined;
+  return pauses ? { kind: 'failed', error, retryAfter: { pauseMs: answer.retryAfterMs!, status } } : { kind: 'failed', error };
+}

@@ -1,0 +1,63 @@
+import { Redis } from 'ioredis';
+import type { Config } from '../config';
+import type { Logger } from '../observability/logger';
+import { LeaseLimits } from './lease-limits';
+import { LocalPartnerDirectory, RedisPartnerDirectory, type PartnerDirectory } from './partner-directory';
+import { PartnerGate } from './partner-gate';
+import { LocalPartnerStore } from './local-partner-store';
+import { RedisPartnerStore } from './redis-partner-store';
+import { storeTimings } from './partner-store';
+
+export interface PartnerProtection {
+  /** For workers: admission, slots, transitions. Absent in a producer-only process. */
+  gate?: PartnerGate;
+  /** For the producer: what it may lease of each partner that is not closed. */
+  leaseLimits: LeaseLimits;
+  /** The shared directory, for metrics and the status page. */
+  directory: PartnerDirectory;
+  /** The connection partner state and rate limits share (commands bounded, never queued for long). */
+  redis: Redis;
+  close(): void;
+}
+
+/**
+ * A bound on every partner-state command: Redis that does not answer within it counts as unavailable,
+ * and the gate falls back to per-process state instead of holding callbacks up.
+ */
+const COMMAND_TIMEOUT_MS = 1000;
+
+/** Partner protection for one process: docs/partners.md. */
+export function startPartnerProtection(options: {
+  config: Config;
+  logger: Logger;
+  workerId: string;
+  withGate: boolean;
+}): PartnerProtection {
+  const { config, logger } = options;
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: COMMAND_TIMEOUT_MS });
+  let lastWarned = 0;
+  redis.on('error', (err) => {
+    // ioredis reports every failed reconnect; once a minute is enough to say Redis is away.
+    if (Date.now() - lastWarned < 60_000) return;
+    lastWarned = Date.now();
+    logger.warn({ err }, 'partner state Redis connection error');
+  });
+  const rules = config.partnerRules;
+  const timings = storeTimings(rules.windowMs);
+  const shared = { store: new RedisPartnerStore(redis, config.queueName, timings, rules.cooldownMs), directory: new RedisPartnerDirectory(redis, config.queueName) };
+  const local = { store: new LocalPartnerStore(timings, rules.cooldownMs), directory: new LocalPartnerDirectory() };
+  const gate = options.withGate
+    ? new PartnerGate({ shared, local, rules, callbackTimeoutMs: config.callbackTimeoutMs, workerId: options.workerId, logger: logger.child({ component: 'partners' }) })
+    : undefined;
+  const leaseLimits = new LeaseLimits({ shared: shared.directory, local: local.directory, rules, logger, capacitySkips: gate && (() => gate.capacitySkips()) });
+  return {
+    gate,
+    leaseLimits,
+    directory: shared.directory,
+    redis,
+    close: () => {
+      gate?.stop();
+      redis.disconnect();
+    },
+  };
+}

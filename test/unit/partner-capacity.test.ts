@@ -1,0 +1,43 @@
+import { AT_CAP, atCap, type CapacityContext } from '../../src/partners/partner-capacity';
+import { partnerOutcome } from '../../src/partners/partner-outcome';
+
+const NOW = 50_000;
+const context = (answers: CapacityContext['answers'], atCapSince = NOW): CapacityContext => ({ answers, atCapSince, now: NOW, callbackTimeoutMs: 10_000 });
+
+describe('at the cap, row by row', () => {
+  const cases: [string, CapacityContext, ReturnType<typeof atCap>][] = [
+    [AT_CAP[0].when, context({ lastOkAt: NOW - 200, answerMs: 40 }), { kind: 'wait' }],
+    [AT_CAP[1].when, context({ lastOkAt: NOW - 5000, answerMs: 40 }, NOW - 1500), { kind: 'hand_back', until: NOW + 10_000, skipInProducer: true, reason: 'silent at its cap' }],
+    [AT_CAP[2].when, context({ lastOkAt: NOW - 300, answerMs: 2000 }, NOW - 300), { kind: 'hand_back', until: NOW + 2000, skipInProducer: false, reason: 'at its cap' }],
+  ];
+  it('has a case for every row', () => expect(cases.map((c) => c[0])).toEqual(AT_CAP.map((r) => r.when)));
+  it.each(cases)('%s', (_row, c, expected) => expect(atCap(c)).toEqual(expected));
+
+  it('does not call a partner silent the moment it reaches its cap after a quiet hour', () => {
+    expect(atCap(context({ lastOkAt: NOW - 3_600_000, answerMs: 40 }, NOW - 10))).toMatchObject({ kind: 'hand_back', skipInProducer: false, until: NOW + 500 });
+  });
+
+  it('gives a slow partner twice its answer time before calling it silent', () => {
+    expect(atCap(context({ lastOkAt: NOW - 3000, answerMs: 2000 }, NOW - 3000))).toMatchObject({ skipInProducer: false });
+    expect(atCap(context({ lastOkAt: NOW - 4000, answerMs: 2000 }, NOW - 4000))).toMatchObject({ skipInProducer: true });
+  });
+});
+
+describe('what an attempt says about its partner', () => {
+  const retry = { kind: 'retry' as const, reason: 'x' };
+  it.each([
+    ['a 2xx', { kind: 'delivered' as const }, { status: 200 }, false, { kind: 'healthy', answerMs: 30 }],
+    ['a redirect', retry, { status: 302 }, false, { kind: 'healthy', answerMs: 30 }],
+    ['a 404 or 410 about the order', { kind: 'failed' as const, reason: 'HTTP 410' }, { status: 410 }, false, { kind: 'healthy', answerMs: 30 }],
+    ['a 500', { kind: 'retry' as const, reason: 'HTTP 500' }, { status: 500 }, false, { kind: 'failed', error: 'HTTP 500' }],
+    ['a 429', { kind: 'retry' as const, reason: 'HTTP 429' }, { status: 429 }, false, { kind: 'failed', error: 'HTTP 429' }],
+    ['a 503 with Retry-After', { kind: 'retry' as const, reason: 'HTTP 503' }, { status: 503, retryAfterMs: 5000 }, false, { kind: 'failed', error: 'HTTP 503', retryAfter: { pauseMs: 5000, status: 503 } }],
+    ['a 500 with Retry-After (no pause: only 429 and 503 ask for one)', { kind: 'retry' as const, reason: 'HTTP 500' }, { status: 500, retryAfterMs: 5000 }, false, { kind: 'failed', error: 'HTTP 500' }],
+    ['no answer: a timeout or a refused connection', { kind: 'retry' as const, reason: 'timed out' }, undefined, false, { kind: 'failed', error: 'timed out' }],
+    ['a refused destination: the order\'s URL', { kind: 'failed' as const, reason: 'private address' }, undefined, false, { kind: 'not_counted' }],
+    ['a request we stopped (shutdown, the claim running out)', { kind: 'retry' as const, reason: 'aborted' }, undefined, true, { kind: 'not_counted' }],
+    ['no verdict: our own code failed', undefined, undefined, false, { kind: 'not_counted' }],
+  ])('%s', (_name, verdict, answer, aborted, expected) => {
+    expect(partnerOutcome(verdict, answer, aborted, 30)).toEqual(expected);
+  });
+});
