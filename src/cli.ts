@@ -3,7 +3,8 @@ import type { Queue } from 'bullmq';
 import { Command } from 'commander';
 import { resolveActor } from './admin/actor';
 import { formatInspection, inspectOrder } from './admin/inspect';
-import { parsePositiveInteger } from './admin/parse-options';
+import { parseDuration, parsePositiveInteger } from './admin/parse-options';
+import { changePartners, formatChanges, formatPartners, listPartners, type PartnerAdminDeps } from './admin/partners';
 import { formatRequeueReport, requeue } from './admin/requeue';
 import { addSecret, formatSecretList, retireSecret } from './admin/secrets';
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, parseBatchSize, parseRequeueOptions, type RequeueOptionsInput } from './admin/requeue-selector';
@@ -14,6 +15,10 @@ import { createDb, type Db } from './db/connection';
 import { migrateLatest } from './db/migrate';
 import { ConfigError } from './errors/config-error';
 import { UserError } from './errors/user-error';
+import { Redis } from 'ioredis';
+import { RedisPartnerDirectory } from './partners/partner-directory';
+import { RedisPartnerStore } from './partners/redis-partner-store';
+import { storeTimings } from './partners/partner-store';
 import { createCallbackQueue, type CallbackJobData } from './queue/callback-queue';
 
 /** Argument parsing only: one function per command, each of which lives in its own module. */
@@ -159,16 +164,75 @@ secrets
   .option('--host <host>', 'only this host')
   .action((options: { host?: string }) => withConnections(async ({ db }) => console.log(await formatSecretList(db, options.host))));
 
-/** Opens what an admin command needs (the queue only if asked for) and closes it all afterwards. */
+const partners = program
+  .command('partners')
+  .description('partners (callback origins): their state, shared by every replica, and holding them by hand; see docs/partners.md');
+partners
+  .command('list', { isDefault: true })
+  .description('partners seen lately, held, or with ready orders: state, failure rate, in flight, ready orders, oldest ready age, last error')
+  .option('--json', 'print JSON instead of text')
+  .action((options: { json?: boolean }) =>
+    withConnections(async ({ partnerAdmin }) => {
+      const rows = await listPartners(partnerAdmin());
+      console.log(options.json ? JSON.stringify(rows) : formatPartners(rows));
+    }),
+  );
+partners
+  .command('pause')
+  .description('hold a partner on every replica (within a second): none of its orders is sent or leased until `resume`, or the end given with --for')
+  .argument('<partner>', 'an origin (https://host[:port]), or a host name for every known partner on it')
+  .option('--for <duration>', 'resume by itself after this long (90s, 30m, 2h, 1d); half-open then, as after any hold')
+  .option('--reason <text>', 'why, for the audit and the partners list')
+  .option('--actor <name>', 'who is doing this, for the audit row (default: the OS user)')
+  .option('--json', 'print JSON instead of text')
+  .action((target: string, options: { for?: string; reason?: string; actor?: string; json?: boolean }) => {
+    const forMs = options.for === undefined ? undefined : parseDuration('--for', options.for);
+    const actor = resolveActor(options.actor);
+    return withConnections(async ({ partnerAdmin }) => {
+      const changes = await changePartners(partnerAdmin(), target, { action: 'pause', forMs, reason: options.reason?.slice(0, 500), actor });
+      console.log(options.json ? JSON.stringify(changes) : formatChanges(changes, 'pause'));
+    });
+  });
+partners
+  .command('resume')
+  .description('end a hold by hand (or any hold) on every replica: the partner is closed, its orders go out again')
+  .argument('<partner>', 'an origin (https://host[:port]), or a host name for every known partner on it')
+  .option('--actor <name>', 'who is doing this, for the audit row (default: the OS user)')
+  .option('--json', 'print JSON instead of text')
+  .action((target: string, options: { actor?: string; json?: boolean }) => {
+    const actor = resolveActor(options.actor);
+    return withConnections(async ({ partnerAdmin }) => {
+      const changes = await changePartners(partnerAdmin(), target, { action: 'resume', actor });
+      console.log(options.json ? JSON.stringify(changes) : formatChanges(changes, 'resume'));
+    });
+  });
+
+/** An admin command gives up on a Redis command after this long rather than hang. */
+const ADMIN_REDIS_TIMEOUT_MS = 5000;
+
+/** Opens what an admin command needs (the queue and Redis only if asked for) and closes it all afterwards. */
 async function withConnections(
-  run: (resources: { config: Readonly<Config>; db: Db; queue: () => Queue<CallbackJobData> }) => Promise<void>,
+  run: (resources: { config: Readonly<Config>; db: Db; queue: () => Queue<CallbackJobData>; partnerAdmin: () => PartnerAdminDeps }) => Promise<void>,
 ): Promise<void> {
   const config = loadConfig();
   const db = createDb(config.databaseUrl, 2);
   let queue: Queue<CallbackJobData> | undefined;
+  let redis: Redis | undefined;
+  const partnerAdmin = (): PartnerAdminDeps => {
+    redis ??= new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: ADMIN_REDIS_TIMEOUT_MS });
+    redis.on('error', () => undefined); // each command fails with the reason; the connection's own retries need no words
+    const rules = config.partnerRules;
+    return {
+      db,
+      store: new RedisPartnerStore(redis, config.queueName, storeTimings(rules.windowMs), rules.cooldownMs),
+      directory: new RedisPartnerDirectory(redis, config.queueName),
+      rules,
+    };
+  };
   try {
-    await run({ config, db, queue: () => (queue ??= createCallbackQueue(config.queueName, config.redisUrl)) });
+    await run({ config, db, queue: () => (queue ??= createCallbackQueue(config.queueName, config.redisUrl)), partnerAdmin });
   } finally {
+    redis?.disconnect();
     await Promise.allSettled([db.destroy(), queue?.close()]);
   }
 }

@@ -54,3 +54,15 @@ export function parseTimestamp(flag: string, value: string): Date {
   const offsetMs = (Number(zh) * 60 + Number(zm)) * 60_000 * (sign === '+' ? 1 : -1);
   return new Date(utc.getTime() - offsetMs);
 }
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration like 90s, 30m, 2h or 1d (a bare number is seconds), up to `maxMs`; a one-line error otherwise. */
+export function parseDuration(flag: string, value: string, maxMs = 30 * 86_400_000): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(value);
+  const ms = m ? Math.round(Number(m[1]) * DURATION_UNITS_MS[(m[2] ?? 's').toLowerCase()]) : NaN;
+  if (!Number.isFinite(ms) || ms < 1000 || ms > maxMs) {
+    throw new UserError(`${flag}: expected a duration from 1s to ${maxMs / 86_400_000}d, like 90s, 30m, 2h or 1d; got ${JSON.stringify(value)}`);
+  }
+  return ms;
+}

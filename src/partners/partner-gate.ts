@@ -80,7 +80,6 @@ export class PartnerGate {
   private nextSlot = 0;
   private degradedAt?: number;
   private degradedReason?: string;
-  private lastSeenReport = performance.now();
   private readonly timer: NodeJS.Timeout;
   private observer?: PartnerGateObserver;
 
@@ -310,10 +309,11 @@ export class PartnerGate {
       renew.set(slot.origin, [...(renew.get(slot.origin) ?? []), slot.id]);
     }
     for (const [origin, ids] of renew) this.line(origin).renewSlots(ids);
-    if (now - this.lastSeenReport >= SEEN_EVERY_MS) {
-      const seen = [...this.lines.values()].filter((l) => l.lastUsed >= this.lastSeenReport).map((l) => l.origin);
-      this.lastSeenReport = now;
-      this.directory(store).seen(seen).catch((err) => this.deps.logger.debug({ err }, 'could not report the partners seen'));
+    // A partner new to this process is reported at once, then at most every SEEN_EVERY_MS while used.
+    const seen = [...this.lines.values()].filter((l) => l.lastUsed > l.seenReportedAt && now - l.seenReportedAt >= SEEN_EVERY_MS);
+    for (const line of seen) line.seenReportedAt = now;
+    if (seen.length > 0) {
+      this.directory(store).seen(seen.map((l) => l.origin)).catch((err) => this.deps.logger.debug({ err }, 'could not report the partners seen'));
     }
     const held = new Set([...this.slots.values()].map((s) => s.origin));
     for (const [origin, line] of this.lines) {

@@ -48,6 +48,8 @@ export class PartnerLine {
   /** The last state version this process wrote to the directory (or saw written). */
   notedVersion = -1;
   lastUsed = 0;
+  /** When this process last told the directory it has seen this partner (performance.now()). */
+  seenReportedAt = -Infinity;
 
   constructor(
     readonly origin: string,
