@@ -70,6 +70,7 @@ export async function startDaemon(
       const ops = await startOpsServer({
         ...config.metrics,
         db,
+        partners: partners.directory,
         metrics,
         logger,
         checks: {

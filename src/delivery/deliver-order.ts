@@ -142,7 +142,7 @@ export async function deliverOrder(
       // In finally: the slot must be given back whatever happened, or the partner loses it until its
       // lease runs out. A request we stopped (shutdown, the claim running out) says nothing of the partner.
       const stoppedByUs = deadline.cause === 'shutdown' || deadline.cause === 'claim';
-      deps.partners.settle(admission.slot, partnerOutcome(settled, answer, stoppedByUs, httpMs));
+      deps.partners.settle(admission.slot, partnerOutcome(settled, answer, { aborted: stoppedByUs, answerMs: httpMs, firstAttempt: order.attempts === 0 }));
     }
     verdict = settled;
   }

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Db } from '../db/connection';
+import type { PartnerDirectory } from '../partners/partner-directory';
 import { collectStatus } from '../status-page/collect-status';
 import { renderStatusPage } from '../status-page/render-status-page';
 import { cachedFor } from './cached';
@@ -38,6 +39,8 @@ export async function startOpsServer(options: {
   host: string;
   port: number;
   db: Db;
+  /** Where the status page reads the partners that are held. */
+  partners?: PartnerDirectory;
   metrics: Metrics;
   checks: Record<string, ReadinessCheck>;
   /** What works, but not as it should: named in /readyz, which stays 200 for it. */
@@ -45,7 +48,7 @@ export async function startOpsServer(options: {
   logger: Logger;
 }): Promise<OpsServer> {
   const { db, metrics, checks, logger } = options;
-  const status = cachedFor(STATUS_TTL_MS, () => collectStatus(db));
+  const status = cachedFor(STATUS_TTL_MS, () => collectStatus(db, options.partners));
   const routes: Record<string, (res: http.ServerResponse) => Promise<void>> = {
     '/healthz': async (res) => send(res, 200, 'application/json', JSON.stringify({ status: 'ok' })),
     '/readyz': async (res) => {

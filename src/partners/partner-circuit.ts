@@ -47,7 +47,10 @@ export interface CircuitRules {
   maxInFlight: number;
 }
 
-/** Attempts and failures recorded in the window, and the probe answers of the current half-open. */
+/**
+ * Orders' first attempts and their failures recorded in the window (PartnerOutcome says why first
+ * attempts only), and the probe answers of the current half-open (every attempt).
+ */
 export interface Tallies {
   attempts: number;
   failures: number;
@@ -105,12 +108,12 @@ export const TRANSITIONS: readonly Transition[] = [
   {
     from: ['closed'],
     on: 'outcomes',
-    when: 'at least BREAKER_FAILURE_RATE of at least BREAKER_MIN_ATTEMPTS attempts in the window failed',
+    when: "at least BREAKER_FAILURE_RATE of at least BREAKER_MIN_ATTEMPTS orders' first attempts in the window failed",
     guard: tripped,
     to: 'open',
     enter: (c) => {
       const { attempts, failures } = tallies(c);
-      return { until: c.now + c.rules.cooldownMs, cooldownMs: c.rules.cooldownMs, reason: `${failures} of ${attempts} attempts failed within ${seconds(c.rules.windowMs)}` };
+      return { until: c.now + c.rules.cooldownMs, cooldownMs: c.rules.cooldownMs, reason: `${failures} of ${attempts} first attempts failed within ${seconds(c.rules.windowMs)}` };
     },
   },
   {

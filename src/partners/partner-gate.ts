@@ -235,7 +235,7 @@ export class PartnerGate {
     this.cache.set(line.origin, { snapshot, store, at: performance.now() });
     if (terms && snapshot.granted < request.want.ids.length && snapshot.inFlight >= terms.limit) line.atCapSince ??= snapshot.now;
     else if (terms) line.atCapSince = undefined;
-    await this.afterExchange(line, snapshot, store, request.outcomes.attempts > 0, retryAfter);
+    await this.afterExchange(line, snapshot, store, request.outcomes.attempts > 0 || request.probes.ok + request.probes.failed > 0, retryAfter);
     return snapshot;
   }
 

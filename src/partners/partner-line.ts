@@ -67,9 +67,9 @@ export class PartnerLine {
   settle(slotId: string | undefined, outcome: PartnerOutcome, probeVersion: number | undefined): void {
     if (slotId) this.release.push(slotId);
     if (outcome.kind !== 'not_counted') {
-      this.outcomes.attempts += 1;
+      if (outcome.firstAttempt) this.outcomes.attempts += 1;
       if (outcome.kind === 'failed') {
-        this.outcomes.failures += 1;
+        if (outcome.firstAttempt) this.outcomes.failures += 1;
         this.outcomes.lastError = outcome.error;
         if (outcome.retryAfter && outcome.retryAfter.pauseMs > (this.retryAfter?.pauseMs ?? -1)) this.retryAfter = outcome.retryAfter;
       } else {
@@ -116,7 +116,8 @@ export class PartnerLine {
   }
 
   private pendingWork(): boolean {
-    return this.release.length > 0 || this.renew.length > 0 || this.outcomes.attempts > 0 || this.wants.length > 0 || this.retryAfter !== undefined;
+    const o = this.outcomes;
+    return this.release.length > 0 || this.renew.length > 0 || o.attempts > 0 || o.healthy > 0 || o.lastError !== undefined || this.probes.size > 0 || this.wants.length > 0 || this.retryAfter !== undefined;
   }
 
   private forced = false;

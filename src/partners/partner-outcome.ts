@@ -1,11 +1,16 @@
 import type { HttpAnswer, Verdict } from '../delivery/classify';
 
-/** What one attempt says about its partner (not about its order). */
+/**
+ * What one attempt says about its partner (not about its order). `firstAttempt`: the order had not been
+ * tried before. Only first attempts count toward the trip rule: a retry's failure is explained by its
+ * order's own history (a partner with a few broken orders, retried after its healthy ones are done,
+ * would otherwise look down), while a partner that is down fails the orders it has not failed before.
+ */
 export type PartnerOutcome =
   /** It answered: a 2xx, a redirect, or a 4xx about this one order. `answerMs`: how long it took. */
-  | { kind: 'healthy'; answerMs: number }
+  | { kind: 'healthy'; answerMs: number; firstAttempt: boolean }
   /** It failed as a server would: no answer, a timeout, a 5xx, 408, 425 or 429. */
-  | { kind: 'failed'; error: string; retryAfter?: { pauseMs: number; status: number } }
+  | { kind: 'failed'; error: string; firstAttempt: boolean; retryAfter?: { pauseMs: number; status: number } }
   /** Nothing about the partner: the order's own fault (a refused destination), or we stopped the request. */
   | { kind: 'not_counted' };
 
@@ -17,12 +22,17 @@ const SERVER_TROUBLE_4XX = new Set([408, 425, 429]);
  * (shutdown, or the claim running out), which says nothing of the partner. A verdict without an answer
  * is the network's (a failure) unless it is final (a refused destination: the order's URL).
  */
-export function partnerOutcome(verdict: Verdict | undefined, answer: HttpAnswer | undefined, aborted: boolean, answerMs: number): PartnerOutcome {
+export function partnerOutcome(
+  verdict: Verdict | undefined,
+  answer: HttpAnswer | undefined,
+  attempt: { aborted: boolean; answerMs: number; firstAttempt: boolean },
+): PartnerOutcome {
+  const { aborted, answerMs, firstAttempt } = attempt;
   if (aborted || verdict === undefined) return { kind: 'not_counted' };
-  if (!answer) return verdict.kind === 'retry' ? { kind: 'failed', error: verdict.reason } : { kind: 'not_counted' };
+  if (!answer) return verdict.kind === 'retry' ? { kind: 'failed', error: verdict.reason, firstAttempt } : { kind: 'not_counted' };
   const { status } = answer;
-  if (status < 500 && !SERVER_TROUBLE_4XX.has(status)) return { kind: 'healthy', answerMs };
+  if (status < 500 && !SERVER_TROUBLE_4XX.has(status)) return { kind: 'healthy', answerMs, firstAttempt };
   const error = verdict.kind === 'delivered' ? `HTTP ${status}` : verdict.reason;
   const pauses = (status === 429 || status === 503) && answer.retryAfterMs !== undefined;
-  return pauses ? { kind: 'failed', error, retryAfter: { pauseMs: answer.retryAfterMs!, status } } : { kind: 'failed', error };
+  return pauses ? { kind: 'failed', error, firstAttempt, retryAfter: { pauseMs: answer.retryAfterMs!, status } } : { kind: 'failed', error, firstAttempt };
 }

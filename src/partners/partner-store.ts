@@ -36,9 +36,10 @@ export interface ExchangeRequest {
 }
 
 export interface OutcomeCounts {
+  /** For the window (the trip rule): orders' first attempts, and those of them that failed. */
   attempts: number;
   failures: number;
-  /** Healthy answers and their total time, for AnswerStats. */
+  /** Healthy answers (to any attempt) and their total time, for AnswerStats. */
   healthy: number;
   healthyMs: number;
   /** The newest failure's message, kept as the partner's last error. */

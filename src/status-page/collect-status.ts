@@ -3,7 +3,23 @@ import { countOrders, type OrderCounts } from '../db/count-orders';
 import { deliveriesPerMinute, type MinuteCounts } from '../db/deliveries-per-minute';
 import { findRecentFailures, type RecentFailure } from '../db/find-recent-failures';
 import { findTopFailingHosts, type FailingHost } from '../db/find-top-failing-hosts';
+import type { CircuitState } from '../partners/partner-circuit';
+import type { PartnerDirectory } from '../partners/partner-directory';
+import { withTimeout } from '../with-timeout';
 import { redactError } from './redact-error';
+
+export interface HeldPartner {
+  origin: string;
+  state: CircuitState;
+  since: string;
+  /** When it ends by itself; null: when an operator resumes it. */
+  until: string | null;
+  reason: string;
+  actor: string | null;
+}
+
+/** The partner directory is in Redis: the page must not wait on it for long. */
+const PARTNERS_TIMEOUT_MS = 2000;
 
 export interface Status {
   generatedAt: string;
@@ -11,18 +27,21 @@ export interface Status {
   perMinute: MinuteCounts[];
   recentFailures: RecentFailure[];
   topFailingHosts: FailingHost[];
+  /** Partners that are not closed, longest first; null when Redis did not answer. */
+  heldPartners: HeldPartner[] | null;
 }
 
 /**
  * Everything the status page shows, read from Postgres (the truth), in one go. Errors leave here
  * redacted, so the page and /api/status show the same thing.
  */
-export async function collectStatus(db: Db): Promise<Status> {
-  const [orders, perMinute, recentFailures, topFailingHosts] = await Promise.all([
+export async function collectStatus(db: Db, partners?: PartnerDirectory): Promise<Status> {
+  const [orders, perMinute, recentFailures, topFailingHosts, heldPartners] = await Promise.all([
     countOrders(db),
     deliveriesPerMinute(db, 60),
     findRecentFailures(db, 20),
     findTopFailingHosts(db, 10),
+    partners ? readHeldPartners(partners) : Promise.resolve([]),
   ]);
   return {
     generatedAt: new Date().toISOString(),
@@ -30,5 +49,24 @@ export async function collectStatus(db: Db): Promise<Status> {
     perMinute,
     recentFailures: recentFailures.map((f) => ({ ...f, error: redactError(f.error) })),
     topFailingHosts,
+    heldPartners,
   };
+}
+
+async function readHeldPartners(directory: PartnerDirectory): Promise<HeldPartner[] | null> {
+  try {
+    const { states } = await withTimeout(directory.notClosed(), PARTNERS_TIMEOUT_MS, 'the partner directory did not answer');
+    return [...states]
+      .sort((a, b) => a[1].since - b[1].since)
+      .map(([origin, s]) => ({
+        origin,
+        state: s.state,
+        since: new Date(s.since).toISOString(),
+        until: s.until > 0 ? new Date(s.until).toISOString() : null,
+        reason: s.reason,
+        actor: s.actor ?? null,
+      }));
+  } catch {
+    return null;
+  }
 }

@@ -54,6 +54,12 @@ export function renderStatusPage(status: Status): string {
   const hosts = status.topFailingHosts
     .map((h) => `<tr><td>${escapeHtml(h.host)}${h.gone ? ' <strong>(410 Gone)</strong>' : ''}</td><td>${h.failures}</td></tr>`)
     .join('\n');
+  const held =
+    status.heldPartners === null
+      ? '<tr><td colspan="5">unknown: Redis did not answer</td></tr>'
+      : status.heldPartners
+          .map((p) => `<tr><td>${escapeHtml(p.origin)}</td><td>${escapeHtml(p.state.replace('_', '-'))}</td><td>${escapeHtml(p.since)}</td><td>${escapeHtml(p.until ?? 'until resumed')}</td><td class="error">${escapeHtml(p.reason)}${p.actor ? ` (${escapeHtml(p.actor)})` : ''}</td></tr>`)
+          .join('\n') || '<tr><td colspan="5">none: every partner is closed</td></tr>';
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -86,6 +92,10 @@ export function renderStatusPage(status: Status): string {
 <h2>Deliveries and failures per minute, last hour</h2>
 <p class="legend"><span class="swatch delivered"></span> delivered <span class="swatch failed"></span> failed for good (UTC; hover a bar for its numbers)</p>
 ${renderChart(status.perMinute)}
+<h2>Partners held</h2>
+<table id="partners"><tr><th>partner</th><th>state</th><th>since</th><th>until</th><th>why</th></tr>
+${held}
+</table>
 <h2>Recent failures</h2>
 <table id="failures"><tr><th>order</th><th>failed at</th><th>host</th><th>last error</th></tr>
 ${failures || '<tr><td colspan="4">none</td></tr>'}

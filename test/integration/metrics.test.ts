@@ -83,6 +83,16 @@ it('/metrics counts what the table and the receiver saw', async () => {
     expect(sample(text, 'order_callbacks_producer_poll_duration_seconds_count')).toBeGreaterThan(0);
     expect(sample(text, 'order_callbacks_producer_page_duration_seconds_count')).toBeGreaterThan(0);
     expect(text).toMatch(/^order_callbacks_process_cpu_seconds_total /m);
+    // Partners: one seen (closed: reported at the process's next tick), none held, state shared; the hold
+    // counters there from the start.
+    const partners = await waitFor('the partner counted', async () => {
+      const scraped = await (await fetch(`${base}/metrics`)).text();
+      return sample(scraped, 'order_callbacks_partners{state="closed"}') === 1 ? scraped : undefined;
+    }, 10_000, 250);
+    for (const state of ['open', 'half_open', 'paused', 'held']) expect(sample(partners, `order_callbacks_partners{state="${state}"}`)).toBe(0);
+    for (const state of ['open', 'paused', 'held']) expect(sample(partners, `order_callbacks_partner_holds_total{state="${state}"}`)).toBe(0);
+    expect(sample(partners, 'order_callbacks_partner_state_shared')).toBe(1);
+    expect(partners).not.toMatch(/^order_callbacks_partner_not_closed_seconds\{/m);
 
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);

@@ -6,6 +6,9 @@ import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/
 import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { freePort } from '../helpers/free-port';
+import { Redis } from 'ioredis';
+import type { PartnerState } from '../../src/partners/partner-circuit';
+import { RedisPartnerDirectory } from '../../src/partners/partner-directory';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -44,6 +47,15 @@ it('the status page shows what the database holds, renders the chart, and does n
     { order_id: 8, attempt: 1, started_at: new Date(), duration_ms: 5, http_status: 400, outcome: 'failed', worker: 'w' },
   ]);
 
+  // A partner held by hand: the page lists it, with why and who.
+  const redis = new Redis(SHARED_REDIS_URL);
+  try {
+    const held: PartnerState = { state: 'held', version: 1, since: Date.now(), until: 0, cooldownMs: 30_000, reason: 'their <b>maintenance</b>', actor: 'ops' };
+    await new RedisPartnerDirectory(redis, queueName).note('https://held.example', held);
+  } finally {
+    redis.disconnect();
+  }
+
   const daemon = await startTestDaemon('producer', { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, METRICS_PORT: String(await freePort()) });
   const page = await browser.newPage();
   const dialogs: string[] = [];
@@ -66,6 +78,7 @@ it('the status page shows what the database holds, renders the chart, and does n
   expect(await page.evaluate('window.__pwned')).toBeUndefined(); // ...never run
   expect(dialogs).toEqual([]);
   expect(await page.textContent('#hosts')).toMatch(/evil\.example\s*2/);
+  expect(await page.textContent('#partners')).toMatch(/https:\/\/held\.example\s*held\s*.*until resumed\s*their <b>maintenance<\/b> \(ops\)/);
 
   // The chart: a drawn bar per minute that had deliveries, green for delivered and red for failed.
   const bars = await page.$$eval('#chart rect', (rects) =>

@@ -26,18 +26,18 @@ describe('at the cap, row by row', () => {
 describe('what an attempt says about its partner', () => {
   const retry = { kind: 'retry' as const, reason: 'x' };
   it.each([
-    ['a 2xx', { kind: 'delivered' as const }, { status: 200 }, false, { kind: 'healthy', answerMs: 30 }],
-    ['a redirect', retry, { status: 302 }, false, { kind: 'healthy', answerMs: 30 }],
-    ['a 404 or 410 about the order', { kind: 'failed' as const, reason: 'HTTP 410' }, { status: 410 }, false, { kind: 'healthy', answerMs: 30 }],
-    ['a 500', { kind: 'retry' as const, reason: 'HTTP 500' }, { status: 500 }, false, { kind: 'failed', error: 'HTTP 500' }],
-    ['a 429', { kind: 'retry' as const, reason: 'HTTP 429' }, { status: 429 }, false, { kind: 'failed', error: 'HTTP 429' }],
-    ['a 503 with Retry-After', { kind: 'retry' as const, reason: 'HTTP 503' }, { status: 503, retryAfterMs: 5000 }, false, { kind: 'failed', error: 'HTTP 503', retryAfter: { pauseMs: 5000, status: 503 } }],
-    ['a 500 with Retry-After (no pause: only 429 and 503 ask for one)', { kind: 'retry' as const, reason: 'HTTP 500' }, { status: 500, retryAfterMs: 5000 }, false, { kind: 'failed', error: 'HTTP 500' }],
-    ['no answer: a timeout or a refused connection', { kind: 'retry' as const, reason: 'timed out' }, undefined, false, { kind: 'failed', error: 'timed out' }],
+    ['a 2xx', { kind: 'delivered' as const }, { status: 200 }, false, { kind: 'healthy', answerMs: 30, firstAttempt: true }],
+    ['a redirect', retry, { status: 302 }, false, { kind: 'healthy', answerMs: 30, firstAttempt: true }],
+    ['a 404 or 410 about the order', { kind: 'failed' as const, reason: 'HTTP 410' }, { status: 410 }, false, { kind: 'healthy', answerMs: 30, firstAttempt: true }],
+    ['a 500', { kind: 'retry' as const, reason: 'HTTP 500' }, { status: 500 }, false, { kind: 'failed', error: 'HTTP 500', firstAttempt: true }],
+    ['a 429', { kind: 'retry' as const, reason: 'HTTP 429' }, { status: 429 }, false, { kind: 'failed', error: 'HTTP 429', firstAttempt: true }],
+    ['a 503 with Retry-After', { kind: 'retry' as const, reason: 'HTTP 503' }, { status: 503, retryAfterMs: 5000 }, false, { kind: 'failed', error: 'HTTP 503', firstAttempt: true, retryAfter: { pauseMs: 5000, status: 503 } }],
+    ['a 500 with Retry-After (no pause: only 429 and 503 ask for one)', { kind: 'retry' as const, reason: 'HTTP 500' }, { status: 500, retryAfterMs: 5000 }, false, { kind: 'failed', error: 'HTTP 500', firstAttempt: true }],
+    ['no answer: a timeout or a refused connection', { kind: 'retry' as const, reason: 'timed out' }, undefined, false, { kind: 'failed', error: 'timed out', firstAttempt: true }],
     ['a refused destination: the order\'s URL', { kind: 'failed' as const, reason: 'private address' }, undefined, false, { kind: 'not_counted' }],
     ['a request we stopped (shutdown, the claim running out)', { kind: 'retry' as const, reason: 'aborted' }, undefined, true, { kind: 'not_counted' }],
     ['no verdict: our own code failed', undefined, undefined, false, { kind: 'not_counted' }],
   ])('%s', (_name, verdict, answer, aborted, expected) => {
-    expect(partnerOutcome(verdict, answer, aborted, 30)).toEqual(expected);
+    expect(partnerOutcome(verdict, answer, { aborted, answerMs: 30, firstAttempt: true })).toEqual(expected);
   });
 });

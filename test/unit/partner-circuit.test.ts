@@ -41,10 +41,10 @@ const outcomes = (attempts: number, failures: number, probesOk = 0, probesFailed
 /** One case per row of TRANSITIONS, in its order: the state, the event, and where it must go. */
 const ROWS: { row: string; from: PartnerState; event: CircuitEvent; to: Partial<PartnerState> }[] = [
   {
-    row: 'at least BREAKER_FAILURE_RATE of at least BREAKER_MIN_ATTEMPTS attempts in the window failed',
+    row: "at least BREAKER_FAILURE_RATE of at least BREAKER_MIN_ATTEMPTS orders' first attempts in the window failed",
     from: at('closed'),
     event: outcomes(20, 18),
-    to: { state: 'open', until: NOW + 1000, cooldownMs: 1000, reason: '18 of 20 attempts failed within 30 s' },
+    to: { state: 'open', until: NOW + 1000, cooldownMs: 1000, reason: '18 of 20 first attempts failed within 30 s' },
   },
   {
     row: 'BREAKER_HALF_OPEN_PROBES probes answered healthily',

@@ -1,0 +1,71 @@
+import { Redis } from 'ioredis';
+import { createLogger } from '../../src/observability/logger';
+import { LocalPartnerDirectory, RedisPartnerDirectory } from '../../src/partners/partner-directory';
+import { PartnerGate, type Slot } from '../../src/partners/partner-gate';
+import { LocalPartnerStore } from '../../src/partners/local-partner-store';
+import type { CircuitRules } from '../../src/partners/partner-circuit';
+import { readRequest, storeTimings } from '../../src/partners/partner-store';
+import { RedisPartnerStore } from '../../src/partners/redis-partner-store';
+import { PrivateRedis } from '../helpers/redis-server';
+import { sleep, waitFor } from '../helpers/wait-for';
+
+const rules: CircuitRules = { failureRate: 0.9, minAttempts: 20, windowMs: 30_000, cooldownMs: 1000, maxCooldownMs: 4000, probes: 3, maxPauseMs: 60_000, maxInFlight: 2 };
+const ORIGIN = 'http://127.0.0.1:7';
+let redis: PrivateRedis;
+let client: Redis;
+let gate: PartnerGate;
+let shared: RedisPartnerStore;
+const observed: boolean[] = [];
+
+beforeAll(async () => {
+  redis = await PrivateRedis.start();
+  client = new Redis(redis.url, { maxRetriesPerRequest: 1, commandTimeout: 500 });
+  client.on('error', () => undefined);
+  const timings = storeTimings(rules.windowMs);
+  shared = new RedisPartnerStore(client, 'q', timings, rules.cooldownMs);
+  gate = new PartnerGate({
+    shared: { store: shared, directory: new RedisPartnerDirectory(client, 'q') },
+    local: { store: new LocalPartnerStore(timings, rules.cooldownMs), directory: new LocalPartnerDirectory() },
+    rules,
+    callbackTimeoutMs: 1000,
+    workerId: 'w',
+    logger: createLogger('silent'),
+  });
+  gate.observe({ transition: () => undefined, shared: (isShared) => observed.push(isShared) });
+});
+
+afterAll(async () => {
+  gate.stop();
+  client.disconnect();
+  await redis.stop();
+});
+
+const never = new AbortController().signal;
+const admitted = async () => {
+  const admission = await gate.admit(ORIGIN, never);
+  return admission.admitted ? admission.slot : undefined;
+};
+
+it('goes on with per-process limits while Redis cannot be asked, says so, and shares state again once it answers', async () => {
+  const [a, b] = [await admitted(), await admitted()];
+  expect([a?.store, b?.store]).toEqual([shared, shared]);
+  expect((await shared.exchange(ORIGIN, readRequest())).inFlight).toBe(2);
+  expect(gate.degraded()).toBeUndefined();
+
+  await redis.crash();
+  // Redis is away: the next admissions are this process's own, under the same cap, and nothing waits long.
+  const startedAt = Date.now();
+  const [c, d] = [await admitted(), await admitted()];
+  expect(Date.now() - startedAt).toBeLessThan(3000);
+  expect(c && d && c.store !== shared && d.store !== shared).toBe(true);
+  expect(await gate.admit(ORIGIN, never)).toMatchObject({ admitted: false }); // the per-process cap
+  expect(gate.degraded()).toMatch(/^partner state per process: Redis unavailable/);
+  expect(observed).toEqual([true, false]);
+  for (const slot of [a, b, c, d] as Slot[]) gate.settle(slot, { kind: 'healthy', answerMs: 5, firstAttempt: true });
+
+  await redis.restartEmpty();
+  await sleep(5200); // the retry interval
+  await waitFor('shared again', async () => (await admitted())?.store === shared, 5000);
+  expect(gate.degraded()).toBeUndefined();
+  expect(observed).toEqual([true, false, true]);
+}, 30_000);
