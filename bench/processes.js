@@ -27,7 +27,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exi
 
 /** A sink in its own process; resolves with its port. */
 function startSink(options = {}) {
-  const args = [...(options.never ? ['--never'] : []), ...(options.record ? ['--record'] : [])];
+  const args = ['never', 'record', 'flaky', 'mixed'].filter((flag) => options[flag]).map((flag) => `--${flag}`);
   const child = track(fork(path.join(__dirname, 'sink.js'), args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
   return new Promise((resolve, reject) => {
     child.once('message', (msg) => resolve({ child, port: msg.port, url: `http://127.0.0.1:${msg.port}/callback` }));

@@ -108,9 +108,23 @@ function isolationTable(results) {
   ].join('\n');
 }
 
+function partnersTable(results) {
+  if (!results.partners) return undefined;
+  const { healthy, flaky, healthyOfMixedSize, mixed, healthyOfMixed, retryDelaySeconds } = results.partners;
+  const n = results.sizes.partners;
+  return [
+    row(['partner behaviour (2 replicas)', 'drain time', 'vs all-healthy']),
+    row(['---', '---', '---']),
+    row([`all-healthy (${n})`, `${fixed(healthy.seconds, 2)} s`, '']),
+    row([`1 order in 4 fails its first try (${n})`, `${fixed(flaky.seconds, 2)} s`, `${ratio(flaky.seconds, healthy.seconds)} (goal ≤ 1.5× + ${retryDelaySeconds} s retry delay)`]),
+    row([`all-healthy (${healthyOfMixed})`, `${fixed(healthyOfMixedSize.seconds, 2)} s`, '']),
+    row([`mixed outcomes: its ${healthyOfMixed} healthy orders of ${n} (the rest 410, 404, 500, 302, no answer)`, `${fixed(mixed.seconds, 2)} s`, ratio(mixed.seconds, healthyOfMixedSize.seconds)]),
+  ].join('\n');
+}
+
 function renderReport(results) {
   // A partial run (--only) has some sections: the tables of the others are left out.
-  const table = [throughputTable(results), cpuTable(results), pickupTable(results), backlogTable(results), isolationTable(results)].filter(Boolean).join('\n\n');
+  const table = [throughputTable(results), cpuTable(results), pickupTable(results), backlogTable(results), isolationTable(results), partnersTable(results)].filter(Boolean).join('\n\n');
   const m = results.machine;
   const markdown =
     '# Benchmarks\n\n' +

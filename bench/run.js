@@ -31,9 +31,10 @@ const SIZES = {
   latencyRates: [500, 2000],
   backlog: backlogArg > 0 ? Number(process.argv[backlogArg + 1]) : quick ? 20_000 : 1_000_000,
   isolation: quick ? { healthy: 1000, bad: 2000 } : { healthy: 5000, bad: 5000 },
+  partners: quick ? 1000 : 10_000,
 };
 if (!(SIZES.backlog > 0)) throw new Error('--backlog needs a positive number of orders');
-const SECTIONS = ['ceilings', 'peers', 'drain', 'pickup', 'backlog', 'isolation'];
+const SECTIONS = ['ceilings', 'peers', 'drain', 'pickup', 'backlog', 'isolation', 'partners'];
 const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg > 0 ? String(process.argv[onlyArg + 1] ?? '').split(',') : SECTIONS;
 for (const section of only) {
@@ -112,6 +113,48 @@ async function isolation(withBadPartner) {
     await Promise.all([stop(healthy.child), stop(bad.child)]);
     await db.drop();
   }
+}
+
+/**
+ * The partner scenarios' settings: the defaults (retries from RETRY_BASE_MS = 1 s, doubling), but a 2 s
+ * callback timeout, so that a never-answering order holds one of the partner's slots for 2 s, not 10.
+ */
+const PARTNER_SCENARIO = { CALLBACK_TIMEOUT_MS: '2000' };
+const RETRY_DELAY_SECONDS = 1;
+
+/**
+ * One partner's drain, 2 replicas started before the clock: `count` orders at 5 to a sink answering as
+ * `sink` says, until `expected` of them are delivered (a mixed partner's other orders never are).
+ */
+async function partnerDrain(sink, count, expected) {
+  const partner = await startSink(sink);
+  const db = await createDatabase();
+  const env = daemonEnv(db.url, PARTNER_SCENARIO);
+  let daemons = [];
+  try {
+    daemons = [startDaemon(env), startDaemon(env)];
+    const warmupIds = [count + 1, count + 1 + SIZES.warmup];
+    const warm = await startSink();
+    await db.insert(warmupIds[0], SIZES.warmup, warm.url);
+    await waitUntil(async () => (await db.delivered(...warmupIds)) === SIZES.warmup, 120_000);
+    await stop(warm.child);
+    const started = process.hrtime.bigint();
+    await db.insert(1, count, partner.url);
+    await waitUntil(async () => (await db.delivered(1, count + 1)) === expected, 600_000);
+    return { seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  } finally {
+    await Promise.all(daemons.map((d) => stop(d)));
+    await removeQueue(env.QUEUE_NAME);
+    await stop(partner.child);
+    await db.drop();
+  }
+}
+
+/** How many of orders 1..n a --mixed sink answers 200 (its hash of each webhook-id, as sink.js has it). */
+function mixedHealthy(n) {
+  let healthy = 0;
+  for (let id = 1; id <= n; id++) if (crypto.createHash('sha256').update(`order-${id}`).digest()[0] % 10 < 5) healthy++;
+  return healthy;
 }
 
 const isNumberRecord = (value) =>
@@ -201,6 +244,20 @@ async function main() {
     results.isolation = {
       healthyAlone: await twice('isolation: healthy partner alone', () => isolation(false)),
       healthyBesideBad: await twice('isolation: beside a partner that never answers', () => isolation(true)),
+    };
+  }
+
+  if (runs('partners')) {
+    const n = SIZES.partners;
+    const healthyOfMixed = mixedHealthy(n);
+    results.partners = {
+      healthy: await twice(`partners: all-healthy partner (${n})`, () => partnerDrain({}, n, n)),
+      flaky: await twice(`partners: 1 order in 4 fails its first try (${n})`, () => partnerDrain({ flaky: true }, n, n)),
+      healthyOfMixedSize: await twice(`partners: all-healthy partner (${healthyOfMixed})`, () => partnerDrain({}, healthyOfMixed, healthyOfMixed)),
+      mixed: await twice(`partners: mixed outcomes (${n}, ${healthyOfMixed} healthy)`, () => partnerDrain({ mixed: true }, n, healthyOfMixed)),
+      healthyOfMixed,
+      retryDelaySeconds: RETRY_DELAY_SECONDS,
+      callbackTimeoutSeconds: Number(PARTNER_SCENARIO.CALLBACK_TIMEOUT_MS) / 1000,
     };
   }
 
