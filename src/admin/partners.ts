@@ -79,6 +79,8 @@ export interface PartnerChange {
   before: CircuitState;
   after: CircuitState;
   until: string | null;
+  /** Set when the state changed but the producers' directory could not be told (they learn within seconds). */
+  warning?: string;
 }
 
 /** How many times a pause or resume tries again when a replica changed the partner's state meanwhile. */
@@ -106,14 +108,15 @@ export async function changePartners(
           ? { kind: 'operator_pause', until: change.forMs ? snapshot.now + change.forMs : 0, actor: change.actor, reason: change.reason ?? 'paused by hand' }
           : { kind: 'operator_resume', actor: change.actor };
       const to = nextState(snapshot.state, event, snapshot.now, deps.rules);
-      if (!to) {
-        done = { origin, before: before.state, after: before.state, until: null };
-        break;
-      }
-      const result = await deps.store.transition(origin, snapshot.state.version, to, clearsWindow(to));
+      const result = to ? await deps.store.transition(origin, snapshot.state.version, to, clearsWindow(to)) : { applied: true, state: snapshot.state };
       if (result.applied) {
-        await deps.directory.note(origin, result.state);
-        done = { origin, before: before.state, after: result.state.state, until: result.state.until > 0 ? new Date(result.state.until).toISOString() : null };
+        // Noted even when nothing changed: a note lost earlier is mended by saying it again.
+        const warning = await deps.directory.note(origin, result.state).then(
+          () => undefined,
+          (err: Error) => `the directory the producers read was not updated (${err.message}); they catch up within seconds`,
+        );
+        const after = to ? result.state.state : before.state;
+        done = { origin, before: before.state, after, until: to && result.state.until > 0 ? new Date(result.state.until).toISOString() : null, ...(warning ? { warning } : {}) };
       } else if (tries + 1 >= CHANGE_TRIES) {
         throw new Error(`the state of ${origin} kept changing under us; try again`);
       }
@@ -190,7 +193,7 @@ export function formatChanges(changes: PartnerChange[], action: 'pause' | 'resum
     .map((c) =>
       c.before === c.after && !(action === 'pause' && c.after === 'held')
         ? `${c.origin}: ${c.after.replace('_', '-')}, nothing to ${action}`
-        : `${c.origin}: ${c.before.replace('_', '-')} -> ${c.after.replace('_', '-')}${c.until ? ` until ${c.until}` : ''}`,
+        : `${c.origin}: ${c.before.replace('_', '-')} -> ${c.after.replace('_', '-')}${c.until ? ` until ${c.until}` : ''}${c.warning ? ` (warning: ${c.warning})` : ''}`,
     )
     .join('\n');
 }

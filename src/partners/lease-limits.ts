@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../observability/logger';
 import { withTimeout } from '../with-timeout';
-import { leaseLimit, type CircuitRules, type PartnerState } from './partner-circuit';
+import { clearsWindow, leaseLimit, nextState, type CircuitRules, type PartnerState } from './partner-circuit';
 import type { PartnerDirectory } from './partner-directory';
+import { readRequest, type PartnerStore } from './partner-store';
 
 /** A producer reads the directory at most this often: a pause reaches every producer within about this. */
 const DIRECTORY_TTL_MS = 500;
@@ -13,6 +14,12 @@ const DIRECTORY_TTL_MS = 500;
  * have answered, which takes up to a callback timeout.
  */
 const PROBE_LEASE_EVERY_MS = 1000;
+/**
+ * How often a producer checks each partner the directory lists as not closed against the partner's own
+ * state: a note that was lost (a Redis blip between a transition and its note) is mended within this,
+ * and a half-open partner with nothing to probe is closed (the `quiet` row).
+ */
+const RECONCILE_EVERY_MS = 5000;
 const READ_TIMEOUT_MS = 1000;
 
 /**
@@ -25,10 +32,12 @@ export class LeaseLimits {
   private reading?: Promise<void>;
   private warned = false;
   private readonly probesLeasedAt = new Map<string, number>();
+  private reconciledAt = performance.now();
+  private reconciling?: Promise<void>;
 
   constructor(
     private readonly deps: {
-      shared: PartnerDirectory;
+      shared: { store: PartnerStore; directory: PartnerDirectory };
       /** This process's own directory: used while the shared one cannot be read. */
       local: PartnerDirectory;
       rules: CircuitRules;
@@ -48,6 +57,10 @@ export class LeaseLimits {
       limits.set(origin, limit > 0 && this.probesLeasedRecently(origin) ? 0 : limit);
     }
     for (const origin of this.probesLeasedAt.keys()) if (!states.has(origin)) this.probesLeasedAt.delete(origin);
+    if (states.size > 0 && !this.reconciling && performance.now() - this.reconciledAt >= RECONCILE_EVERY_MS) {
+      this.reconciledAt = performance.now();
+      this.reconciling = this.reconcile(states).finally(() => (this.reconciling = undefined));
+    }
     for (const [origin, limit] of this.deps.capacitySkips?.() ?? []) limits.set(origin, Math.min(limit, limits.get(origin) ?? limit));
     return limits;
   }
@@ -59,10 +72,35 @@ export class LeaseLimits {
     return false;
   }
 
+  /**
+   * Compares each partner the directory lists as not closed with its own state, in the background:
+   * closes a half-open one that had nothing to probe for a while, and notes what it finds when the
+   * directory is behind (a note lost to a Redis blip would otherwise stand for good).
+   */
+  private async reconcile(listed: Map<string, PartnerState>): Promise<void> {
+    const { store, directory } = this.deps.shared;
+    for (const [origin, noted] of listed) {
+      try {
+        const snapshot = await withTimeout(store.exchange(origin, readRequest()), READ_TIMEOUT_MS, 'partner state did not answer');
+        const lastAnswerAt = Math.max(snapshot.answers.lastOkAt, snapshot.lastError?.at ?? 0);
+        const to = nextState(snapshot.state, { kind: 'quiet', inFlight: snapshot.inFlight, lastAnswerAt }, snapshot.now, this.deps.rules);
+        let state = snapshot.state;
+        if (to) {
+          const result = await withTimeout(store.transition(origin, snapshot.state.version, to, clearsWindow(to)), READ_TIMEOUT_MS, 'partner state did not answer');
+          if (result.applied) this.deps.logger.info({ origin, from: 'half_open', to: to.state, reason: to.reason }, `partner ${to.state}`);
+          state = result.state;
+        }
+        if (state.since !== noted.since || state.version !== noted.version) await withTimeout(directory.note(origin, state), READ_TIMEOUT_MS, 'the partner directory did not answer');
+      } catch (err) {
+        this.deps.logger.debug({ err, origin }, 'could not reconcile a partner with the directory; trying again later');
+      }
+    }
+  }
+
   private async refresh(): Promise<void> {
     let read;
     try {
-      read = await withTimeout(this.deps.shared.notClosed(), READ_TIMEOUT_MS, 'the partner directory did not answer');
+      read = await withTimeout(this.deps.shared.directory.notClosed(), READ_TIMEOUT_MS, 'the partner directory did not answer');
       this.warned = false;
     } catch (err) {
       if (!this.warned) this.deps.logger.warn({ err }, "could not read the partner directory; leasing with this process's own view of partners");

@@ -1,4 +1,5 @@
 import type { PartnerState } from './partner-circuit';
+import { monotonicEpochMs } from './partner-directory';
 import { stateFromHash, stateToHash, type ExchangeRequest, type PartnerStore, type Snapshot, type StoreTimings, type TransitionResult } from './partner-store';
 
 interface LocalPartner {
@@ -12,7 +13,8 @@ interface LocalPartner {
 /**
  * The store's contract kept in this process: what a replica falls back to when Redis cannot be asked,
  * so that it goes on delivering with per-process limits (the cap counts only this process's callbacks,
- * and what it learns of a partner stays here). The same rules as RedisPartnerStore, on the process clock.
+ * and what it learns of a partner stays here). The same rules as RedisPartnerStore, on a clock of the
+ * process that never steps back.
  */
 export class LocalPartnerStore implements PartnerStore {
   readonly shared = false;
@@ -21,7 +23,7 @@ export class LocalPartnerStore implements PartnerStore {
   constructor(
     private readonly timings: StoreTimings,
     private readonly defaultCooldownMs: number,
-    private readonly clock: () => number = Date.now,
+    private readonly clock: () => number = monotonicEpochMs,
   ) {}
 
   async exchange(origin: string, r: ExchangeRequest): Promise<Snapshot> {

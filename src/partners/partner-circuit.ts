@@ -67,7 +67,12 @@ export type CircuitEvent =
   | { kind: 'operator_pause'; until: number; actor: string; reason: string }
   | { kind: 'operator_resume'; actor: string }
   /** Time passed (evaluated whenever the state is read). */
-  | { kind: 'time' };
+  | { kind: 'time' }
+  /**
+   * A periodic look at a partner that is not closed (the producer's reconciler): its callbacks in flight,
+   * and when it last answered anything at all (0: never).
+   */
+  | { kind: 'quiet'; inFlight: number; lastAnswerAt: number };
 
 export type EventKind = CircuitEvent['kind'];
 
@@ -99,6 +104,13 @@ const pauseEnd = ({ event, now, rules }: Context) => now + Math.min((event as Ex
 const ended = ({ state, now }: Context) => state.until > 0 && state.until <= now;
 const doubled = ({ state, rules }: Context) => Math.min(state.cooldownMs * 2, rules.maxCooldownMs);
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+
+/**
+ * A half-open partner that nobody has probed for this long has no orders to probe: it closes, rather
+ * than keep the producer reading partner by partner for a partner with nothing to send. If it is still
+ * down, its next orders open it again.
+ */
+export const HALF_OPEN_QUIET_MS = 60_000;
 
 /**
  * The whole policy. The first row that matches the state, the event and its guard applies; no row: no
@@ -157,6 +169,17 @@ export const TRANSITIONS: readonly Transition[] = [
     enter: (c) => ({ until: 0, cooldownMs: c.state.cooldownMs, reason: `${c.state.state} ended` }),
   },
   {
+    from: ['half_open'],
+    on: 'quiet',
+    when: 'no probe in flight, and no answer for HALF_OPEN_QUIET_MS since it became half-open',
+    guard: (c) => {
+      const e = c.event as Extract<CircuitEvent, { kind: 'quiet' }>;
+      return e.inFlight === 0 && c.now - Math.max(c.state.since, e.lastAnswerAt) >= HALF_OPEN_QUIET_MS;
+    },
+    to: 'closed',
+    enter: (c) => ({ until: 0, cooldownMs: c.rules.cooldownMs, reason: 'no orders to probe' }),
+  },
+  {
     from: ['closed', 'open', 'half_open', 'paused', 'held'],
     on: 'operator_pause',
     when: 'an operator pauses it',
@@ -187,13 +210,13 @@ export function nextState(state: PartnerState, event: CircuitEvent, now: number,
 }
 
 /**
- * The state as it stands at `now`: a timed state whose end has come is half-open. The store keeps the
- * timed state until the next transition is written; the version stays, so probes admitted meanwhile
- * count for this half-open.
+ * The state as it stands at `now`: a timed state whose end has come is half-open, since that end. The
+ * store keeps the timed state until the next transition is written; the version stays, so probes
+ * admitted meanwhile count for this half-open.
  */
 export function effectiveState(state: PartnerState, now: number, rules: CircuitRules): PartnerState {
   const next = nextState(state, { kind: 'time' }, now, rules);
-  return next ? { ...next, version: state.version } : state;
+  return next ? { ...next, version: state.version, since: state.until } : state;
 }
 
 /** Whether a transition must clear the outcome window: a closed circuit starts counting afresh. */

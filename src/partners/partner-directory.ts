@@ -8,7 +8,10 @@ import type { PartnerState } from './partner-circuit';
  * The partner's own state (PartnerStore) is the truth; this is a copy that a newer version always wins.
  */
 export interface PartnerDirectory {
-  /** Records a partner's state after a transition; an older version than the one recorded is ignored. */
+  /**
+   * Records a partner's state after a transition; an older state than the one recorded (begun earlier,
+   * or at the same moment with a lower version) is ignored.
+   */
   note(origin: string, state: PartnerState): Promise<void>;
   /** Marks a partner as seen now. */
   seen(origins: string[]): Promise<void>;
@@ -21,10 +24,16 @@ export interface PartnerDirectory {
 /** Partners not seen for this long are dropped from the seen index. */
 const SEEN_KEPT_MS = 7 * 86_400_000;
 
-const NOTE = `local stored = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1')
-local version = tonumber(ARGV[2])
-if version <= stored then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], version)
+// A state is newer when it began later (its store's clock), or began at the same moment with a higher
+// version: a partner's state that expired and started again at version 0 is still newer than the
+// states it had before.
+const NOTE = `local since, version = tonumber(ARGV[4]), tonumber(ARGV[2])
+local stored = redis.call('HGET', KEYS[2], ARGV[1])
+if stored then
+  local s, v = string.match(stored, '^(%d+):(%d+)$')
+  if since < tonumber(s) or (since == tonumber(s) and version <= tonumber(v)) then return 0 end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4] .. ':' .. ARGV[2])
 if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 return 1`;
 
@@ -42,7 +51,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', now - tonumber(ARGV[1]))`;
 
 interface DirectoryScripts {
-  partnerNote(held: string, versions: string, origin: string, version: number, state: string): Promise<number>;
+  partnerNote(held: string, versions: string, origin: string, version: number, state: string, since: number): Promise<number>;
   partnerNotClosed(held: string): Promise<[number, string[]]>;
   partnerSeen(seen: string, keptMs: number, ...origins: string[]): Promise<number>;
   partnerRecent(seen: string, sinceMs: number): Promise<string[]>;
@@ -69,7 +78,7 @@ export class RedisPartnerDirectory implements PartnerDirectory {
   }
 
   async note(origin: string, state: PartnerState): Promise<void> {
-    await this.redis.partnerNote(this.keys.held, this.keys.versions, origin, state.version, state.state === 'closed' ? '' : JSON.stringify(state));
+    await this.redis.partnerNote(this.keys.held, this.keys.versions, origin, state.version, state.state === 'closed' ? '' : JSON.stringify(state), Math.max(0, Math.round(state.since)));
   }
 
   async seen(origins: string[]): Promise<void> {
@@ -88,15 +97,21 @@ export class RedisPartnerDirectory implements PartnerDirectory {
   }
 }
 
+/** Milliseconds since the epoch that never step back with the wall clock: the local store's clock. */
+export function monotonicEpochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 /** The directory of this process alone: what it knows when Redis cannot be asked. */
 export class LocalPartnerDirectory implements PartnerDirectory {
   private readonly states = new Map<string, PartnerState>();
   private readonly lastSeen = new Map<string, number>();
 
-  constructor(private readonly clock: () => number = Date.now) {}
+  constructor(private readonly clock: () => number = monotonicEpochMs) {}
 
   async note(origin: string, state: PartnerState): Promise<void> {
-    if ((this.states.get(origin)?.version ?? -1) >= state.version) return;
+    const stored = this.states.get(origin);
+    if (stored && (state.since < stored.since || (state.since === stored.since && state.version <= stored.version))) return;
     this.states.set(origin, state);
   }
 

@@ -270,7 +270,7 @@ export class PartnerGate {
       const to = nextState(snapshot.state, event, snapshot.now, this.deps.rules);
       if (to) return this.apply(line, snapshot.state, to, store, snapshot.now);
     }
-    if (snapshot.state.version > line.notedVersion) this.note(line, snapshot.state, store);
+    if (store !== this.deps.shared.store || snapshot.state.version > line.notedVersion) this.note(line, snapshot.state, store);
   }
 
   /** Writes a transition decided on `from`; a replica that wrote first wins, and its state is kept. */
@@ -293,9 +293,17 @@ export class PartnerGate {
     this.note(line, result.state, store);
   }
 
+  /**
+   * Writes a partner's state to the directory of its store. Counted as noted only once written: a note
+   * lost to a Redis blip is tried again at the next exchange (and the producers' reconciler mends it).
+   */
   private note(line: PartnerLine, state: PartnerState, store: PartnerStore): void {
-    line.notedVersion = Math.max(line.notedVersion, state.version);
-    this.directory(store).note(line.origin, state).catch((err) => this.deps.logger.warn({ err, origin: line.origin }, 'could not update the partner directory'));
+    this.directory(store)
+      .note(line.origin, state)
+      .then(() => {
+        if (store === this.deps.shared.store) line.notedVersion = Math.max(line.notedVersion, state.version);
+      })
+      .catch((err) => this.deps.logger.warn({ err, origin: line.origin }, 'could not update the partner directory'));
   }
 
   /** Renews the leases of slots still in use; reports partners seen; forgets idle ones. */

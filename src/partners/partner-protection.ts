@@ -49,7 +49,7 @@ export function startPartnerProtection(options: {
   const gate = options.withGate
     ? new PartnerGate({ shared, local, rules, callbackTimeoutMs: config.callbackTimeoutMs, workerId: options.workerId, logger: logger.child({ component: 'partners' }) })
     : undefined;
-  const leaseLimits = new LeaseLimits({ shared: shared.directory, local: local.directory, rules, logger, capacitySkips: gate && (() => gate.capacitySkips()) });
+  const leaseLimits = new LeaseLimits({ shared, local: local.directory, rules, logger: logger.child({ component: 'partners' }), capacitySkips: gate && (() => gate.capacitySkips()) });
   return {
     gate,
     leaseLimits,

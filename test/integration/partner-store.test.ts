@@ -129,6 +129,15 @@ describe.each(directories)('%s', (_name, make) => {
     expect(states.has(b)).toBe(false);
   });
 
+  it('takes a state begun later as newer even at a lower version: a partner whose state expired and began again', async () => {
+    const directory = make();
+    const a = origin();
+    await directory.note(a, { ...opened(1000, 1000), version: 9 });
+    await directory.note(a, { ...opened(5000, 1000), state: 'held', version: 1 }); // its state began again at 0
+    await directory.note(a, { ...opened(1000, 1000), version: 10 }); // late news from before
+    expect((await directory.notClosed()).states.get(a)).toMatchObject({ state: 'held', version: 1 });
+  });
+
   it('lists the partners seen lately, newest first', async () => {
     const directory = make();
     const [a, b] = [origin(), origin()];

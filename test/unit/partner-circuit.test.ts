@@ -77,6 +77,12 @@ const ROWS: { row: string; from: PartnerState; event: CircuitEvent; to: Partial<
     to: { state: 'half_open', until: 0, cooldownMs: 2000 },
   },
   {
+    row: 'no probe in flight, and no answer for HALF_OPEN_QUIET_MS since it became half-open',
+    from: at('open', { until: NOW - 60_000 }),
+    event: { kind: 'quiet', inFlight: 0, lastAnswerAt: NOW - 70_000 },
+    to: { state: 'closed', reason: 'no orders to probe' },
+  },
+  {
     row: 'an operator pauses it',
     from: at('open', { until: NOW + 1000 }),
     event: { kind: 'operator_pause', until: 0, actor: 'ops', reason: 'maintenance' },
@@ -114,6 +120,10 @@ describe('what changes nothing', () => {
     ['a timed state before its end', at('open', { until: NOW + 1 }), { kind: 'time' } as CircuitEvent],
     ['a hold by hand without an end, as time passes', at('held', { until: 0 }), { kind: 'time' } as CircuitEvent],
     ['resuming a closed partner', at('closed'), { kind: 'operator_resume', actor: 'ops' } as CircuitEvent],
+    ['a quiet look at a half-open partner with a probe out', at('half_open', { since: NOW - 120_000 }), { kind: 'quiet', inFlight: 1, lastAnswerAt: 0 } as CircuitEvent],
+    ['a quiet look at a partner half-open for less than a minute', at('open', { until: NOW - 59_000 }), { kind: 'quiet', inFlight: 0, lastAnswerAt: 0 } as CircuitEvent],
+    ['a quiet look at a half-open partner that answered a probe within the minute', at('half_open', { since: NOW - 120_000 }), { kind: 'quiet', inFlight: 0, lastAnswerAt: NOW - 30_000 } as CircuitEvent],
+    ['a quiet look at a held partner', at('held'), { kind: 'quiet', inFlight: 0, lastAnswerAt: 0 } as CircuitEvent],
   ])('%s', (_name, state, event) => {
     expect(nextState(state, event, NOW, rules)).toBeUndefined();
   });
@@ -121,7 +131,7 @@ describe('what changes nothing', () => {
 
 describe('a timed state whose end has come', () => {
   it('is half-open under the same version, so that probes admitted now count for it', () => {
-    expect(effectiveState(at('paused', { until: NOW - 1 }), NOW, rules)).toMatchObject({ state: 'half_open', version: 7 });
+    expect(effectiveState(at('paused', { until: NOW - 1 }), NOW, rules)).toMatchObject({ state: 'half_open', version: 7, since: NOW - 1 });
     // and its probes decide as half-open's do, on the version the store still keeps
     expect(nextState(at('open', { until: NOW - 1 }), outcomes(3, 0, 3, 0), NOW, rules)).toMatchObject({ state: 'closed', version: 8 });
   });
