@@ -13,6 +13,22 @@ export interface LeasedPage {
   callbackUrls: Map<string, string | null>;
   /** Where the next page starts; undefined when this page was empty. */
   next?: LeaseCursor;
+  /**
+   * Whether more orders may be visible now: the page was full, or, read partner by partner, some partner
+   * took its whole share.
+   */
+  mayHaveMore: boolean;
+}
+
+/** Whether some partner (or the orders without one) took its whole share of a page read by partner. */
+function filledAShare(rows: { quota?: number; origin?: string | null }[]): boolean {
+  const taken = new Map<string | null, number>();
+  for (const row of rows) {
+    const n = (taken.get(row.origin ?? null) ?? 0) + 1;
+    if (n >= Number(row.quota)) return true;
+    taken.set(row.origin ?? null, n);
+  }
+  return false;
 }
 
 /**
@@ -49,15 +65,18 @@ export function leaseSql(afterCursor: boolean): string {
 
 /**
  * The lease statement while some partners are held or half-open, with knex's `?` placeholders: the
- * per-partner limits (jsonb: origin -> how many of its orders this page may take), the page size as the
- * limit of every other partner, the page size for orders whose URL has no origin, the page size, and
+ * per-partner limits (jsonb: origin -> how many of its orders this page may take), the page size, and
  * the lease's lifetime in milliseconds.
  *
  * It reads orders_ready_origin_idx partner by partner: a skip scan finds each origin with orders at 5
- * (one index descent each, however many orders it has), then each partner's visible orders are read
- * oldest first, up to its limit. A held partner (limit 0) costs its one descent: its backlog is neither
- * read nor written. Orders whose URL has no origin are bad rows, leased so a worker can fail them.
- * Exported for the test that checks how Postgres plans it.
+ * (one index descent each, however many orders it has), and one more descent each tells which have
+ * orders visible now. The page is shared among those (a held one does not count): each takes up to
+ * its share, oldest first, and a half-open one no more than its limit. So a page reads about a page of
+ * rows however many partners have backlogs, and a held partner (limit 0) costs its descents: its
+ * backlog is neither read nor written. Orders whose URL has no origin are bad rows, leased so a worker
+ * can fail them. A page shorter than its size may not be the end: `quota` and `origin` come back with
+ * each row, so the caller can tell whether a partner filled its share. Exported for the test that checks
+ * how Postgres plans it.
  */
 export const LEASE_BY_PARTNER_SQL = `
   WITH RECURSIVE origins AS (
@@ -71,25 +90,35 @@ export const LEASE_BY_PARTNER_SQL = `
       FROM origins WHERE origins.origin IS NOT NULL
   ),
   limits AS (SELECT key AS origin, value::int AS n FROM jsonb_each_text(?::jsonb)),
+  allowed AS (
+    SELECT origins.origin, (SELECT min(limits.n) FROM limits WHERE limits.origin = origins.origin) AS n
+      FROM origins WHERE origins.origin IS NOT NULL
+  ),
+  sharing AS (
+    SELECT allowed.origin, allowed.n FROM allowed
+     WHERE COALESCE(allowed.n, 1) > 0
+       AND EXISTS (SELECT 1 FROM orders o WHERE o.status = 5 AND callback_origin(o.callback_url) = allowed.origin
+                      AND GREATEST(o.next_attempt_at, o.lease_until) <= now())
+  ),
+  quota AS (SELECT ceil(?::numeric / GREATEST(1, (SELECT count(*) FROM sharing)))::int AS k),
   candidates AS (
-    SELECT c.id, c.visible FROM origins
+    SELECT c.id, c.visible FROM sharing
      CROSS JOIN LATERAL (
        SELECT o.id, GREATEST(o.next_attempt_at, o.lease_until) AS visible FROM orders o
-        WHERE o.status = 5 AND callback_origin(o.callback_url) = origins.origin
+        WHERE o.status = 5 AND callback_origin(o.callback_url) = sharing.origin
           AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
         ORDER BY GREATEST(o.next_attempt_at, o.lease_until), o.id
-        LIMIT (SELECT COALESCE(min(limits.n), ?) FROM limits WHERE limits.origin = origins.origin)
+        LIMIT LEAST((SELECT k FROM quota), COALESCE(sharing.n, (SELECT k FROM quota)))
      ) c
-     WHERE origins.origin IS NOT NULL
     UNION ALL
     (SELECT o.id, GREATEST(o.next_attempt_at, o.lease_until) FROM orders o
       WHERE o.status = 5 AND callback_origin(o.callback_url) IS NULL AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
-      ORDER BY GREATEST(o.next_attempt_at, o.lease_until), o.id LIMIT ?)
+      ORDER BY GREATEST(o.next_attempt_at, o.lease_until), o.id LIMIT (SELECT k FROM quota))
   ),
   page AS (
     SELECT o.id, (extract(epoch FROM GREATEST(o.next_attempt_at, o.lease_until)) * 1000000)::bigint AS visible_us
       FROM orders o
-     WHERE o.id = ANY(ARRAY(SELECT id FROM candidates ORDER BY visible, id LIMIT ?))
+     WHERE o.id = ANY(ARRAY(SELECT id FROM candidates))
        AND o.status = 5 AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
        FOR UPDATE SKIP LOCKED
   )
@@ -97,10 +126,10 @@ export const LEASE_BY_PARTNER_SQL = `
      SET lease_until = now() + (? * interval '1 millisecond'), claim_token = NULL, claim_until = NULL
     FROM page
    WHERE o.id = page.id
-  RETURNING o.id, page.visible_us, o.callback_url
+  RETURNING o.id, page.visible_us, o.callback_url, (SELECT k FROM quota) AS quota, callback_origin(o.callback_url) AS origin
   `;
 
-type LeasedRow = { id: string; visible_us: string; callback_url: string | null };
+type LeasedRow = { id: string; visible_us: string; callback_url: string | null; quota?: number; origin?: string | null };
 const leaseFromFront = new PreparedStatement<LeasedRow>('order_callbacks_lease_from_front', leaseSql(false));
 const leaseAfter = new PreparedStatement<LeasedRow>('order_callbacks_lease_after', leaseSql(true));
 const leaseByPartner = new PreparedStatement<LeasedRow>('order_callbacks_lease_by_partner', LEASE_BY_PARTNER_SQL);
@@ -122,19 +151,19 @@ export async function leaseReadyOrders(
   after?: LeaseCursor,
   partnerLimits?: ReadonlyMap<string, number>,
 ): Promise<LeasedPage> {
-  const result =
-    partnerLimits && partnerLimits.size > 0
-      ? await leaseByPartner.run(db, [JSON.stringify(Object.fromEntries(partnerLimits)), limit, limit, limit, leaseMs])
-      : after
+  const byPartner = partnerLimits !== undefined && partnerLimits.size > 0;
+  const result = byPartner
+    ? await leaseByPartner.run(db, [JSON.stringify(Object.fromEntries(partnerLimits)), limit, leaseMs])
+    : after
         ? await leaseAfter.run(db, [after.visibleAtUs.toString(), after.id.toString(), limit, leaseMs])
         : await leaseFromFront.run(db, [limit, leaseMs]);
   const rows = result.rows;
-  if (rows.length === 0) return { ids: [], callbackUrls: new Map() };
+  if (rows.length === 0) return { ids: [], callbackUrls: new Map(), mayHaveMore: false };
   // RETURNING does not keep the page's order: the cursor is the largest key of the page.
   let next: LeaseCursor = { visibleAtUs: BigInt(rows[0].visible_us), id: BigInt(rows[0].id) };
   for (const row of rows) {
     const key = { visibleAtUs: BigInt(row.visible_us), id: BigInt(row.id) };
     if (key.visibleAtUs > next.visibleAtUs || (key.visibleAtUs === next.visibleAtUs && key.id > next.id)) next = key;
   }
-  return { ids: rows.map((row) => row.id), callbackUrls: new Map(rows.map((row) => [row.id, row.callback_url])), next };
+  return { ids: rows.map((row) => row.id), callbackUrls: new Map(rows.map((row) => [row.id, row.callback_url])), next, mayHaveMore: byPartner ? filledAShare(rows) : rows.length >= limit };
 }

@@ -68,7 +68,7 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
     const started = process.hrtime.bigint();
     const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, cursor, partnerLimits);
     deps.observePage?.(Number(process.hrtime.bigint() - started) / 1e9);
-    reachedEnd = page.ids.length < limit;
+    reachedEnd = !page.mayHaveMore;
     if (page.ids.length > 0) {
       const jobs = page.ids.map((orderId) => ({ orderId, origin: originOf(page.callbackUrls.get(orderId)) }));
       for (const { origin } of jobs) {
