@@ -53,7 +53,7 @@ export async function startDaemon(
     for (const deprecation of config.deprecations) logger.warn(deprecation);
     const partners = startPartnerProtection({ config, logger, workerId, withGate: role !== 'producer' });
     lifecycle.add('partner protection', () => partners.close());
-    const metrics = config.metrics ? new Metrics({ db, queue, partners: partners.directory, partnersTopK: config.partnerMetricsTopK }) : undefined;
+    const metrics = config.metrics ? new Metrics({ db, queue, partners: partners.directory, partnerRules: config.partnerRules, partnersTopK: config.partnerMetricsTopK }) : undefined;
     partners.gate?.observe(metrics?.partnerObserver);
     if (role !== 'producer') {
       const started = startCallbackWorker({ db, config, logger, workerId, metrics, partners: partners.gate!, redis: partners.redis });
@@ -70,7 +70,7 @@ export async function startDaemon(
       const ops = await startOpsServer({
         ...config.metrics,
         db,
-        partners: partners.directory,
+        partners: { directory: partners.directory, rules: config.partnerRules },
         metrics,
         logger,
         checks: {

@@ -12,7 +12,7 @@ import { classifyError } from './classify-error';
 import { decideOutcome } from './decide-outcome';
 import { prepareCallback } from './prepare-callback';
 import type { Hold, PartnerGate } from '../partners/partner-gate';
-import { partnerOutcome } from '../partners/partner-outcome';
+import { partnerOutcome, stoppedByUs } from '../partners/partner-outcome';
 import type { PartnerRateLimit } from './partner-rate-limit';
 import { sendCallback } from './send-callback';
 import type { SigningKeys } from './signing-keys';
@@ -140,9 +140,9 @@ export async function deliverOrder(
       deadline.dispose();
       httpMs = Date.now() - startedAt.getTime();
       // In finally: the slot must be given back whatever happened, or the partner loses it until its
-      // lease runs out. A request we stopped (shutdown, the claim running out) says nothing of the partner.
-      const stoppedByUs = deadline.cause === 'shutdown' || deadline.cause === 'claim';
-      deps.partners.settle(admission.slot, partnerOutcome(settled, answer, { aborted: stoppedByUs, answerMs: httpMs, firstAttempt: order.attempts === 0 }));
+      // lease runs out. A request we stopped (shutdown, a claim running out early) says nothing of it.
+      const aborted = stoppedByUs(deadline.cause, budget, config.callbackTimeoutMs);
+      deps.partners.settle(admission.slot, partnerOutcome(settled, answer, { aborted, answerMs: httpMs, firstAttempt: order.attempts === 0 }));
     }
     verdict = settled;
   }

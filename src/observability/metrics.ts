@@ -3,7 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Db } from '../db/connection';
 import type { AttemptObservation, DeliveryResult } from '../delivery/deliver-order';
 import type { CallbackJobData } from '../queue/callback-queue';
-import type { CircuitState } from '../partners/partner-circuit';
+import type { CircuitRules, CircuitState } from '../partners/partner-circuit';
 import type { PartnerDirectory } from '../partners/partner-directory';
 import type { PartnerGateObserver } from '../partners/partner-gate';
 import { registerPartnerGauges } from './partner-gauges';
@@ -20,8 +20,11 @@ const OUTCOME_LABEL: Record<DeliveryResult, string> = {
   deferred: 'deferred',
 };
 
-/** The states a partner is held in: their transitions count as holds. */
-const HOLD_STATES = ['open', 'paused', 'held'] as const;
+/**
+ * The holds a daemon opens: a circuit opened for failures, a pause for a Retry-After. (Holds by hand
+ * are opened by the CLI, and recorded in partner_audit.)
+ */
+const HOLD_STATES = ['open', 'paused'] as const;
 
 /**
  * The daemon's Prometheus metrics, in a registry of its own (so tests and embedders can make several).
@@ -40,7 +43,7 @@ export class Metrics {
   private readonly partnerHolds: Counter<'state'>;
   private readonly partnerStateShared: Gauge;
 
-  constructor(sources: { db: Db; queue: Queue<CallbackJobData>; partners: PartnerDirectory; partnersTopK?: number }) {
+  constructor(sources: { db: Db; queue: Queue<CallbackJobData>; partners: PartnerDirectory; partnerRules: CircuitRules; partnersTopK?: number }) {
     const registers = [this.registry];
     this.deliveries = new Counter({
       name: 'order_callbacks_deliveries_total',
@@ -84,7 +87,7 @@ export class Metrics {
     this.enqueued = new Counter({ name: 'order_callbacks_enqueued_total', help: 'Jobs added to the queue by this producer', registers });
     this.partnerHolds = new Counter({
       name: 'order_callbacks_partner_holds_total',
-      help: 'Partners held by this process: circuits opened for failures (open), paused for a Retry-After (paused), held by an operator (held)',
+      help: 'Holds this process opened: a circuit opened for failures (open), a pause for a Retry-After (paused); a pause extended is not a new hold',
       labelNames: ['state'],
       registers,
     });
@@ -97,7 +100,7 @@ export class Metrics {
     this.partnerStateShared.set(1);
 
     registerScrapeGauges(this.registry, sources);
-    registerPartnerGauges(this.registry, sources.partners, sources.partnersTopK ?? 10);
+    registerPartnerGauges(this.registry, sources.partners, sources.partnerRules, sources.partnersTopK ?? 10);
     collectDefaultMetrics({ register: this.registry, prefix: 'order_callbacks_' });
   }
 
@@ -126,8 +129,8 @@ export class Metrics {
 
   /** For PartnerGate: transitions this process wrote, and whether partner state is shared. */
   readonly partnerObserver: PartnerGateObserver = {
-    transition: (_origin: string, _from: CircuitState, to: CircuitState) => {
-      if ((HOLD_STATES as readonly string[]).includes(to)) this.partnerHolds.inc({ state: to });
+    transition: (_origin: string, from: CircuitState, to: CircuitState) => {
+      if (from !== to && (HOLD_STATES as readonly string[]).includes(to)) this.partnerHolds.inc({ state: to });
     },
     shared: (shared: boolean) => this.partnerStateShared.set(shared ? 1 : 0),
   };

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Db } from '../db/connection';
+import type { CircuitRules } from '../partners/partner-circuit';
 import type { PartnerDirectory } from '../partners/partner-directory';
 import { collectStatus } from '../status-page/collect-status';
 import { renderStatusPage } from '../status-page/render-status-page';
@@ -39,8 +40,8 @@ export async function startOpsServer(options: {
   host: string;
   port: number;
   db: Db;
-  /** Where the status page reads the partners that are held. */
-  partners?: PartnerDirectory;
+  /** Where the status page reads the partners that are held, and the rules to read their state by. */
+  partners?: { directory: PartnerDirectory; rules: CircuitRules };
   metrics: Metrics;
   checks: Record<string, ReadinessCheck>;
   /** What works, but not as it should: named in /readyz, which stays 200 for it. */

@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { CircuitState, PartnerState } from '../partners/partner-circuit';
+import { effectiveState, type CircuitRules, type CircuitState, type PartnerState } from '../partners/partner-circuit';
 import type { PartnerDirectory } from '../partners/partner-directory';
 import { withTimeout } from '../with-timeout';
 import { cachedFor } from './cached';
@@ -15,10 +15,17 @@ const TIMEOUT_MS = 2000;
  * which are not closed, by name, for at most `topK` of them (longest in their state first), so a fleet
  * with thousands of partners still has a bounded number of series. Dropped when Redis does not answer.
  */
-export function registerPartnerGauges(registry: Registry, directory: PartnerDirectory, topK: number): void {
-  const read = cachedFor(TTL_MS, () =>
-    withTimeout(Promise.all([directory.notClosed(), directory.recent(KNOWN_WITHIN_MS)]), TIMEOUT_MS, 'the partner directory did not answer'),
-  );
+export function registerPartnerGauges(registry: Registry, directory: PartnerDirectory, rules: CircuitRules, topK: number): void {
+  // As they stand now: a hold whose end has passed is half-open (the directory keeps the hold).
+  const read = cachedFor(TTL_MS, async () => {
+    const [{ now, states }, seen] = await withTimeout(
+      Promise.all([directory.notClosed(), directory.recent(KNOWN_WITHIN_MS)]),
+      TIMEOUT_MS,
+      'the partner directory did not answer',
+    );
+    const current = new Map([...states].map(([origin, state]): [string, PartnerState] => [origin, effectiveState(state, now, rules)]));
+    return [{ now, states: current }, seen] as const;
+  });
   new Gauge({
     name: 'order_callbacks_partners',
     help: 'Partners by state (closed: seen within a day and not held); absent when Redis does not answer',

@@ -26,6 +26,8 @@ export class LocalPartnerStore implements PartnerStore {
     private readonly clock: () => number = monotonicEpochMs,
   ) {}
 
+  async ping(): Promise<void> {}
+
   async exchange(origin: string, r: ExchangeRequest): Promise<Snapshot> {
     const now = this.clock();
     const p = this.partner(origin);

@@ -7,7 +7,7 @@ import { admission, clearsWindow, effectiveState, nextState, type CircuitEvent, 
 import type { PartnerDirectory } from './partner-directory';
 import { PartnerLine, type WantTerms } from './partner-line';
 import type { PartnerOutcome } from './partner-outcome';
-import { SLOT_RENEW_MS, type ExchangeRequest, type PartnerStore, type Snapshot } from './partner-store';
+import { readRequest, SLOT_RENEW_MS, type ExchangeRequest, type PartnerStore, type Snapshot } from './partner-store';
 
 /** A place in a partner's cap, held while one callback is in flight. */
 export interface Slot {
@@ -49,7 +49,7 @@ export interface PartnerGateDeps {
 const STATE_TTL_MS = 500;
 /** A Redis round trip for partner state that takes longer counts as Redis being unavailable. */
 const EXCHANGE_TIMEOUT_MS = 1000;
-/** While on the local store, Redis is tried again this often. */
+/** While on the local store, Redis is asked again this often (in the background). */
 const RETRY_SHARED_MS = 5000;
 /** How often a waiter at a partner's cap asks again for a slot another replica may have freed. */
 const POLL_AT_CAP_MS = 50;
@@ -82,6 +82,7 @@ export class PartnerGate {
   private degradedReason?: string;
   private readonly timer: NodeJS.Timeout;
   private observer?: PartnerGateObserver;
+  private probing?: Promise<void>;
 
   constructor(private readonly deps: PartnerGateDeps) {
     // Twice per renewal period: a slot is renewed at most 1.5 periods after its last renewal, well
@@ -120,6 +121,9 @@ export class PartnerGate {
   async admit(origin: string, shutdown: AbortSignal): Promise<GateAdmission> {
     const line = this.line(origin);
     const startedAt = performance.now();
+    // Asks past SLOT_WAIT_MS when the partner was not at its cap: the last ask was made under a state
+    // or a store that had changed (Redis failing over to the local store), not refused for room.
+    let asksPastTheWait = 2;
     for (;;) {
       const cached = this.fresh(origin);
       if (cached) {
@@ -141,7 +145,10 @@ export class PartnerGate {
       const a = admission(snapshot.state, now, this.deps.rules);
       if (!a.send) return { admitted: false, delayMs: a.until - now, reason: a.reason };
       const left = SLOT_WAIT_MS - (performance.now() - startedAt);
-      if (snapshot.inFlight < a.limit && left > 0) continue; // asked under an older state, or before knowing it
+      if (snapshot.inFlight < a.limit) {
+        if (left > 0 || asksPastTheWait-- > 0) continue;
+        return { admitted: false, delayMs: 500, reason: `no slot granted (${snapshot.inFlight} in flight)` };
+      }
       const decision = atCap({ answers: snapshot.answers, atCapSince: line.atCapSince ?? now, now, callbackTimeoutMs: this.deps.callbackTimeoutMs });
       if (decision.kind === 'hand_back') {
         if (decision.skipInProducer) line.skipUntil = Math.max(line.skipUntil, decision.until);
@@ -155,9 +162,10 @@ export class PartnerGate {
   /** The callback of `slot` ended: frees the slot and records what it said about the partner. */
   settle(slot: Slot, outcome: PartnerOutcome): void {
     this.slots.delete(slot.id);
-    // A slot of the other store is not there to free: it runs out by itself.
-    const release = slot.store === this.current() ? slot.id : undefined;
-    this.line(slot.origin).settle(release, outcome, slot.probe ? slot.version : undefined);
+    // A slot of the other store is not there to free (it runs out by itself), and its probe's answer
+    // is for a half-open spell of that store's.
+    const sameStore = slot.store === this.current();
+    this.line(slot.origin).settle(sameStore ? slot.id : undefined, outcome, slot.probe && sameStore ? slot.version : undefined);
   }
 
   /**
@@ -212,9 +220,9 @@ export class PartnerGate {
     return { version: stored.version, notBefore, limit: a.limit, probe: a.probe };
   }
 
+  /** The local store while Redis cannot be asked (tick() asks it again in the background), else Redis. */
   private current(): PartnerStore {
-    if (this.degradedAt !== undefined && performance.now() - this.degradedAt < RETRY_SHARED_MS) return this.deps.local.store;
-    return this.deps.shared.store;
+    return this.degradedAt === undefined ? this.deps.shared.store : this.deps.local.store;
   }
 
   private directory(store: PartnerStore): PartnerDirectory {
@@ -225,11 +233,21 @@ export class PartnerGate {
     let store = this.current();
     let snapshot: Snapshot;
     try {
+      if (store === this.deps.local.store) await this.seedLocal(line.origin);
       snapshot = await this.call(store, () => store.exchange(line.origin, request));
     } catch {
-      // Its slots there run out by themselves; its outcomes count here.
+      // Its slots there run out by themselves; its outcomes count here. Its wants were asked under
+      // Redis' state and probes answered for Redis' half-open: here they get nothing, and the waiters ask
+      // again under this store's own state, which starts from what Redis last said.
       store = this.deps.local.store;
-      snapshot = await store.exchange(line.origin, { ...request, release: [], renew: [] });
+      await this.seedLocal(line.origin);
+      snapshot = await store.exchange(line.origin, { ...request, release: [], renew: [], probes: { version: -1, ok: 0, failed: 0 }, want: { ...request.want, version: -1 } });
+    }
+    if (line.store !== store) {
+      // Times kept for the partner were on the other store's clock.
+      line.atCapSince = undefined;
+      line.skipUntil = 0;
+      line.store = store;
     }
     this.storeOf.set(snapshot, store);
     this.cache.set(line.origin, { snapshot, store, at: performance.now() });
@@ -239,26 +257,50 @@ export class PartnerGate {
     return snapshot;
   }
 
-  /** A Redis call, bounded; a failure switches this process to the local store for a while. */
+  /** A Redis call, bounded; a failure switches this process to the local store until Redis answers. */
   private async call<T>(store: PartnerStore, run: () => Promise<T>): Promise<T> {
     if (store !== this.deps.shared.store) return run();
     try {
-      const result = await withTimeout(run(), EXCHANGE_TIMEOUT_MS, `Redis did not answer within ${EXCHANGE_TIMEOUT_MS} ms`);
-      if (this.degradedAt !== undefined) {
-        this.degradedAt = undefined;
-        this.deps.logger.warn('partner state is shared through Redis again');
-        this.observer?.shared(true);
-      }
-      return result;
+      return await withTimeout(run(), EXCHANGE_TIMEOUT_MS, `Redis did not answer within ${EXCHANGE_TIMEOUT_MS} ms`);
     } catch (err) {
       if (this.degradedAt === undefined) {
         this.deps.logger.error({ err }, 'partner state cannot be shared through Redis: per-process partner limits until it answers');
         this.observer?.shared(false);
+        this.degradedAt = performance.now();
+        this.degradedReason = `partner state per process: Redis unavailable (${(err as Error).message})`;
       }
-      this.degradedAt = performance.now();
-      this.degradedReason = `partner state per process: Redis unavailable (${(err as Error).message})`;
       throw err;
     }
+  }
+
+  /** While on the local store: asks Redis again, off the callbacks' path, and goes back to it when it answers. */
+  private async probeShared(): Promise<void> {
+    try {
+      await withTimeout(this.deps.shared.store.ping(), EXCHANGE_TIMEOUT_MS, `Redis did not answer within ${EXCHANGE_TIMEOUT_MS} ms`);
+    } catch {
+      return;
+    }
+    if (this.degradedAt === undefined) return;
+    this.degradedAt = undefined;
+    this.degradedReason = undefined;
+    this.deps.logger.warn('partner state is shared through Redis again');
+    this.observer?.shared(true);
+  }
+
+  /**
+   * Before a partner's first exchange with the local store: a hold that Redis last showed (open, paused,
+   * held by hand) goes on here, for what is left of it, rather than starting over as closed.
+   */
+  private async seedLocal(origin: string): Promise<void> {
+    const cached = this.cache.get(origin);
+    if (!cached || cached.store !== this.deps.shared.store) return;
+    const now = this.storeNow(cached);
+    const last = effectiveState(cached.snapshot.state, now, this.deps.rules);
+    if (last.state === 'closed') return;
+    const local = this.deps.local.store;
+    const here = await local.exchange(origin, readRequest());
+    if (here.state.state !== 'closed') return;
+    await local.transition(origin, here.state.version, { ...last, since: now, until: last.until > now ? last.until : 0 }, false);
   }
 
   /** Applies what the exchange's outcomes mean for the partner, and keeps the directory up to date. */
@@ -309,6 +351,10 @@ export class PartnerGate {
   /** Renews the leases of slots still in use; reports partners seen; forgets idle ones. */
   private tick(): void {
     const now = performance.now();
+    if (this.degradedAt !== undefined && now - this.degradedAt >= RETRY_SHARED_MS && !this.probing) {
+      this.degradedAt = now; // the next try, RETRY_SHARED_MS from this one
+      this.probing = this.probeShared().finally(() => (this.probing = undefined));
+    }
     const renew = new Map<string, string[]>();
     const store = this.current();
     for (const slot of this.slots.values()) {

@@ -48,6 +48,8 @@ export class PartnerLine {
   /** The last state version this process wrote to the directory (or saw written). */
   notedVersion = -1;
   lastUsed = 0;
+  /** The store the last exchange went to: atCapSince and skipUntil are on its clock. */
+  store?: unknown;
   /** When this process last told the directory it has seen this partner (performance.now()). */
   seenReportedAt = -Infinity;
 
@@ -137,32 +139,34 @@ export class PartnerLine {
     if (this.inFlight || (!this.pendingWork() && !this.forced)) return;
     this.forced = false;
     this.inFlight = true;
-    const wants = this.wants.splice(0, MAX_WANTS_PER_EXCHANGE);
-    const terms = wants.length > 0 ? this.terms() : undefined;
-    // The newest half-open's probes: answers to an older version's probes can change nothing now.
-    const newest = Math.max(-1, ...this.probes.keys());
-    const probes = this.probes.get(newest) ?? { ok: 0, failed: 0 };
-    const request: ExchangeRequest = {
-      release: this.release,
-      renew: this.renew,
-      outcomes: this.outcomes,
-      probes: { version: newest, ...probes },
-      want: terms ? { ids: wants.map((w) => w.id), version: terms.version, notBefore: terms.notBefore, limit: terms.limit } : { ids: [], version: -1, notBefore: 0, limit: 0 },
-    };
-    const retryAfter = this.retryAfter;
-    this.release = [];
-    this.renew = [];
-    this.outcomes = { attempts: 0, failures: 0, healthy: 0, healthyMs: 0 };
-    this.probes = new Map();
-    this.retryAfter = undefined;
+    let wants: Want[] = [];
+    let terms: WantTerms | undefined;
     let snapshot: Snapshot | undefined;
     try {
+      wants = this.wants.splice(0, MAX_WANTS_PER_EXCHANGE);
+      terms = wants.length > 0 ? this.terms() : undefined;
+      // The newest half-open's probes: answers to an older version's probes can change nothing now.
+      const newest = Math.max(-1, ...this.probes.keys());
+      const probes = this.probes.get(newest) ?? { ok: 0, failed: 0 };
+      const request: ExchangeRequest = {
+        release: this.release,
+        renew: this.renew,
+        outcomes: this.outcomes,
+        probes: { version: newest, ...probes },
+        want: terms ? { ids: wants.map((w) => w.id), version: terms.version, notBefore: terms.notBefore, limit: terms.limit } : { ids: [], version: -1, notBefore: 0, limit: 0 },
+      };
+      const retryAfter = this.retryAfter;
+      this.release = [];
+      this.renew = [];
+      this.outcomes = { attempts: 0, failures: 0, healthy: 0, healthyMs: 0 };
+      this.probes = new Map();
+      this.retryAfter = undefined;
       snapshot = await this.send(this, request, terms, retryAfter);
     } catch {
       // send falls back to the local store, which cannot fail; should it all the same, the wants go
       // unanswered (their orders are handed back shortly) rather than the process crashing.
     } finally {
-      // A failed exchange grants nothing (send already fell back to the local store where it could).
+      // Every want is answered: a failed exchange grants nothing.
       const granted = snapshot?.granted ?? 0;
       wants.forEach((w, i) =>
         w.resolve({ grantedId: i < granted ? w.id : undefined, snapshot, version: terms?.version ?? -1, probe: terms?.probe ?? false }),

@@ -1,4 +1,5 @@
 import type { HttpAnswer, Verdict } from '../delivery/classify';
+import type { AbortCause } from '../delivery/classify-error';
 
 /**
  * What one attempt says about its partner (not about its order). `firstAttempt`: the order had not been
@@ -35,4 +36,17 @@ export function partnerOutcome(
   const error = verdict.kind === 'delivered' ? `HTTP ${status}` : verdict.reason;
   const pauses = (status === 429 || status === 503) && answer.retryAfterMs !== undefined;
   return pauses ? { kind: 'failed', error, firstAttempt, retryAfter: { pauseMs: answer.retryAfterMs!, status } } : { kind: 'failed', error, firstAttempt };
+}
+
+/**
+ * A request cut short to this share of the callback timeout, or less, because the order's claim was
+ * running out, was stopped by us; one that ran longer without an answer timed out as far as the partner
+ * is concerned. (With CLAIM_TTL_MS near its minimum, every budget is a little under the timeout: counting
+ * those as ours would never count a timeout against a partner that hangs.)
+ */
+const CUT_SHORT_SHARE = 0.8;
+
+/** Whether a request that got no answer was stopped by us, which says nothing of the partner. */
+export function stoppedByUs(cause: AbortCause | undefined, budgetMs: number, callbackTimeoutMs: number): boolean {
+  return cause === 'shutdown' || (cause === 'claim' && budgetMs < CUT_SHORT_SHARE * callbackTimeoutMs);
 }

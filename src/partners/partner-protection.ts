@@ -34,7 +34,9 @@ export function startPartnerProtection(options: {
   withGate: boolean;
 }): PartnerProtection {
   const { config, logger } = options;
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: COMMAND_TIMEOUT_MS });
+  // autoResendUnfulfilledCommands off: a script that ran before the connection dropped would run again
+  // after it came back, and count its outcomes and probes twice.
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: COMMAND_TIMEOUT_MS, autoResendUnfulfilledCommands: false });
   let lastWarned = 0;
   redis.on('error', (err) => {
     // ioredis reports every failed reconnect; once a minute is enough to say Redis is away.

@@ -15,6 +15,8 @@ export interface PartnerStore {
    * slots still in use, records outcomes, and asks for new slots. Answers the state after all of it.
    */
   exchange(origin: string, request: ExchangeRequest): Promise<Snapshot>;
+  /** Answers when the store can be asked (the gate's way back from the local store). */
+  ping(): Promise<void>;
   /** Writes `to` if the partner's state is still at `expectedVersion`; answers the state either way. */
   transition(origin: string, expectedVersion: number, to: PartnerState, clearWindow: boolean): Promise<TransitionResult>;
 }

@@ -139,6 +139,10 @@ export class RedisPartnerStore implements PartnerStore {
     this.redis = redis as RedisLike & PartnerScripts;
   }
 
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
   async exchange(origin: string, r: ExchangeRequest): Promise<Snapshot> {
     const [state, slots, window] = partnerKeys(this.queueName, origin);
     const { slotLeaseMs, windowMs, bucketMs, keepMs } = this.timings;

@@ -3,7 +3,7 @@ import { countOrders, type OrderCounts } from '../db/count-orders';
 import { deliveriesPerMinute, type MinuteCounts } from '../db/deliveries-per-minute';
 import { findRecentFailures, type RecentFailure } from '../db/find-recent-failures';
 import { findTopFailingHosts, type FailingHost } from '../db/find-top-failing-hosts';
-import type { CircuitState } from '../partners/partner-circuit';
+import { effectiveState, type CircuitRules, type CircuitState } from '../partners/partner-circuit';
 import type { PartnerDirectory } from '../partners/partner-directory';
 import { withTimeout } from '../with-timeout';
 import { redactError } from './redact-error';
@@ -35,13 +35,13 @@ export interface Status {
  * Everything the status page shows, read from Postgres (the truth), in one go. Errors leave here
  * redacted, so the page and /api/status show the same thing.
  */
-export async function collectStatus(db: Db, partners?: PartnerDirectory): Promise<Status> {
+export async function collectStatus(db: Db, partners?: { directory: PartnerDirectory; rules: CircuitRules }): Promise<Status> {
   const [orders, perMinute, recentFailures, topFailingHosts, heldPartners] = await Promise.all([
     countOrders(db),
     deliveriesPerMinute(db, 60),
     findRecentFailures(db, 20),
     findTopFailingHosts(db, 10),
-    partners ? readHeldPartners(partners) : Promise.resolve([]),
+    partners ? readHeldPartners(partners.directory, partners.rules) : Promise.resolve([]),
   ]);
   return {
     generatedAt: new Date().toISOString(),
@@ -53,10 +53,12 @@ export async function collectStatus(db: Db, partners?: PartnerDirectory): Promis
   };
 }
 
-async function readHeldPartners(directory: PartnerDirectory): Promise<HeldPartner[] | null> {
+/** The partners that are not closed, as they stand now (a hold whose end has passed is half-open). */
+async function readHeldPartners(directory: PartnerDirectory, rules: CircuitRules): Promise<HeldPartner[] | null> {
   try {
-    const { states } = await withTimeout(directory.notClosed(), PARTNERS_TIMEOUT_MS, 'the partner directory did not answer');
+    const { now, states } = await withTimeout(directory.notClosed(), PARTNERS_TIMEOUT_MS, 'the partner directory did not answer');
     return [...states]
+      .map(([origin, s]): [string, typeof s] => [origin, effectiveState(s, now, rules)])
       .sort((a, b) => a[1].since - b[1].since)
       .map(([origin, s]) => ({
         origin,

@@ -1,5 +1,5 @@
 import { AT_CAP, atCap, type CapacityContext } from '../../src/partners/partner-capacity';
-import { partnerOutcome } from '../../src/partners/partner-outcome';
+import { partnerOutcome, stoppedByUs } from '../../src/partners/partner-outcome';
 
 const NOW = 50_000;
 const context = (answers: CapacityContext['answers'], atCapSince = NOW): CapacityContext => ({ answers, atCapSince, now: NOW, callbackTimeoutMs: 10_000 });
@@ -39,5 +39,17 @@ describe('what an attempt says about its partner', () => {
     ['no verdict: our own code failed', undefined, undefined, false, { kind: 'not_counted' }],
   ])('%s', (_name, verdict, answer, aborted, expected) => {
     expect(partnerOutcome(verdict, answer, { aborted, answerMs: 30, firstAttempt: true })).toEqual(expected);
+  });
+});
+
+describe('a request that got no answer', () => {
+  it.each([
+    ['stopped by shutdown: ours', 'shutdown', 10_000, true],
+    ['cut well short because its claim was running out: ours', 'claim', 3000, true],
+    ['cut a little short by a tight claim (CLAIM_TTL_MS near its minimum): a timeout', 'claim', 9000, false],
+    ['ran its whole timeout: the partner\'s', 'timeout', 10_000, false],
+    ['failed on the network: the partner\'s', undefined, 10_000, false],
+  ] as const)('%s', (_name, cause, budget, ours) => {
+    expect(stoppedByUs(cause, budget, 10_000)).toBe(ours);
   });
 });
