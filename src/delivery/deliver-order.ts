@@ -8,6 +8,7 @@ import type { Logger } from '../observability/logger';
 import { redactUrl } from '../observability/redact-url';
 import { classifyAnswer, type HttpAnswer, type Verdict } from './classify';
 import { CallbackDeadline } from './callback-deadline';
+import { ClaimLapsedError } from '../errors/claim-lapsed-error';
 import { classifyError } from './classify-error';
 import { decideOutcome } from './decide-outcome';
 import { prepareCallback } from './prepare-callback';
@@ -66,6 +67,11 @@ export interface AttemptObservation {
  * request: a second worker can only claim the order once this one has stopped talking to the partner.
  */
 const CLAIM_SAFETY_MS = 1000;
+/**
+ * A request is not written with less than this left before it would be aborted (CLAIM_SAFETY_MS before
+ * the claim ends): a process that was paused past that point hands the order back instead.
+ */
+const MIN_SEND_BUDGET_MS = 1000;
 
 /**
  * One delivery attempt for one order: claim it, check it, send it, record what happened. Never throws
@@ -88,8 +94,9 @@ export async function deliverOrder(
     return 'deferred';
   }
   // Taken before the claim is asked for: the claim's lease counts from when its statement ran, which
-  // is later, so a budget counted from here always ends before the lease does.
-  const claimAskedAt = Date.now();
+  // is later, so a budget counted from here always ends before the lease does. Monotonic: the wall
+  // clock can step (NTP), this cannot.
+  const claimAskedAt = performance.now();
   const order = await deps.orders.claim(orderId);
   if (!order) {
     log.debug('not claimable (held by another worker, not due, or no longer at 5)');
@@ -102,6 +109,7 @@ export async function deliverOrder(
   let verdict: Verdict;
   let answer: HttpAnswer | undefined;
   let httpMs: number | undefined;
+  let lapsed = false;
   if (!prepared.ok) {
     verdict = { kind: 'failed', reason: prepared.reason };
   } else {
@@ -121,34 +129,38 @@ export async function deliverOrder(
       return deferred ? 'deferred' : 'superseded';
     }
     startedAt = new Date();
-    const budget = Math.min(config.callbackTimeoutMs, config.claimTtlMs - CLAIM_SAFETY_MS - (Date.now() - claimAskedAt));
+    const claimEndsAt = claimAskedAt + config.claimTtlMs - CLAIM_SAFETY_MS;
+    const budget = Math.min(config.callbackTimeoutMs, claimEndsAt - performance.now());
     const deadline = new CallbackDeadline(shutdown, budget, budget < config.callbackTimeoutMs ? 'claim' : 'timeout');
     let settled: Verdict | undefined;
     try {
       answer = await sendCallback(
         deps.http,
-        { url, body: prepared.callback.body, webhookId: webhookIdFor(order.id), signingKeys },
+        { url, body: prepared.callback.body, webhookId: webhookIdFor(order.id), signingKeys, sendBy: claimEndsAt - MIN_SEND_BUDGET_MS },
         deadline,
       );
       settled = classifyAnswer(answer);
     } catch (err) {
+      lapsed = err instanceof ClaimLapsedError;
       settled =
-        deadline.cause === 'shutdown'
-          ? { kind: 'retry', reason: 'aborted by shutdown' }
+        deadline.cause === 'shutdown' || lapsed
+          ? { kind: 'retry', reason: lapsed ? (err as Error).message : 'aborted by shutdown' }
           : classifyError(err, deadline.cause, config.callbackTimeoutMs);
     } finally {
       deadline.dispose();
       httpMs = Date.now() - startedAt.getTime();
       // In finally: the slot must be given back whatever happened, or the partner loses it until its
-      // lease runs out. A request we stopped (shutdown, a claim running out early) says nothing of it.
-      const aborted = stoppedByUs(deadline.cause, budget, config.callbackTimeoutMs);
+      // lease runs out. A request we stopped (shutdown, a claim running out early, a claim that had run
+      // out before it was written) says nothing of the partner.
+      const aborted = lapsed || stoppedByUs(deadline.cause, budget, config.callbackTimeoutMs);
       deps.partners.settle(admission.slot, partnerOutcome(settled, answer, { aborted, answerMs: httpMs, firstAttempt: order.attempts === 0 }));
     }
     verdict = settled;
   }
 
+  // Handed back without counting an attempt: aborted by shutdown, or never written (its claim ran out).
   const outcome: AttemptOutcome =
-    shutdown.aborted && verdict.kind === 'retry' && !answer
+    verdict.kind === 'retry' && (shutdown.aborted || lapsed) && !answer
       ? { kind: 'released', error: verdict.reason }
       : decideOutcome(verdict, order.attempts + 1, {
           maxAttempts: config.maxAttempts,

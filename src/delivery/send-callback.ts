@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { ClaimLapsedError } from '../errors/claim-lapsed-error';
 import { parseRetryAfter } from './backoff';
 import type { HttpAnswer } from './classify';
 import { signPayload } from './sign';
@@ -10,6 +11,11 @@ export interface SignedRequest {
   webhookId: string;
   /** One signature per key, space-separated: more than one while a partner's secret is rotated. */
   signingKeys: Buffer[];
+  /**
+   * The last moment (performance.now()) the request may be written: checked as undici is about to write
+   * it, so a process paused since (its timers late) never sends on a claim that has run out.
+   */
+  sendBy: number;
 }
 
 /** What stops a request early (CallbackDeadline): it is told how, once, and calls that when it fires. */
@@ -48,7 +54,14 @@ export function sendCallback(client: Dispatcher, request: SignedRequest, stopSwi
     'webhook-timestamp': String(timestamp),
     'webhook-signature': request.signingKeys.map((key) => signPayload(key, request.webhookId, timestamp, request.body)).join(' '),
   };
+  const lapsed = () => {
+    const late = performance.now() - request.sendBy;
+    return late > 0 ? new ClaimLapsedError(`not sent: the claim was running out (${Math.round(late)} ms past the last moment to send)`) : undefined;
+  };
   return new Promise<HttpAnswer>((resolve, reject) => {
+    // Checked first: a process paused since its claim finds its deadline's timer late, or not yet run.
+    const lapsedAlready = lapsed();
+    if (lapsedAlready) return reject(lapsedAlready);
     let controller: Dispatcher.DispatchController | undefined;
     let stoppedBefore: Error | undefined;
     let answer: HttpAnswer | undefined;
@@ -88,7 +101,10 @@ export function sendCallback(client: Dispatcher, request: SignedRequest, stopSwi
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c;
-        if (stoppedBefore) c.abort(stoppedBefore);
+        if (stoppedBefore) return c.abort(stoppedBefore);
+        // The last moment before the request is written: a timer set to stop it may not have run yet.
+        const lapsedNow = lapsed();
+        if (lapsedNow) c.abort(lapsedNow);
       },
       onResponseStart(c, statusCode, responseHeaders) {
         // 1xx (102 Processing, 103 Early Hints) is not the answer: the final status is still to come.

@@ -40,9 +40,13 @@ export class Receiver {
     this.behaviour = behaviour;
   }
 
-  /** Listens on `port` (a partner that comes back where it was), or on any free one. */
-  async start(port = 0): Promise<this> {
+  /**
+   * Listens on `port` (a partner that comes back where it was), or on any free one. `keepAliveMs`: how
+   * long an idle connection stays open (Node's default, 5 s, unless given).
+   */
+  async start(port = 0, keepAliveMs?: number): Promise<this> {
     this.server = http.createServer((req, res) => this.handle(req, res));
+    if (keepAliveMs !== undefined) this.server.keepAliveTimeout = keepAliveMs;
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));

@@ -48,11 +48,12 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-const request = (path: string): SignedRequest => ({
+const request = (path: string, sendBy = Number.POSITIVE_INFINITY): SignedRequest => ({
   url: new URL(`${origin}${path}`),
   body: '{"orderId":"1","payload":{}}',
   webhookId: 'msg_1',
   signingKeys: [Buffer.from('k')],
+  sendBy,
 });
 
 // Each test's clients and deadlines, let go of after it whatever it did.
@@ -146,4 +147,16 @@ it('a deadline that has passed before the call sends nothing, and opens no conne
   await new Promise((resolve) => setTimeout(resolve, 200));
   expect(seen.slice(requestsBefore)).toEqual([]);
   expect(connections).toBe(connectionsBefore);
+});
+
+it('a request whose last moment to be written has passed by the time the connection is ready is not written', async () => {
+  // As in a process paused between its claim and its request: the deadline's timer has not run yet
+  // (it is far off here), but the claim would no longer cover the request.
+  const agent = new Agent();
+  agents.push(agent);
+  await expect(sendCallback(agent, request('/ok?warm'), deadline(5_000))).resolves.toMatchObject({ status: 200 });
+  const before = seen.length;
+  await expect(sendCallback(agent, request('/ok?lapsed', performance.now() - 1), deadline(5_000))).rejects.toMatchObject({ name: 'ClaimLapsedError' });
+  await expect(sendCallback(agent, request('/ok?after-lapse'), deadline(5_000))).resolves.toMatchObject({ status: 200 });
+  expect(seen.slice(before)).toEqual(['/ok?after-lapse']);
 });
