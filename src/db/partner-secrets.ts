@@ -8,9 +8,13 @@ export interface PartnerSecret {
   retired_at: Date | null;
 }
 
-/** Every active secret, newest first per host: what the signer caches. */
-export async function listActiveSecrets(db: Db): Promise<Pick<PartnerSecret, 'host' | 'secret'>[]> {
-  return db('partner_secrets').whereNull('retired_at').orderBy([{ column: 'host' }, { column: 'id', order: 'desc' }]).select('host', 'secret');
+/** Every active secret, newest first per host: what the signer caches. Cancelled after `timeoutMs`. */
+export async function listActiveSecrets(db: Db, timeoutMs = 5000): Promise<Pick<PartnerSecret, 'host' | 'secret'>[]> {
+  return db('partner_secrets')
+    .whereNull('retired_at')
+    .orderBy([{ column: 'host' }, { column: 'id', order: 'desc' }])
+    .select('host', 'secret')
+    .timeout(timeoutMs, { cancel: true });
 }
 
 /** For people: never the secret itself. */

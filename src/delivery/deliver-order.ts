@@ -72,6 +72,8 @@ const CLAIM_SAFETY_MS = 1000;
  * the claim ends): a process that was paused past that point hands the order back instead.
  */
 const MIN_SEND_BUDGET_MS = 1000;
+/** How long an order waits, handed back, when the signing keys could not be read. */
+const KEYS_UNKNOWN_DELAY_MS = 2000;
 
 /**
  * One delivery attempt for one order: claim it, check it, send it, record what happened. Never throws
@@ -115,6 +117,12 @@ export async function deliverOrder(
   } else {
     const { url } = prepared.callback;
     const signingKeys = await deps.signingKeys.keysFor(url.hostname);
+    if (!signingKeys) {
+      // Never signed with a key that may be wrong (a partner's answer to it, 401, would fail the order).
+      const deferred = await deps.orders.deferClaimed(order, { delayMs: KEYS_UNKNOWN_DELAY_MS });
+      log.warn('partner secrets could not be read: handed back without an attempt until they can');
+      return deferred ? 'deferred' : 'superseded';
+    }
     const admission = await deps.partners.admit(url.origin, shutdown);
     if (!admission.admitted) {
       const deferred = await deps.orders.deferClaimed(order, admission);
