@@ -13,11 +13,11 @@ const PAUSES_MS = [5, 10, 25, 50, 100, 250, 500, 1000];
  * held row waits alone, outside the batch it would otherwise stall.
  */
 export async function askWhileBusy<T>(ask: () => Promise<OrBusy<T>>, giveUpAfterMs = 10_000): Promise<T> {
-  const startedAt = Date.now();
+  const startedAt = performance.now();
   for (let asked = 0; ; asked++) {
     const answer = await ask();
     if (answer !== ROW_BUSY) return answer;
-    if (Date.now() - startedAt >= giveUpAfterMs) {
+    if (performance.now() - startedAt >= giveUpAfterMs) {
       throw new RowBusyError(`the order's row was held by another transaction for over ${giveUpAfterMs} ms`);
     }
     await new Promise((resolve) => setTimeout(resolve, PAUSES_MS[Math.min(asked, PAUSES_MS.length - 1)]));

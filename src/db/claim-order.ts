@@ -14,6 +14,11 @@ export interface ClaimedOrder {
   token: string;
   /** When the order last became ready: the start of its wait, for the time-to-delivery metric. */
   readySince: Date;
+  /**
+   * Postgres' now() when the claim was made (ms since the epoch): the one clock every replica shares,
+   * carried forward by the worker on a monotonic clock for what it stamps (webhook-timestamp).
+   */
+  claimedAtMs: number;
 }
 
 /**
@@ -65,7 +70,7 @@ export const CLAIM_ORDERS_SQL = `
      AND o.next_attempt_at <= now()
      AND (o.claim_token IS NULL OR ${CLAIM_EXPIRY} IS NULL OR ${CLAIM_EXPIRY} <= now())
   RETURNING o.id, o.version, o.attempts, o.callback_url AS "callbackUrl", o.payload, o.claim_token AS token,
-            o.ready_since AS "readySince"
+            o.ready_since AS "readySince", (extract(epoch FROM now()) * 1000)::float8 AS "claimedAtMs"
   `;
 
 const claimStatement = new PreparedStatement<ClaimedOrder>('order_callbacks_claim_orders', CLAIM_ORDERS_SQL);

@@ -33,7 +33,8 @@ function asInputRow(record: AttemptRecord, ord: number) {
     counted: outcome.kind === 'released' ? 0 : 1,
     kind: outcome.kind,
     error,
-    delay_ms: outcome.kind === 'retry' ? outcome.delayMs : 0,
+    // Whole milliseconds: a fraction in one record would fail the statement, and every record batched with it.
+    delay_ms: outcome.kind === 'retry' ? Math.max(0, Math.round(outcome.delayMs)) : 0,
     attempt: order.attempts + 1,
     started_at: record.startedAt.toISOString(),
     duration_ms: Math.round(record.durationMs),

@@ -19,7 +19,7 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () 
  * Retry-After as milliseconds from `now`: delta-seconds or an HTTP date. Undefined when absent or
  * unparseable, so the caller falls back to its own backoff.
  */
-export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
   if (!value) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
@@ -27,5 +27,5 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
   if (!/[A-Za-z]{3}/.test(trimmed)) return undefined;
   const date = Date.parse(trimmed);
   if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
+  return Math.max(0, Math.ceil(date - now));
 }

@@ -59,7 +59,8 @@ export interface AttemptObservation {
   attempt: number;
   /** How long the HTTP exchange took; undefined when no request was made (a bad row). */
   httpMs?: number;
-  readySince: Date;
+  /** How long the order had been ready when the attempt ended, on Postgres' clock. */
+  readyForMs: number;
 }
 
 /**
@@ -104,66 +105,79 @@ export async function deliverOrder(
     log.debug('not claimable (held by another worker, not due, or no longer at 5)');
     return 'skipped';
   }
+  // Postgres' clock, carried forward on this process's monotonic one: what the attempt stamps comes from
+  // the clock every replica shares, however far this host's own clock is off.
+  const claimedAt = performance.now();
+  const pgNow = () => order.claimedAtMs + (performance.now() - claimedAt);
 
   // When the attempt started: after any wait for a slot, which is not the partner's time.
-  let startedAt = new Date();
-  const prepared = prepareCallback(order, config.destinations, config.maxPayloadBytes);
+  let startedAt = new Date(pgNow());
+  let startedMono = performance.now();
   let verdict: Verdict;
   let answer: HttpAnswer | undefined;
   let httpMs: number | undefined;
   let lapsed = false;
-  if (!prepared.ok) {
-    verdict = { kind: 'failed', reason: prepared.reason };
-  } else {
-    const { url } = prepared.callback;
-    const signingKeys = await deps.signingKeys.keysFor(url.hostname);
-    if (!signingKeys) {
-      // Never signed with a key that may be wrong (a partner's answer to it, 401, would fail the order).
-      const deferred = await deps.orders.deferClaimed(order, { delayMs: KEYS_UNKNOWN_DELAY_MS });
-      log.warn('partner secrets could not be read: handed back without an attempt until they can');
-      return deferred ? 'deferred' : 'superseded';
+  // From the claim to the record, whatever throws in our own code is recorded as a failed attempt with
+  // its error: left unrecorded, the order would come back when its claim ran out, and fail the same way.
+  try {
+    const prepared = prepareCallback(order, config.destinations, config.maxPayloadBytes);
+    if (!prepared.ok) {
+      verdict = { kind: 'failed', reason: prepared.reason };
+    } else {
+      const { url } = prepared.callback;
+      const signingKeys = await deps.signingKeys.keysFor(url.hostname);
+      if (!signingKeys) {
+        // Never signed with a key that may be wrong (a partner's answer to it, 401, would fail the order).
+        const deferred = await deps.orders.deferClaimed(order, { delayMs: KEYS_UNKNOWN_DELAY_MS });
+        log.warn('partner secrets could not be read: handed back without an attempt until they can');
+        return deferred ? 'deferred' : 'superseded';
+      }
+      const admission = await deps.partners.admit(url.origin, shutdown);
+      if (!admission.admitted) {
+        const deferred = await deps.orders.deferClaimed(order, admission);
+        log.debug({ reason: admission.reason, delayMs: Math.round(admission.delayMs) }, 'deferred without an attempt');
+        return deferred ? 'deferred' : 'superseded';
+      }
+      const paced = await deps.rateLimit?.take(url.hostname, log);
+      if (paced && !paced.go) {
+        deps.partners.settle(admission.slot, { kind: 'not_counted' });
+        const deferred = await deps.orders.deferClaimed(order, paced);
+        log.debug({ delayMs: paced.delayMs }, "over the partner's rate limit; deferred without an attempt");
+        return deferred ? 'deferred' : 'superseded';
+      }
+      startedAt = new Date(pgNow());
+      startedMono = performance.now();
+      const claimEndsAt = claimAskedAt + config.claimTtlMs - CLAIM_SAFETY_MS;
+      const budget = Math.min(config.callbackTimeoutMs, claimEndsAt - performance.now());
+      const deadline = new CallbackDeadline(shutdown, budget, budget < config.callbackTimeoutMs ? 'claim' : 'timeout');
+      let settled: Verdict | undefined;
+      try {
+        answer = await sendCallback(
+          deps.http,
+          { url, body: prepared.callback.body, webhookId: webhookIdFor(order.id), signingKeys, sendBy: claimEndsAt - MIN_SEND_BUDGET_MS, now: pgNow },
+          deadline,
+        );
+        settled = classifyAnswer(answer);
+      } catch (err) {
+        lapsed = err instanceof ClaimLapsedError;
+        settled =
+          deadline.cause === 'shutdown' || lapsed
+            ? { kind: 'retry', reason: lapsed ? (err as Error).message : 'aborted by shutdown' }
+            : classifyError(err, deadline.cause, config.callbackTimeoutMs);
+      } finally {
+        deadline.dispose();
+        httpMs = performance.now() - startedMono;
+        // In finally: the slot must be given back whatever happened, or the partner loses it until its
+        // lease runs out. A request we stopped (shutdown, a claim running out early, a claim that had run
+        // out before it was written) says nothing of the partner.
+        const aborted = lapsed || stoppedByUs(deadline.cause, budget, config.callbackTimeoutMs);
+        deps.partners.settle(admission.slot, partnerOutcome(settled, answer, { aborted, answerMs: httpMs, firstAttempt: order.attempts === 0 }));
+      }
+      verdict = settled;
     }
-    const admission = await deps.partners.admit(url.origin, shutdown);
-    if (!admission.admitted) {
-      const deferred = await deps.orders.deferClaimed(order, admission);
-      log.debug({ reason: admission.reason, delayMs: Math.round(admission.delayMs) }, 'deferred without an attempt');
-      return deferred ? 'deferred' : 'superseded';
-    }
-    const paced = await deps.rateLimit?.take(url.hostname, log);
-    if (paced && !paced.go) {
-      deps.partners.settle(admission.slot, { kind: 'not_counted' });
-      const deferred = await deps.orders.deferClaimed(order, paced);
-      log.debug({ delayMs: paced.delayMs }, "over the partner's rate limit; deferred without an attempt");
-      return deferred ? 'deferred' : 'superseded';
-    }
-    startedAt = new Date();
-    const claimEndsAt = claimAskedAt + config.claimTtlMs - CLAIM_SAFETY_MS;
-    const budget = Math.min(config.callbackTimeoutMs, claimEndsAt - performance.now());
-    const deadline = new CallbackDeadline(shutdown, budget, budget < config.callbackTimeoutMs ? 'claim' : 'timeout');
-    let settled: Verdict | undefined;
-    try {
-      answer = await sendCallback(
-        deps.http,
-        { url, body: prepared.callback.body, webhookId: webhookIdFor(order.id), signingKeys, sendBy: claimEndsAt - MIN_SEND_BUDGET_MS },
-        deadline,
-      );
-      settled = classifyAnswer(answer);
-    } catch (err) {
-      lapsed = err instanceof ClaimLapsedError;
-      settled =
-        deadline.cause === 'shutdown' || lapsed
-          ? { kind: 'retry', reason: lapsed ? (err as Error).message : 'aborted by shutdown' }
-          : classifyError(err, deadline.cause, config.callbackTimeoutMs);
-    } finally {
-      deadline.dispose();
-      httpMs = Date.now() - startedAt.getTime();
-      // In finally: the slot must be given back whatever happened, or the partner loses it until its
-      // lease runs out. A request we stopped (shutdown, a claim running out early, a claim that had run
-      // out before it was written) says nothing of the partner.
-      const aborted = lapsed || stoppedByUs(deadline.cause, budget, config.callbackTimeoutMs);
-      deps.partners.settle(admission.slot, partnerOutcome(settled, answer, { aborted, answerMs: httpMs, firstAttempt: order.attempts === 0 }));
-    }
-    verdict = settled;
+  } catch (err) {
+    log.error({ err }, 'the attempt failed in our own code; recorded as a failed attempt');
+    verdict = { kind: 'retry', reason: `internal error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500) };
   }
 
   // Handed back without counting an attempt: aborted by shutdown, or never written (its claim ran out).
@@ -175,10 +189,10 @@ export async function deliverOrder(
           baseMs: config.retryBaseMs,
           maxMs: config.retryMaxMs,
         });
-  const applied = await recordWithRetry(deps, order, outcome, startedAt, answer?.status);
+  const applied = await recordWithRetry(deps, order, outcome, startedAt, performance.now() - startedMono, answer?.status);
   logOutcome(log, order, outcome, applied, answer?.status);
   const result = applied ? outcome.kind : 'superseded';
-  deps.observe?.({ result, attempt: order.attempts + 1, httpMs, readySince: order.readySince });
+  deps.observe?.({ result, attempt: order.attempts + 1, httpMs, readyForMs: pgNow() - order.readySince.getTime() });
   return result;
 }
 
@@ -209,6 +223,7 @@ async function recordWithRetry(
   order: ClaimedOrder,
   outcome: AttemptOutcome,
   startedAt: Date,
+  durationMs: number,
   httpStatus: number | undefined,
 ): Promise<boolean> {
   const delays = [100, 500, 2000];
@@ -218,7 +233,7 @@ async function recordWithRetry(
         order,
         outcome,
         startedAt,
-        durationMs: Date.now() - startedAt.getTime(),
+        durationMs,
         httpStatus,
         worker: deps.workerId,
       });

@@ -16,6 +16,8 @@ export interface SignedRequest {
    * it, so a process paused since (its timers late) never sends on a claim that has run out.
    */
   sendBy: number;
+  /** Now, in ms since the epoch, on the clock the daemon shares (Postgres'): webhook-timestamp, Retry-After dates. */
+  now: () => number;
 }
 
 /** What stops a request early (CallbackDeadline): it is told how, once, and calls that when it fires. */
@@ -46,7 +48,7 @@ const DISCARD_TIMEOUT_MS = 1000;
  * which halved the client's CPU per callback (BENCHMARKS.md, history).
  */
 export function sendCallback(client: Dispatcher, request: SignedRequest, stopSwitch: StopSwitch): Promise<HttpAnswer> {
-  const timestamp = Math.floor(Date.now() / 1000);
+  const timestamp = Math.floor(request.now() / 1000);
   const headers = {
     'content-type': 'application/json',
     'user-agent': 'order-callbacks',
@@ -110,7 +112,7 @@ export function sendCallback(client: Dispatcher, request: SignedRequest, stopSwi
         // 1xx (102 Processing, 103 Early Hints) is not the answer: the final status is still to come.
         if (statusCode < 200) return;
         const retryAfter = responseHeaders['retry-after'];
-        answer = { status: statusCode, retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) };
+        answer = { status: statusCode, retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, request.now()) };
         if (Number(responseHeaders['content-length']) > DISCARD_LIMIT_BYTES) dropBody(c);
         else cutOff = setTimeout(() => dropBody(c), DISCARD_TIMEOUT_MS);
       },

@@ -6,7 +6,7 @@
 export function cachedFor<T>(ttlMs: number, load: () => Promise<T>): () => Promise<T> {
   let entry: { at: number; value: Promise<T> } | undefined;
   return () => {
-    const now = Date.now();
+    const now = performance.now();
     if (!entry || now - entry.at > ttlMs) {
       const value = load();
       const current = { at: now, value };

@@ -113,7 +113,7 @@ export class Metrics {
     if (attempt.httpMs !== undefined) this.callbackSeconds.observe(attempt.httpMs / 1000);
     if (attempt.result === 'delivered') {
       this.attemptsPerDelivered.observe(attempt.attempt);
-      this.readyToDeliveredSeconds.observe(Math.max(0, Date.now() - attempt.readySince.getTime()) / 1000);
+      this.readyToDeliveredSeconds.observe(Math.max(0, attempt.readyForMs) / 1000);
     }
   };
 

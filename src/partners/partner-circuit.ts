@@ -38,7 +38,8 @@ export interface CircuitRules {
   maxCooldownMs: number;
   /**
    * Half-open: at most this many probes in flight; this many healthy answers close the circuit, this
-   * many failures open it again (BREAKER_HALF_OPEN_PROBES).
+   * many failures open it again, when they are at least `failureRate` of its probes
+   * (BREAKER_HALF_OPEN_PROBES).
    */
   probes: number;
   /** A Retry-After pauses the partner for at most this long (RETRY_MAX_MS). */
@@ -139,8 +140,11 @@ export const TRANSITIONS: readonly Transition[] = [
   {
     from: ['half_open'],
     on: 'outcomes',
-    when: 'BREAKER_HALF_OPEN_PROBES probes failed',
-    guard: (c) => tallies(c).probesFailed >= c.rules.probes,
+    when: 'BREAKER_HALF_OPEN_PROBES probes failed, and at least BREAKER_FAILURE_RATE of its probes',
+    guard: (c) => {
+      const { probesOk, probesFailed } = tallies(c);
+      return probesFailed >= c.rules.probes && probesFailed >= c.rules.failureRate * (probesOk + probesFailed);
+    },
     to: 'open',
     enter: (c) => ({ until: c.now + doubled(c), cooldownMs: doubled(c), reason: `${tallies(c).probesFailed} probes failed` }),
   },

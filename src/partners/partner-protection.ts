@@ -37,11 +37,11 @@ export function startPartnerProtection(options: {
   // autoResendUnfulfilledCommands off: a script that ran before the connection dropped would run again
   // after it came back, and count its outcomes and probes twice.
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: COMMAND_TIMEOUT_MS, autoResendUnfulfilledCommands: false });
-  let lastWarned = 0;
+  let lastWarned = -Infinity;
   redis.on('error', (err) => {
     // ioredis reports every failed reconnect; once a minute is enough to say Redis is away.
-    if (Date.now() - lastWarned < 60_000) return;
-    lastWarned = Date.now();
+    if (performance.now() - lastWarned < 60_000) return;
+    lastWarned = performance.now();
     logger.warn({ err }, 'partner state Redis connection error');
   });
   const rules = config.partnerRules;

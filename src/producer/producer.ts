@@ -74,14 +74,14 @@ export async function startProducer(deps: {
     logger,
     runOnce: async () => {
       if (!(await listener.tryLock(lockKey))) return LOCK_RETRY_MS;
-      lockedSince ??= Date.now();
+      lockedSince ??= performance.now();
       let keepLock = false;
       const started = process.hrtime.bigint();
       try {
         const result = await enqueueReadyOrders({ ...deps, logger, observePage: deps.metrics?.producerPageRead }, scanStart.nextRun());
         scanStart.stoppedAt(result.resumeAt);
         deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
-        const holdLeftMs = lockedSince + LOCK_HOLD_MS - Date.now();
+        const holdLeftMs = lockedSince + LOCK_HOLD_MS - performance.now();
         keepLock = (result.enqueued > 0 || result.queueFull) && holdLeftMs > 0;
         if (result.queueFull) return QUEUE_FULL_RECHECK_MS;
         // Kept, the lock must not wait for the next NOTIFY or poll, which may be far off: by then a run

@@ -345,3 +345,17 @@ describe('deferrals', () => {
     expect(rows[3].next_attempt_at.getTime()).toBeLessThan(Date.now() + delayMs / 2);
   });
 });
+
+describe('recordAttempts with a delay that is not a whole number', () => {
+  it('records it (rounded), and the records batched with it', async () => {
+    await insertOrders(database.db, [7001, 7002], 'http://127.0.0.1:9/cb');
+    const [a, b] = (await claimOrders(database.db, ['7001', '7002'], 60_000)) as ClaimedOrder[];
+    const writes = batchedOrderWrites(database.db, 60_000);
+    const results = await Promise.all([
+      writes.record(attempt(a, { kind: 'retry', error: 'HTTP 503', delayMs: 2504.3054 })),
+      writes.record(attempt(b, { kind: 'delivered' })),
+    ]);
+    expect(results).toEqual([true, true]);
+    expect((await getOrder(database.db, 7002)).status).toBe(6);
+  });
+});

@@ -54,6 +54,7 @@ const request = (path: string, sendBy = Number.POSITIVE_INFINITY): SignedRequest
   webhookId: 'msg_1',
   signingKeys: [Buffer.from('k')],
   sendBy,
+  now: Date.now,
 });
 
 // Each test's clients and deadlines, let go of after it whatever it did.

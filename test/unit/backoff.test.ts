@@ -22,6 +22,9 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
     expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
   });
+  it('answers whole milliseconds when now has a fraction (a clock carried forward by performance.now())', () => {
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now + 0.25)).toBe(30_000);
+  });
   it('ignores what it cannot read', () => {
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
     expect(parseRetryAfter('soon', now)).toBeUndefined();

@@ -53,7 +53,7 @@ const ROWS: { row: string; from: PartnerState; event: CircuitEvent; to: Partial<
     to: { state: 'closed', until: 0, cooldownMs: 1000 },
   },
   {
-    row: 'BREAKER_HALF_OPEN_PROBES probes failed',
+    row: 'BREAKER_HALF_OPEN_PROBES probes failed, and at least BREAKER_FAILURE_RATE of its probes',
     from: at('half_open'),
     event: outcomes(40, 39, 0, 3),
     to: { state: 'open', until: NOW + 4000, cooldownMs: 4000, reason: '3 probes failed' },
@@ -113,6 +113,7 @@ describe('what changes nothing', () => {
     ['a partner that fails every attempt, but too few to judge', at('closed'), outcomes(19, 19)],
     ['89 % failed', at('closed'), outcomes(100, 89)],
     ['half-open with fewer probe answers than it takes', at('half_open'), outcomes(10, 10, 2, 2)],
+    ['half-open with 3 probes failed but one answered: a broken order or two, not a partner down', at('half_open'), outcomes(10, 10, 1, 3)],
     ['an open circuit hearing of callbacks sent before it opened', at('open', { until: NOW + 1000 }), outcomes(100, 100, 0, 0)],
     ['an open circuit told Retry-After by a callback sent before it opened', at('open', { until: NOW + 1000 }), { kind: 'retry_after', pauseMs: 9000, status: 503 } as CircuitEvent],
     ['a pause told a Retry-After that ends sooner', at('paused', { until: NOW + 9000 }), { kind: 'retry_after', pauseMs: 1000, status: 503 } as CircuitEvent],
