@@ -19,7 +19,21 @@ export interface ClaimedOrder {
    * carried forward by the worker on a monotonic clock for what it stamps (webhook-timestamp).
    */
   claimedAtMs: number;
+  /**
+   * Why the row can never be delivered, when Postgres found it so before handing it over (a URL or a
+   * payload too big, a payload that is not an object or is nested too deep): callbackUrl and payload
+   * are then null, never loaded into the process. The worker fails the order with this reason.
+   */
+  poison: string | null;
 }
+
+/** A callback URL longer than this (characters) is a bad row. prepareCallback checks the same. */
+export const MAX_URL_LENGTH = 2048;
+/**
+ * A payload nested this deep is a bad row: parsing it, or writing it out as the callback body, walks
+ * it recursively, and a deep enough one takes the process's stack.
+ */
+export const MAX_PAYLOAD_DEPTH = 64;
 
 /**
  * An order id as Postgres prints a bigint; anything else (a forged job) can match no order. Canonical
@@ -55,7 +69,8 @@ export const CLAIM_EXPIRY = 'COALESCE(o.claim_until, o.lease_until)';
  * again: see claimOrders). Exported for the test that checks how Postgres plans it.
  */
 export const CLAIM_ORDERS_SQL = `
-  WITH ${lockedBatch('id bigint')}
+  WITH ${lockedBatch('id bigint')},
+  claimed AS (
   UPDATE orders o
      SET claim_token = gen_random_uuid(),
          claim_until = now() + (? * interval '1 millisecond'),
@@ -69,8 +84,26 @@ export const CLAIM_ORDERS_SQL = `
      AND ${STILL_READY}
      AND o.next_attempt_at <= now()
      AND (o.claim_token IS NULL OR ${CLAIM_EXPIRY} IS NULL OR ${CLAIM_EXPIRY} <= now())
-  RETURNING o.id, o.version, o.attempts, o.callback_url AS "callbackUrl", o.payload, o.claim_token AS token,
-            o.ready_since AS "readySince", (extract(epoch FROM now()) * 1000)::float8 AS "claimedAtMs"
+  RETURNING o.id, o.version, o.attempts, o.claim_token AS token, o.ready_since AS "readySince",
+            (extract(epoch FROM now()) * 1000)::float8 AS "claimedAtMs"
+  )
+  -- Each claimed row judged once, in Postgres, before its URL and payload leave it: a row that can never
+  -- be delivered hands over neither (tens of megabytes, or thousands of levels, would take a worker's
+  -- memory or stack when parsed). The size is of the payload as JSON text; the exact limit on the
+  -- callback body is checked by the worker (prepareCallback), this one is its coarse first line.
+  SELECT c.*, judged.poison,
+         CASE WHEN judged.poison IS NULL THEN o.callback_url END AS "callbackUrl",
+         CASE WHEN judged.poison IS NULL THEN o.payload END AS payload
+    FROM claimed c
+    JOIN orders o ON o.id = c.id
+   CROSS JOIN LATERAL (SELECT octet_length(o.payload::text) AS bytes) size
+   CROSS JOIN LATERAL (SELECT CASE
+       WHEN length(o.callback_url) > ${MAX_URL_LENGTH} THEN 'callback_url is longer than ${MAX_URL_LENGTH} characters'
+       WHEN o.payload IS NULL OR jsonb_typeof(o.payload) <> 'object' THEN 'payload is not a JSON object'
+       WHEN size.bytes > ? THEN 'payload is ' || size.bytes || ' bytes as JSON text, far over MAX_PAYLOAD_BYTES'
+       WHEN size.bytes >= ${2 * MAX_PAYLOAD_DEPTH} AND jsonb_path_exists(o.payload, 'strict $.**{${MAX_PAYLOAD_DEPTH}}')
+         THEN 'payload is nested more than ${MAX_PAYLOAD_DEPTH - 1} levels deep'
+     END AS poison) judged
   `;
 
 const claimStatement = new PreparedStatement<ClaimedOrder>('order_callbacks_claim_orders', CLAIM_ORDERS_SQL);
@@ -81,16 +114,19 @@ const claimStatement = new PreparedStatement<ClaimedOrder>('order_callbacks_clai
  * QUEUE_LEASE_KEPT_WITHIN_MS) and carries a fresh token. Read and claim are one statement on the
  * primary, so what a worker acts on is what it holds.
  *
- * Answers one entry per id, in order: the claimed order, or undefined when someone else holds it (a
+ * A row that can never be delivered is claimed with `poison` saying why, and without its URL and
+ * payload (`maxPayloadBytes`: MAX_PAYLOAD_BYTES). Answers one entry per id, in order: the claimed
+ * order, or undefined when someone else holds it (a
  * live claim, or a transaction holding the row right now), it is not due, it is no longer at 5, or the
  * id is not an order id. An id listed twice is claimed once, for its first entry. An order skipped
  * for a held row keeps its queue lease and is offered again when that runs out.
  */
-export async function claimOrders(db: Db, orderIds: string[], ttlMs: number): Promise<(ClaimedOrder | undefined)[]> {
+export async function claimOrders(db: Db, orderIds: string[], ttlMs: number, maxPayloadBytes: number): Promise<(ClaimedOrder | undefined)[]> {
   const valid = [...new Set(orderIds.filter(isOrderId))];
   if (valid.length === 0) return orderIds.map(() => undefined);
   const batch = JSON.stringify(valid.map((id) => ({ id })));
-  const result = await claimStatement.run(db, [batch, ttlMs, ttlMs, ttlMs + QUEUE_LEASE_KEPT_WITHIN_MS, ttlMs]);
+  // Twice the body's limit, as JSON text: Postgres writes jsonb with spaces that the body has not.
+  const result = await claimStatement.run(db, [batch, ttlMs, ttlMs, ttlMs + QUEUE_LEASE_KEPT_WITHIN_MS, ttlMs, 2 * maxPayloadBytes]);
   const claimed = new Map(result.rows.map((row) => [row.id, row]));
   return orderIds.map((id) => {
     const order = claimed.get(id);

@@ -1,4 +1,5 @@
 import type { Db } from './connection';
+import { MAX_URL_LENGTH } from './claim-order';
 import { PreparedStatement } from './prepared-statement';
 
 /** A position in orders_ready_idx. Microseconds since the epoch keep Postgres' full precision. */
@@ -32,6 +33,12 @@ function filledAShare(rows: { quota?: number; origin?: string | null }[]): boole
 }
 
 /**
+ * The callback URL as the producer reads it, for the job's routing hint: not a URL too long to be one
+ * (a megabyte in a bad row would be loaded for nothing; the worker fails that row).
+ */
+const ROUTING_URL = `CASE WHEN length(o.callback_url) <= ${MAX_URL_LENGTH} THEN o.callback_url END AS callback_url`;
+
+/**
  * The lease statement, with knex's `?` placeholders: the cursor (microseconds, id) when `afterCursor`,
  * then the page size and the lease's lifetime in milliseconds. Exported for the test that checks how
  * Postgres plans it.
@@ -59,7 +66,7 @@ export function leaseSql(afterCursor: boolean): string {
            claim_until = NULL
       FROM page
      WHERE o.id = page.id
-    RETURNING o.id, page.visible_us, o.callback_url
+    RETURNING o.id, page.visible_us, ${ROUTING_URL}
     `;
 }
 
@@ -126,7 +133,7 @@ export const LEASE_BY_PARTNER_SQL = `
      SET lease_until = now() + (? * interval '1 millisecond'), claim_token = NULL, claim_until = NULL
     FROM page
    WHERE o.id = page.id
-  RETURNING o.id, page.visible_us, o.callback_url, (SELECT k FROM quota) AS quota, callback_origin(o.callback_url) AS origin
+  RETURNING o.id, page.visible_us, ${ROUTING_URL}, (SELECT k FROM quota) AS quota, callback_origin(o.callback_url) AS origin
   `;
 
 type LeasedRow = { id: string; visible_us: string; callback_url: string | null; quota?: number; origin?: string | null };

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { MAX_URL_LENGTH } from '../db/claim-order';
 import { refusalFor, type DestinationPolicy } from './destination-policy';
 
 export interface PreparedCallback {
@@ -8,17 +9,17 @@ export interface PreparedCallback {
 
 export type Preparation = { ok: true; callback: PreparedCallback } | { ok: false; reason: string };
 
-const MAX_URL_LENGTH = 2048;
 
 /**
  * Checks an order row and builds the request body, or says why the row can never be delivered. Pure:
  * IP-literal hosts are judged here; names are judged at connect time by the guarded lookup.
  */
 export function prepareCallback(
-  order: { id: string; callbackUrl: string | null; payload: unknown },
+  order: { id: string; callbackUrl: string | null; payload: unknown; poison?: string | null },
   policy: DestinationPolicy,
   maxBodyBytes: number,
 ): Preparation {
+  if (order.poison) return { ok: false, reason: order.poison };
   const raw = order.callbackUrl;
   if (typeof raw !== 'string' || raw.trim() === '') return { ok: false, reason: 'callback_url is empty' };
   if (raw.length > MAX_URL_LENGTH) return { ok: false, reason: `callback_url is longer than ${MAX_URL_LENGTH} characters` };

@@ -14,8 +14,8 @@ import type { OrderWrites } from '../delivery/deliver-order';
  * rolls back as a deadlock victim runs again, rather than failing every attempt in it; a finish whose
  * row another transaction held is asked again on its own, while the rest of its batch goes through.
  */
-export function batchedOrderWrites(db: Db, claimTtlMs: number): OrderWrites {
-  const claims = new StatementBatcher((ids: string[]) => retryOnDeadlock(() => claimOrders(db, ids, claimTtlMs)));
+export function batchedOrderWrites(db: Db, claimTtlMs: number, maxPayloadBytes: number): OrderWrites {
+  const claims = new StatementBatcher((ids: string[]) => retryOnDeadlock(() => claimOrders(db, ids, claimTtlMs, maxPayloadBytes)));
   const records = new StatementBatcher((batch: AttemptRecord[]) => retryOnDeadlock(() => recordAttempts(db, batch)));
   const claimedDeferrals = new StatementBatcher((batch: ClaimedDeferral[]) => retryOnDeadlock(() => deferClaimedOrders(db, batch)));
   const unclaimedDeferrals = new StatementBatcher(async (batch: UnclaimedDeferral[]) => {

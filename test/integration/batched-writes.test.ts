@@ -49,7 +49,7 @@ describe('how Postgres plans the per-order statements', () => {
   // that scans such an index whole slows down with every order since the last vacuum; the statements
   // must look their orders up by primary key, whether Postgres plans them per call or once (prepared).
   it.each([
-    ['claim', CLAIM_ORDERS_SQL, '(jsonb, int, int, int, int)', "('[]', 1000, 1000, 11000, 1000)"],
+    ['claim', CLAIM_ORDERS_SQL, '(jsonb, int, int, int, int, int)', "('[]', 1000, 1000, 11000, 1000, 524288)"],
     ['record', RECORD_ATTEMPTS_SQL, '(jsonb)', "('[]')"],
   ])('%s finds its orders by primary key when statistics saw none at 5', async (_, sql, types, values) => {
     const stale = await createTestDatabase();
@@ -84,7 +84,7 @@ describe('claimOrders', () => {
     await database.db('orders').where({ id: 3 }).update({ claim_token: '00000000-0000-4000-8000-000000000003', lease_until: new Date(Date.now() + 60_000) });
 
     const ids = ['1', '2', '3', '6', '404', 'abc', '007', '99999999999999999999', '4', '4', '5'];
-    const claimed = await claimOrders(database.db, ids, 60_000);
+    const claimed = await claimOrders(database.db, ids, 60_000, 262_144);
 
     expect(claimed.map((order) => order?.id)).toEqual(['1', undefined, undefined, undefined, undefined, undefined, undefined, undefined, '4', undefined, '5']);
     const tokens = claimed.filter((order) => order).map((order) => order!.token);
@@ -109,7 +109,7 @@ describe('claimOrders', () => {
     await client.connect();
     try {
       await client.query('BEGIN');
-      const params = [JSON.stringify([{ id: '1601' }]), 5_000, 5_000, 5_000 + QUEUE_LEASE_KEPT_WITHIN_MS, 5_000];
+      const params = [JSON.stringify([{ id: '1601' }]), 5_000, 5_000, 5_000 + QUEUE_LEASE_KEPT_WITHIN_MS, 5_000, 524_288];
       expect((await client.query(positionalParameters(CLAIM_ORDERS_SQL), params)).rows).toHaveLength(1);
       // This transaction's own counts: one update, made in place (HOT), so no index got an entry.
       const { rows } = await client.query("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'orders'");
@@ -130,7 +130,7 @@ describe('claimOrders', () => {
   ])('a queue lease that %s is set to end with the claim', async (_, id, leaseMs) => {
     await insertOrders(database.db, [id], 'http://127.0.0.1:9/cb');
     await database.db('orders').where({ id }).update({ lease_until: new Date(Date.now() + leaseMs) });
-    expect(await claimOrders(database.db, [String(id)], 5_000)).toHaveLength(1);
+    expect(await claimOrders(database.db, [String(id)], 5_000, 262_144)).toHaveLength(1);
     const row = await getOrder(database.db, id);
     expect(row.lease_until).toEqual(row.claim_until);
     expect(row.claim_until!.getTime()).toBeGreaterThan(Date.now() + 3_000);
@@ -148,7 +148,7 @@ describe('claimOrders', () => {
     await database.db('orders').where({ id: 1801 }).update(olderClaim('00000000-0000-4000-8000-00000000180b'));
     await database.db('orders').where({ id: 1802 }).update(olderClaim('00000000-0000-4000-8000-00000000180c'));
     for (const id of [1801, 1802]) expect((await getOrder(database.db, id)).claim_until).toBeNull();
-    expect(await claimOrders(database.db, ['1801', '1802'], 5_000)).toEqual([undefined, undefined]);
+    expect(await claimOrders(database.db, ['1801', '1802'], 5_000, 262_144)).toEqual([undefined, undefined]);
 
     // A status change drops the claim whole.
     await database.db('orders').where({ id: 1801 }).update({ claim_token: '00000000-0000-4000-8000-00000000180d', claim_until: new Date(Date.now() + 60_000) });
@@ -163,7 +163,7 @@ describe('claimOrders', () => {
     const forward = ids.map(String);
     const backward = [...forward].reverse();
     const rounds = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => claimOrders(database.db, i % 2 ? backward : forward, 60_000)),
+      Array.from({ length: 8 }, (_, i) => claimOrders(database.db, i % 2 ? backward : forward, 60_000, 262_144)),
     );
     const winners = new Map<string, number>();
     for (const round of rounds) for (const order of round) if (order) winners.set(order.id, (winners.get(order.id) ?? 0) + 1);
@@ -175,7 +175,7 @@ describe('claimOrders', () => {
     await insertOrders(database.db, [1501, 1502, 1503], 'http://127.0.0.1:9/cb');
     const held = await holdRow(1502);
     try {
-      const claimed = await claimOrders(database.db, ['1501', '1502', '1503'], 60_000);
+      const claimed = await claimOrders(database.db, ['1501', '1502', '1503'], 60_000, 262_144);
       expect(claimed.map((order) => order?.id)).toEqual(['1501', undefined, '1503']);
     } finally {
       await held.release();
@@ -188,7 +188,7 @@ describe('recordAttempts', () => {
   it('applies each outcome to its own order, fenced by its own token, and logs every attempt', async () => {
     const ids = [2001, 2002, 2003, 2004, 2005];
     await insertOrders(database.db, ids, 'http://127.0.0.1:9/cb');
-    const claimed = (await claimOrders(database.db, ids.map(String), 60_000)) as ClaimedOrder[];
+    const claimed = (await claimOrders(database.db, ids.map(String), 60_000, 262_144)) as ClaimedOrder[];
     // 2005's claim ran out and another worker holds it now: our record for it must not apply.
     await database.db('orders').where({ id: 2005 }).update({ claim_token: '00000000-0000-4000-8000-000000002005' });
 
@@ -223,9 +223,9 @@ describe('recordAttempts', () => {
 
   it('a finish with a claim that is no longer current changes nothing, and is logged as superseded', async () => {
     await insertOrders(database.db, [900], 'http://127.0.0.1:9/cb');
-    const [first] = (await claimOrders(database.db, ['900'], 60_000)) as ClaimedOrder[];
+    const [first] = (await claimOrders(database.db, ['900'], 60_000, 262_144)) as ClaimedOrder[];
     await database.db('orders').where({ id: 900 }).update({ claim_until: new Date(Date.now() - 1) }); // the claim ran out
-    const [second] = (await claimOrders(database.db, ['900'], 60_000)) as ClaimedOrder[];
+    const [second] = (await claimOrders(database.db, ['900'], 60_000, 262_144)) as ClaimedOrder[];
     expect(second.token).not.toBe(first.token);
 
     expect(await recordAttempts(database.db, [attempt(first, { kind: 'delivered' })])).toEqual([false]);
@@ -241,7 +241,7 @@ describe('recordAttempts', () => {
 
   it('a record that already applied does not apply twice (the token is spent), even in the same batch', async () => {
     await insertOrders(database.db, [3001], 'http://127.0.0.1:9/cb');
-    const [order] = (await claimOrders(database.db, ['3001'], 60_000)) as ClaimedOrder[];
+    const [order] = (await claimOrders(database.db, ['3001'], 60_000, 262_144)) as ClaimedOrder[];
     expect(await recordAttempts(database.db, [attempt(order, { kind: 'delivered' }), attempt(order, { kind: 'retry', error: 'x', delayMs: 1 })])).toEqual([true, false]);
     const row = await getOrder(database.db, 3001);
     expect([row.status, row.attempts]).toEqual([6, 1]);
@@ -251,7 +251,7 @@ describe('recordAttempts', () => {
 
   it('a held row answers ROW_BUSY and writes nothing for it, while the rest of the batch applies', async () => {
     await insertOrders(database.db, [3101, 3102], 'http://127.0.0.1:9/cb');
-    const [a, b] = (await claimOrders(database.db, ['3101', '3102'], 60_000)) as ClaimedOrder[];
+    const [a, b] = (await claimOrders(database.db, ['3101', '3102'], 60_000, 262_144)) as ClaimedOrder[];
     const held = await holdRow(3101);
     try {
       expect(await recordAttempts(database.db, [attempt(a, { kind: 'delivered' }), attempt(b, { kind: 'delivered' })])).toEqual([ROW_BUSY, true]);
@@ -265,8 +265,8 @@ describe('recordAttempts', () => {
 
   it("the worker's writes ask again for a held row until it is free, and its neighbours are not held up", async () => {
     await insertOrders(database.db, [3201, 3202], 'http://127.0.0.1:9/cb');
-    const [a, b] = (await claimOrders(database.db, ['3201', '3202'], 60_000)) as ClaimedOrder[];
-    const writes = batchedOrderWrites(database.db, 60_000);
+    const [a, b] = (await claimOrders(database.db, ['3201', '3202'], 60_000, 262_144)) as ClaimedOrder[];
+    const writes = batchedOrderWrites(database.db, 60_000, 262_144);
     const held = await holdRow(3201);
     let heldRecorded: boolean | undefined;
     const recordingHeld = writes.record(attempt(a, { kind: 'delivered' })).then((applied) => (heldRecorded = applied));
@@ -292,7 +292,7 @@ describe('deferrals', () => {
 
   it("hands claimed orders back for their own delay on Postgres' clock, fenced by the token", async () => {
     await insertOrders(database.db, [4001, 4002], 'http://127.0.0.1:9/cb');
-    const [a, b] = (await claimOrders(database.db, ['4001', '4002'], 60_000)) as ClaimedOrder[];
+    const [a, b] = (await claimOrders(database.db, ['4001', '4002'], 60_000, 262_144)) as ClaimedOrder[];
     const stale = { ...b, token: '00000000-0000-4000-8000-000000004002' };
 
     expect(await deferClaimedOrders(database.db, [{ order: a, delayMs: 600_000 }, { order: stale, delayMs: 600_000 }])).toEqual([true, false]);
@@ -305,7 +305,7 @@ describe('deferrals', () => {
 
   it('a claimed order whose row is held answers ROW_BUSY and is left as it was', async () => {
     await insertOrders(database.db, [4101], 'http://127.0.0.1:9/cb');
-    const [order] = (await claimOrders(database.db, ['4101'], 60_000)) as ClaimedOrder[];
+    const [order] = (await claimOrders(database.db, ['4101'], 60_000, 262_144)) as ClaimedOrder[];
     const held = await holdRow(4101);
     try {
       expect(await deferClaimedOrders(database.db, [{ order, delayMs: 600_000 }])).toEqual([ROW_BUSY]);
@@ -319,7 +319,7 @@ describe('deferrals', () => {
     await insertOrders(database.db, [5001, 5002, 5003, 5004], 'http://127.0.0.1:9/cb');
     const later = new Date(Date.now() + 7_200_000);
     await database.db('orders').where({ id: 5002 }).update({ next_attempt_at: later, lease_until: new Date(Date.now() + 60_000) });
-    const [claimed] = (await claimOrders(database.db, ['5003'], 60_000)) as ClaimedOrder[];
+    const [claimed] = (await claimOrders(database.db, ['5003'], 60_000, 262_144)) as ClaimedOrder[];
     const delayMs = 600_000;
 
     const held = await holdRow(5004);
@@ -349,8 +349,8 @@ describe('deferrals', () => {
 describe('recordAttempts with a delay that is not a whole number', () => {
   it('records it (rounded), and the records batched with it', async () => {
     await insertOrders(database.db, [7001, 7002], 'http://127.0.0.1:9/cb');
-    const [a, b] = (await claimOrders(database.db, ['7001', '7002'], 60_000)) as ClaimedOrder[];
-    const writes = batchedOrderWrites(database.db, 60_000);
+    const [a, b] = (await claimOrders(database.db, ['7001', '7002'], 60_000, 262_144)) as ClaimedOrder[];
+    const writes = batchedOrderWrites(database.db, 60_000, 262_144);
     const results = await Promise.all([
       writes.record(attempt(a, { kind: 'retry', error: 'HTTP 503', delayMs: 2504.3054 })),
       writes.record(attempt(b, { kind: 'delivered' })),
