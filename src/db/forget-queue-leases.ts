@@ -6,11 +6,16 @@ import type { Db } from './connection';
  * adding them failed (`orderIds`). Claimed orders keep their claim: a worker may still be delivering.
  */
 export async function forgetQueueLeases(db: Db, orderIds?: string[]): Promise<number> {
-  const result = await db.raw(
-    `UPDATE orders SET lease_until = NULL
-      WHERE status = 5 AND claim_token IS NULL AND lease_until > now()
-        ${orderIds ? 'AND id = ANY(?::bigint[])' : ''}`,
-    orderIds ? [orderIds] : [],
-  );
+  // Bounded: one that waits on a lock gives up, and the caller tries again on its next run.
+  const result = await db
+    .raw(
+      `UPDATE orders SET lease_until = NULL
+        WHERE status = 5 AND claim_token IS NULL AND lease_until > now()
+          ${orderIds ? 'AND id = ANY(?::bigint[])' : ''}`,
+      orderIds ? [orderIds] : [],
+    )
+    .timeout(FORGET_TIMEOUT_MS, { cancel: true });
   return result.rowCount ?? 0;
 }
+
+const FORGET_TIMEOUT_MS = 10_000;

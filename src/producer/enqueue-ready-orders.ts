@@ -5,13 +5,15 @@ import { forgetQueueLeases } from '../db/forget-queue-leases';
 import { leaseReadyOrders, type LeaseCursor } from '../db/lease-ready-orders';
 import type { Logger } from '../observability/logger';
 import { countUnfinishedJobs, JOB_OPTIONS, jobIdFor, type CallbackJobData } from '../queue/callback-queue';
-import { redisWasReset } from '../queue/redis-reset-detector';
+import type { RedisLossDetector } from '../queue/redis-reset-detector';
 
 export interface EnqueueDeps {
   db: Db;
   queue: Queue<CallbackJobData>;
   config: Pick<Config, 'maxQueuedJobs' | 'producerPageSize' | 'queueLeaseMs'>;
   logger: Logger;
+  /** Tells whether Redis lost the queue's data since the last look. */
+  redisLoss: Pick<RedisLossDetector, 'lost' | 'dealtWith'>;
   /** Told how long each page's lease statement took, in seconds (metrics). */
   observePage?: (seconds: number) => void;
   /**
@@ -46,11 +48,15 @@ export interface EnqueueResult {
 export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor): Promise<EnqueueResult> {
   const { db, queue, config, logger } = deps;
   let cursor = from;
-  // Asked together, one round trip: a Redis that lost its data has no unfinished jobs to count either.
-  const [reset, unfinished] = await Promise.all([redisWasReset(queue), countUnfinishedJobs(queue)]);
-  if (reset) {
+  // Asked together: a Redis that lost its data has no unfinished jobs to count either.
+  const [lost, unfinished] = await Promise.all([deps.redisLoss.lost(), countUnfinishedJobs(queue)]);
+  if (lost) {
     const released = await forgetQueueLeases(db);
-    if (released > 0) logger.warn({ released }, 'Redis lost its jobs; their orders are offered again now');
+    // Only now: should forgetting fail, the next run finds the loss again and tries again.
+    await deps.redisLoss.dealtWith();
+    // A first look at a new Redis finds no marker either, and nothing to release.
+    if (released > 0) logger.warn({ released, why: lost }, 'Redis lost its jobs; their orders are offered again now');
+    else logger.debug({ why: lost }, 'no jobs to offer again after a look at a new (or emptied) Redis');
     cursor = undefined; // their leases are gone, so they sit at the front again
   }
 
@@ -87,9 +93,13 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
   return { enqueued, queueFull: room <= 0, resumeAt: reachedEnd || byPartner ? undefined : cursor };
 }
 
+/** A routing hint longer than this is left out: a job's data holds nothing unbounded. */
+const MAX_ORIGIN_HINT = 300;
+
 function originOf(url: string | null | undefined): string | undefined {
   try {
-    return url ? new URL(url).origin : undefined;
+    const origin = url ? new URL(url).origin : undefined;
+    return origin !== undefined && origin.length <= MAX_ORIGIN_HINT ? origin : undefined;
   } catch {
     return undefined; // a bad row: the worker fails it with the reason
   }

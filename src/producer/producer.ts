@@ -6,6 +6,7 @@ import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallbackJobData } from '../queue/callback-queue';
 import { withTimeout } from '../with-timeout';
+import { RedisLossDetector } from '../queue/redis-reset-detector';
 import { enqueueReadyOrders } from './enqueue-ready-orders';
 import { ReadyListener } from './ready-listener';
 import { ScanStart } from './scan-start';
@@ -58,6 +59,7 @@ export async function startProducer(deps: {
   let loop: BackgroundLoop | undefined;
   let lockedSince: number | undefined;
   const scanStart = new ScanStart(deps.config.pollIntervalMs);
+  const redisLoss = new RedisLossDetector(deps.queue, deps.db);
   const listener = new ReadyListener(
     deps.config.databaseUrl,
     () => {
@@ -78,7 +80,7 @@ export async function startProducer(deps: {
       let keepLock = false;
       const started = process.hrtime.bigint();
       try {
-        const result = await enqueueReadyOrders({ ...deps, logger, observePage: deps.metrics?.producerPageRead }, scanStart.nextRun());
+        const result = await enqueueReadyOrders({ ...deps, logger, redisLoss, observePage: deps.metrics?.producerPageRead }, scanStart.nextRun());
         scanStart.stoppedAt(result.resumeAt);
         deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
         const holdLeftMs = lockedSince + LOCK_HOLD_MS - performance.now();

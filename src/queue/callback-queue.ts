@@ -1,4 +1,4 @@
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Queue, type ConnectionOptions, type JobsOptions, type JobType } from 'bullmq';
 
 /** What a job carries: the order's id (and a routing hint). Everything else is read from Postgres under a claim. */
 export interface CallbackJobData {
@@ -10,8 +10,12 @@ export interface CallbackJobData {
   origin?: string;
 }
 
-/** Job states that hold a job in Redis until a worker finishes it: what the queue bound counts. */
-export const UNFINISHED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
+/**
+ * Job states that hold a job in Redis until a worker finishes it: what the queue bound counts. A paused
+ * queue's jobs stay in `waiting` (BullMQ 6); `paused` is the list an older BullMQ's pause left, which
+ * BullMQ's count script still reads though its types no longer name it.
+ */
+export const UNFINISHED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused' as JobType] as const;
 
 /**
  * BullMQ's connection options for a daemon: commands wait for Redis to come back rather than fail

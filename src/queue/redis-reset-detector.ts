@@ -1,18 +1,59 @@
 import type { Queue } from 'bullmq';
+import type { Db } from '../db/connection';
+import { recordQueueGeneration, resetQueueGeneration } from '../db/queue-generation';
+
+/** The marker (nil when gone) and the generation, incremented: one round trip, both keys declared. */
+const LOOK = `return { redis.call('GET', KEYS[1]) or false, redis.call('INCR', KEYS[2]) }`;
+
+/** How often a producer compares Redis' generation with the highest one Postgres has seen. */
+const GENERATION_CHECK_EVERY_MS = 2000;
 
 /**
- * Tells whether Redis has lost its data since the last look: a marker key that the producers keep
- * set. Redis restarted empty, FLUSHALL, or a failover to a replica that never had it: the marker is
- * gone, and so are the jobs that the queue leases in Postgres stand for. The first look on a new
- * Redis also says "reset", which is harmless: there are no jobs to lose then either.
- * Read-then-write is enough because producers run one at a time (the advisory lock).
+ * Tells whether Redis has lost the queue's data since the last look, so the producers can offer its
+ * orders again at once rather than when their queue leases run out:
+ * - a marker key the producers keep set: gone when Redis restarted empty, was flushed, or failed over
+ *   to a replica that never had it (the first look at a new Redis says "lost" too, which is harmless:
+ *   there are no jobs to lose);
+ * - a generation counter the producers increment in Redis, its highest value kept in Postgres: a Redis
+ *   that came back with older data (a restore from an older snapshot, a replica that lagged) shows a
+ *   generation no higher than one it showed before, though the marker survived.
+ * The loss counts as dealt with (the marker set, the generation taken as the new mark) only once the
+ * caller says so, after forgetting the leases: if that fails, the next look finds the loss again.
  */
-export async function redisWasReset(queue: Queue): Promise<boolean> {
-  const client = await queue.getBackend().client;
-  const key = resetMarkerKey(queue);
-  if ((await client.get(key)) !== null) return false;
-  await client.set(key, new Date().toISOString());
-  return true;
+export class RedisLossDetector {
+  private checkedAt = -Infinity;
+  private generation = 0;
+  private readonly defined = new WeakSet<object>();
+
+  constructor(
+    private readonly queue: Queue,
+    private readonly db: Db,
+  ) {}
+
+  /** Why Redis' data is known lost, or undefined. */
+  async lost(): Promise<string | undefined> {
+    const client = await this.queue.getBackend().client;
+    if (!this.defined.has(client)) {
+      client.defineCommand('orderCallbacksLookAtRedis', { numberOfKeys: 2, lua: LOOK });
+      this.defined.add(client);
+    }
+    const [marker, generation] = (await client.runCommand('orderCallbacksLookAtRedis', [resetMarkerKey(this.queue), generationKey(this.queue)])) as [string | null, number];
+    this.generation = Number(generation);
+    if (marker === null) return 'its marker key is gone (restarted empty, flushed, or failed over)';
+    if (performance.now() - this.checkedAt < GENERATION_CHECK_EVERY_MS) return undefined;
+    this.checkedAt = performance.now();
+    const before = await recordQueueGeneration(this.db, this.queue.name, this.generation);
+    if (before !== undefined && this.generation <= before) return `its generation went back from ${before} to ${this.generation} (older data: a restore or a lagging replica)`;
+    return undefined;
+  }
+
+  /** The loss was dealt with: the marker is set again and this generation is the new mark. */
+  async dealtWith(): Promise<void> {
+    const client = await this.queue.getBackend().client;
+    await client.set(resetMarkerKey(this.queue), new Date().toISOString());
+    await resetQueueGeneration(this.db, this.queue.name, this.generation);
+    this.checkedAt = performance.now();
+  }
 }
 
 /** The marker's key, beside the queue's own keys (which BullMQ's obliterate does not know of). */
@@ -20,8 +61,12 @@ export function resetMarkerKey(queue: Queue): string {
   return `${queue.opts.prefix ?? 'bull'}:${queue.name}:order-callbacks:marker`;
 }
 
-/** Removes a queue for good: BullMQ's keys and the marker. For tests and benchmarks, never the daemon. */
+function generationKey(queue: Queue): string {
+  return `${queue.opts.prefix ?? 'bull'}:${queue.name}:order-callbacks:generation`;
+}
+
+/** Removes a queue for good: BullMQ's keys, the marker and the generation. For tests and benchmarks, never the daemon. */
 export async function obliterateWithMarker(queue: Queue): Promise<void> {
   await queue.obliterate({ force: true });
-  await (await queue.getBackend().client).del(resetMarkerKey(queue));
+  await (await queue.getBackend().client).del(resetMarkerKey(queue), generationKey(queue));
 }

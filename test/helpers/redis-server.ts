@@ -29,7 +29,23 @@ export class PrivateRedis {
   /** SIGKILL, then the same port again, empty. */
   async restartEmpty(downForMs = 0): Promise<void> {
     await this.kill();
+    rmSync(path.join(this.dir, 'dump.rdb'), { force: true });
     if (downForMs) await new Promise((resolve) => setTimeout(resolve, downForMs));
+    await this.run();
+  }
+
+  /** Writes a snapshot of what Redis holds now (SAVE), for restartFromSnapshot(). */
+  async save(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(this.port, '127.0.0.1', () => socket.write('SAVE\r\n'));
+      socket.once('data', (reply) => (socket.destroy(), reply.toString().startsWith('+OK') ? resolve() : reject(new Error(`SAVE: ${reply}`))));
+      socket.once('error', reject);
+    });
+  }
+
+  /** SIGKILL, then the same port again with the data of the last save(): Redis gone back in time. */
+  async restartFromSnapshot(): Promise<void> {
+    await this.kill();
     await this.run();
   }
 

@@ -5,6 +5,7 @@ import { positionalParameters } from '../../src/db/prepared-statement';
 import { createLogger } from '../../src/observability/logger';
 import { enqueueReadyOrders } from '../../src/producer/enqueue-ready-orders';
 import { countUnfinishedJobs, redisConnection } from '../../src/queue/callback-queue';
+import { RedisLossDetector } from '../../src/queue/redis-reset-detector';
 import { advisoryLockFree, createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { spawnDaemon, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
@@ -167,6 +168,7 @@ describe('leasing while some partners are held', () => {
       queue,
       config: { maxQueuedJobs: 30_000, producerPageSize: 1000, queueLeaseMs: 60_000 },
       logger: createLogger('silent'),
+      redisLoss: new RedisLossDetector(queue, database.db),
       partnerLimits: async () => new Map([[heldOrigin, 0], [origin(7), 3]]),
     };
     const run = await enqueueReadyOrders(deps);
@@ -236,6 +238,7 @@ it('a run that continues after a full queue starts where the last one stopped; o
     queue,
     config: { maxQueuedJobs: 10, producerPageSize: 4, queueLeaseMs: 60_000 },
     logger: createLogger('silent'),
+    redisLoss: new RedisLossDetector(queue, database.db),
   };
   const queued = async () => (await queue.getWaiting(0, -1)).map((job) => Number(job.data.orderId)).sort((a, b) => a - b);
 
