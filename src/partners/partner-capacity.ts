@@ -75,3 +75,14 @@ export const AT_CAP: readonly CapacityRow[] = [
 export function atCap(c: CapacityContext): AtCap {
   return AT_CAP.find((row) => row.guard(c))!.decide(c);
 }
+
+/**
+ * Since when the partner has been at its cap without a break, after an exchange that asked for slots
+ * (`prev`: before it; undefined: not at its cap). A slot granted means one was free: a spell at the cap
+ * that follows starts now, never earlier (a spell that ended before a quiet hour, or a hold, would
+ * otherwise make the partner look silent the moment it is at its cap again).
+ */
+export function atCapSince(prev: number | undefined, exchange: { inFlight: number; limit: number; granted: number }, now: number): number | undefined {
+  if (exchange.inFlight < exchange.limit) return undefined;
+  return exchange.granted > 0 || prev === undefined ? now : prev;
+}

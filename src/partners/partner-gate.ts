@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../observability/logger';
 import { withTimeout } from '../with-timeout';
-import { atCap, SLOT_WAIT_MS } from './partner-capacity';
+import { atCap, atCapSince, SLOT_WAIT_MS } from './partner-capacity';
 import { admission, clearsWindow, effectiveState, nextState, type CircuitEvent, type CircuitRules, type CircuitState, type PartnerState } from './partner-circuit';
 import type { PartnerDirectory } from './partner-directory';
 import { PartnerLine, type WantTerms } from './partner-line';
@@ -251,8 +251,7 @@ export class PartnerGate {
     }
     this.storeOf.set(snapshot, store);
     this.cache.set(line.origin, { snapshot, store, at: performance.now() });
-    if (terms && snapshot.granted < request.want.ids.length && snapshot.inFlight >= terms.limit) line.atCapSince ??= snapshot.now;
-    else if (terms) line.atCapSince = undefined;
+    if (terms) line.atCapSince = atCapSince(line.atCapSince, { inFlight: snapshot.inFlight, limit: terms.limit, granted: snapshot.granted }, snapshot.now);
     await this.afterExchange(line, snapshot, store, request.outcomes.attempts > 0 || request.probes.ok + request.probes.failed > 0, retryAfter);
     return snapshot;
   }

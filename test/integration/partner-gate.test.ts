@@ -80,3 +80,24 @@ it('goes on with per-process limits while Redis cannot be asked, says so, and sh
   expect(gate.degraded()).toBeUndefined();
   expect(observed).toEqual([true, false, true]);
 }, 30_000);
+
+it('a partner at its cap again after a quiet spell (a pause) is not taken for silent: its last spell at the cap ended', async () => {
+  const timings = storeTimings(rules.windowMs);
+  const local = { store: new LocalPartnerStore(timings, rules.cooldownMs), directory: new LocalPartnerDirectory() };
+  const quiet = new PartnerGate({ shared: local, local, rules, callbackTimeoutMs: 10_000, workerId: 'q', logger: createLogger('silent') });
+  const partner = 'http://127.0.0.1:9';
+  try {
+    const [a, b] = (await Promise.all([quiet.admit(partner, never), quiet.admit(partner, never)])) as { admitted: true; slot: Slot }[];
+    expect(await quiet.admit(partner, never)).toMatchObject({ admitted: false }); // at its cap: a spell begins
+    for (const slot of [a.slot, b.slot]) quiet.settle(slot, { kind: 'healthy', answerMs: 20, firstAttempt: true });
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // held by hand, say: nothing asked meanwhile
+
+    const again = await Promise.all([1, 2, 3].map(() => quiet.admit(partner, never)));
+    const refused = again.find((x) => !x.admitted) as { delayMs: number; reason: string };
+    expect(refused.reason).toMatch(/^at its cap/);
+    expect(refused.delayMs).toBeLessThan(2000); // about an answer time, not a callback timeout
+    expect(quiet.capacitySkips().size).toBe(0); // and the producer goes on leasing its orders
+  } finally {
+    quiet.stop();
+  }
+});

@@ -1,4 +1,4 @@
-import { AT_CAP, atCap, type CapacityContext } from '../../src/partners/partner-capacity';
+import { AT_CAP, atCap, atCapSince, type CapacityContext } from '../../src/partners/partner-capacity';
 import { partnerOutcome, stoppedByUs } from '../../src/partners/partner-outcome';
 
 const NOW = 50_000;
@@ -51,5 +51,16 @@ describe('a request that got no answer', () => {
     ['failed on the network: the partner\'s', undefined, 10_000, false],
   ] as const)('%s', (_name, cause, budget, ours) => {
     expect(stoppedByUs(cause, budget, 10_000)).toBe(ours);
+  });
+});
+
+describe('at the cap since when', () => {
+  it.each([
+    ['not at the cap: no spell', 5000, { inFlight: 3, limit: 8, granted: 0 }, undefined],
+    ['at the cap for the first time: since now', undefined, { inFlight: 8, limit: 8, granted: 0 }, NOW],
+    ['still at the cap, nothing granted: the spell goes on', NOW - 4000, { inFlight: 8, limit: 8, granted: 0 }, NOW - 4000],
+    ['at the cap again after a slot was granted (one was free): a new spell, from now', NOW - 4000, { inFlight: 8, limit: 8, granted: 2 }, NOW],
+  ] as const)('%s', (_name, prev, exchange, expected) => {
+    expect(atCapSince(prev, exchange, NOW)).toBe(expected);
   });
 });
