@@ -17,12 +17,20 @@ const path = require('node:path');
 
 const positive = (value, fallback) => (Number.parseInt(value, 10) > 0 ? Number.parseInt(value, 10) : fallback);
 
+// The daemon's own code decides how long a graceful stop may take (its grace period, from its config,
+// and what follows it), so PM2 and the daemon cannot disagree: PM2 must never SIGKILL a replica that is
+// writing its hand-backs. The app runs from dist/ anyway.
+let daemon;
+try {
+  daemon = { config: require('./dist/config'), shutdown: require('./dist/shutdown-budget') };
+} catch (err) {
+  throw new Error(`order-callbacks: build it first (npm ci && npm run build): ${err.message}`);
+}
+const { shutdownGraceMs } = daemon.config.loadConfig(process.env);
+
 // Relative to this file, so `pm2 start` from any directory writes to the same place.
 const logDir = path.resolve(__dirname, process.env.ORDER_CALLBACKS_LOG_DIR || 'logs');
 const instances = positive(process.env.ORDER_CALLBACKS_INSTANCES, 2);
-const callbackTimeoutMs = positive(process.env.CALLBACK_TIMEOUT_MS, 10_000);
-// The daemon's own default: callbacks in flight get the callback timeout plus a margin to finish.
-const graceMs = positive(process.env.SHUTDOWN_GRACE_MS, callbackTimeoutMs + 5_000);
 
 /** One PM2 app running `node dist/cli.js <command>`. */
 function app(name, command, count) {
@@ -42,9 +50,10 @@ function app(name, command, count) {
     // After this long without `ready`, PM2 counts the replica as started anyway and moves on; the
     // replica keeps waiting for its services by itself (it logs while it does).
     listen_timeout: 60_000,
-    // PM2 must never SIGKILL a replica that is still finishing callbacks: wait longer than the grace period.
+    // PM2 must never SIGKILL a replica that is still finishing callbacks or writing their hand-backs:
+    // longer than the daemon's own deadline for a stop (which it enforces itself).
     kill_signal: 'SIGTERM',
-    kill_timeout: graceMs + 5_000,
+    kill_timeout: daemon.shutdown.killTimeoutMs(shutdownGraceMs),
     // A slow leak restarts the replica (gracefully) instead of growing until the OOM killer picks it.
     max_memory_restart: process.env.ORDER_CALLBACKS_MAX_MEMORY || '512M',
     // A crash loop (bad config, no database) backs off instead of spinning.

@@ -9,6 +9,7 @@ import { startOpsServer } from './observability/ops-server';
 import { startPartnerProtection } from './partners/partner-protection';
 import { startProducer } from './producer/producer';
 import { createCallbackQueue } from './queue/callback-queue';
+import { HAND_BACK_MS, shutdownDeadlineMs } from './shutdown-budget';
 import { waitForServices } from './wait-for-services';
 import { startCallbackWorker, type CallbackWorker } from './worker/callback-worker';
 
@@ -22,6 +23,8 @@ export interface Daemon {
   stop(): Promise<void>;
   /** Aborts the callbacks in flight now; their orders are handed back. */
   abortInFlight(): void;
+  /** The longest a graceful stop may take (shutdownDeadlineMs): past it, the process exits anyway. */
+  shutdownDeadlineMs: number;
 }
 
 /**
@@ -55,18 +58,10 @@ export async function startDaemon(
     lifecycle.add('partner protection', () => partners.close());
     const metrics = config.metrics ? new Metrics({ db, queue, partners: partners.directory, partnerRules: config.partnerRules, partnersTopK: config.partnerMetricsTopK }) : undefined;
     partners.gate?.observe(metrics?.partnerObserver);
-    if (role !== 'producer') {
-      const started = startCallbackWorker({ db, config, logger, workerId, metrics, partners: partners.gate!, redis: partners.redis });
-      worker = started;
-      // The grace period, then the aborted callbacks' records (Postgres), then BullMQ's close.
-      lifecycle.add('worker', () => started.stop(), config.shutdownGraceMs + 10_000);
-    }
-    if (role !== 'worker') {
-      const producer = await startProducer({ db, queue, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get() });
-      lifecycle.add('producer', () => producer.stop());
-    }
+    // Released in reverse: on a signal, fetching stops first, then the producer, then the callbacks in
+    // flight get the rest of the grace period and hand back what is left; the ops server answers
+    // (/readyz red) until then.
     if (config.metrics && metrics) {
-      const running = worker;
       const ops = await startOpsServer({
         ...config.metrics,
         db,
@@ -76,7 +71,7 @@ export async function startDaemon(
         checks: {
           postgres: () => db.raw('SELECT 1'),
           redis: () => queue.getJobCounts('waiting'),
-          ...(running ? { worker: async () => assertRunning(running.isRunning()) } : {}),
+          ...(role !== 'producer' ? { worker: async () => assertRunning(worker?.isRunning() ?? false) } : {}),
         },
         // Degraded, not down: the process goes on delivering with per-process partner limits.
         degraded: (): Record<string, string> => {
@@ -87,6 +82,18 @@ export async function startDaemon(
       opsPort = ops.port;
       lifecycle.add('ops server', () => ops.close());
     }
+    if (role !== 'producer') {
+      const started = startCallbackWorker({ db, config, logger, workerId, metrics, partners: partners.gate!, redis: partners.redis });
+      worker = started;
+      // The rest of the grace period, then the aborted callbacks' hand-backs (Postgres), then BullMQ's close.
+      lifecycle.add('worker', () => started.stop(), config.shutdownGraceMs + HAND_BACK_MS);
+    }
+    if (role !== 'worker') {
+      const producer = await startProducer({ db, queue, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get() });
+      lifecycle.add('producer', () => producer.stop());
+    }
+    const fetching = worker;
+    if (fetching) lifecycle.add('fetching', () => fetching.stopFetching());
   } catch (err) {
     await lifecycle.stop();
     throw err;
@@ -96,7 +103,7 @@ export async function startDaemon(
     { role, queue: config.queueName, concurrency: config.workerConcurrency, maxQueuedJobs: config.maxQueuedJobs },
     'order-callbacks running',
   );
-  return { logger, opsPort, stop: () => lifecycle.stop(), abortInFlight: () => worker?.abortInFlight() };
+  return { logger, opsPort, shutdownDeadlineMs: shutdownDeadlineMs(config.shutdownGraceMs), stop: () => lifecycle.stop(), abortInFlight: () => worker?.abortInFlight() };
 }
 
 function assertRunning(running: boolean): void {
@@ -115,6 +122,13 @@ export async function runDaemon(role: DaemonRole): Promise<void> {
     if (!daemon) process.exit(0); // still waiting for the services: nothing in flight to finish
     if (signals === 1) {
       daemon.logger.info({ signal }, 'stopping: no new work; waiting for callbacks in flight');
+      // Every step of the stop has its own bound; this one is the whole stop's, should they add up wrong.
+      const { shutdownDeadlineMs: deadline, logger } = daemon;
+      setTimeout(() => {
+        logger.error({ deadlineMs: deadline }, 'stopping took longer than its deadline; exiting now');
+        logger.flush();
+        process.exit(1);
+      }, deadline).unref();
       void daemon.stop().then(() => {
         daemon!.logger.info('stopped');
         daemon!.logger.flush();

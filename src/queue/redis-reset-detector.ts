@@ -14,15 +14,19 @@ const GENERATION_CHECK_EVERY_MS = 2000;
  * - a marker key the producers keep set: gone when Redis restarted empty, was flushed, or failed over
  *   to a replica that never had it (the first look at a new Redis says "lost" too, which is harmless:
  *   there are no jobs to lose);
- * - a generation counter the producers increment in Redis, its highest value kept in Postgres: a Redis
- *   that came back with older data (a restore from an older snapshot, a replica that lagged) shows a
- *   generation no higher than one it showed before, though the marker survived.
+ * - a generation counter the producers increment in Redis at each run: a Redis that came back with
+ *   older data (a restore from an older snapshot, a replica that lagged) shows a generation no higher
+ *   than one it showed before, though the marker survived. Compared with the highest this producer has
+ *   seen on every run, and every 2 s with the highest any producer has seen, kept in Postgres (for a
+ *   producer that restarted, or that another had taken turns with).
  * The loss counts as dealt with (the marker set, the generation taken as the new mark) only once the
  * caller says so, after forgetting the leases: if that fails, the next look finds the loss again.
  */
 export class RedisLossDetector {
   private checkedAt = -Infinity;
   private generation = 0;
+  /** The highest generation this producer has seen: checked on every run, at no cost. */
+  private highest = 0;
   private readonly defined = new WeakSet<object>();
 
   constructor(
@@ -40,6 +44,8 @@ export class RedisLossDetector {
     const [marker, generation] = (await client.runCommand('orderCallbacksLookAtRedis', [resetMarkerKey(this.queue), generationKey(this.queue)])) as [string | null, number];
     this.generation = Number(generation);
     if (marker === null) return 'its marker key is gone (restarted empty, flushed, or failed over)';
+    if (this.generation <= this.highest) return `its generation went back from ${this.highest} to ${this.generation} (older data: a restore or a lagging replica)`;
+    this.highest = this.generation;
     if (performance.now() - this.checkedAt < GENERATION_CHECK_EVERY_MS) return undefined;
     this.checkedAt = performance.now();
     const before = await recordQueueGeneration(this.db, this.queue.name, this.generation);
@@ -52,6 +58,7 @@ export class RedisLossDetector {
     const client = await this.queue.getBackend().client;
     await client.set(resetMarkerKey(this.queue), new Date().toISOString());
     await resetQueueGeneration(this.db, this.queue.name, this.generation);
+    this.highest = this.generation;
     this.checkedAt = performance.now();
   }
 }

@@ -14,8 +14,14 @@ import { redisConnection, type CallbackJobData } from '../queue/callback-queue';
 
 export interface CallbackWorker {
   /**
-   * Stops taking jobs and waits for the callbacks in flight, up to SHUTDOWN_GRACE_MS; then aborts the
-   * rest, which hand their orders back at once. Idempotent.
+   * Stops taking jobs at once (the callbacks in flight go on), and starts the grace period: the first
+   * step of a shutdown. Idempotent.
+   */
+  stopFetching(): void;
+  /**
+   * Stops taking jobs and waits for the callbacks in flight until the grace period (SHUTDOWN_GRACE_MS,
+   * counted from stopFetching) ends; then aborts the rest, which hand their orders back at once.
+   * Idempotent.
    */
   stop(): Promise<void>;
   /** Aborts the callbacks in flight now (a second signal). Their orders are handed back for redelivery. */
@@ -76,15 +82,23 @@ export function startCallbackWorker(deps: {
   });
 
   let stopping: Promise<void> | undefined;
+  let graceTimer: NodeJS.Timeout | undefined;
+  const stopFetching = () => {
+    if (graceTimer) return;
+    graceTimer = setTimeout(() => {
+      logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over; aborting callbacks in flight');
+      shutdown.abort();
+    }, config.shutdownGraceMs);
+    // Not waiting for the jobs in flight: they go on, and close() waits for them.
+    worker.pause(true).catch((err) => logger.warn({ err }, 'could not stop fetching jobs; closing will'));
+  };
   return {
     abortInFlight: () => shutdown.abort(),
-    isRunning: () => !stopping && worker.isRunning(),
+    isRunning: () => !stopping && !graceTimer && worker.isRunning(),
+    stopFetching,
     stop: () =>
       (stopping ??= (async () => {
-        const graceTimer = setTimeout(() => {
-          logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over; aborting callbacks in flight');
-          shutdown.abort();
-        }, config.shutdownGraceMs);
+        stopFetching();
         try {
           await worker.close();
         } finally {

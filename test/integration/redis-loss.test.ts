@@ -43,7 +43,7 @@ it('Redis back with older data (a restore, a lagging replica), its marker intact
   expect(daemon.lines.some((line) => line.msg === 'Redis lost its jobs; their orders are offered again now' && /generation went back/.test(String(line.why)))).toBe(true);
 }, 120_000);
 
-it("forgetting the lost jobs' leases that fails (the table locked) is tried again until it succeeds", async () => {
+it("forgetting the lost jobs' leases that fails (a row held) is tried again until it succeeds", async () => {
   const ids = Array.from({ length: 600 }, (_, i) => i + 1);
   await insertOrders(database.db, ids, receiver.url());
   const daemon = await spawnDaemon('start', env());
@@ -51,9 +51,17 @@ it("forgetting the lost jobs' leases that fails (the table locked) is tried agai
   const locker = await database.db.client.acquireConnection();
   try {
     await locker.query('BEGIN');
-    await locker.query('LOCK TABLE orders IN SHARE MODE'); // reads go on; the leases cannot be forgotten
+    // One leased order's row held: leases and claims skip it, forgetting the leases must wait for it.
+    const { rows: held } = await locker.query('SELECT id FROM orders WHERE status = 5 AND claim_token IS NULL AND lease_until > now() ORDER BY id DESC LIMIT 1 FOR UPDATE');
+    expect(held).toHaveLength(1);
     await redis.restartEmpty();
-    await sleep(12_000); // longer than forgetting may wait (10 s)
+    // A forget waiting on the lock, then longer than it may wait (10 s): it gives up, and is tried again.
+    // Asked on another connection: inside the locker's transaction, pg_stat_activity stays as first read.
+    await waitFor('the forget waiting on the lock', async () => {
+      const { rows } = await database.db.raw("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE orders SET lease_until = NULL%'");
+      return Number(rows[0].n) > 0;
+    }, 30_000, 50);
+    await sleep(11_000);
   } finally {
     await locker.query('ROLLBACK');
     await database.db.client.releaseConnection(locker);

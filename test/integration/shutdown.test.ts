@@ -112,3 +112,43 @@ it('a graceful restart mid-run never delivers an order twice', async () => {
   expect(receiver.countsById().size).toBe(400);
   expect([...receiver.countsById().values()].filter((n) => n > 1)).toEqual([]);
 });
+
+it('SIGTERM stops fetching first: no callback starts after it, those in flight finish, the rest wait at 5 for the next replica', async () => {
+  receiver = await new Receiver(() => ({ status: 200, delayMs: 300 })).start();
+  const daemon = await spawnDaemon('start', { ...env, WORKER_CONCURRENCY: '4', HOST_MAX_IN_FLIGHT: '4' });
+  await insertOrders(database.db, ids(200), receiver.url());
+  await waitFor('a few delivered and 4 in flight', async () => ((await statusCounts(database.db))[6] ?? 0) >= 8 && receiver!.inFlight() === 4);
+
+  const signalledAt = Date.now();
+  daemon.signal('SIGTERM');
+  expect(await daemon.exited).toEqual({ code: 0, signal: null });
+  expect(receiver.requests.filter((r) => r.startedAt > signalledAt + 5)).toEqual([]);
+  const counts = await statusCounts(database.db);
+  expect(counts[6]).toBe(receiver.requests.length); // each one sent was recorded
+  expect(counts[5]).toBe(200 - receiver.requests.length);
+  expect(Number((await database.db.raw('SELECT coalesce(max(attempts), 0) AS n FROM orders WHERE status = 5')).rows[0].n)).toBe(0);
+});
+
+it("PM2's kill_timeout is longer than the daemon's own deadline for a stop, however the grace period is set", async () => {
+  const { shutdownDeadlineMs } = await import('../../src/shutdown-budget');
+  const { loadConfig } = await import('../../src/config');
+  const settings: Record<string, string>[] = [{}, { CALLBACK_TIMEOUT_MS: '2000' }, { SHUTDOWN_GRACE_MS: '120000' }, { CALLBACK_TIMEOUT_MS: '60000' }];
+  for (const setting of settings) {
+    const saved = Object.fromEntries(Object.keys(setting).map((key) => [key, process.env[key]]));
+    Object.assign(process.env, setting);
+    try {
+      let apps: { kill_timeout: number }[] = [];
+      jest.isolateModules(() => {
+        apps = (require('../../ecosystem.config.js') as { apps: { kill_timeout: number }[] }).apps;
+      });
+      const deadline = shutdownDeadlineMs(loadConfig(process.env).shutdownGraceMs);
+      expect(apps.length).toBe(3);
+      for (const app of apps) expect(app.kill_timeout).toBeGreaterThan(deadline);
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  }
+});
