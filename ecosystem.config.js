@@ -6,7 +6,7 @@
 //       split: one producer process and N worker processes, for scaling workers on their own.
 //
 // A plain `pm2 start ecosystem.config.js` would start all three apps: harmless (producers take turns
-// through an advisory lock, workers share the queue) but twice the processes you meant.
+// through a lease in Postgres, workers share the queue) but twice the processes you meant.
 //
 // Settings come from the environment of the `pm2 start` call (DATABASE_URL, REDIS_URL, CALLBACK_SECRET...),
 // e.g. `set -a; . ./.env; set +a; pm2 start ecosystem.config.js --only order-callbacks`.
@@ -72,7 +72,7 @@ function app(name, command, count) {
 module.exports = {
   apps: [
     app('order-callbacks', 'start', instances),
-    // One producer is enough: only one enqueues at a time anyway (advisory lock), PM2 restarts it if it
+    // One producer is enough: only one enqueues at a time anyway (a lease), PM2 restarts it if it
     // dies, and a `start` or a second producer would take over the same way.
     app('order-callbacks-producer', 'producer', 1),
     app('order-callbacks-worker', 'worker', instances),

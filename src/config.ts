@@ -68,6 +68,7 @@ const schema = z.object({
   // more than the workers take meanwhile. 1000 starved one replica at ~3,500 orders/s (BENCHMARKS.md).
   MAX_QUEUED_JOBS: integer(1, 1_000_000).default(2000),
   PRODUCER_PAGE_SIZE: integer(1, 10_000).default(1000),
+  PRODUCER_LEASE_MS: integer(1000, 300_000).default(5000),
   QUEUE_LEASE_MS: integer(100, 86_400_000).optional(),
   CLAIM_TTL_MS: integer(1000, 3_600_000).optional(),
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000).optional(),
@@ -135,6 +136,11 @@ export interface Config {
   /** Redis holds at most this many unfinished jobs, however many orders are at 5. */
   maxQueuedJobs: number;
   producerPageSize: number;
+  /**
+   * How long a producer's turn lasts unless renewed (it renews every third of it while it works): a
+   * producer that freezes or wedges stops enqueueing for everyone for at most this long.
+   */
+  producerLeaseMs: number;
   /** How long an enqueued order stays invisible to producers before it is offered again. */
   queueLeaseMs: number;
   /**
@@ -250,6 +256,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     logLevel: v.LOG_LEVEL,
     maxQueuedJobs: v.MAX_QUEUED_JOBS,
     producerPageSize: v.PRODUCER_PAGE_SIZE,
+    producerLeaseMs: v.PRODUCER_LEASE_MS,
     queueLeaseMs: v.QUEUE_LEASE_MS ?? Math.min(claimTtlMs + QUEUE_LEASE_MARGIN_MS, QUEUE_LEASE_DEFAULT_MAX_MS),
     claimTtlMs,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS ?? v.CALLBACK_TIMEOUT_MS + CLAIM_MARGIN_MS,

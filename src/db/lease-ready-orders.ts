@@ -1,5 +1,6 @@
 import type { Db } from './connection';
 import { MAX_URL_LENGTH } from './claim-order';
+import { PRODUCER_FENCE, type ProducerFence } from './producer-lease';
 import { PreparedStatement } from './prepared-statement';
 
 /** A position in orders_ready_idx. Microseconds since the epoch keep Postgres' full precision. */
@@ -40,7 +41,8 @@ const ROUTING_URL = `CASE WHEN length(o.callback_url) <= ${MAX_URL_LENGTH} THEN 
 
 /**
  * The lease statement, with knex's `?` placeholders: the cursor (microseconds, id) when `afterCursor`,
- * then the page size and the lease's lifetime in milliseconds. Exported for the test that checks how
+ * then the producer's fence (PRODUCER_FENCE: its lease's name and token), the page size and the
+ * lease's lifetime in milliseconds. Exported for the test that checks how
  * Postgres plans it.
  */
 export function leaseSql(afterCursor: boolean): string {
@@ -54,6 +56,7 @@ export function leaseSql(afterCursor: boolean): string {
        WHERE status = 5
          AND GREATEST(next_attempt_at, lease_until) <= now()
          ${cursorClause}
+         AND ${PRODUCER_FENCE}
        ORDER BY GREATEST(next_attempt_at, lease_until), id
        LIMIT ?
          FOR UPDATE SKIP LOCKED
@@ -72,8 +75,8 @@ export function leaseSql(afterCursor: boolean): string {
 
 /**
  * The lease statement while some partners are held or half-open, with knex's `?` placeholders: the
- * per-partner limits (jsonb: origin -> how many of its orders this page may take), the page size, and
- * the lease's lifetime in milliseconds.
+ * per-partner limits (jsonb: origin -> how many of its orders this page may take), the page size, the
+ * producer's fence (its lease's name and token), and the lease's lifetime in milliseconds.
  *
  * It reads orders_ready_origin_idx partner by partner: a skip scan finds each origin with orders at 5
  * (one index descent each, however many orders it has), and one more descent each tells which have
@@ -127,6 +130,7 @@ export const LEASE_BY_PARTNER_SQL = `
       FROM orders o
      WHERE o.id = ANY(ARRAY(SELECT id FROM candidates))
        AND o.status = 5 AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
+       AND ${PRODUCER_FENCE}
        FOR UPDATE SKIP LOCKED
   )
   UPDATE orders o
@@ -147,6 +151,7 @@ const leaseByPartner = new PreparedStatement<LeasedRow>('order_callbacks_lease_b
  * `after` (or at the front; ScanStart decides), never OFFSET, so its cost does not grow with the rows
  * before it, only with the dead index entries between `after` and the first visible order.
  * SKIP LOCKED lets concurrent producers and claiming workers pass each other instead of queueing.
+ * Nothing is leased unless `fence` is the producer lease that is current (PRODUCER_FENCE).
  * `partnerLimits` (origin -> most of its orders to take; 0 while it is held): when given, the page is
  * read partner by partner (LEASE_BY_PARTNER_SQL) from the front, and `after` is not used.
  * If the process dies before the jobs reach Redis, the lease runs out and the orders come back.
@@ -155,15 +160,16 @@ export async function leaseReadyOrders(
   db: Db,
   limit: number,
   leaseMs: number,
+  fence: ProducerFence,
   after?: LeaseCursor,
   partnerLimits?: ReadonlyMap<string, number>,
 ): Promise<LeasedPage> {
   const byPartner = partnerLimits !== undefined && partnerLimits.size > 0;
   const result = byPartner
-    ? await leaseByPartner.run(db, [JSON.stringify(Object.fromEntries(partnerLimits)), limit, leaseMs])
+    ? await leaseByPartner.run(db, [JSON.stringify(Object.fromEntries(partnerLimits)), limit, fence.name, fence.token, leaseMs])
     : after
-        ? await leaseAfter.run(db, [after.visibleAtUs.toString(), after.id.toString(), limit, leaseMs])
-        : await leaseFromFront.run(db, [limit, leaseMs]);
+      ? await leaseAfter.run(db, [after.visibleAtUs.toString(), after.id.toString(), fence.name, fence.token, limit, leaseMs])
+      : await leaseFromFront.run(db, [fence.name, fence.token, limit, leaseMs]);
   const rows = result.rows;
   if (rows.length === 0) return { ids: [], callbackUrls: new Map(), mayHaveMore: false };
   // RETURNING does not keep the page's order: the cursor is the largest key of the page.

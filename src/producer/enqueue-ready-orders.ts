@@ -3,6 +3,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import { forgetQueueLeases } from '../db/forget-queue-leases';
 import { leaseReadyOrders, type LeaseCursor } from '../db/lease-ready-orders';
+import type { ProducerFence } from '../db/producer-lease';
 import type { Logger } from '../observability/logger';
 import { countUnfinishedJobs, JOB_OPTIONS, jobIdFor, type CallbackJobData } from '../queue/callback-queue';
 import type { RedisLossDetector } from '../queue/redis-reset-detector';
@@ -12,6 +13,8 @@ export interface EnqueueDeps {
   queue: Queue<CallbackJobData>;
   config: Pick<Config, 'maxQueuedJobs' | 'producerPageSize' | 'queueLeaseMs'>;
   logger: Logger;
+  /** The producer lease this run holds: the lease statement leases nothing once it is not current. */
+  fence: ProducerFence;
   /** Tells whether Redis lost the queue's data since the last look. */
   redisLoss: Pick<RedisLossDetector, 'lost' | 'dealtWith'>;
   /** Told how long each page's lease statement took, in seconds (metrics). */
@@ -40,7 +43,7 @@ export interface EnqueueResult {
  * by nobody. Each order is leased in Postgres (hidden from other producers for QUEUE_LEASE_MS) before
  * its job is added, so a producer that dies between the two loses nothing: the lease runs out and the
  * order is offered again. Held partners' orders are not leased at all (EnqueueDeps.partnerLimits).
- * The caller makes sure only one producer runs this at a time,
+ * The caller holds the producer lease (EnqueueDeps.fence), so only one producer runs this at a time,
  * so two of them cannot both see the same free room and overfill the queue.
  *
  * `from`: start after this point of orders_ready_idx instead of at its front (see ScanStart).
@@ -72,7 +75,7 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
   while (room > 0) {
     const limit = Math.min(room, config.producerPageSize);
     const started = process.hrtime.bigint();
-    const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, cursor, partnerLimits);
+    const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, deps.fence, cursor, partnerLimits);
     deps.observePage?.(Number(process.hrtime.bigint() - started) / 1e9);
     reachedEnd = !page.mayHaveMore;
     if (page.ids.length > 0) {

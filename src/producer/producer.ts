@@ -6,6 +6,8 @@ import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallbackJobData } from '../queue/callback-queue';
 import { withTimeout } from '../with-timeout';
+import { randomUUID } from 'node:crypto';
+import { releaseProducerLease, takeProducerLease, type ProducerFence } from '../db/producer-lease';
 import { RedisLossDetector } from '../queue/redis-reset-detector';
 import { enqueueReadyOrders } from './enqueue-ready-orders';
 import { ReadyListener } from './ready-listener';
@@ -18,7 +20,7 @@ export interface Producer {
 /** How long stop() waits for a run in progress before closing the session under it. */
 const RUN_FINISH_TIMEOUT_MS = 4000;
 
-/** How soon to try again when another producer held the lock. */
+/** How soon to try again when another producer held the lease. */
 const LOCK_RETRY_MS = 200;
 
 /**
@@ -41,9 +43,11 @@ const LOCK_HOLD_MS = 1000;
 
 /**
  * The producer: wakes on Postgres NOTIFY (an order became ready) and on every POLL_INTERVAL_MS as the
- * safety net for lost notifications and for retries coming due. Any number may run; a session
- * advisory lock lets one run at a time, so they share the work instead of multiplying it (and two
- * cannot both see the same free room in the queue and overfill it).
+ * safety net for lost notifications and for retries coming due. Any number may run; a lease with an
+ * expiry (producer_leases, PRODUCER_LEASE_MS) lets one run at a time, so they share the work instead
+ * of multiplying it (and two cannot both see the same free room in the queue and overfill it). The
+ * lease statement checks it at write time: a holder that froze, or wedged, loses it when it runs out,
+ * and leases nothing if it wakes; another replica takes over meanwhile.
  */
 export async function startProducer(deps: {
   db: Db;
@@ -53,11 +57,15 @@ export async function startProducer(deps: {
   metrics?: Metrics;
   /** EnqueueDeps.partnerLimits. */
   partnerLimits?: () => Promise<ReadonlyMap<string, number>>;
+  /** Who holds the producer lease, for people (host:pid). */
+  holder: string;
 }): Promise<Producer> {
   const logger = deps.logger.child({ component: 'producer' });
-  const lockKey = `order-callbacks:producer:${deps.config.queueName}`;
+  const leaseName = `producer:${deps.config.queueName}`;
   let loop: BackgroundLoop | undefined;
-  let lockedSince: number | undefined;
+  /** The lease while this producer holds it: since when, and when to renew it (performance.now()). */
+  let held: { fence: ProducerFence; since: number; renewAt: number } | undefined;
+  const leaseMs = deps.config.producerLeaseMs;
   const scanStart = new ScanStart(deps.config.pollIntervalMs);
   const redisLoss = new RedisLossDetector(deps.queue, deps.db);
   const listener = new ReadyListener(
@@ -75,24 +83,33 @@ export async function startProducer(deps: {
     intervalMs: deps.config.pollIntervalMs,
     logger,
     runOnce: async () => {
-      if (!(await listener.tryLock(lockKey))) return LOCK_RETRY_MS;
-      lockedSince ??= performance.now();
+      const fence = held?.fence ?? { name: leaseName, token: randomUUID() };
+      if (!held || performance.now() >= held.renewAt) {
+        const asked = performance.now();
+        if (!(await takeProducerLease(deps.db, fence, deps.holder, leaseMs))) {
+          held = undefined;
+          return LOCK_RETRY_MS;
+        }
+        // Renewed well before its end, from when it was asked for (the lease counts from later).
+        held = { fence, since: held?.since ?? asked, renewAt: asked + leaseMs / 3 };
+      }
+      const { since } = held;
       let keepLock = false;
       const started = process.hrtime.bigint();
       try {
-        const result = await enqueueReadyOrders({ ...deps, logger, redisLoss, observePage: deps.metrics?.producerPageRead }, scanStart.nextRun());
+        const result = await enqueueReadyOrders({ ...deps, logger, fence, redisLoss, observePage: deps.metrics?.producerPageRead }, scanStart.nextRun());
         scanStart.stoppedAt(result.resumeAt);
         deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
-        const holdLeftMs = lockedSince + LOCK_HOLD_MS - performance.now();
+        const holdLeftMs = since + LOCK_HOLD_MS - performance.now();
         keepLock = (result.enqueued > 0 || result.queueFull) && holdLeftMs > 0;
         if (result.queueFull) return QUEUE_FULL_RECHECK_MS;
-        // Kept, the lock must not wait for the next NOTIFY or poll, which may be far off: by then a run
+        // Kept, the lease must not wait for the next NOTIFY or poll, which may be far off: by then a run
         // finds nothing new and lets it go.
         return keepLock ? holdLeftMs : undefined;
       } finally {
         if (!keepLock) {
-          lockedSince = undefined;
-          await listener.unlock(lockKey);
+          held = undefined;
+          await releaseProducerLease(deps.db, fence);
         }
       }
     },

@@ -1,12 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { Client } from 'pg';
 import { LEASE_BY_PARTNER_SQL, leaseSql } from '../../src/db/lease-ready-orders';
 import { positionalParameters } from '../../src/db/prepared-statement';
 import { createLogger } from '../../src/observability/logger';
 import { enqueueReadyOrders } from '../../src/producer/enqueue-ready-orders';
 import { countUnfinishedJobs, redisConnection } from '../../src/queue/callback-queue';
 import { RedisLossDetector } from '../../src/queue/redis-reset-detector';
-import { advisoryLockFree, createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
+import { takeProducerLease, type ProducerFence } from '../../src/db/producer-lease';
+import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { spawnDaemon, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
@@ -33,6 +34,14 @@ afterEach(async () => {
 
 const ids = (count: number) => Array.from({ length: count }, (_, i) => i + 1);
 
+/** The producer lease, taken as a producer takes it: what a run must hold to lease orders. */
+async function heldLease(): Promise<ProducerFence> {
+  const fence = { name: `producer:${queueName}`, token: randomUUID() };
+  expect(await takeProducerLease(database.db, fence, 'test', 60_000)).toBe(true);
+  return fence;
+}
+const FENCE_VALUES = `'producer:none', '00000000-0000-4000-8000-000000000000'`;
+
 it('two producers at once enqueue every ready order exactly once', async () => {
   const env = { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, POLL_INTERVAL_MS: '50', PRODUCER_PAGE_SIZE: '37', MAX_QUEUED_JOBS: '5000' };
   await Promise.all([spawnDaemon('producer', env), spawnDaemon('producer', env)]);
@@ -49,19 +58,26 @@ it('two producers at once enqueue every ready order exactly once', async () => {
   expect(jobs.every((j) => j.id === `order-${j.data.orderId}`)).toBe(true);
 });
 
-it('a producer keeps its lock only while runs follow each other: soon after the last orders it lets go, though its next poll is a minute away', async () => {
+it('a producer keeps its lease only while runs follow each other: soon after the last orders it lets go, though its next poll is a minute away', async () => {
   const env = { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, POLL_INTERVAL_MS: '60000' };
   await spawnDaemon('producer', env);
-  const other = new Client({ connectionString: database.url });
-  await other.connect();
-  try {
-    await insertOrders(database.db, ids(20), 'http://127.0.0.1:9/unused');
-    await waitFor('20 jobs', async () => (await queue.getWaitingCount()) >= 20);
-    // Held for at most a second after it was taken, then one more run finds nothing and lets it go.
-    await waitFor('the producer lock free for another replica', () => advisoryLockFree(other, `order-callbacks:producer:${queueName}`), 10_000);
-  } finally {
-    await other.end();
-  }
+  await insertOrders(database.db, ids(20), 'http://127.0.0.1:9/unused');
+  await waitFor('20 jobs', async () => (await queue.getWaitingCount()) >= 20);
+  // Held for at most a second after it was taken, then one more run finds nothing and lets it go.
+  const another = { name: `producer:${queueName}`, token: randomUUID() };
+  await waitFor('the producer lease free for another replica', () => takeProducerLease(database.db, another, 'another', 60_000), 10_000);
+});
+
+it('a lease statement whose producer lease is not current leases nothing', async () => {
+  await insertOrders(database.db, ids(5), 'http://127.0.0.1:9/unused');
+  const mine = await heldLease();
+  const stale = { name: mine.name, token: randomUUID() }; // a producer that lost its turn while it was paused
+  const deps = { db: database.db, queue, config: { maxQueuedJobs: 100, producerPageSize: 10, queueLeaseMs: 60_000 }, logger: createLogger('silent'), redisLoss: new RedisLossDetector(queue, database.db) };
+  expect(await enqueueReadyOrders({ ...deps, fence: stale })).toMatchObject({ enqueued: 0 });
+  await database.db.raw('UPDATE producer_leases SET expires_at = now() WHERE name = ?', [mine.name]); // ours ran out
+  expect(await enqueueReadyOrders({ ...deps, fence: mine })).toMatchObject({ enqueued: 0 });
+  expect(await takeProducerLease(database.db, mine, 'test', 60_000)).toBe(true);
+  expect(await enqueueReadyOrders({ ...deps, fence: mine })).toMatchObject({ enqueued: 5 });
 });
 
 it('a backlog larger than MAX_QUEUED_JOBS never holds more than that many jobs in Redis, and all of it is delivered once', async () => {
@@ -117,8 +133,8 @@ it('a full queue is topped up again as the workers make room, not at the next po
 });
 
 it.each([
-  ['from the front', false, '(500, 60000)'],
-  ['after a cursor', true, `(${Date.now() * 1000 - 3_600_000_000}, 0, 500, 60000)`],
+  ['from the front', false, `(${FENCE_VALUES}, 500, 60000)`],
+  ['after a cursor', true, `(${Date.now() * 1000 - 3_600_000_000}, 0, ${FENCE_VALUES}, 500, 60000)`],
 ])('the producer reads the ready index %s, planned per call or once (prepared), never the whole table', async (_, afterCursor, values) => {
   await insertOrders(database.db, ids(20_000), 'http://127.0.0.1:9/unused', {}, 6);
   await insertOrders(database.db, [50_001, 50_002], 'http://127.0.0.1:9/unused');
@@ -169,6 +185,7 @@ describe('leasing while some partners are held', () => {
       config: { maxQueuedJobs: 30_000, producerPageSize: 1000, queueLeaseMs: 60_000 },
       logger: createLogger('silent'),
       redisLoss: new RedisLossDetector(queue, database.db),
+      fence: await heldLease(),
       partnerLimits: async () => new Map([[heldOrigin, 0], [origin(7), 3]]),
     };
     const run = await enqueueReadyOrders(deps);
@@ -187,6 +204,8 @@ describe('leasing while some partners are held', () => {
   });
 
   it("reads a held partner's index entries once, not its backlog: the cost of a hold does not grow with it", async () => {
+    const fence = { name: 'producer:t', token: randomUUID() };
+    await takeProducerLease(database.db, fence, 'test', 60_000);
     const session = await database.db.client.acquireConnection();
     try {
       await session.query(`PREPARE lease_by_partner AS ${positionalParameters(LEASE_BY_PARTNER_SQL)}`);
@@ -194,7 +213,7 @@ describe('leasing while some partners are held', () => {
         await session.query(`SET plan_cache_mode = ${mode}`);
         await session.query('BEGIN');
         const [{ 'QUERY PLAN': [plan] }] = (
-          await session.query(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE lease_by_partner('{"${heldOrigin}": 0}', 500, 60000)`)
+          await session.query(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE lease_by_partner('{"${heldOrigin}": 0}', 500, 'producer:t', '${fence.token}', 60000)`)
         ).rows;
         await session.query('ROLLBACK');
         const nodes: Record<string, unknown>[] = [];
@@ -239,6 +258,7 @@ it('a run that continues after a full queue starts where the last one stopped; o
     config: { maxQueuedJobs: 10, producerPageSize: 4, queueLeaseMs: 60_000 },
     logger: createLogger('silent'),
     redisLoss: new RedisLossDetector(queue, database.db),
+    fence: await heldLease(),
   };
   const queued = async () => (await queue.getWaiting(0, -1)).map((job) => Number(job.data.orderId)).sort((a, b) => a - b);
 
