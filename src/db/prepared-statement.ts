@@ -14,9 +14,9 @@ export function positionalParameters(sql: string): string {
  * re-plans by itself after DDL or ANALYZE; that the generic plan keeps to the right index is tested.
  *
  * Written with knex's `?` placeholders, like every other statement here, so there must be no other `?`
- * in the text (no jsonb `?` operator). The daemon needs session pooling anyway (the producer's LISTEN and
- * advisory lock); behind a transaction-mode pooler, named statements alone would need PgBouncer 1.21
- * or later with max_prepared_statements set.
+ * in the text (no jsonb `?` operator). The daemon needs session pooling anyway (the producer's LISTEN);
+ * behind a transaction-mode pooler, named statements alone would need PgBouncer 1.21 or later with
+ * max_prepared_statements set.
  */
 export class PreparedStatement<Row> {
   private readonly text: string;
