@@ -85,23 +85,23 @@ export const CLAIM_ORDERS_SQL = `
      AND o.next_attempt_at <= now()
      AND (o.claim_token IS NULL OR ${CLAIM_EXPIRY} IS NULL OR ${CLAIM_EXPIRY} <= now())
   RETURNING o.id, o.version, o.attempts, o.claim_token AS token, o.ready_since AS "readySince",
-            (extract(epoch FROM now()) * 1000)::float8 AS "claimedAtMs"
+            (extract(epoch FROM now()) * 1000)::float8 AS "claimedAtMs", o.callback_url, o.payload
   )
   -- Each claimed row judged once, in Postgres, before its URL and payload leave it: a row that can never
   -- be delivered hands over neither (tens of megabytes, or thousands of levels, would take a worker's
-  -- memory or stack when parsed). The size is of the payload as JSON text; the exact limit on the
-  -- callback body is checked by the worker (prepareCallback), this one is its coarse first line.
-  SELECT c.*, judged.poison,
-         CASE WHEN judged.poison IS NULL THEN o.callback_url END AS "callbackUrl",
-         CASE WHEN judged.poison IS NULL THEN o.payload END AS payload
+  -- memory or stack when parsed). Judged as the claim found it (RETURNING: the version it claimed, not
+  -- the one the statement's snapshot saw). The size is of the payload as JSON text; the exact limit on
+  -- the callback body is checked by the worker (prepareCallback), this one is its coarse first line.
+  SELECT c.id, c.version, c.attempts, c.token, c."readySince", c."claimedAtMs", judged.poison,
+         CASE WHEN judged.poison IS NULL THEN c.callback_url END AS "callbackUrl",
+         CASE WHEN judged.poison IS NULL THEN c.payload END AS payload
     FROM claimed c
-    JOIN orders o ON o.id = c.id
-   CROSS JOIN LATERAL (SELECT octet_length(o.payload::text) AS bytes) size
+   CROSS JOIN LATERAL (SELECT octet_length(c.payload::text) AS bytes) size
    CROSS JOIN LATERAL (SELECT CASE
-       WHEN length(o.callback_url) > ${MAX_URL_LENGTH} THEN 'callback_url is longer than ${MAX_URL_LENGTH} characters'
-       WHEN o.payload IS NULL OR jsonb_typeof(o.payload) <> 'object' THEN 'payload is not a JSON object'
+       WHEN length(c.callback_url) > ${MAX_URL_LENGTH} THEN 'callback_url is longer than ${MAX_URL_LENGTH} characters'
+       WHEN c.payload IS NULL OR jsonb_typeof(c.payload) <> 'object' THEN 'payload is not a JSON object'
        WHEN size.bytes > ? THEN 'payload is ' || size.bytes || ' bytes as JSON text, far over MAX_PAYLOAD_BYTES'
-       WHEN size.bytes >= ${2 * MAX_PAYLOAD_DEPTH} AND jsonb_path_exists(o.payload, 'strict $.**{${MAX_PAYLOAD_DEPTH}}')
+       WHEN size.bytes >= ${2 * MAX_PAYLOAD_DEPTH} AND jsonb_path_exists(c.payload, 'strict $.**{${MAX_PAYLOAD_DEPTH}}')
          THEN 'payload is nested more than ${MAX_PAYLOAD_DEPTH - 1} levels deep'
      END AS poison) judged
   `;

@@ -11,6 +11,10 @@ export interface ProducerFence {
  * already. True when held: nobody held it, the holder's lease had run out, or it was ours.
  */
 export async function takeProducerLease(db: Db, fence: ProducerFence, holder: string, ttlMs: number): Promise<boolean> {
+  // A read first: trying to take a lease someone holds would still lock and write its row, every time
+  // a replica wakes.
+  const current = await db.raw('SELECT 1 FROM producer_leases WHERE name = ? AND expires_at > now() AND token <> ?', [fence.name, fence.token]);
+  if (current.rows.length > 0) return false;
   const { rows } = await db.raw(
     `INSERT INTO producer_leases AS l (name, holder, token, expires_at) VALUES (?, ?, ?, now() + ? * interval '1 millisecond')
      ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at

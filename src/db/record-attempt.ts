@@ -8,8 +8,11 @@ export type AttemptOutcome =
   | { kind: 'delivered' }
   | { kind: 'retry'; error: string; delayMs: number }
   | { kind: 'failed'; error: string }
-  /** Aborted by shutdown: handed back at once, not counted as an attempt. */
-  | { kind: 'released'; error: string };
+  /**
+   * Not an attempt: aborted by shutdown (handed back at once), or never written because the claim had
+   * run out (handed back for `delayMs`, so that it does not come straight back).
+   */
+  | { kind: 'released'; error: string; delayMs?: number };
 
 export interface AttemptRecord {
   order: ClaimedOrder;
@@ -34,7 +37,7 @@ function asInputRow(record: AttemptRecord, ord: number) {
     kind: outcome.kind,
     error,
     // Whole milliseconds: a fraction in one record would fail the statement, and every record batched with it.
-    delay_ms: outcome.kind === 'retry' ? Math.max(0, Math.round(outcome.delayMs)) : 0,
+    delay_ms: outcome.kind === 'retry' || outcome.kind === 'released' ? Math.max(0, Math.round(outcome.delayMs ?? 0)) : 0,
     attempt: order.attempts + 1,
     started_at: record.startedAt.toISOString(),
     duration_ms: Math.round(record.durationMs),
@@ -59,7 +62,8 @@ export const RECORD_ATTEMPTS_SQL = `
            attempts = o.attempts + i.counted,
            last_error = CASE i.kind WHEN 'delivered' THEN NULL WHEN 'released' THEN o.last_error ELSE i.error END,
            delivered_at = CASE WHEN i.status = 6 THEN now() ELSE o.delivered_at END,
-           next_attempt_at = CASE WHEN i.kind = 'retry' THEN now() + i.delay_ms * interval '1 millisecond'
+           next_attempt_at = CASE WHEN i.kind = 'retry' OR (i.kind = 'released' AND i.delay_ms > 0)
+                                  THEN now() + i.delay_ms * interval '1 millisecond'
                                   ELSE o.next_attempt_at END,
            claim_token = NULL,
            claim_until = NULL,

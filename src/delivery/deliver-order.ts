@@ -70,9 +70,12 @@ export interface AttemptObservation {
 const CLAIM_SAFETY_MS = 1000;
 /**
  * A request is not written with less than this left before it would be aborted (CLAIM_SAFETY_MS before
- * the claim ends): a process that was paused past that point hands the order back instead.
+ * the claim ends), or half the callback timeout if that is less (a claim at its shortest, the timeout
+ * + 1 s, still leaves half the timeout to claim, read the keys and take a slot in): a process that was
+ * paused past that point hands the order back instead, for LAPSE_DELAY_MS.
  */
 const MIN_SEND_BUDGET_MS = 1000;
+const LAPSE_DELAY_MS = 1000;
 /** How long an order waits, handed back, when the signing keys could not be read. */
 const KEYS_UNKNOWN_DELAY_MS = 2000;
 
@@ -100,6 +103,7 @@ export async function deliverOrder(
   // is later, so a budget counted from here always ends before the lease does. Monotonic: the wall
   // clock can step (NTP), this cannot.
   const claimAskedAt = performance.now();
+  const claimAskedAtWall = Date.now();
   const order = await deps.orders.claim(orderId);
   if (!order) {
     log.debug('not claimable (held by another worker, not due, or no longer at 5)');
@@ -148,13 +152,14 @@ export async function deliverOrder(
       startedAt = new Date(pgNow());
       startedMono = performance.now();
       const claimEndsAt = claimAskedAt + config.claimTtlMs - CLAIM_SAFETY_MS;
+    const minSendBudget = Math.min(MIN_SEND_BUDGET_MS, config.callbackTimeoutMs / 2);
       const budget = Math.min(config.callbackTimeoutMs, claimEndsAt - performance.now());
       const deadline = new CallbackDeadline(shutdown, budget, budget < config.callbackTimeoutMs ? 'claim' : 'timeout');
       let settled: Verdict | undefined;
       try {
         answer = await sendCallback(
           deps.http,
-          { url, body: prepared.callback.body, webhookId: webhookIdFor(order.id), signingKeys, sendBy: claimEndsAt - MIN_SEND_BUDGET_MS, now: pgNow },
+          { url, body: prepared.callback.body, webhookId: webhookIdFor(order.id), signingKeys, sendBy: { mono: claimEndsAt - minSendBudget, wall: claimAskedAtWall + (claimEndsAt - claimAskedAt) - minSendBudget }, now: pgNow },
           deadline,
         );
         settled = classifyAnswer(answer);
@@ -183,7 +188,7 @@ export async function deliverOrder(
   // Handed back without counting an attempt: aborted by shutdown, or never written (its claim ran out).
   const outcome: AttemptOutcome =
     verdict.kind === 'retry' && (shutdown.aborted || lapsed) && !answer
-      ? { kind: 'released', error: verdict.reason }
+      ? { kind: 'released', error: verdict.reason, delayMs: lapsed ? LAPSE_DELAY_MS : 0 }
       : decideOutcome(verdict, order.attempts + 1, {
           maxAttempts: config.maxAttempts,
           baseMs: config.retryBaseMs,
@@ -262,7 +267,7 @@ function logOutcome(log: Logger, order: ClaimedOrder, outcome: AttemptOutcome, a
       log.warn({ ...fields, error: outcome.error, url: redactUrl(order.callbackUrl ?? '') }, 'failed for good');
       break;
     case 'released':
-      log.info(fields, 'released by shutdown; another worker will deliver it');
+      log.info({ ...fields, error: outcome.error }, 'handed back without an attempt; another worker will deliver it');
       break;
   }
 }

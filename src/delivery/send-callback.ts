@@ -12,10 +12,12 @@ export interface SignedRequest {
   /** One signature per key, space-separated: more than one while a partner's secret is rotated. */
   signingKeys: Buffer[];
   /**
-   * The last moment (performance.now()) the request may be written: checked as undici is about to write
-   * it, so a process paused since (its timers late) never sends on a claim that has run out.
+   * The last moment the request may be written, on both clocks (performance.now() and Date.now()): it
+   * is late when either says so. Checked as undici is about to write it, so a process paused since (its
+   * timers late) never sends on a claim that has run out. Both, because a monotonic clock may not count
+   * every kind of pause (a suspended VM's), and a wall clock may step back.
    */
-  sendBy: number;
+  sendBy: { mono: number; wall: number };
   /** Now, in ms since the epoch, on the clock the daemon shares (Postgres'): webhook-timestamp, Retry-After dates. */
   now: () => number;
 }
@@ -57,7 +59,7 @@ export function sendCallback(client: Dispatcher, request: SignedRequest, stopSwi
     'webhook-signature': request.signingKeys.map((key) => signPayload(key, request.webhookId, timestamp, request.body)).join(' '),
   };
   const lapsed = () => {
-    const late = performance.now() - request.sendBy;
+    const late = Math.max(performance.now() - request.sendBy.mono, Date.now() - request.sendBy.wall);
     return late > 0 ? new ClaimLapsedError(`not sent: the claim was running out (${Math.round(late)} ms past the last moment to send)`) : undefined;
   };
   return new Promise<HttpAnswer>((resolve, reject) => {

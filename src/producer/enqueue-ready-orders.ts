@@ -15,8 +15,10 @@ export interface EnqueueDeps {
   logger: Logger;
   /** The producer lease this run holds: the lease statement leases nothing once it is not current. */
   fence: ProducerFence;
+  /** Asked before each page after the first: false when the run must stop (its lease was lost). */
+  beforePage?: () => Promise<boolean>;
   /** Tells whether Redis lost the queue's data since the last look. */
-  redisLoss: Pick<RedisLossDetector, 'lost' | 'dealtWith'>;
+  redisLoss: Pick<RedisLossDetector, 'lost' | 'dealtWith' | 'jobsAdded'>;
   /** Told how long each page's lease statement took, in seconds (metrics). */
   observePage?: (seconds: number) => void;
   /**
@@ -72,7 +74,8 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
   // Read partner by partner, a page starts at the front: the cursor is of the other way of reading.
   const byPartner = partnerLimits !== undefined && partnerLimits.size > 0;
   if (byPartner) cursor = undefined;
-  while (room > 0) {
+  for (let pages = 0; room > 0; pages++) {
+    if (pages > 0 && deps.beforePage && !(await deps.beforePage())) break;
     const limit = Math.min(room, config.producerPageSize);
     const started = process.hrtime.bigint();
     const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, deps.fence, cursor, partnerLimits);
@@ -91,6 +94,7 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
     }
     if (reachedEnd) break;
   }
+  if (enqueued > 0) await deps.redisLoss.jobsAdded();
   if (enqueued > 0) logger.debug({ enqueued, heldPartners: byPartner ? partnerLimits.size : 0 }, 'enqueued ready orders');
   // A run that found the queue full from the start read nothing and keeps the point it was given.
   return { enqueued, queueFull: room <= 0, resumeAt: reachedEnd || byPartner ? undefined : cursor };

@@ -85,35 +85,54 @@ export async function startProducer(deps: {
     runOnce: async () => {
       const fence = held?.fence ?? { name: leaseName, token: randomUUID() };
       if (!held || performance.now() >= held.renewAt) {
-        const asked = performance.now();
-        if (!(await takeProducerLease(deps.db, fence, deps.holder, leaseMs))) {
-          held = undefined;
-          return LOCK_RETRY_MS;
-        }
-        // Renewed well before its end, from when it was asked for (the lease counts from later).
-        held = { fence, since: held?.since ?? asked, renewAt: asked + leaseMs / 3 };
+        if (!(await renew(fence))) return LOCK_RETRY_MS;
       }
-      const { since } = held;
+      const { since } = held!;
       let keepLock = false;
       const started = process.hrtime.bigint();
       try {
-        const result = await enqueueReadyOrders({ ...deps, logger, fence, redisLoss, observePage: deps.metrics?.producerPageRead }, scanStart.nextRun());
+        const result = await enqueueReadyOrders(
+          { ...deps, logger, fence, redisLoss, observePage: deps.metrics?.producerPageRead, beforePage: () => stillHeld(fence) },
+          scanStart.nextRun(),
+        );
         scanStart.stoppedAt(result.resumeAt);
         deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
         const holdLeftMs = since + LOCK_HOLD_MS - performance.now();
-        keepLock = (result.enqueued > 0 || result.queueFull) && holdLeftMs > 0;
+        keepLock = held !== undefined && (result.enqueued > 0 || result.queueFull) && holdLeftMs > 0;
         if (result.queueFull) return QUEUE_FULL_RECHECK_MS;
         // Kept, the lease must not wait for the next NOTIFY or poll, which may be far off: by then a run
         // finds nothing new and lets it go.
         return keepLock ? holdLeftMs : undefined;
       } finally {
-        if (!keepLock) {
-          held = undefined;
-          await releaseProducerLease(deps.db, fence);
-        }
+        if (!keepLock) await letGo(fence);
       }
     },
   });
+
+  /** Takes or renews the lease; false when another producer holds it. */
+  async function renew(fence: ProducerFence): Promise<boolean> {
+    const asked = performance.now();
+    if (!(await takeProducerLease(deps.db, fence, deps.holder, leaseMs))) {
+      held = undefined;
+      return false;
+    }
+    // Renewed well before its end, counted from when it was asked for (the lease counts from later).
+    held = { fence, since: held?.since ?? asked, renewAt: asked + leaseMs / 3 };
+    return true;
+  }
+
+  /** Between the pages of a long run: renews the lease when due; false (and a warning) once it is lost. */
+  async function stillHeld(fence: ProducerFence): Promise<boolean> {
+    if (held && performance.now() < held.renewAt) return true;
+    if (await renew(fence)) return true;
+    logger.warn('lost the producer lease during a run (it ran out, and another replica took it); stopping the run');
+    return false;
+  }
+
+  async function letGo(fence: ProducerFence): Promise<void> {
+    held = undefined;
+    await releaseProducerLease(deps.db, fence);
+  }
 
   let stopping: Promise<void> | undefined;
   return {
@@ -122,6 +141,8 @@ export async function startProducer(deps: {
         try {
           // A run stuck on a Redis that is gone must not keep the Postgres session (and its reconnects) alive.
           await withTimeout(loop!.stop(), RUN_FINISH_TIMEOUT_MS, 'the producer run in progress did not finish');
+          // A lease kept between runs goes now: another replica takes over at once, not when it runs out.
+          if (held) await letGo(held.fence);
         } catch (err) {
           logger.warn({ err }, 'stopping the producer without waiting for its run');
         } finally {

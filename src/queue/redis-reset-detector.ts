@@ -27,6 +27,8 @@ export class RedisLossDetector {
   private generation = 0;
   /** The highest generation this producer has seen: checked on every run, at no cost. */
   private highest = 0;
+  /** A loss found and not yet dealt with: it stands until dealtWith(), whatever the next looks show. */
+  private pending?: string;
   private readonly defined = new WeakSet<object>();
 
   constructor(
@@ -36,21 +38,38 @@ export class RedisLossDetector {
 
   /** Why Redis' data is known lost, or undefined. */
   async lost(): Promise<string | undefined> {
+    const [marker, generation] = await this.look();
+    this.generation = generation;
+    if (marker === null) this.pending ??= 'its marker key is gone (restarted empty, flushed, or failed over)';
+    else if (generation <= this.highest) this.pending ??= wentBack(this.highest, generation);
+    else {
+      this.highest = generation;
+      if (performance.now() - this.checkedAt >= GENERATION_CHECK_EVERY_MS) {
+        this.checkedAt = performance.now();
+        const before = await recordQueueGeneration(this.db, this.queue.name, generation);
+        if (before !== undefined && generation <= before) this.pending ??= wentBack(before, generation);
+      }
+    }
+    return this.pending;
+  }
+
+  /**
+   * Jobs were added: the generation goes up again. A Redis that kept the run's first increment but lost
+   * its jobs (a replica promoted before they reached it) then shows a generation that went back.
+   */
+  async jobsAdded(): Promise<void> {
+    const [, generation] = await this.look();
+    this.highest = Math.max(this.highest, generation);
+  }
+
+  private async look(): Promise<[string | null, number]> {
     const client = await this.queue.getBackend().client;
     if (!this.defined.has(client)) {
       client.defineCommand('orderCallbacksLookAtRedis', { numberOfKeys: 2, lua: LOOK });
       this.defined.add(client);
     }
     const [marker, generation] = (await client.runCommand('orderCallbacksLookAtRedis', [resetMarkerKey(this.queue), generationKey(this.queue)])) as [string | null, number];
-    this.generation = Number(generation);
-    if (marker === null) return 'its marker key is gone (restarted empty, flushed, or failed over)';
-    if (this.generation <= this.highest) return `its generation went back from ${this.highest} to ${this.generation} (older data: a restore or a lagging replica)`;
-    this.highest = this.generation;
-    if (performance.now() - this.checkedAt < GENERATION_CHECK_EVERY_MS) return undefined;
-    this.checkedAt = performance.now();
-    const before = await recordQueueGeneration(this.db, this.queue.name, this.generation);
-    if (before !== undefined && this.generation <= before) return `its generation went back from ${before} to ${this.generation} (older data: a restore or a lagging replica)`;
-    return undefined;
+    return [marker, Number(generation)];
   }
 
   /** The loss was dealt with: the marker is set again and this generation is the new mark. */
@@ -60,8 +79,11 @@ export class RedisLossDetector {
     await resetQueueGeneration(this.db, this.queue.name, this.generation);
     this.highest = this.generation;
     this.checkedAt = performance.now();
+    this.pending = undefined;
   }
 }
+
+const wentBack = (from: number, to: number) => `its generation went back from ${from} to ${to} (older data: a restore or a lagging replica)`;
 
 /** The marker's key, beside the queue's own keys (which BullMQ's obliterate does not know of). */
 export function resetMarkerKey(queue: Queue): string {

@@ -83,14 +83,16 @@ export function startCallbackWorker(deps: {
 
   let stopping: Promise<void> | undefined;
   let graceTimer: NodeJS.Timeout | undefined;
+  let closing: Promise<void> | undefined;
   const stopFetching = () => {
     if (graceTimer) return;
     graceTimer = setTimeout(() => {
       logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over; aborting callbacks in flight');
       shutdown.abort();
     }, config.shutdownGraceMs);
-    // Not waiting for the jobs in flight: they go on, and close() waits for them.
-    worker.pause(true).catch((err) => logger.warn({ err }, 'could not stop fetching jobs; closing will'));
+    // Closing stops fetching at once (a pause alone lets a fetch already waiting take one more job) and
+    // waits for the jobs in flight, which go on; stop() waits for it.
+    closing = worker.close().catch((err) => logger.warn({ err }, 'closing the queue worker failed'));
   };
   return {
     abortInFlight: () => shutdown.abort(),
@@ -100,7 +102,7 @@ export function startCallbackWorker(deps: {
       (stopping ??= (async () => {
         stopFetching();
         try {
-          await worker.close();
+          await closing;
         } finally {
           clearTimeout(graceTimer);
           await http.close();

@@ -323,3 +323,18 @@ describe('an order that becomes ready behind the point where a continuing run st
     expect(stillWaiting).toBeGreaterThan(BACKLOG / 2);
   });
 });
+
+it('a producer that stops gives its lease up at once: another replica need not wait for it to run out', async () => {
+  const env = { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, POLL_INTERVAL_MS: '100', PRODUCER_LEASE_MS: '60000', MAX_QUEUED_JOBS: '100000' };
+  const producer = await spawnDaemon('producer', env);
+  await insertOrders(database.db, ids(20_000), 'http://127.0.0.1:9/unused');
+  // Stopped while it works: it holds the lease from one run to the next.
+  await waitFor('the producer at work, holding its lease', async () => {
+    const { rows } = await database.db.raw('SELECT 1 FROM producer_leases WHERE expires_at > now()');
+    return rows.length > 0 && (await queue.getWaitingCount()) > 0;
+  }, 10_000, 10);
+  producer.signal('SIGTERM');
+  expect(await producer.exited).toEqual({ code: 0, signal: null });
+  const another = { name: `producer:${queueName}`, token: randomUUID() };
+  expect(await takeProducerLease(database.db, another, 'another', 60_000)).toBe(true);
+});

@@ -48,7 +48,7 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-const request = (path: string, sendBy = Number.POSITIVE_INFINITY): SignedRequest => ({
+const request = (path: string, sendBy = { mono: Number.POSITIVE_INFINITY, wall: Number.POSITIVE_INFINITY }): SignedRequest => ({
   url: new URL(`${origin}${path}`),
   body: '{"orderId":"1","payload":{}}',
   webhookId: 'msg_1',
@@ -157,7 +157,9 @@ it('a request whose last moment to be written has passed by the time the connect
   agents.push(agent);
   await expect(sendCallback(agent, request('/ok?warm'), deadline(5_000))).resolves.toMatchObject({ status: 200 });
   const before = seen.length;
-  await expect(sendCallback(agent, request('/ok?lapsed', performance.now() - 1), deadline(5_000))).rejects.toMatchObject({ name: 'ClaimLapsedError' });
+  await expect(sendCallback(agent, request('/ok?lapsed', { mono: performance.now() - 1, wall: Number.POSITIVE_INFINITY }), deadline(5_000))).rejects.toMatchObject({ name: 'ClaimLapsedError' });
+  // A pause the monotonic clock did not count (a suspended VM's): the wall clock says it is late.
+  await expect(sendCallback(agent, request('/ok?lapsed-wall', { mono: Number.POSITIVE_INFINITY, wall: Date.now() - 1 }), deadline(5_000))).rejects.toMatchObject({ name: 'ClaimLapsedError' });
   await expect(sendCallback(agent, request('/ok?after-lapse'), deadline(5_000))).resolves.toMatchObject({ status: 200 });
   expect(seen.slice(before)).toEqual(['/ok?after-lapse']);
 });
