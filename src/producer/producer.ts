@@ -130,8 +130,15 @@ export async function startProducer(deps: {
   }
 
   async function letGo(fence: ProducerFence): Promise<void> {
+    try {
+      await releaseProducerLease(deps.db, fence);
+    } catch (err) {
+      // Kept, and renewed before it is used: a lease whose release failed stands until it runs out, and
+      // only its own token can take it back before then. A new token would leave the queue unfed that long.
+      held = { fence, since: held?.since ?? performance.now(), renewAt: 0 };
+      throw err;
+    }
     held = undefined;
-    await releaseProducerLease(deps.db, fence);
   }
 
   let stopping: Promise<void> | undefined;

@@ -338,3 +338,28 @@ it('a producer that stops gives its lease up at once: another replica need not w
   const another = { name: `producer:${queueName}`, token: randomUUID() };
   expect(await takeProducerLease(database.db, another, 'another', 60_000)).toBe(true);
 });
+
+it('a producer whose letting go of the lease failed takes it again on its next run, not when it runs out', async () => {
+  // The first time the producer lets its lease go, Postgres refuses (as a connection cut mid-statement would).
+  // A sequence counts the releases: unlike a row, it keeps the count when the statement is rolled back.
+  await database.db.raw(`
+    CREATE SEQUENCE releases;
+    CREATE FUNCTION fail_first_release() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF nextval('releases') = 1 THEN RAISE EXCEPTION 'the release is lost'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER fail_first_release BEFORE UPDATE ON producer_leases FOR EACH ROW
+      WHEN (NEW.token = OLD.token AND NEW.expires_at <= now()) EXECUTE FUNCTION fail_first_release();
+  `);
+  const releaseLost = async () => (await database.db.raw('SELECT is_called FROM releases')).rows[0].is_called === true;
+  const queued = async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE lease_until IS NOT NULL')).rows[0].n);
+  const env = { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, POLL_INTERVAL_MS: '100', PRODUCER_LEASE_MS: '60000' };
+  await spawnDaemon('producer', env);
+  // Its first run finds nothing and lets the lease go: that release is lost, and the lease stands for a
+  // minute under the token the producer failed to release.
+  await waitFor('the lease let go, and the release lost', releaseLost);
+
+  await insertOrders(database.db, [1], 'http://127.0.0.1:9/unused');
+  await waitFor('the order queued', async () => (await queued()) === 1, 10_000);
+});
