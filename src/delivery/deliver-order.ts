@@ -81,8 +81,8 @@ const KEYS_UNKNOWN_DELAY_MS = 2000;
 
 /**
  * One delivery attempt for one order: claim it, check it, send it, record what happened. Never throws
- * for anything the partner or the row does; throws only when the outcome could not be recorded (the
- * claim then runs out and the order is offered again).
+ * for anything the partner or the row does; throws only when a write to the order failed on every try
+ * (its claim or queue lease then runs out and the order is offered again).
  */
 export async function deliverOrder(
   deps: DeliveryDeps,
@@ -95,16 +95,21 @@ export async function deliverOrder(
   const held = originHint ? holdBeforeClaim(deps, originHint) : undefined;
   if (held) {
     // One (shared) statement hands the order back; no claim, no request, no worker slot held.
-    await deps.orders.deferUnclaimed(orderId, held);
+    await withRetries(log, 'handing the order back', () => deps.orders.deferUnclaimed(orderId, held));
     log.debug({ origin: originHint, delayMs: Math.round(held.delayMs), reason: held.reason }, 'partner held; deferred without an attempt');
     return 'deferred';
   }
-  // Taken before the claim is asked for: the claim's lease counts from when its statement ran, which
-  // is later, so a budget counted from here always ends before the lease does. Monotonic: the wall
-  // clock can step (NTP), this cannot.
-  const claimAskedAt = performance.now();
-  const claimAskedAtWall = Date.now();
-  const order = await deps.orders.claim(orderId);
+  // Taken before each try of the claim: the claim's lease counts from when its statement ran, which is
+  // later, so a budget counted from here always ends before the lease does. Monotonic: the wall clock
+  // can step (NTP), this cannot. A claim that failed is tried again within a few seconds: left to
+  // throw, its order would wait for its queue lease (up to a minute) after a cut connection.
+  let claimAskedAt = 0;
+  let claimAskedAtWall = 0;
+  const order = await withRetries(log, 'claiming the order', () => {
+    claimAskedAt = performance.now();
+    claimAskedAtWall = Date.now();
+    return deps.orders.claim(orderId);
+  });
   if (!order) {
     log.debug('not claimable (held by another worker, not due, or no longer at 5)');
     return 'skipped';
@@ -194,7 +199,12 @@ export async function deliverOrder(
           baseMs: config.retryBaseMs,
           maxMs: config.retryMaxMs,
         });
-  const applied = await recordWithRetry(deps, order, outcome, startedAt, performance.now() - startedMono, answer?.status);
+  // The partner has been told (or not): losing that fact to a passing database error would mean telling
+  // it again, so the record is retried within the claim's lifetime.
+  const durationMs = performance.now() - startedMono;
+  const applied = await withRetries(log, 'recording the attempt', () =>
+    deps.orders.record({ order, outcome, startedAt, durationMs, httpStatus: answer?.status, worker: deps.workerId }),
+  );
   logOutcome(log, order, outcome, applied, answer?.status);
   const result = applied ? outcome.kind : 'superseded';
   deps.observe?.({ result, attempt: order.attempts + 1, httpMs, readyForMs: pgNow() - order.readySince.getTime() });
@@ -217,35 +227,24 @@ function holdBeforeClaim(deps: DeliveryDeps, origin: string): Hold | undefined {
   return deps.rateLimit.knownFull(host);
 }
 
+/** The waits before each further try of a write that failed on an error the batched statements do not retry themselves. */
+const WRITE_RETRY_DELAYS_MS = [100, 500, 2000];
+
 /**
- * The partner has been told (or not); losing that fact to a passing database error would mean telling
- * it again. Retry the write a few times within the claim's lifetime before giving up. Each try is one
- * call of OrderWrites.record, which already runs its statement again on a deadlock (3 runs) and asks
- * again while another transaction holds the row (up to 10 s); this loop is for errors those leave.
+ * Runs one of an attempt's writes again when it fails. Each try is one call of OrderWrites, which
+ * already runs its statement again on a deadlock (3 runs) and, for the record, asks again while another
+ * transaction holds the row (up to 10 s); this is for what those leave, a lost connection above all.
+ * Every write here may run twice: the claim and the hand-back change a row only while it is still as
+ * they expect, and the record carries the claim's token.
  */
-async function recordWithRetry(
-  deps: DeliveryDeps,
-  order: ClaimedOrder,
-  outcome: AttemptOutcome,
-  startedAt: Date,
-  durationMs: number,
-  httpStatus: number | undefined,
-): Promise<boolean> {
-  const delays = [100, 500, 2000];
+async function withRetries<T>(log: Logger, what: string, write: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await deps.orders.record({
-        order,
-        outcome,
-        startedAt,
-        durationMs,
-        httpStatus,
-        worker: deps.workerId,
-      });
+      return await write();
     } catch (err) {
-      if (attempt >= delays.length) throw err;
-      deps.logger.warn({ orderId: order.id, err }, 'recording the attempt failed; retrying');
-      await new Promise((resolve) => setTimeout(resolve, delays[attempt]));
+      if (attempt >= WRITE_RETRY_DELAYS_MS.length) throw err;
+      log.warn({ err }, `${what} failed; retrying`);
+      await new Promise((resolve) => setTimeout(resolve, WRITE_RETRY_DELAYS_MS[attempt]));
     }
   }
 }

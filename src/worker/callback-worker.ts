@@ -77,7 +77,7 @@ export function startCallbackWorker(deps: {
   worker.on('failed', (job, err) => {
     logger.error(
       { err, orderId: job?.data.orderId },
-      'delivery job failed; the order is offered again when its claim runs out',
+      'delivery job failed; the order is offered again when its claim or queue lease runs out',
     );
   });
 

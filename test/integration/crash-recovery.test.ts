@@ -112,6 +112,29 @@ it('Postgres connections terminated mid-run: every order still ends 6, with no o
   expect(receiver.countsById().size).toBe(600);
 });
 
+it('a claim cut off with its connection is asked again at once, not left until its queue lease runs out', async () => {
+  receiver = await new Receiver(() => ({ status: 200 })).start();
+  // A queue lease far longer than the test waits: an order whose claim failed and was left to it would
+  // come back only after a minute.
+  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, QUEUE_LEASE_MS: '60000' };
+  await insertOrders(database.db, ids(1, 40), receiver.url());
+  await spawnDaemon('producer', env);
+  await waitFor('every order queued', async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE lease_until > now()')).rows[0].n) === 40);
+
+  // Claims wait behind a lock, then lose their connections while they wait (a failover, a pooler restart).
+  const lock = await database.db.transaction();
+  await lock.raw('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+  await spawnDaemon('worker', env);
+  const waitingOnLock = async () =>
+    Number((await database.db.raw("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = ? AND wait_event_type = 'Lock'", [database.name])).rows[0].n);
+  await waitFor('claims waiting on the lock', async () => (await waitingOnLock()) > 0);
+  await terminateConnections(database.name);
+  await lock.rollback().catch(() => undefined);
+
+  await waitFor('every order delivered', async () => ((await statusCounts(database.db))[6] ?? 0) === 40, 15_000);
+  expect(receiver.overlaps.size).toBe(0);
+});
+
 it('a job whose lock expires while its callback is in flight is not delivered a second time (the claim fences it)', async () => {
   receiver = await new Receiver(() => ({ status: 200, delayMs: 8000 })).start();
   const env = {
