@@ -3,6 +3,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import type { ClaimedOrder } from '../db/claim-order';
 import type { DeferTo } from '../db/defer-orders';
+import { mayPassOnRetry } from '../db/may-pass-on-retry';
 import type { AttemptOutcome, AttemptRecord } from '../db/record-attempt';
 import type { Logger } from '../observability/logger';
 import { redactUrl } from '../observability/redact-url';
@@ -94,8 +95,8 @@ export async function deliverOrder(
   const log = deps.logger.child({ orderId });
   const held = originHint ? holdBeforeClaim(deps, originHint) : undefined;
   if (held) {
-    // One (shared) statement hands the order back; no claim, no request, no worker slot held.
-    await withRetries(log, 'handing the order back', () => deps.orders.deferUnclaimed(orderId, held));
+    // One (shared) statement hands the order back; no claim, no request.
+    await withRetries(log, 'handing the order back', () => deps.orders.deferUnclaimed(orderId, held), shutdown);
     log.debug({ origin: originHint, delayMs: Math.round(held.delayMs), reason: held.reason }, 'partner held; deferred without an attempt');
     return 'deferred';
   }
@@ -109,7 +110,7 @@ export async function deliverOrder(
     claimAskedAt = performance.now();
     claimAskedAtWall = Date.now();
     return deps.orders.claim(orderId);
-  });
+  }, shutdown);
   if (!order) {
     log.debug('not claimable (held by another worker, not due, or no longer at 5)');
     return 'skipped';
@@ -231,18 +232,21 @@ function holdBeforeClaim(deps: DeliveryDeps, origin: string): Hold | undefined {
 const WRITE_RETRY_DELAYS_MS = [100, 500, 2000];
 
 /**
- * Runs one of an attempt's writes again when it fails. Each try is one call of OrderWrites, which
- * already runs its statement again on a deadlock (3 runs) and, for the record, asks again while another
- * transaction holds the row (up to 10 s); this is for what those leave, a lost connection above all.
- * Every write here may run twice: the claim and the hand-back change a row only while it is still as
- * they expect, and the record carries the claim's token.
+ * Runs one of an attempt's writes again when it fails on what may pass (mayPassOnRetry). Each try is
+ * one call of OrderWrites, which already runs its statement again on a deadlock (3 runs) and, for the
+ * record, asks again while another transaction holds the row (up to 10 s); this is for what those
+ * leave, a lost connection above all. None of the writes changes a row twice: the claim and the
+ * hand-back change a row only while it is as they expect, and the record carries the claim's token. A
+ * claim whose reply was lost after it committed finds its order claimed on the next try: that order
+ * comes back when that claim runs out. No further try once `stop` has fired: the
+ * order then comes back with its queue lease, and shutdown does not wait on a database that is gone.
  */
-async function withRetries<T>(log: Logger, what: string, write: () => Promise<T>): Promise<T> {
+async function withRetries<T>(log: Logger, what: string, write: () => Promise<T>, stop?: AbortSignal): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await write();
     } catch (err) {
-      if (attempt >= WRITE_RETRY_DELAYS_MS.length) throw err;
+      if (attempt >= WRITE_RETRY_DELAYS_MS.length || !mayPassOnRetry(err) || stop?.aborted) throw err;
       log.warn({ err }, `${what} failed; retrying`);
       await new Promise((resolve) => setTimeout(resolve, WRITE_RETRY_DELAYS_MS[attempt]));
     }
