@@ -74,6 +74,9 @@ const schema = z.object({
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000).optional(),
   JOB_LOCK_MS: integer(500, 3_600_000).optional(),
   DATABASE_POOL_MAX: integer(2, 1000).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: integer(1000, 3_600_000).default(30_000),
+  // Above BullMQ's longest blocking fetch (10 s), or an idle worker's wait would be taken for silence.
+  REDIS_SOCKET_TIMEOUT_MS: integer(11_000, 3_600_000).default(30_000),
   // A real port: Prometheus must know where to scrape, so 0 (any free port) is refused.
   METRICS_PORT: integer(1, 65535).optional(),
   CALLBACK_ALLOWED_CIDRS: z.string().optional(),
@@ -160,6 +163,17 @@ export interface Config {
    * during the HTTP call, so a few serve many callbacks; replicas x this must stay under max_connections.
    */
   databasePoolMax: number;
+  /**
+   * The longest a daemon's statement runs (Postgres' statement_timeout, and its
+   * idle_in_transaction_session_timeout); a connection that was sent a statement and says nothing for
+   * 1.5 × this is taken for silent and ended.
+   */
+  databaseStatementTimeoutMs: number;
+  /**
+   * A Redis connection that was sent a command and says nothing for this long is taken for silent:
+   * ended and opened again, its unanswered commands sent again on the new one.
+   */
+  redisSocketTimeoutMs: number;
   /** Where /metrics, /healthz, /readyz and the status page listen; undefined = not served. */
   metrics?: { host: string; port: number };
 }
@@ -262,6 +276,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS ?? v.CALLBACK_TIMEOUT_MS + CLAIM_MARGIN_MS,
     jobLockMs: v.JOB_LOCK_MS ?? claimTtlMs,
     databasePoolMax: v.DATABASE_POOL_MAX,
+    databaseStatementTimeoutMs: v.DATABASE_STATEMENT_TIMEOUT_MS,
+    redisSocketTimeoutMs: v.REDIS_SOCKET_TIMEOUT_MS,
     metrics: v.METRICS_PORT === undefined ? undefined : { host: v.METRICS_HOST, port: v.METRICS_PORT },
   });
 }

@@ -11,6 +11,7 @@ import { startProducer } from './producer/producer';
 import { createCallbackQueue } from './queue/callback-queue';
 import { HAND_BACK_MS, shutdownDeadlineMs } from './shutdown-budget';
 import { waitForServices } from './wait-for-services';
+import { Watchdog, watchdogBoundMs, type Progress } from './watchdog';
 import { startCallbackWorker, type CallbackWorker } from './worker/callback-worker';
 
 export type DaemonRole = 'start' | 'worker' | 'producer';
@@ -34,7 +35,12 @@ export interface Daemon {
 export async function startDaemon(
   role: DaemonRole,
   env: NodeJS.ProcessEnv = process.env,
-  options: { logDestination?: DestinationStream; workerId?: string } = {},
+  options: {
+    logDestination?: DestinationStream;
+    workerId?: string;
+    /** Called when the watchdog finds work wedged (past twice its bound); the process should exit non-zero. */
+    onWedged?: () => void;
+  } = {},
 ): Promise<Daemon> {
   const config = loadConfig(env, { requireSecret: role !== 'producer' });
   const workerId = options.workerId ?? `${os.hostname()}:${process.pid}`;
@@ -46,14 +52,17 @@ export async function startDaemon(
   let opsPort: number | undefined;
 
   try {
-    const db = createDb(config.databaseUrl, config.databasePoolMax);
+    const db = createDb(config.databaseUrl, config.databasePoolMax, { statementTimeoutMs: config.databaseStatementTimeoutMs, logger });
     lifecycle.add('postgres pool', () => db.destroy());
-    const queue = createCallbackQueue(config.queueName, config.redisUrl);
+    const queue = createCallbackQueue(config.queueName, config.redisUrl, config.redisSocketTimeoutMs);
     lifecycle.add('queue', () => queue.close());
     queue.on('error', (err) => logger.error({ err }, 'queue connection error'));
     await waitForServices(db, queue, logger, startup.signal);
 
     for (const deprecation of config.deprecations) logger.warn(deprecation);
+    const watchdog = new Watchdog(watchdogBoundMs(config.databaseStatementTimeoutMs));
+    const watching = watchProgress(watchdog, logger, options.onWedged);
+    lifecycle.add('watchdog', () => clearInterval(watching));
     const partners = startPartnerProtection({ config, logger, workerId, withGate: role !== 'producer' });
     lifecycle.add('partner protection', () => partners.close());
     const metrics = config.metrics ? new Metrics({ db, queue, partners: partners.directory, partnerRules: config.partnerRules, partnersTopK: config.partnerMetricsTopK }) : undefined;
@@ -72,6 +81,7 @@ export async function startDaemon(
           postgres: () => db.raw('SELECT 1'),
           redis: () => queue.getJobCounts('waiting'),
           ...(role !== 'producer' ? { worker: async () => assertRunning(worker?.isRunning() ?? false) } : {}),
+          progress: async () => assertMoving(watchdog),
         },
         // Degraded, not down: the process goes on delivering with per-process partner limits.
         degraded: (): Record<string, string> => {
@@ -83,7 +93,7 @@ export async function startDaemon(
       lifecycle.add('ops server', () => ops.close());
     }
     if (role !== 'producer') {
-      const started = startCallbackWorker({ db, config, logger, workerId, metrics, partners: partners.gate!, redis: partners.redis });
+      const started = startCallbackWorker({ db, config, logger, workerId, metrics, partners: partners.gate!, redis: partners.redis, watchdog });
       worker = started;
       // The rest of the grace period, then the aborted callbacks' hand-backs (Postgres), then BullMQ's close.
       lifecycle.add('worker', () => started.stop(), config.shutdownGraceMs + HAND_BACK_MS);
@@ -108,6 +118,34 @@ export async function startDaemon(
 
 function assertRunning(running: boolean): void {
   if (!running) throw new Error('worker is not running');
+}
+
+function assertMoving(watchdog: Watchdog): void {
+  const { progress, what, runningMs } = watchdog.check();
+  if (progress !== 'moving') throw new Error(`${what} has run for ${Math.round(runningMs)} ms`);
+}
+
+/** How often the watchdog is looked at: a small part of its bound. */
+const WATCHDOG_CHECK_MS = 1000;
+
+/** Logs the watchdog's changes of mind, and calls `onWedged` while work is wedged. */
+function watchProgress(watchdog: Watchdog, logger: Logger, onWedged?: () => void): NodeJS.Timeout {
+  let last: Progress = 'moving';
+  const timer = setInterval(() => {
+    const { progress, what, runningMs } = watchdog.check();
+    const detail = { what, runningMs: Math.round(runningMs), boundMs: watchdog.boundMs };
+    if (progress === 'wedged') {
+      logger.fatal(detail, 'work has run past twice its bound; exiting for the supervisor to restart the process');
+      onWedged?.();
+    } else if (progress === 'stuck' && last === 'moving') {
+      logger.error(detail, 'work has run past its bound; /readyz is red until it ends');
+    } else if (progress === 'moving' && last !== 'moving') {
+      logger.info('work is moving again');
+    }
+    last = progress;
+  }, WATCHDOG_CHECK_MS);
+  timer.unref();
+  return timer;
 }
 
 /**
@@ -141,6 +179,11 @@ export async function runDaemon(role: DaemonRole): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  daemon = await startDaemon(role);
+  daemon = await startDaemon(role, process.env, {
+    onWedged: () => {
+      daemon?.logger.flush();
+      process.exit(1);
+    },
+  });
   process.send?.('ready');
 }

@@ -18,6 +18,9 @@ export interface StatementBatcherOptions {
    * @defaultValue 1
    */
   maxInFlight?: number;
+  /** Watches each batch's run under `name`, so that one that never ends is seen (/readyz, exit). */
+  watchdog?: { watch<T>(what: string, work: () => Promise<T>): Promise<T> };
+  name?: string;
 }
 
 /**
@@ -31,6 +34,7 @@ export class StatementBatcher<I, O> {
   private readonly waiting: Waiting<I, O>[] = [];
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
+  private readonly watch: <T>(work: () => Promise<T>) => Promise<T>;
   private inFlight = 0;
   private flushScheduled = false;
 
@@ -41,6 +45,8 @@ export class StatementBatcher<I, O> {
   ) {
     this.maxBatch = options.maxBatch ?? 200;
     this.maxInFlight = options.maxInFlight ?? 1;
+    const { watchdog, name = 'statement batch' } = options;
+    this.watch = watchdog ? (work) => watchdog.watch(name, work) : (work) => work();
   }
 
   submit(item: I): Promise<O> {
@@ -73,7 +79,7 @@ export class StatementBatcher<I, O> {
 
   private async runBatch(batch: Waiting<I, O>[]): Promise<void> {
     try {
-      const results = await this.run(batch.map((waiting) => waiting.item));
+      const results = await this.watch(() => this.run(batch.map((waiting) => waiting.item)));
       if (results.length !== batch.length) {
         throw new Error(`batched statement answered ${results.length} results for ${batch.length} items`);
       }

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { REDIS_KEEPALIVE_DELAY_MS } from '../queue/callback-queue';
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
 import { LeaseLimits } from './lease-limits';
@@ -36,7 +37,14 @@ export function startPartnerProtection(options: {
   const { config, logger } = options;
   // autoResendUnfulfilledCommands off: a script that ran before the connection dropped would run again
   // after it came back, and count its outcomes and probes twice.
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: COMMAND_TIMEOUT_MS, autoResendUnfulfilledCommands: false });
+  // socketTimeout: a connection gone silent fails every command at its timeout; ended, it is opened again.
+  const redis = new Redis(config.redisUrl, {
+    maxRetriesPerRequest: 1,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    autoResendUnfulfilledCommands: false,
+    socketTimeout: config.redisSocketTimeoutMs,
+    keepAlive: REDIS_KEEPALIVE_DELAY_MS,
+  });
   let lastWarned = -Infinity;
   redis.on('error', (err) => {
     // ioredis reports every failed reconnect; once a minute is enough to say Redis is away.

@@ -75,6 +75,7 @@ export async function startProducer(deps: {
       loop?.wake();
     },
     logger,
+    deps.config.databaseStatementTimeoutMs,
   );
   await listener.start();
 

@@ -1,23 +1,32 @@
 import { Client } from 'pg';
+import { boundedSession, watchSilence } from '../db/connection';
 import type { Logger } from '../observability/logger';
 
 export const READY_CHANNEL = 'order_callbacks_ready';
 
 /**
+ * How often the session is asked something while it only listens: a silent path is found by a
+ * statement that gets no answer (watchSilence), and a listening session sends none of its own.
+ */
+const HEARTBEAT_MS = 10_000;
+
+/**
  * A dedicated Postgres session for the producer: it LISTENs for "an order became ready". The session
- * reconnects by itself when Postgres drops it (restart, pg_terminate_backend).
+ * reconnects by itself when Postgres drops it (restart, pg_terminate_backend) and when it goes silent.
  */
 export class ReadyListener {
   private client?: Client;
   private connecting?: Promise<void>;
   private closed = false;
   private retryTimer?: NodeJS.Timeout;
+  private heartbeat?: NodeJS.Timeout;
   private retryDelayMs = 100;
 
   constructor(
     private readonly databaseUrl: string,
     private readonly onReady: () => void,
     private readonly logger: Logger,
+    private readonly statementTimeoutMs = 30_000,
   ) {}
 
   start(): Promise<void> {
@@ -27,6 +36,7 @@ export class ReadyListener {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearInterval(this.heartbeat);
     await this.connecting?.catch(() => undefined);
     const client = this.client;
     this.client = undefined;
@@ -39,12 +49,13 @@ export class ReadyListener {
   }
 
   private async openSession(): Promise<void> {
-    const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-callbacks-producer' });
+    const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-callbacks-producer', ...boundedSession(this.statementTimeoutMs) });
     client.on('notification', () => this.onReady());
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client));
     try {
       await client.connect();
+      watchSilence(client, this.statementTimeoutMs, this.logger);
       await client.query(`LISTEN ${READY_CHANNEL}`);
     } catch (err) {
       this.lost(client, err as Error);
@@ -56,12 +67,18 @@ export class ReadyListener {
     }
     this.client = client;
     this.retryDelayMs = 100;
+    clearInterval(this.heartbeat);
+    // A failed heartbeat needs no handling here: the client's 'error' or 'end' reconnects.
+    this.heartbeat = setInterval(() => void client.query('SELECT 1').catch(() => undefined), HEARTBEAT_MS);
     // Notifications sent while we were not listening are lost: look once now.
     this.onReady();
   }
 
   private lost(client: Client, err?: Error): void {
-    if (this.client === client) this.client = undefined;
+    if (this.client === client) {
+      this.client = undefined;
+      clearInterval(this.heartbeat);
+    }
     client.removeAllListeners('notification');
     client.end().catch(() => undefined);
     if (this.closed || this.retryTimer) return;

@@ -17,15 +17,22 @@ export interface CallbackJobData {
  */
 export const UNFINISHED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused' as JobType] as const;
 
+/** Idle connections send TCP keepalives after this long, so a path that died is found while idle. */
+export const REDIS_KEEPALIVE_DELAY_MS = 10_000;
+
 /**
  * BullMQ's connection options for a daemon: commands wait for Redis to come back rather than fail
- * after a few retries (BullMQ requires this for workers), and the client reconnects for ever.
+ * after a few retries (BullMQ requires this for workers), and the client reconnects for ever. With
+ * `socketTimeoutMs`, a connection that was sent a command and hears nothing back for that long is ended
+ * and opened again, and its unanswered commands go out again on the new one: a peer gone silent sends
+ * no FIN or RST, and every command on it would wait for as long as TCP retransmits.
  */
-export function redisConnection(redisUrl: string): ConnectionOptions {
+export function redisConnection(redisUrl: string, socketTimeoutMs?: number): ConnectionOptions {
   return {
     url: redisUrl,
     maxRetriesPerRequest: null,
     retryStrategy: (times: number) => Math.min(100 * 2 ** times, 2000),
+    ...(socketTimeoutMs === undefined ? {} : { socketTimeout: socketTimeoutMs, keepAlive: REDIS_KEEPALIVE_DELAY_MS }),
   };
 }
 
@@ -51,8 +58,8 @@ export const JOB_OPTIONS: JobsOptions = { removeOnComplete: true, removeOnFail: 
  */
 const EVENTS_KEPT = 500;
 
-export function createCallbackQueue(queueName: string, redisUrl: string): Queue<CallbackJobData> {
-  return new Queue<CallbackJobData>(queueName, { connection: redisConnection(redisUrl), streams: { events: { maxLen: EVENTS_KEPT } } });
+export function createCallbackQueue(queueName: string, redisUrl: string, socketTimeoutMs?: number): Queue<CallbackJobData> {
+  return new Queue<CallbackJobData>(queueName, { connection: redisConnection(redisUrl, socketTimeoutMs), streams: { events: { maxLen: EVENTS_KEPT } } });
 }
 
 /** Jobs in Redis that no worker has finished: the number the MAX_QUEUED_JOBS bound applies to. */

@@ -6,6 +6,7 @@ import { recordAttempts, type AttemptRecord } from '../db/record-attempt';
 import { retryOnDeadlock } from '../db/retry-on-deadlock';
 import { StatementBatcher } from '../db/statement-batcher';
 import type { OrderWrites } from '../delivery/deliver-order';
+import type { Watchdog } from '../watchdog';
 
 /**
  * The attempts' writes, each kind gathered across the worker's concurrent attempts into shared
@@ -14,14 +15,15 @@ import type { OrderWrites } from '../delivery/deliver-order';
  * rolls back as a deadlock victim runs again, rather than failing every attempt in it; a finish whose
  * row another transaction held is asked again on its own, while the rest of its batch goes through.
  */
-export function batchedOrderWrites(db: Db, claimTtlMs: number, maxPayloadBytes: number): OrderWrites {
-  const claims = new StatementBatcher((ids: string[]) => retryOnDeadlock(() => claimOrders(db, ids, claimTtlMs, maxPayloadBytes)));
-  const records = new StatementBatcher((batch: AttemptRecord[]) => retryOnDeadlock(() => recordAttempts(db, batch)));
-  const claimedDeferrals = new StatementBatcher((batch: ClaimedDeferral[]) => retryOnDeadlock(() => deferClaimedOrders(db, batch)));
+export function batchedOrderWrites(db: Db, claimTtlMs: number, maxPayloadBytes: number, watchdog?: Watchdog): OrderWrites {
+  const watched = (name: string) => ({ watchdog, name });
+  const claims = new StatementBatcher((ids: string[]) => retryOnDeadlock(() => claimOrders(db, ids, claimTtlMs, maxPayloadBytes)), watched('claim'));
+  const records = new StatementBatcher((batch: AttemptRecord[]) => retryOnDeadlock(() => recordAttempts(db, batch)), watched('record'));
+  const claimedDeferrals = new StatementBatcher((batch: ClaimedDeferral[]) => retryOnDeadlock(() => deferClaimedOrders(db, batch)), watched('hand-back of a claimed order'));
   const unclaimedDeferrals = new StatementBatcher(async (batch: UnclaimedDeferral[]) => {
     await retryOnDeadlock(() => deferUnclaimedOrders(db, batch));
     return batch.map(() => undefined);
-  });
+  }, watched('hand-back'));
   return {
     claim: (orderId: string) => claims.submit(orderId),
     record: (record: AttemptRecord) => askWhileBusy(() => records.submit(record)),

@@ -11,6 +11,7 @@ import { batchedOrderWrites } from './batched-order-writes';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { redisConnection, type CallbackJobData } from '../queue/callback-queue';
+import type { Watchdog } from '../watchdog';
 
 export interface CallbackWorker {
   /**
@@ -45,12 +46,14 @@ export function startCallbackWorker(deps: {
   partners: PartnerGate;
   /** For the rate limits of PARTNER_RATE_LIMITS: a connection whose commands never wait long. */
   redis: Redis;
+  /** Watches the statement batches every attempt waits on. */
+  watchdog?: Watchdog;
 }): CallbackWorker {
   const { config, logger, metrics } = deps;
   const http = createHttpClient({ timeoutMs: config.callbackTimeoutMs, destinations: config.destinations });
   const shutdown = new AbortController();
   const signingKeys = new SigningKeys(deps.db, config.signingKey!, config.partnerSecretsRefreshMs, logger);
-  const orders = batchedOrderWrites(deps.db, config.claimTtlMs, config.maxPayloadBytes);
+  const orders = batchedOrderWrites(deps.db, config.claimTtlMs, config.maxPayloadBytes, deps.watchdog);
   const rateLimit = config.partnerRateLimits.size > 0 ? new PartnerRateLimit(deps.redis, `order-callbacks:${config.queueName}`, config.partnerRateLimits) : undefined;
   const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, partners: deps.partners, rateLimit, observe: metrics?.observeAttempt };
 
@@ -62,7 +65,7 @@ export function startCallbackWorker(deps: {
       return result;
     },
     {
-      connection: redisConnection(config.redisUrl),
+      connection: redisConnection(config.redisUrl, config.redisSocketTimeoutMs),
       name: deps.workerId,
       concurrency: config.workerConcurrency,
       // The lock guards only Redis state and may lapse (a blocked event loop); the claim in Postgres
