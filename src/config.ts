@@ -75,8 +75,8 @@ const schema = z.object({
   JOB_LOCK_MS: integer(500, 3_600_000).optional(),
   DATABASE_POOL_MAX: integer(2, 1000).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: integer(1000, 3_600_000).default(30_000),
-  // Above BullMQ's longest blocking fetch (10 s), or an idle worker's wait would be taken for silence.
-  REDIS_SOCKET_TIMEOUT_MS: integer(11_000, 3_600_000).default(30_000),
+  // Well above BullMQ's longest blocking fetch (10 s), or an idle worker's wait would pass for silence.
+  REDIS_SOCKET_TIMEOUT_MS: integer(15_000, 3_600_000).default(30_000),
   // A real port: Prometheus must know where to scrape, so 0 (any free port) is refused.
   METRICS_PORT: integer(1, 65535).optional(),
   CALLBACK_ALLOWED_CIDRS: z.string().optional(),
@@ -166,12 +166,13 @@ export interface Config {
   /**
    * The longest a daemon's statement runs (Postgres' statement_timeout, and its
    * idle_in_transaction_session_timeout); a connection that was sent a statement and says nothing for
-   * 1.5 × this is taken for silent and ended.
+   * silenceBoundMs of it (1.5 ×, at least 5 s more) is taken for silent and ended.
    */
   databaseStatementTimeoutMs: number;
   /**
    * A Redis connection that was sent a command and says nothing for this long is taken for silent:
-   * ended and opened again, its unanswered commands sent again on the new one.
+   * ended and opened again. BullMQ's connections send their unanswered commands again on the new one;
+   * partner state's fail them (its scripts must not run twice).
    */
   redisSocketTimeoutMs: number;
   /** Where /metrics, /healthz, /readyz and the status page listen; undefined = not served. */

@@ -11,7 +11,7 @@ import { startProducer } from './producer/producer';
 import { createCallbackQueue } from './queue/callback-queue';
 import { HAND_BACK_MS, shutdownDeadlineMs } from './shutdown-budget';
 import { waitForServices } from './wait-for-services';
-import { Watchdog, watchdogBoundMs, type Progress } from './watchdog';
+import { watchProgress, Watchdog, watchdogBoundMs } from './watchdog';
 import { startCallbackWorker, type CallbackWorker } from './worker/callback-worker';
 
 export type DaemonRole = 'start' | 'worker' | 'producer';
@@ -99,7 +99,7 @@ export async function startDaemon(
       lifecycle.add('worker', () => started.stop(), config.shutdownGraceMs + HAND_BACK_MS);
     }
     if (role !== 'worker') {
-      const producer = await startProducer({ db, queue, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get(), holder: workerId });
+      const producer = await startProducer({ db, queue, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get(), holder: workerId, watchdog });
       lifecycle.add('producer', () => producer.stop());
     }
     const fetching = worker;
@@ -123,29 +123,6 @@ function assertRunning(running: boolean): void {
 function assertMoving(watchdog: Watchdog): void {
   const { progress, what, runningMs } = watchdog.check();
   if (progress !== 'moving') throw new Error(`${what} has run for ${Math.round(runningMs)} ms`);
-}
-
-/** How often the watchdog is looked at: a small part of its bound. */
-const WATCHDOG_CHECK_MS = 1000;
-
-/** Logs the watchdog's changes of mind, and calls `onWedged` while work is wedged. */
-function watchProgress(watchdog: Watchdog, logger: Logger, onWedged?: () => void): NodeJS.Timeout {
-  let last: Progress = 'moving';
-  const timer = setInterval(() => {
-    const { progress, what, runningMs } = watchdog.check();
-    const detail = { what, runningMs: Math.round(runningMs), boundMs: watchdog.boundMs };
-    if (progress === 'wedged') {
-      logger.fatal(detail, 'work has run past twice its bound; exiting for the supervisor to restart the process');
-      onWedged?.();
-    } else if (progress === 'stuck' && last === 'moving') {
-      logger.error(detail, 'work has run past its bound; /readyz is red until it ends');
-    } else if (progress === 'moving' && last !== 'moving') {
-      logger.info('work is moving again');
-    }
-    last = progress;
-  }, WATCHDOG_CHECK_MS);
-  timer.unref();
-  return timer;
 }
 
 /**

@@ -1,3 +1,5 @@
+import type { Logger } from './observability/logger';
+
 /**
  * How work that must finish in time is doing: `moving` while everything runs within its bound;
  * `stuck` once something has run past it (/readyz goes red); `wedged` past twice the bound (the process
@@ -49,4 +51,30 @@ export class Watchdog {
  */
 export function watchdogBoundMs(statementTimeoutMs: number): number {
   return 30_000 + 3 * statementTimeoutMs;
+}
+
+/** How often the watchdog is looked at: a small part of its bound. */
+const WATCHDOG_CHECK_MS = 1000;
+
+/**
+ * Looks at the watchdog every second: logs its changes of mind, and calls `onWedged` while work is
+ * wedged (the daemon exits non-zero). Returns the timer, for the daemon to clear when it stops.
+ */
+export function watchProgress(watchdog: Watchdog, logger: Logger, onWedged?: () => void): NodeJS.Timeout {
+  let last: Progress = 'moving';
+  const timer = setInterval(() => {
+    const { progress, what, runningMs } = watchdog.check();
+    const detail = { what, runningMs: Math.round(runningMs), boundMs: watchdog.boundMs };
+    if (progress === 'wedged') {
+      logger.fatal(detail, 'work has run past twice its bound; exiting for the supervisor to restart the process');
+      onWedged?.();
+    } else if (progress === 'stuck' && last === 'moving') {
+      logger.error(detail, 'work has run past its bound; /readyz is red until it ends');
+    } else if (progress === 'moving' && last !== 'moving') {
+      logger.info('work is moving again');
+    }
+    last = progress;
+  }, WATCHDOG_CHECK_MS);
+  timer.unref();
+  return timer;
 }

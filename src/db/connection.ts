@@ -21,45 +21,41 @@ export interface SessionBounds {
   logger: Logger;
 }
 
-/**
- * pg settings for a bounded session: statement and idle-transaction timeouts on the server, a bound on
- * connecting, and TCP keepalives.
- */
-export function boundedSession(
-  statementTimeoutMs: number,
-): Pick<ClientConfig, 'statement_timeout' | 'idle_in_transaction_session_timeout' | 'connectionTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> {
-  return {
-    statement_timeout: statementTimeoutMs,
-    idle_in_transaction_session_timeout: statementTimeoutMs,
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    keepAlive: true,
-    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
-  };
+/** pg settings for a bounded session, on the client's side: a bound on connecting, and TCP keepalives. */
+export function boundedConnection(): Pick<ClientConfig, 'connectionTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> {
+  return { connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS };
 }
 
-/** Ends `client` when it goes silent (endWhenSilent), saying so in the log. */
-export function watchSilence(client: Client, statementTimeoutMs: number, logger: Logger): void {
-  const silenceMs = silenceBoundMs(statementTimeoutMs);
+/**
+ * Bounds a new session: statement and idle-transaction timeouts on the server, set with SET rather
+ * than as startup parameters, which PgBouncer refuses; and ended when it goes silent (endWhenSilent).
+ */
+export async function boundSession(client: Client, statementTimeoutMs: number, logger: Logger): Promise<void> {
+  const ms = Math.round(statementTimeoutMs);
+  await client.query(`SET statement_timeout = ${ms}; SET idle_in_transaction_session_timeout = ${ms}`);
+  const silenceMs = silenceBoundMs(ms);
   endWhenSilent(client, silenceMs, (err) => logger.warn({ err, silenceMs }, 'a Postgres connection did not answer; ending it'));
 }
 
 /**
  * A knex pool on the primary. Every read that decides anything goes through it, inside the
  * conditional statement that acts on it: there is deliberately no read-replica option. With `bounds`
- * (the daemon), every session runs under them; admin commands and migrations run unbounded.
+ * (the daemon), every pooled session runs under them; admin commands and migrations run unbounded.
  */
 export function createDb(databaseUrl: string, poolMax = 10, bounds?: SessionBounds): Db {
   return knex({
     client: 'pg',
-    connection: { connectionString: databaseUrl, application_name: 'order-callbacks', ...(bounds ? boundedSession(bounds.statementTimeoutMs) : {}) },
+    connection: { connectionString: databaseUrl, application_name: 'order-callbacks', ...(bounds ? boundedConnection() : {}) },
     pool: {
       min: 0,
       max: poolMax,
       ...(bounds
         ? {
             afterCreate: (client: Client, done: (err: Error | null, client: Client) => void) => {
-              watchSilence(client, bounds.statementTimeoutMs, bounds.logger);
-              done(null, client);
+              boundSession(client, bounds.statementTimeoutMs, bounds.logger).then(
+                () => done(null, client),
+                (err: Error) => done(err, client),
+              );
             },
           }
         : {}),

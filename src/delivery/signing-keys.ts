@@ -1,6 +1,7 @@
 import type { Db } from '../db/connection';
 import { listActiveSecrets } from '../db/partner-secrets';
 import type { Logger } from '../observability/logger';
+import { withTimeout } from '../with-timeout';
 import { keyOfSecret } from './sign';
 
 /** The secrets query gives up after this long: it must not hold an attempt (and its claim) for ever. */
@@ -41,7 +42,8 @@ export class SigningKeys {
   }
 
   private refresh(): Promise<void> {
-    this.loading ??= listActiveSecrets(this.db, READ_TIMEOUT_MS)
+    // withTimeout as well: the query's own timeout cancels it over a new connection, and waits for that.
+    this.loading ??= withTimeout(listActiveSecrets(this.db, READ_TIMEOUT_MS), 2 * READ_TIMEOUT_MS, 'reading partner secrets did not end')
       .then((rows) => {
         const byHost = new Map<string, Buffer[]>();
         for (const { host, secret } of rows) byHost.set(host, [...(byHost.get(host) ?? []), keyOfSecret(secret)]);

@@ -5,6 +5,7 @@ import type { Db } from '../db/connection';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallbackJobData } from '../queue/callback-queue';
+import type { Watchdog } from '../watchdog';
 import { withTimeout } from '../with-timeout';
 import { randomUUID } from 'node:crypto';
 import { releaseProducerLease, takeProducerLease, type ProducerFence } from '../db/producer-lease';
@@ -59,6 +60,8 @@ export async function startProducer(deps: {
   partnerLimits?: () => Promise<ReadonlyMap<string, number>>;
   /** Who holds the producer lease, for people (host:pid). */
   holder: string;
+  /** Watches each run: one that never ends stops enqueueing for this process. */
+  watchdog?: Watchdog;
 }): Promise<Producer> {
   const logger = deps.logger.child({ component: 'producer' });
   const leaseName = `producer:${deps.config.queueName}`;
@@ -83,32 +86,35 @@ export async function startProducer(deps: {
     name: 'producer',
     intervalMs: deps.config.pollIntervalMs,
     logger,
-    runOnce: async () => {
-      const fence = held?.fence ?? { name: leaseName, token: randomUUID() };
-      if (!held || performance.now() >= held.renewAt) {
-        if (!(await renew(fence))) return LOCK_RETRY_MS;
-      }
-      const { since } = held!;
-      let keepLock = false;
-      const started = process.hrtime.bigint();
-      try {
-        const result = await enqueueReadyOrders(
-          { ...deps, logger, fence, redisLoss, observePage: deps.metrics?.producerPageRead, beforePage: () => stillHeld(fence) },
-          scanStart.nextRun(),
-        );
-        scanStart.stoppedAt(result.resumeAt);
-        deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
-        const holdLeftMs = since + LOCK_HOLD_MS - performance.now();
-        keepLock = held !== undefined && (result.enqueued > 0 || result.queueFull) && holdLeftMs > 0;
-        if (result.queueFull) return QUEUE_FULL_RECHECK_MS;
-        // Kept, the lease must not wait for the next NOTIFY or poll, which may be far off: by then a run
-        // finds nothing new and lets it go.
-        return keepLock ? holdLeftMs : undefined;
-      } finally {
-        if (!keepLock) await letGo(fence);
-      }
-    },
+    runOnce: () => (deps.watchdog ? deps.watchdog.watch('producer run', runOnce) : runOnce()),
   });
+
+  /** One run: take or renew the lease, enqueue what is ready, keep or let go of the lease. */
+  async function runOnce(): Promise<number | undefined> {
+    const fence = held?.fence ?? { name: leaseName, token: randomUUID() };
+    if (!held || performance.now() >= held.renewAt) {
+      if (!(await renew(fence))) return LOCK_RETRY_MS;
+    }
+    const { since } = held!;
+    let keepLock = false;
+    const started = process.hrtime.bigint();
+    try {
+      const result = await enqueueReadyOrders(
+        { ...deps, logger, fence, redisLoss, observePage: deps.metrics?.producerPageRead, beforePage: () => stillHeld(fence) },
+        scanStart.nextRun(),
+      );
+      scanStart.stoppedAt(result.resumeAt);
+      deps.metrics?.producerRan(Number(process.hrtime.bigint() - started) / 1e9, result.enqueued);
+      const holdLeftMs = since + LOCK_HOLD_MS - performance.now();
+      keepLock = held !== undefined && (result.enqueued > 0 || result.queueFull) && holdLeftMs > 0;
+      if (result.queueFull) return QUEUE_FULL_RECHECK_MS;
+      // Kept, the lease must not wait for the next NOTIFY or poll, which may be far off: by then a run
+      // finds nothing new and lets it go.
+      return keepLock ? holdLeftMs : undefined;
+    } finally {
+      if (!keepLock) await letGo(fence);
+    }
+  }
 
   /** Takes or renews the lease; false when another producer holds it. */
   async function renew(fence: ProducerFence): Promise<boolean> {

@@ -1,12 +1,12 @@
 import { Client } from 'pg';
-import { boundedSession, watchSilence } from '../db/connection';
+import { boundedConnection, boundSession } from '../db/connection';
 import type { Logger } from '../observability/logger';
 
 export const READY_CHANNEL = 'order_callbacks_ready';
 
 /**
  * How often the session is asked something while it only listens: a silent path is found by a
- * statement that gets no answer (watchSilence), and a listening session sends none of its own.
+ * statement that gets no answer (boundSession), and a listening session sends none of its own.
  */
 const HEARTBEAT_MS = 10_000;
 
@@ -49,13 +49,13 @@ export class ReadyListener {
   }
 
   private async openSession(): Promise<void> {
-    const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-callbacks-producer', ...boundedSession(this.statementTimeoutMs) });
+    const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-callbacks-producer', ...boundedConnection() });
     client.on('notification', () => this.onReady());
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client));
     try {
       await client.connect();
-      watchSilence(client, this.statementTimeoutMs, this.logger);
+      await boundSession(client, this.statementTimeoutMs, this.logger);
       await client.query(`LISTEN ${READY_CHANNEL}`);
     } catch (err) {
       this.lost(client, err as Error);

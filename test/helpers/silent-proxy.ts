@@ -48,6 +48,14 @@ export class SilentProxy {
     return this.silenced.size;
   }
 
+  /** Ends every connection being forwarded now (both sides hear it), as a restart or a failover would. */
+  cut(): void {
+    for (const { client, upstream } of this.pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+  }
+
   /** Ends every connection, silent or not, and stops listening. */
   async close(): Promise<void> {
     for (const { client, upstream } of [...this.pairs, ...this.silenced]) {

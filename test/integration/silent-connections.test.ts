@@ -1,5 +1,7 @@
+import { Redis } from 'ioredis';
 import { Client } from 'pg';
-import { boundedSession, watchSilence } from '../../src/db/connection';
+import { createDb } from '../../src/db/connection';
+import { endWhenSilent } from '../../src/db/end-silent-connections';
 import { createLogger } from '../../src/observability/logger';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
@@ -48,29 +50,31 @@ async function delivered(): Promise<number> {
   return (await statusCounts(database.db))[6] ?? 0;
 }
 
-async function readyz(port: number): Promise<number> {
+/** /readyz's status, and the checks it names as failed (none when it did not answer at all). */
+async function readyz(port: number): Promise<{ status: number; failed: string[] }> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(3000) });
-    return res.status;
+    const body = (await res.json()) as { failed?: string[] };
+    return { status: res.status, failed: body.failed ?? [] };
   } catch {
-    return 0;
+    return { status: 0, failed: [] };
   }
 }
 
-/** Records every /readyz status until stopped, for "it went red while stuck, and green again". */
-function watchReadiness(port: number): { seen: number[]; stop(): void } {
-  const seen: number[] = [];
+/** Records the checks /readyz names as failed until stopped, for "it went red while stuck, and green again". */
+function watchReadiness(port: number): { failed: Set<string>; stop(): void } {
+  const failed = new Set<string>();
   let stopped = false;
   void (async () => {
     while (!stopped) {
-      seen.push(await readyz(port));
+      for (const name of (await readyz(port)).failed) failed.add(name);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   })();
-  return { seen, stop: () => (stopped = true) };
+  return { failed, stop: () => (stopped = true) };
 }
 
-async function runThroughSilence(daemon: ChildDaemon, metricsPort: number, boundMs: number): Promise<number[]> {
+async function runThroughSilence(daemon: ChildDaemon, metricsPort: number, boundMs: number): Promise<Set<string>> {
   await insertOrders(database.db, ids(1, 300), receiver.url());
   await waitFor('some orders delivered before the silence', async () => (await delivered()) >= 50, 30_000);
   const readiness = watchReadiness(metricsPort);
@@ -78,13 +82,13 @@ async function runThroughSilence(daemon: ChildDaemon, metricsPort: number, bound
     expect(proxy!.silence()).toBeGreaterThan(0);
     await insertOrders(database.db, ids(301, 200), receiver.url());
     await waitFor('every order delivered after the silence', async () => (await delivered()) === 500, boundMs);
-    await waitFor('/readyz green again', async () => (await readyz(metricsPort)) === 200, 10_000);
+    await waitFor('/readyz green again', async () => (await readyz(metricsPort)).status === 200, 10_000);
   } finally {
     readiness.stop();
   }
   expect(receiver.countsById().size).toBe(500);
   expect(daemon.child.exitCode).toBeNull();
-  return readiness.seen;
+  return readiness.failed;
 }
 
 it('Postgres connections that go silent are ended and replaced; every order is delivered', async () => {
@@ -101,10 +105,10 @@ it('Postgres connections that go silent are ended and replaced; every order is d
     METRICS_PORT: String(metricsPort),
   });
 
-  // A silent statement is given up 1.5 × the statement timeout after it was sent (3 s here); the rest
-  // is retries, a claim's lease or two, and the backlog.
-  const seen = await runThroughSilence(daemon, metricsPort, 45_000);
-  expect(seen).toContain(503);
+  // A silent statement is given up 7 s after it was sent here (the statement timeout, and 5 s more);
+  // the rest is retries, a claim's lease or two, and the backlog.
+  const failed = await runThroughSilence(daemon, metricsPort, 45_000);
+  expect(failed).toContain('postgres');
   expect(daemon.lines.some((l) => typeof l.msg === 'string' && l.msg.includes('did not answer'))).toBe(true);
 }, 90_000);
 
@@ -118,12 +122,12 @@ it('Redis connections that go silent are ended and replaced; every order is deli
     CALLBACK_ALLOW_PRIVATE: 'true',
     POLL_INTERVAL_MS: '100',
     WORKER_CONCURRENCY: '20',
-    REDIS_SOCKET_TIMEOUT_MS: '11000',
+    REDIS_SOCKET_TIMEOUT_MS: '15000',
     METRICS_PORT: String(metricsPort),
   });
 
-  const seen = await runThroughSilence(daemon, metricsPort, 60_000);
-  expect(seen).toContain(503);
+  const failed = await runThroughSilence(daemon, metricsPort, 60_000);
+  expect(failed).toContain('redis');
 }, 120_000);
 
 it("a producer's LISTEN session that goes silent is found by its heartbeat and opened again", async () => {
@@ -142,21 +146,22 @@ it("a producer's LISTEN session that goes silent is found by its heartbeat and o
 
   proxy.silence();
   await insertOrders(database.db, ids(21, 20), receiver.url());
-  // The heartbeat (every 10 s) gets no answer within 3 s; the new session looks for ready orders at once.
-  await waitFor('orders inserted during the silence delivered', async () => (await delivered()) === 40, 30_000);
+  // The heartbeat (every 10 s) gets no answer within 7 s; the new session looks for ready orders at
+  // once, and each silent pooled connection it meets costs 7 s more.
+  await waitFor('orders inserted during the silence delivered', async () => (await delivered()) === 40, 60_000);
   expect(daemon.child.exitCode).toBeNull();
-}, 60_000);
+}, 90_000);
 
 it('a connection that idled past the bound, then went silent, is still ended when it is asked something', async () => {
   proxy = await new SilentProxy(Number(new URL(database.url).port || 5432)).start();
-  const client = new Client({ connectionString: through(database.url, proxy.port), ...boundedSession(1000) });
+  const client = new Client({ connectionString: through(database.url, proxy.port) });
   client.on('error', () => undefined);
   await client.connect();
   try {
-    watchSilence(client, 1000, createLogger('silent'));
+    endWhenSilent(client, 1500, () => undefined);
     await client.query('SELECT 1');
-    // Idle for longer than the bound (1.5 s): the idle timeout fires with nothing asked, and must not
-    // be the last time it is looked at.
+    // Idle for longer than the bound: the idle timeout fires with nothing asked, and must not be the
+    // last time the connection is looked at.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     proxy.silence();
     const asked = performance.now();
@@ -164,5 +169,43 @@ it('a connection that idled past the bound, then went silent, is still ended whe
     expect(performance.now() - asked).toBeLessThan(5000);
   } finally {
     await client.end().catch(() => undefined);
+  }
+}, 15_000);
+
+it("the daemon's pooled sessions run with its statement and idle-transaction timeouts", async () => {
+  const db = createDb(database.url, 1, { statementTimeoutMs: 2500, logger: createLogger('silent') });
+  try {
+    const settings = await db.raw<{ rows: { name: string; setting: string }[] }>(
+      "SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', 'idle_in_transaction_session_timeout') ORDER BY name",
+    );
+    expect(settings.rows).toEqual([
+      { name: 'idle_in_transaction_session_timeout', setting: '2500' },
+      { name: 'statement_timeout', setting: '2500' },
+    ]);
+    await expect(db.raw('SELECT pg_sleep(5)')).rejects.toThrow(/statement timeout/);
+  } finally {
+    await db.destroy();
+  }
+});
+
+it('a Redis connection cut with a command in flight comes back, and its silence timer does not end the new one', async () => {
+  proxy = await new SilentProxy(Number(new URL(SHARED_REDIS_URL).port || 6379)).start();
+  const redis = new Redis(through(SHARED_REDIS_URL, proxy.port), { socketTimeout: 2000, maxRetriesPerRequest: null });
+  const closes: number[] = [];
+  redis.on('close', () => closes.push(performance.now()));
+  redis.on('error', () => undefined);
+  try {
+    await redis.ping();
+    // A blocking pop that waits 1 s for nothing: the command is out, no data comes back meanwhile.
+    const pop = redis.blpop(`${queueName}:nothing`, 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    proxy.cut();
+    await pop; // sent again on the new connection, where it times out as asked
+    // Past the silence timer armed for the first send: ioredis 5 let it fire on the new connection.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(closes).toHaveLength(1);
+    expect(await redis.ping()).toBe('PONG');
+  } finally {
+    redis.disconnect();
   }
 }, 15_000);

@@ -1,5 +1,6 @@
 import { StatementBatcher } from '../../src/db/statement-batcher';
-import { progressOf, Watchdog, watchdogBoundMs } from '../../src/watchdog';
+import { createLogger } from '../../src/observability/logger';
+import { progressOf, Watchdog, watchdogBoundMs, watchProgress } from '../../src/watchdog';
 
 describe('progressOf', () => {
   it.each([
@@ -49,4 +50,33 @@ it("a statement batch that never ends is seen by the batcher's watchdog, under t
   void batcher.submit('1');
   await new Promise((resolve) => setImmediate(resolve));
   expect(watchdog.check(performance.now() + 1000)).toMatchObject({ progress: 'stuck', what: 'claim' });
+});
+
+describe('watchProgress', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('says when work is stuck and moving again, and calls onWedged once it is past twice the bound', async () => {
+    jest.useFakeTimers();
+    const lines: { level: number; msg: string }[] = [];
+    const logger = createLogger('info', { write: (line: string) => lines.push(JSON.parse(line)) });
+    const watchdog = new Watchdog(5000);
+    const onWedged = jest.fn();
+    const timer = watchProgress(watchdog, logger, onWedged);
+    try {
+      let finish!: () => void;
+      const claim = watchdog.watch('claim', () => new Promise<void>((resolve) => (finish = resolve)));
+      jest.advanceTimersByTime(5000);
+      expect(lines.map((l) => l.msg)).toEqual(['work has run past its bound; /readyz is red until it ends']);
+      expect(onWedged).not.toHaveBeenCalled();
+      jest.advanceTimersByTime(5000);
+      expect(onWedged).toHaveBeenCalled();
+      expect(lines.at(-1)).toMatchObject({ level: 60, what: 'claim' });
+      finish();
+      await claim;
+      jest.advanceTimersByTime(1000);
+      expect(lines.at(-1)?.msg).toBe('work is moving again');
+    } finally {
+      clearInterval(timer);
+    }
+  });
 });
