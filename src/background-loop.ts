@@ -7,9 +7,13 @@ export interface BackgroundLoop {
   stop(): Promise<void>;
 }
 
+/** After a failed run, the next comes this soon, doubling with each failure in a row, up to the interval. */
+const FIRST_RETRY_MS = 250;
+
 /**
  * The one shape of every background loop here: a timer calls `runOnce`; errors are logged and the
- * loop goes on; a wake during a run schedules exactly one more run.
+ * loop goes on, trying again sooner than the interval (a poll of minutes must not leave a failure
+ * standing that long); a wake during a run schedules exactly one more run.
  */
 export function startBackgroundLoop(options: {
   name: string;
@@ -23,6 +27,7 @@ export function startBackgroundLoop(options: {
   let running: Promise<void> | undefined;
   let again = false;
   let nextDelayMs = intervalMs;
+  let failuresInARow = 0;
   let timer: NodeJS.Timeout | undefined;
 
   const schedule = (delayMs: number) => {
@@ -41,9 +46,14 @@ export function startBackgroundLoop(options: {
     nextDelayMs = intervalMs;
     running = runOnce()
       .then((requested) => {
+        failuresInARow = 0;
         if (typeof requested === 'number') nextDelayMs = Math.min(requested, intervalMs);
       })
-      .catch((err) => logger.error({ err, loop: name }, 'background loop run failed; continuing'))
+      .catch((err) => {
+        nextDelayMs = Math.min(FIRST_RETRY_MS * 2 ** failuresInARow, intervalMs);
+        failuresInARow += 1;
+        logger.error({ err, loop: name, retryInMs: nextDelayMs }, 'background loop run failed; continuing');
+      })
       .finally(() => {
         running = undefined;
         schedule(again ? 0 : nextDelayMs);

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { DestinationStream } from 'pino';
 import { loadConfig } from './config';
-import { createDb } from './db/connection';
+import { createDb, sessionBounds } from './db/connection';
 import { Lifecycle } from './lifecycle';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
@@ -52,7 +52,8 @@ export async function startDaemon(
   let opsPort: number | undefined;
 
   try {
-    const db = createDb(config.databaseUrl, config.databasePoolMax, { statementTimeoutMs: config.databaseStatementTimeoutMs, logger });
+    const bounds = sessionBounds(config.databaseStatementTimeoutMs, logger);
+    const db = createDb(config.databaseUrl, config.databasePoolMax, bounds);
     lifecycle.add('postgres pool', () => db.destroy());
     const queue = createCallbackQueue(config.queueName, config.redisUrl, config.redisSocketTimeoutMs);
     lifecycle.add('queue', () => queue.close());
@@ -78,7 +79,10 @@ export async function startDaemon(
         metrics,
         logger,
         checks: {
-          postgres: () => db.raw('SELECT 1'),
+          postgres: async () => {
+            assertAnswering(bounds.silence.overdueCount());
+            await db.raw('SELECT 1');
+          },
           redis: () => queue.getJobCounts('waiting'),
           ...(role !== 'producer' ? { worker: async () => assertRunning(worker?.isRunning() ?? false) } : {}),
           progress: async () => assertMoving(watchdog),
@@ -99,7 +103,7 @@ export async function startDaemon(
       lifecycle.add('worker', () => started.stop(), config.shutdownGraceMs + HAND_BACK_MS);
     }
     if (role !== 'worker') {
-      const producer = await startProducer({ db, queue, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get(), holder: workerId, watchdog });
+      const producer = await startProducer({ db, queue, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get(), holder: workerId, sessionBounds: bounds });
       lifecycle.add('producer', () => producer.stop());
     }
     const fetching = worker;
@@ -118,6 +122,10 @@ export async function startDaemon(
 
 function assertRunning(running: boolean): void {
   if (!running) throw new Error('worker is not running');
+}
+
+function assertAnswering(overdue: number): void {
+  if (overdue > 0) throw new Error(`${overdue} Postgres connections have not answered for longer than the statement timeout`);
 }
 
 function assertMoving(watchdog: Watchdog): void {

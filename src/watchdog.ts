@@ -46,8 +46,8 @@ export class Watchdog {
 
 /**
  * The watchdog's bound for a daemon: a batch waits at most for a connection (10 s), its statement
- * (the statement timeout), and the silence that ends a connection that does not answer (1.5 × it),
- * with room for a retry. 120 s with the default statement timeout.
+ * (the statement timeout), and the silence that ends a connection that does not answer (silenceBoundMs:
+ * 1.5 × it, at least 5 s more), with room for a retry. 120 s with the default statement timeout.
  */
 export function watchdogBoundMs(statementTimeoutMs: number): number {
   return 30_000 + 3 * statementTimeoutMs;

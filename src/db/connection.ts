@@ -1,7 +1,7 @@
 import knex, { type Knex } from 'knex';
 import { types, type Client, type ClientConfig } from 'pg';
 import type { Logger } from '../observability/logger';
-import { endWhenSilent, silenceBoundMs } from './end-silent-connections';
+import { SilenceWatch, silenceBoundMs } from './end-silent-connections';
 
 export type Db = Knex;
 
@@ -17,8 +17,15 @@ const KEEPALIVE_DELAY_MS = 10_000;
 /** The bounds a daemon's sessions run under: no statement, open transaction or silence lasts for ever. */
 export interface SessionBounds {
   statementTimeoutMs: number;
-  /** Told when a connection is ended for its silence. */
-  logger: Logger;
+  /** Ends the sessions that go silent; shared by every session of the process, for /readyz. */
+  silence: SilenceWatch;
+}
+
+/** The bounds for a daemon: `logger` is told when a connection is ended for its silence. */
+export function sessionBounds(statementTimeoutMs: number, logger: Logger): SessionBounds {
+  const silenceMs = silenceBoundMs(statementTimeoutMs);
+  const silence = new SilenceWatch(statementTimeoutMs, silenceMs, (err) => logger.warn({ err, silenceMs }, 'a Postgres connection did not answer; ending it'));
+  return { statementTimeoutMs, silence };
 }
 
 /** pg settings for a bounded session, on the client's side: a bound on connecting, and TCP keepalives. */
@@ -27,14 +34,14 @@ export function boundedConnection(): Pick<ClientConfig, 'connectionTimeoutMillis
 }
 
 /**
- * Bounds a new session: statement and idle-transaction timeouts on the server, set with SET rather
- * than as startup parameters, which PgBouncer refuses; and ended when it goes silent (endWhenSilent).
+ * Bounds a new session: ended when it goes silent (SilenceWatch), watched from before its first
+ * statement; statement and idle-transaction timeouts on the server, set with SET rather than as
+ * startup parameters, which PgBouncer refuses.
  */
-export async function boundSession(client: Client, statementTimeoutMs: number, logger: Logger): Promise<void> {
-  const ms = Math.round(statementTimeoutMs);
+export async function boundSession(client: Client, bounds: SessionBounds): Promise<void> {
+  bounds.silence.watch(client);
+  const ms = Math.round(bounds.statementTimeoutMs);
   await client.query(`SET statement_timeout = ${ms}; SET idle_in_transaction_session_timeout = ${ms}`);
-  const silenceMs = silenceBoundMs(ms);
-  endWhenSilent(client, silenceMs, (err) => logger.warn({ err, silenceMs }, 'a Postgres connection did not answer; ending it'));
 }
 
 /**
@@ -52,9 +59,10 @@ export function createDb(databaseUrl: string, poolMax = 10, bounds?: SessionBoun
       ...(bounds
         ? {
             afterCreate: (client: Client, done: (err: Error | null, client: Client) => void) => {
-              boundSession(client, bounds.statementTimeoutMs, bounds.logger).then(
+              // knex does not end a connection whose afterCreate failed: it would stay open, unpooled.
+              boundSession(client, bounds).then(
                 () => done(null, client),
-                (err: Error) => done(err, client),
+                (err: Error) => void client.end().catch(() => undefined).then(() => done(err, client)),
               );
             },
           }

@@ -1,3 +1,4 @@
+import { withTimeout } from '../with-timeout';
 import type { Db } from './connection';
 
 /**
@@ -6,8 +7,9 @@ import type { Db } from './connection';
  * adding them failed (`orderIds`). Claimed orders keep their claim: a worker may still be delivering.
  */
 export async function forgetQueueLeases(db: Db, orderIds?: string[]): Promise<number> {
-  // Bounded: one that waits on a lock gives up, and the caller tries again on its next run.
-  const result = await db
+  // Bounded: one that waits on a lock gives up, and the caller tries again on its next run. withTimeout
+  // as well: knex cancels a timed-out statement over a new connection of its own, and waits for that.
+  const statement = db
     .raw(
       `UPDATE orders SET lease_until = NULL
         WHERE status = 5 AND claim_token IS NULL AND lease_until > now()
@@ -15,6 +17,7 @@ export async function forgetQueueLeases(db: Db, orderIds?: string[]): Promise<nu
       orderIds ? [orderIds] : [],
     )
     .timeout(FORGET_TIMEOUT_MS, { cancel: true });
+  const result = await withTimeout(Promise.resolve(statement), 2 * FORGET_TIMEOUT_MS, 'forgetting queue leases did not end');
   return result.rowCount ?? 0;
 }
 

@@ -1,11 +1,10 @@
 import type { Queue } from 'bullmq';
 import { startBackgroundLoop, type BackgroundLoop } from '../background-loop';
 import type { Config } from '../config';
-import type { Db } from '../db/connection';
+import type { Db, SessionBounds } from '../db/connection';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallbackJobData } from '../queue/callback-queue';
-import type { Watchdog } from '../watchdog';
 import { withTimeout } from '../with-timeout';
 import { randomUUID } from 'node:crypto';
 import { releaseProducerLease, takeProducerLease, type ProducerFence } from '../db/producer-lease';
@@ -60,8 +59,8 @@ export async function startProducer(deps: {
   partnerLimits?: () => Promise<ReadonlyMap<string, number>>;
   /** Who holds the producer lease, for people (host:pid). */
   holder: string;
-  /** Watches each run: one that never ends stops enqueueing for this process. */
-  watchdog?: Watchdog;
+  /** What its LISTEN session runs under: the daemon's session bounds. */
+  sessionBounds?: SessionBounds;
 }): Promise<Producer> {
   const logger = deps.logger.child({ component: 'producer' });
   const leaseName = `producer:${deps.config.queueName}`;
@@ -78,7 +77,7 @@ export async function startProducer(deps: {
       loop?.wake();
     },
     logger,
-    deps.config.databaseStatementTimeoutMs,
+    deps.sessionBounds,
   );
   await listener.start();
 
@@ -86,7 +85,7 @@ export async function startProducer(deps: {
     name: 'producer',
     intervalMs: deps.config.pollIntervalMs,
     logger,
-    runOnce: () => (deps.watchdog ? deps.watchdog.watch('producer run', runOnce) : runOnce()),
+    runOnce,
   });
 
   /** One run: take or renew the lease, enqueue what is ready, keep or let go of the lease. */

@@ -1,12 +1,12 @@
 import { Client } from 'pg';
-import { boundedConnection, boundSession } from '../db/connection';
+import { boundedConnection, boundSession, type SessionBounds } from '../db/connection';
 import type { Logger } from '../observability/logger';
 
 export const READY_CHANNEL = 'order_callbacks_ready';
 
 /**
  * How often the session is asked something while it only listens: a silent path is found by a
- * statement that gets no answer (boundSession), and a listening session sends none of its own.
+ * statement that gets no answer (SilenceWatch), and a listening session sends none of its own.
  */
 const HEARTBEAT_MS = 10_000;
 
@@ -26,7 +26,8 @@ export class ReadyListener {
     private readonly databaseUrl: string,
     private readonly onReady: () => void,
     private readonly logger: Logger,
-    private readonly statementTimeoutMs = 30_000,
+    /** The daemon's session bounds; unbounded without. */
+    private readonly bounds?: SessionBounds,
   ) {}
 
   start(): Promise<void> {
@@ -49,13 +50,13 @@ export class ReadyListener {
   }
 
   private async openSession(): Promise<void> {
-    const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-callbacks-producer', ...boundedConnection() });
+    const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-callbacks-producer', ...(this.bounds ? boundedConnection() : {}) });
     client.on('notification', () => this.onReady());
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client));
     try {
       await client.connect();
-      await boundSession(client, this.statementTimeoutMs, this.logger);
+      if (this.bounds) await boundSession(client, this.bounds);
       await client.query(`LISTEN ${READY_CHANNEL}`);
     } catch (err) {
       this.lost(client, err as Error);

@@ -13,6 +13,8 @@ interface Pair {
  * connections are forwarded as usual, as they would be through a fresh NAT entry.
  */
 export class SilentProxy {
+  /** What each connection's client sent first (for Postgres, its startup message), in order. */
+  readonly firstChunks: Buffer[] = [];
   private readonly pairs = new Set<Pair>();
   private readonly silenced = new Set<Pair>();
   private server?: net.Server;
@@ -71,6 +73,7 @@ export class SilentProxy {
     const upstream = net.connect(this.targetPort, '127.0.0.1');
     const pair = { client, upstream };
     this.pairs.add(pair);
+    client.once('data', (chunk: Buffer) => this.firstChunks.push(chunk));
     client.pipe(upstream);
     upstream.pipe(client);
     // A silent pair ignores its sockets' ends: a peer that went silent would not pass them on.

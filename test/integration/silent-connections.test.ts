@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
-import { createDb } from '../../src/db/connection';
-import { endWhenSilent } from '../../src/db/end-silent-connections';
+import { createDb, sessionBounds } from '../../src/db/connection';
+import { SilenceWatch } from '../../src/db/end-silent-connections';
 import { createLogger } from '../../src/observability/logger';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
@@ -62,16 +62,22 @@ async function readyz(port: number): Promise<{ status: number; failed: string[] 
 }
 
 /** Records the checks /readyz names as failed until stopped, for "it went red while stuck, and green again". */
-function watchReadiness(port: number): { failed: Set<string>; stop(): void } {
+function watchReadiness(port: number): { failed: Set<string>; stop(): Promise<void> } {
   const failed = new Set<string>();
   let stopped = false;
-  void (async () => {
+  const watching = (async () => {
     while (!stopped) {
       for (const name of (await readyz(port)).failed) failed.add(name);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   })();
-  return { failed, stop: () => (stopped = true) };
+  return {
+    failed,
+    stop: () => {
+      stopped = true;
+      return watching;
+    },
+  };
 }
 
 async function runThroughSilence(daemon: ChildDaemon, metricsPort: number, boundMs: number): Promise<Set<string>> {
@@ -84,7 +90,7 @@ async function runThroughSilence(daemon: ChildDaemon, metricsPort: number, bound
     await waitFor('every order delivered after the silence', async () => (await delivered()) === 500, boundMs);
     await waitFor('/readyz green again', async () => (await readyz(metricsPort)).status === 200, 10_000);
   } finally {
-    readiness.stop();
+    await readiness.stop();
   }
   expect(receiver.countsById().size).toBe(500);
   expect(daemon.child.exitCode).toBeNull();
@@ -143,11 +149,14 @@ it("a producer's LISTEN session that goes silent is found by its heartbeat and o
   });
   await insertOrders(database.db, ids(1, 20), receiver.url());
   await waitFor('the first orders delivered on their notification', async () => (await delivered()) === 20, 10_000);
+  // Long enough for the producer's last runs to find nothing and let its lease go: from here on, only a
+  // notification, or a new session looking once, starts a run.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
 
   proxy.silence();
   await insertOrders(database.db, ids(21, 20), receiver.url());
   // The heartbeat (every 10 s) gets no answer within 7 s; the new session looks for ready orders at
-  // once, and each silent pooled connection it meets costs 7 s more.
+  // once. A run that meets a silent pooled connection fails 7 s later and is tried again within a second.
   await waitFor('orders inserted during the silence delivered', async () => (await delivered()) === 40, 60_000);
   expect(daemon.child.exitCode).toBeNull();
 }, 90_000);
@@ -158,22 +167,30 @@ it('a connection that idled past the bound, then went silent, is still ended whe
   client.on('error', () => undefined);
   await client.connect();
   try {
-    endWhenSilent(client, 1500, () => undefined);
+    const watch = new SilenceWatch(500, 1500, () => undefined);
+    watch.watch(client);
     await client.query('SELECT 1');
     // Idle for longer than the bound: the idle timeout fires with nothing asked, and must not be the
     // last time the connection is looked at.
     await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(watch.overdueCount()).toBe(0);
     proxy.silence();
     const asked = performance.now();
-    await expect(client.query('SELECT 1')).rejects.toThrow(/did not answer within 1500 ms/);
+    const answer = client.query('SELECT 1');
+    answer.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(watch.overdueCount()).toBe(1);
+    await expect(answer).rejects.toThrow(/did not answer within 1500 ms/);
     expect(performance.now() - asked).toBeLessThan(5000);
+    expect(watch.overdueCount()).toBe(0);
   } finally {
     await client.end().catch(() => undefined);
   }
-}, 15_000);
+}, 20_000);
 
-it("the daemon's pooled sessions run with its statement and idle-transaction timeouts", async () => {
-  const db = createDb(database.url, 1, { statementTimeoutMs: 2500, logger: createLogger('silent') });
+it("the daemon's pooled sessions run with its statement and idle-transaction timeouts, set after the startup message", async () => {
+  proxy = await new SilentProxy(Number(new URL(database.url).port || 5432)).start();
+  const db = createDb(through(database.url, proxy.port), 1, sessionBounds(2500, createLogger('silent')));
   try {
     const settings = await db.raw<{ rows: { name: string; setting: string }[] }>(
       "SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', 'idle_in_transaction_session_timeout') ORDER BY name",
@@ -183,6 +200,11 @@ it("the daemon's pooled sessions run with its statement and idle-transaction tim
       { name: 'statement_timeout', setting: '2500' },
     ]);
     await expect(db.raw('SELECT pg_sleep(5)')).rejects.toThrow(/statement timeout/);
+    // Not startup parameters, which PgBouncer refuses ("unsupported startup parameter").
+    const startup = proxy.firstChunks[0].toString('latin1');
+    expect(startup).toContain('application_name');
+    expect(startup).not.toContain('statement_timeout');
+    expect(startup).not.toContain('idle_in_transaction_session_timeout');
   } finally {
     await db.destroy();
   }
@@ -190,7 +212,7 @@ it("the daemon's pooled sessions run with its statement and idle-transaction tim
 
 it('a Redis connection cut with a command in flight comes back, and its silence timer does not end the new one', async () => {
   proxy = await new SilentProxy(Number(new URL(SHARED_REDIS_URL).port || 6379)).start();
-  const redis = new Redis(through(SHARED_REDIS_URL, proxy.port), { socketTimeout: 2000, maxRetriesPerRequest: null });
+  const redis = new Redis(through(SHARED_REDIS_URL, proxy.port), { socketTimeout: 4000, maxRetriesPerRequest: null });
   const closes: number[] = [];
   redis.on('close', () => closes.push(performance.now()));
   redis.on('error', () => undefined);
@@ -202,10 +224,10 @@ it('a Redis connection cut with a command in flight comes back, and its silence 
     proxy.cut();
     await pop; // sent again on the new connection, where it times out as asked
     // Past the silence timer armed for the first send: ioredis 5 let it fire on the new connection.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await new Promise((resolve) => setTimeout(resolve, 5000));
     expect(closes).toHaveLength(1);
     expect(await redis.ping()).toBe('PONG');
   } finally {
     redis.disconnect();
   }
-}, 15_000);
+}, 20_000);

@@ -55,7 +55,7 @@ it("a statement batch that never ends is seen by the batcher's watchdog, under t
 describe('watchProgress', () => {
   afterEach(() => jest.useRealTimers());
 
-  it('says when work is stuck and moving again, and calls onWedged once it is past twice the bound', async () => {
+  it('says when work is stuck and moving again, and calls onWedged while it is past twice the bound', async () => {
     jest.useFakeTimers();
     const lines: { level: number; msg: string }[] = [];
     const logger = createLogger('info', { write: (line: string) => lines.push(JSON.parse(line)) });
