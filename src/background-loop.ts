@@ -13,7 +13,8 @@ const FIRST_RETRY_MS = 250;
 /**
  * The one shape of every background loop here: a timer calls `runOnce`; errors are logged and the
  * loop goes on, trying again sooner than the interval (a poll of minutes must not leave a failure
- * standing that long); a wake during a run schedules exactly one more run.
+ * standing that long) but no sooner than its backoff, even when woken; a wake during a run schedules
+ * exactly one more run.
  */
 export function startBackgroundLoop(options: {
   name: string;
@@ -28,6 +29,8 @@ export function startBackgroundLoop(options: {
   let again = false;
   let nextDelayMs = intervalMs;
   let failuresInARow = 0;
+  /** performance.now() before which a failing loop does not run again, woken or not. */
+  let retryAt = 0;
   let timer: NodeJS.Timeout | undefined;
 
   const schedule = (delayMs: number) => {
@@ -35,6 +38,8 @@ export function startBackgroundLoop(options: {
     clearTimeout(timer);
     timer = setTimeout(run, delayMs);
   };
+  /** As soon as it may: now, unless the last run failed and its retry is not due yet. */
+  const scheduleSoon = () => schedule(Math.max(0, retryAt - performance.now()));
 
   function run(): void {
     if (stopped) return;
@@ -47,23 +52,26 @@ export function startBackgroundLoop(options: {
     running = runOnce()
       .then((requested) => {
         failuresInARow = 0;
+        retryAt = 0;
         if (typeof requested === 'number') nextDelayMs = Math.min(requested, intervalMs);
       })
       .catch((err) => {
         nextDelayMs = Math.min(FIRST_RETRY_MS * 2 ** failuresInARow, intervalMs);
         failuresInARow += 1;
+        retryAt = performance.now() + nextDelayMs;
         logger.error({ err, loop: name, retryInMs: nextDelayMs }, 'background loop run failed; continuing');
       })
       .finally(() => {
         running = undefined;
-        schedule(again ? 0 : nextDelayMs);
+        if (again) scheduleSoon();
+        else schedule(nextDelayMs);
       });
   }
 
   schedule(0);
   let stopping: Promise<void> | undefined;
   return {
-    wake: () => (running ? (again = true) : schedule(0)),
+    wake: () => (running ? (again = true) : scheduleSoon()),
     stop: () =>
       (stopping ??= (async () => {
         stopped = true;

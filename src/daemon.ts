@@ -125,7 +125,7 @@ function assertRunning(running: boolean): void {
 }
 
 function assertAnswering(overdue: number): void {
-  if (overdue > 0) throw new Error(`${overdue} Postgres connections have not answered for longer than the statement timeout`);
+  if (overdue > 0) throw new Error(`Postgres connections not answering for longer than the statement timeout: ${overdue}`);
 }
 
 function assertMoving(watchdog: Watchdog): void {

@@ -24,7 +24,9 @@ export interface SessionBounds {
 /** The bounds for a daemon: `logger` is told when a connection is ended for its silence. */
 export function sessionBounds(statementTimeoutMs: number, logger: Logger): SessionBounds {
   const silenceMs = silenceBoundMs(statementTimeoutMs);
-  const silence = new SilenceWatch(statementTimeoutMs, silenceMs, (err) => logger.warn({ err, silenceMs }, 'a Postgres connection did not answer; ending it'));
+  // Overdue a second after the statement timeout: a statement cancelled by it has its answer on the
+  // way by then, and does not show as overdue while it travels.
+  const silence = new SilenceWatch(statementTimeoutMs + 1000, silenceMs, (err) => logger.warn({ err, silenceMs }, 'a Postgres connection did not answer; ending it'));
   return { statementTimeoutMs, silence };
 }
 

@@ -56,6 +56,9 @@ export class SilenceWatch {
     // on, not setTimeout's callback: that one is called once, and an idle connection times out often.
     socket.setTimeout(this.answerWithinMs);
     socket.on('timeout', () => {
+      // Idle when the time ran out: a statement written from now on (even in this same turn of the
+      // event loop) re-arms the timer, and is judged from its own start.
+      if (!waiting()) return;
       // Checked after the poll phase: data that arrived while the event loop was stalled is read
       // first, and counts as heard even if pg has sent its next statement meanwhile.
       const heardBefore = heard;

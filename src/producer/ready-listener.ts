@@ -82,7 +82,8 @@ export class ReadyListener {
     }
     client.removeAllListeners('notification');
     client.end().catch(() => undefined);
-    if (this.closed || this.retryTimer) return;
+    // A late word from a session already replaced: the new one is not lost.
+    if (this.closed || this.retryTimer || (this.client && this.client !== client)) return;
     this.logger.warn({ err }, 'producer lost its Postgres session; reconnecting');
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;

@@ -178,8 +178,7 @@ it('a connection that idled past the bound, then went silent, is still ended whe
     const asked = performance.now();
     const answer = client.query('SELECT 1');
     answer.catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    expect(watch.overdueCount()).toBe(1);
+    await waitFor('the statement overdue', () => watch.overdueCount() === 1, 1400);
     await expect(answer).rejects.toThrow(/did not answer within 1500 ms/);
     expect(performance.now() - asked).toBeLessThan(5000);
     expect(watch.overdueCount()).toBe(0);

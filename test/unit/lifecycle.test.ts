@@ -53,8 +53,11 @@ describe('startBackgroundLoop', () => {
     expect(runs).toBe(1);
     expect(logs.lines[0]).toMatchObject({ loop: 'test', err: { message: 'first run fails' } });
 
-    loop.wake(); // run 2 starts and blocks
+    loop.wake(); // too soon after the failure: waits for the retry, 250 ms after it
     await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(runs).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // run 2, the retry, starts and blocks
+    expect(runs).toBe(2);
     loop.wake();
     loop.wake();
     loop.wake();
