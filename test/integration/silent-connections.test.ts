@@ -4,7 +4,7 @@ import { createDb, sessionBounds } from '../../src/db/connection';
 import { SilenceWatch } from '../../src/db/end-silent-connections';
 import { createLogger } from '../../src/observability/logger';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
-import { spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
+import { deliveryEnv, spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
 import { freePort } from '../helpers/free-port';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
@@ -100,37 +100,26 @@ async function runThroughSilence(daemon: ChildDaemon, metricsPort: number, bound
 it('Postgres connections that go silent are ended and replaced; every order is delivered', async () => {
   proxy = await new SilentProxy(Number(new URL(database.url).port || 5432)).start();
   const metricsPort = await freePort();
-  const daemon = await spawnDaemon('start', {
-    DATABASE_URL: through(database.url, proxy.port),
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
-    CALLBACK_ALLOW_PRIVATE: 'true',
-    POLL_INTERVAL_MS: '100',
-    WORKER_CONCURRENCY: '20',
-    DATABASE_STATEMENT_TIMEOUT_MS: '2000',
-    METRICS_PORT: String(metricsPort),
-  });
+  const daemon = await spawnDaemon(
+    'start',
+    deliveryEnv(through(database.url, proxy.port), queueName, SHARED_REDIS_URL, { WORKER_CONCURRENCY: '20', DATABASE_STATEMENT_TIMEOUT_MS: '2000', METRICS_PORT: String(metricsPort) }),
+  );
 
-  // A silent statement is given up 7 s after it was sent here (the statement timeout, and 5 s more);
-  // the rest is retries, a claim's lease or two, and the backlog.
-  const failed = await runThroughSilence(daemon, metricsPort, 45_000);
+  // A silent statement is given up 7 s after it was sent here (the statement timeout, and 5 s more).
+  // A claim that committed before its reply was lost leaves its order until the claim runs out (25 s
+  // by default); the rest is retries and the backlog.
+  const failed = await runThroughSilence(daemon, metricsPort, 60_000);
   expect(failed).toContain('postgres');
   expect(daemon.lines.some((l) => typeof l.msg === 'string' && l.msg.includes('did not answer'))).toBe(true);
-}, 90_000);
+}, 120_000);
 
 it('Redis connections that go silent are ended and replaced; every order is delivered', async () => {
   proxy = await new SilentProxy(Number(new URL(SHARED_REDIS_URL).port || 6379)).start();
   const metricsPort = await freePort();
-  const daemon = await spawnDaemon('start', {
-    DATABASE_URL: database.url,
-    REDIS_URL: through(SHARED_REDIS_URL, proxy.port),
-    QUEUE_NAME: queueName,
-    CALLBACK_ALLOW_PRIVATE: 'true',
-    POLL_INTERVAL_MS: '100',
-    WORKER_CONCURRENCY: '20',
-    REDIS_SOCKET_TIMEOUT_MS: '15000',
-    METRICS_PORT: String(metricsPort),
-  });
+  const daemon = await spawnDaemon(
+    'start',
+    deliveryEnv(database.url, queueName, through(SHARED_REDIS_URL, proxy.port), { WORKER_CONCURRENCY: '20', REDIS_SOCKET_TIMEOUT_MS: '15000', METRICS_PORT: String(metricsPort) }),
+  );
 
   const failed = await runThroughSilence(daemon, metricsPort, 60_000);
   expect(failed).toContain('redis');
@@ -139,14 +128,10 @@ it('Redis connections that go silent are ended and replaced; every order is deli
 it("a producer's LISTEN session that goes silent is found by its heartbeat and opened again", async () => {
   proxy = await new SilentProxy(Number(new URL(database.url).port || 5432)).start();
   // Polling once an hour: after the first look, only a notification wakes the producer.
-  const daemon = await spawnDaemon('start', {
-    DATABASE_URL: through(database.url, proxy.port),
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
-    CALLBACK_ALLOW_PRIVATE: 'true',
-    POLL_INTERVAL_MS: '3600000',
-    DATABASE_STATEMENT_TIMEOUT_MS: '2000',
-  });
+  const daemon = await spawnDaemon(
+    'start',
+    deliveryEnv(through(database.url, proxy.port), queueName, SHARED_REDIS_URL, { POLL_INTERVAL_MS: '3600000', DATABASE_STATEMENT_TIMEOUT_MS: '2000' }),
+  );
   await insertOrders(database.db, ids(1, 20), receiver.url());
   await waitFor('the first orders delivered on their notification', async () => (await delivered()) === 20, 10_000);
   // Long enough for the producer's last runs to find nothing and let its lease go: from here on, only a

@@ -38,13 +38,19 @@ function standIn(): { client: Client; send(): void; answered(): void } {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-it('calls a statement overdue past the first bound and ends its connection at the second', async () => {
+/** A watch (overdue at 200 ms, ended at 600 ms) on the stand-in, with a statement out for 400 ms. */
+async function overdueStatement(): Promise<{ watch: SilenceWatch; pg: ReturnType<typeof standIn>; ended: Error[] }> {
   const ended: Error[] = [];
   const watch = new SilenceWatch(200, 600, (err) => ended.push(err));
   const pg = standIn();
   watch.watch(pg.client);
   pg.send();
   await sleep(400);
+  return { watch, pg, ended };
+}
+
+it('calls a statement overdue past the first bound and ends its connection at the second', async () => {
+  const { watch, ended } = await overdueStatement();
   expect(watch.overdueCount()).toBe(1);
   await sleep(400);
   expect(ended.map((e) => e.message)).toEqual(['Postgres did not answer within 600 ms; ending the connection']);
@@ -53,12 +59,7 @@ it('calls a statement overdue past the first bound and ends its connection at th
 });
 
 it('forgets an overdue statement once anything is heard, and never ends that connection', async () => {
-  const ended: Error[] = [];
-  const watch = new SilenceWatch(200, 600, (err) => ended.push(err));
-  const pg = standIn();
-  watch.watch(pg.client);
-  pg.send();
-  await sleep(400);
+  const { watch, pg, ended } = await overdueStatement();
   expect(watch.overdueCount()).toBe(1);
   peer.write('reply');
   await sleep(50);
