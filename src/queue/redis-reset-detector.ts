@@ -94,8 +94,22 @@ function generationKey(queue: Queue): string {
   return `${queue.opts.prefix ?? 'bull'}:${queue.name}:order-callbacks:generation`;
 }
 
-/** Removes a queue for good: BullMQ's keys, the marker and the generation. For tests and benchmarks, never the daemon. */
+/**
+ * Removes a queue for good: BullMQ's keys, the marker and the generation, and the partner state kept
+ * under the queue's name (directory and each partner's keys; see directoryKeys and partnerKeys). For
+ * tests and benchmarks, never the daemon.
+ */
 export async function obliterateWithMarker(queue: Queue): Promise<void> {
   await queue.obliterate({ force: true });
-  await (await queue.getBackend().client).del(resetMarkerKey(queue), generationKey(queue));
+  const client = await queue.getBackend().client;
+  const keys = [resetMarkerKey(queue), generationKey(queue)];
+  for (const pattern of [`oc:{${queue.name}}:*`, `oc:{${queue.name}|*`]) {
+    let cursor = '0';
+    do {
+      const [next, found] = await client.scan(cursor, { MATCH: pattern, COUNT: 1000 });
+      keys.push(...found);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+  await client.del(...keys);
 }
