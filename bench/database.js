@@ -27,12 +27,13 @@ async function createDatabase() {
   return {
     url: url.toString(),
     client,
-    /** count orders at 5 with ids from..to-1 inserted for `callbackUrl`. */
+    /** `count` orders at 5 from id `from`, for `callbackUrl`, or spread over a list of urls by id. */
     insert: (from, count, callbackUrl) =>
       client.query(
         `INSERT INTO orders (id, status, callback_url, payload)
-         SELECT g, 5, $1, jsonb_build_object('sku', 'SKU-' || g, 'quantity', 1) FROM generate_series($2::bigint, $3::bigint) g`,
-        [callbackUrl, from, from + count - 1],
+         SELECT g, 5, ($1::text[])[1 + g % cardinality($1::text[])], jsonb_build_object('sku', 'SKU-' || g, 'quantity', 1)
+         FROM generate_series($2::bigint, $3::bigint) g`,
+        [[callbackUrl].flat(), from, from + count - 1],
       ),
     delivered: async (from, to) => Number((await client.query('SELECT count(*) AS n FROM orders WHERE status = 6 AND id >= $1 AND id < $2', [from, to])).rows[0].n),
     drop: async () => {

@@ -6,6 +6,7 @@ const { Pool } = require('pg');
 const { Queue, Worker } = require('bullmq');
 const { createDatabase } = require('./database');
 const { startSink, stop } = require('./processes');
+const { sinkWindow } = require('./drain');
 const { createPoster, inParallel } = require('./sign-and-post');
 const { measured, waitUntil } = require('./util');
 
@@ -20,24 +21,26 @@ const redisConnection = () => {
 /**
  * A fresh table of n orders at 5 for the sink, a pool on it, and cleanup; `run` does the job. It does
  * it first, off the clock, for `warmup` orders of their own, as the daemon's replicas do before theirs.
+ * `sink`: the sink's options (several origins with `ports`); `timeoutMs`: the callbacks' timeout.
  */
-async function withOrders(n, warmup, run) {
-  const sink = await startSink();
+async function withOrders(n, warmup, run, { sink: sinkOptions = {}, timeoutMs } = {}) {
+  const sink = await startSink(sinkOptions);
   const db = await createDatabase();
   const pool = new Pool({ connectionString: db.url, max: 16 });
   // Dropping the database (WITH FORCE) may still meet a client that is closing: expected, not a failure.
   pool.on('error', () => undefined);
-  const poster = createPoster();
+  const poster = createPoster({ timeoutMs });
   try {
     if (warmup > 0) {
-      await db.insert(n + 1, warmup, sink.url);
+      await db.insert(n + 1, warmup, sink.urls);
       await run({ pool, poster, count: warmup });
     }
-    await db.insert(1, n, sink.url);
+    const partner = await sinkWindow(sink);
+    await db.insert(1, n, sink.urls);
     const result = await measured(n, () => run({ pool, poster, count: n }), { sink: [sink.child.pid] });
     const delivered = await db.delivered(1, n + 1);
     if (delivered !== n) throw new Error(`${delivered} of ${n} orders delivered`);
-    return result;
+    return { ...result, partner: await partner() };
   } finally {
     await poster.close();
     await pool.end();
@@ -46,18 +49,30 @@ async function withOrders(n, warmup, run) {
   }
 }
 
-/** The pattern from the incident write-ups: select up to 1,000 at 5, POST and update each (64 at a time), repeat. */
-function seedLoop(n, warmup) {
-  return withOrders(n, warmup, async ({ pool, poster }) => {
-    for (;;) {
-      const { rows } = await pool.query('SELECT id, callback_url, payload FROM orders WHERE status = 5 ORDER BY id LIMIT $1', [PAGE]);
-      if (rows.length === 0) return;
-      await inParallel(rows.length, CONCURRENCY, async (i) => {
-        await poster.post(rows[i].callback_url, rows[i].id, rows[i].payload);
-        await pool.query(MARK_DELIVERED, [rows[i].id]);
-      });
-    }
-  });
+/**
+ * The pattern from the incident write-ups: select up to 1,000 at 5, POST and update each (64 at a time,
+ * or `concurrency`), repeat. A callback that fails leaves its order at 5, for the next page.
+ */
+function seedLoop(n, warmup, { concurrency = CONCURRENCY, sink, timeoutMs } = {}) {
+  return withOrders(
+    n,
+    warmup,
+    async ({ pool, poster }) => {
+      for (;;) {
+        const { rows } = await pool.query('SELECT id, callback_url, payload FROM orders WHERE status = 5 ORDER BY id LIMIT $1', [PAGE]);
+        if (rows.length === 0) return;
+        await inParallel(rows.length, concurrency, async (i) => {
+          try {
+            await poster.post(rows[i].callback_url, rows[i].id, rows[i].payload);
+          } catch {
+            return;
+          }
+          await pool.query(MARK_DELIVERED, [rows[i].id]);
+        });
+      }
+    },
+    { sink, timeoutMs },
+  );
 }
 
 /** Keyset pages of 1,000 -> addBulk with a jobId per order -> a Worker (64) that reads, POSTs and updates one order per job. */

@@ -25,12 +25,17 @@ function killAll() {
 process.on('exit', killAll);
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
-/** A sink in its own process; resolves with its port. */
+/**
+ * A sink in its own process; resolves with its port and url, and with `urls`: one per origin when
+ * `ports` (a number) asks for several.
+ */
 function startSink(options = {}) {
-  const args = ['never', 'record', 'flaky', 'mixed'].filter((flag) => options[flag]).map((flag) => `--${flag}`);
+  const args = ['never', 'record', 'flaky', 'mixed', 'realistic'].filter((flag) => options[flag]).map((flag) => `--${flag}`);
+  if (options.ports) args.push('--ports', String(options.ports));
   const child = track(fork(path.join(__dirname, 'sink.js'), args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
   return new Promise((resolve, reject) => {
-    child.once('message', (msg) => resolve({ child, port: msg.port, url: `http://127.0.0.1:${msg.port}/callback` }));
+    const urlOf = (port) => `http://127.0.0.1:${port}/callback`;
+    child.once('message', (msg) => resolve({ child, port: msg.port, url: urlOf(msg.port), urls: msg.ports.map(urlOf) }));
     child.once('exit', (code) => reject(new Error(`sink exited with ${code}`)));
   });
 }
@@ -125,4 +130,4 @@ function serverPids() {
   return { postgres: pids('postgres'), redis: pids('redis-server') };
 }
 
-module.exports = { startSink, askSink, waitForDeliveries, startDaemon, stop, removeQueue, cpuSeconds, rssBytes, serverPids, CLI };
+module.exports = { track, startSink, askSink, waitForDeliveries, startDaemon, stop, removeQueue, cpuSeconds, rssBytes, serverPids, CLI };

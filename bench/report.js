@@ -5,6 +5,14 @@ const MB = 1024 * 1024;
 const fixed = (value, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 const ratio = (value, of) => (Number.isFinite(value) && of > 0 ? `${(value / of).toFixed(2)}×` : 'n/a');
 const row = (cells) => `| ${cells.join(' | ')} |`;
+const percent = (value) => (Number.isFinite(value) ? `${(value * 100).toFixed(0)} %` : 'n/a');
+/** A paired comparison: geometric mean of the ratios, its 95 % interval, the number of pairs and the verdict. */
+const compared = (c) => `${fixed(c.ratio, 2)}× [${fixed(c.low, 2)}, ${fixed(c.high, 2)}], ${c.pairs} pairs: ${c.verdict}`;
+/** A repeated figure: its mean and 95 % interval. */
+const meanOf = (m, show) => `${show(m.mean)} [${show(m.low)}, ${show(m.high)}]`;
+const average = (values) => values.reduce((sum, v) => sum + v, 0) / values.length;
+/** The share of the machine's cores a run kept busy. */
+const busy = (run, cores) => ((run.cpuSecondsPer1k / 1000) * run.ordersPerSecond) / cores;
 
 function throughputTable(results) {
   const { N } = results.sizes;
@@ -122,22 +130,167 @@ function partnersTable(results) {
   ].join('\n');
 }
 
+const NAMES = {
+  seedLoop: 'peer: seed-loop',
+  oneReplica: 'order-callbacks, 1 replica',
+  fourReplicas: 'order-callbacks, 4 replicas',
+};
+
+/** Overhead: the seed loop and one replica in rounds against an instant sink; CPU per order by process. */
+function overheadTable(results) {
+  const o = results.overhead;
+  if (!o) return undefined;
+  const by = (name, key) => fixed(average(o.runs[name].map((r) => r.cpuSecondsPer1kBy[key] ?? 0)), 2);
+  return [
+    row([`overhead: ${results.sizes.overhead.n} orders, instant sink, ${o.rounds} rounds (mean of each)`, 'CPU-s per 1k (machine)', 'bench process', 'daemons', 'sink', 'Postgres', 'Redis', 'orders/s']),
+    row(Array(8).fill('---')),
+    ...['seedLoop', 'oneReplica'].map((name) =>
+      row([NAMES[name], fixed(average(o.runs[name].map((r) => r.cpuSecondsPer1k)), 2), by(name, 'bench'), by(name, 'daemons'), by(name, 'sink'), by(name, 'postgres'), by(name, 'redis'), fixed(average(o.runs[name].map((r) => r.ordersPerSecond)))]),
+    ),
+    row(['1 replica ÷ seed loop, per pair', compared(o.cpu), '', '', '', '', '', compared(o.throughput)]),
+  ].join('\n');
+}
+
+/** Realistic partners: each scenario's sustained rate against its Little's-law bound, and the ratios. */
+function realisticTable(results) {
+  const r = results.realistic;
+  if (!r) return undefined;
+  const { concurrency, origins, timeoutMs } = r.settings;
+  const cores = results.machine.cores;
+  const inFlight = { seedLoop: concurrency, oneReplica: concurrency, fourReplicas: 4 * concurrency };
+  return [
+    row([
+      `realistic partners: ${results.sizes.realistic.n} orders over ${origins} origins, ${r.rounds} rounds`,
+      'in flight',
+      'sustained requests/s',
+      "share of Little's-law bound [95 %]",
+      'drain time',
+      'CPU-s per 1k (machine)',
+      'machine busy',
+    ]),
+    row(Array(7).fill('---')),
+    ...Object.keys(r.runs).map((name) => {
+      const runs = r.runs[name];
+      return row([
+        NAMES[name],
+        inFlight[name],
+        fixed(average(runs.map((run) => run.partner.sustained))),
+        meanOf(r.littleShare[name], percent),
+        `${fixed(average(runs.map((run) => run.seconds)), 1)} s`,
+        fixed(average(runs.map((run) => run.cpuSecondsPer1k)), 2),
+        percent(average(runs.map((run) => busy(run, cores)))),
+      ]);
+    }),
+    row(['1 replica ÷ seed loop, sustained rate per round', '', compared(r.oneReplicaVsSeedLoop), '', '', '', '']),
+    row(['4 replicas ÷ 1 replica, sustained rate per round', '', compared(r.fourVsOneReplica), '', '', '', '']),
+    '',
+    `Latency lognormal (median 40 ms, p99 400 ms), 1 request in 200 never answered; callback timeout ${timeoutMs / 1000} s.`,
+  ].join('\n');
+}
+
+/** A lever: one replica with its defaults against one with other settings, on both sinks. */
+function leverTable(results) {
+  const l = results.lever;
+  if (!l) return undefined;
+  const setting = Object.entries(l.env).map(([name, value]) => `${name}=${value}`).join(', ');
+  return [
+    row([`lever: ${setting} ÷ defaults, 1 replica, per round`, 'CPU-s per order', 'throughput']),
+    row(['---', '---', '---']),
+    row([`realistic partners (${results.sizes.realistic.n} orders; sustained rate)`, compared(l.realisticCpu), compared(l.realisticRate)]),
+    row([`instant sink (${results.sizes.overhead.n} orders)`, compared(l.instantCpu), compared(l.instantRate)]),
+  ].join('\n');
+}
+
+const MET = { true: 'met', false: 'not met' };
+/** met / not met / undecided for "the figure is at least `goal`", from its interval. */
+const atLeast = (low, high, goal) => (low >= goal ? 'met' : high < goal ? 'not met' : 'undecided');
+
+/** Every goal of the benchmark issue, with what this run measured and whether it is met. */
+function goalsTable(results) {
+  const none = 'not in this run';
+  const o = results.overhead;
+  const r = results.realistic;
+  const p = results.partners;
+  const pickup = results.pickup;
+  const b = results.backlog;
+  const i = results.isolation;
+  const goals = [];
+  goals.push([
+    '1. Overhead: CPU per order, 1 replica ÷ seed loop ≤ 1.0, interval\'s upper end ≤ 1.1',
+    o ? compared(o.cpu) : none,
+    o ? MET[o.cpu.ratio <= 1 && o.cpu.high <= 1.1] : none,
+  ]);
+  goals.push([
+    "2a. Realistic partners: 1 replica ≥ 85 % of its Little's-law bound",
+    r ? meanOf(r.littleShare.oneReplica, percent) : none,
+    r ? atLeast(r.littleShare.oneReplica.low, r.littleShare.oneReplica.high, 0.85) : none,
+  ]);
+  goals.push([
+    '2b. Realistic partners: 4 replicas ≥ 3.4 × 1 replica while CPU allows',
+    r ? `${compared(r.fourVsOneReplica)}; machine ${percent(average(r.runs.fourReplicas.map((run) => busy(run, results.machine.cores))))} busy` : none,
+    r ? atLeast(r.fourVsOneReplica.low, r.fourVsOneReplica.high, 3.4) : none,
+  ]);
+  goals.push([
+    '2c. Realistic partners: 1 replica ahead of the seed loop at the same concurrency',
+    r ? compared(r.oneReplicaVsSeedLoop) : none,
+    r ? MET[r.oneReplicaVsSeedLoop.verdict === 'higher'] : none,
+  ]);
+  goals.push([
+    '3. Flaky partner: drain ≤ 1.5 × all-healthy + the retry delay',
+    p ? `${fixed(p.flaky.seconds, 2)} s vs ${fixed(p.healthy.seconds, 2)} s (${ratio(p.flaky.seconds, p.healthy.seconds)})` : none,
+    p ? MET[p.flaky.seconds <= 1.5 * p.healthy.seconds + p.retryDelaySeconds] : none,
+  ]);
+  for (const [rate, limit] of [
+    [500, 50],
+    [2000, 100],
+  ]) {
+    const at = pickup?.[rate];
+    goals.push([`4. Pickup: p99 < ${limit} ms at ${rate} orders/s`, at ? `${fixed(at.p99, 1)} ms` : none, at ? MET[at.p99 < limit] : none]);
+  }
+  goals.push([
+    '5a. Backlog: Redis grows < 64 MB; pages cost the same at the end as at the start (mean within 1.25×)',
+    b ? `+${fixed((b.peakRedisUsedMemory - b.redisUsedMemoryBefore) / MB, 1)} MB; pages ${fixed(b.pageMeanFirstQuarter * 1000, 1)} → ${fixed(b.pageMeanLastQuarter * 1000, 1)} ms` : none,
+    b ? MET[b.peakRedisUsedMemory - b.redisUsedMemoryBefore < 64 * MB && b.pageMeanLastQuarter <= 1.25 * b.pageMeanFirstQuarter] : none,
+  ]);
+  goals.push([
+    '5b. Isolation: healthy partner beside a dead one ≤ 1.5 × alone',
+    i ? ratio(i.healthyBesideBad.seconds, i.healthyAlone.seconds) : none,
+    i ? MET[i.healthyBesideBad.seconds <= 1.5 * i.healthyAlone.seconds] : none,
+  ]);
+  goals.push(['6. Scaling: 1 → 4 shards and replicas, CPU per order by component', 'needs sharded queues (QUEUE_SHARDS, the scale-out issue)', 'not built']);
+  return [row(['goal', 'measured', 'verdict']), row(['---', '---', '---']), ...goals.map(row)].join('\n');
+}
+
 function renderReport(results) {
   // A partial run (--only) has some sections: the tables of the others are left out.
-  const table = [throughputTable(results), cpuTable(results), pickupTable(results), backlogTable(results), isolationTable(results), partnersTable(results)].filter(Boolean).join('\n\n');
+  const table = [
+    results.lever ? undefined : goalsTable(results),
+    leverTable(results),
+    overheadTable(results),
+    realisticTable(results),
+    throughputTable(results),
+    cpuTable(results),
+    pickupTable(results),
+    backlogTable(results),
+    isolationTable(results),
+    partnersTable(results),
+  ]
+    .filter(Boolean)
+    .join('\n\n');
   const m = results.machine;
+  const runs = (results.sources ?? [results]).map((run) => `${run.at}, \`${run.command}\``).join('; ');
   const markdown =
     '# Benchmarks\n\n' +
-    `Last run: ${results.at}, \`${results.command}\`, on ${m.cores} cores (${m.cpu}), Node ${m.node}, ${m.postgres}, ${m.redis}.\n` +
-    'Everything on one machine over loopback, so every process shares the same cores; each figure is the\n' +
-    'median of two runs (their mean). CPU-seconds are the whole machine\'s (daemon, Postgres, Redis, sink),\n' +
-    'then split by process; `rest` is busy time no listed process accounts for (processes that came and\n' +
-    'went, steal time, anything else running).\n' +
-    'Raw results, with both runs and the backlog\'s samples: bench/results/.\n\n' +
-    `${table}\n\n` +
-    'What each row does: see "Benchmark" in the README. Goals (issue 5): order-callbacks at 1.5× the best\n' +
-    'queue-based peer and ahead of the seed loop; p99 pickup < 50 ms at 500/s; the backlog drains with Redis\n' +
-    'under 64 MB and pages that cost the same at the end as at the start; 2 replicas not slower than 1.\n';
+    `Runs: ${runs}; on ${m.cores} cores (${m.cpu}), Node ${m.node}, ${m.postgres}, ${m.redis}.\n\n` +
+    'Everything on one machine over loopback, so every process shares the same cores. Comparisons are made\n' +
+    'of rounds: each round runs every scenario once, back to back, from the same state (a fresh database, a\n' +
+    'CHECKPOINT, the bench\'s own Redis flushed, the same N after a discarded warm-up), in alternating order\n' +
+    '(ABBA). A ratio is the geometric mean of the per-round ratios, with its 95 % bootstrap interval; a\n' +
+    'difference is called (higher, lower) only when the interval lies wholly past ±3 %, `level` when it lies\n' +
+    'within ±3 %, `undecided` otherwise. Other figures are the mean of two runs. CPU-seconds are the whole\n' +
+    'machine\'s, then split by process; `rest` is busy time no listed process accounts for.\n' +
+    'How to run and what each row does: "Benchmark" in the README.\n\n' +
+    `${table}\n`;
   return { table, markdown };
 }
 

@@ -1,18 +1,24 @@
 'use strict';
-// npm run bench [-- --quick] [-- --backlog N] [-- --only SECTION,...]: the figures of issue 5, on this
-// machine, loopback only. --only (ceilings, peers, drain, pickup, backlog, isolation) runs some sections,
-// to measure one change before and after; such a partial run writes its JSON but not BENCHMARKS.md.
+// npm run bench [-- --quick] [-- --pairs N] [-- --backlog N] [-- --only SECTION,...]: the figures and
+// goals of BENCHMARKS.md, on this machine, loopback only. --only runs some sections, to measure one change
+// before and after; such a partial run writes its JSON but not BENCHMARKS.md.
 // Every guarantee stays on in every run of order-callbacks (claims, conditional updates, delivery log,
-// signatures). Each figure is taken twice, in this order, so ratios come from the same minutes, and the
-// median of the two (their mean) reported. Results: bench/results/<time>.json and BENCHMARKS.md.
+// signatures). Comparisons (overhead, realistic) are made of N rounds, each running every scenario back
+// to back from the same state in alternating order, and reported as the geometric mean of the per-round
+// ratios with a 95 % bootstrap interval (bench/stats.js). The other figures are taken twice and the mean
+// of the two reported. Results: bench/results/<time>.json and BENCHMARKS.md.
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { createDatabase } = require('./database');
-const { startSink, waitForDeliveries, startDaemon, stop, removeQueue, rssBytes } = require('./processes');
-const { measured, waitUntil } = require('./util');
+const { createDatabase, admin } = require('./database');
+const { startSink, waitForDeliveries, startDaemon, stop, removeQueue } = require('./processes');
+const { waitUntil } = require('./util');
+const { daemonEnv, drain } = require('./drain');
+const { startOwnRedis, flushOwnRedis, closeOwnRedis } = require('./redis');
+const paired = require('./paired');
+const realistic = require('./realistic');
 const ceilings = require('./ceilings');
 const peers = require('./peers');
 const { pickupLatency } = require('./pickup-latency');
@@ -21,7 +27,12 @@ const { renderReport } = require('./report');
 
 const quick = process.argv.includes('--quick');
 const backlogArg = process.argv.indexOf('--backlog');
+const pairsArg = process.argv.indexOf('--pairs');
 const SIZES = {
+  // Rounds of each comparison: 16 give an interval of about ±5 % at this box's spread.
+  pairs: pairsArg > 0 ? Number(process.argv[pairsArg + 1]) : quick ? 2 : 16,
+  overhead: quick ? { n: 2000, warmup: 200 } : { n: 20_000, warmup: 5000 },
+  realistic: quick ? { n: 1000, warmup: 200 } : { n: 8000, warmup: 1000 },
   N: quick ? 2000 : 50_000,
   // Delivered off the clock before each drain, peers and order-callbacks alike, by the same processes:
   // each is measured as it runs after its first seconds (code compiled, heap grown), as a long-lived
@@ -34,62 +45,35 @@ const SIZES = {
   partners: quick ? 1000 : 10_000,
 };
 if (!(SIZES.backlog > 0)) throw new Error('--backlog needs a positive number of orders');
-const SECTIONS = ['ceilings', 'peers', 'drain', 'pickup', 'backlog', 'isolation', 'partners'];
+if (!(Number.isInteger(SIZES.pairs) && SIZES.pairs >= 2)) throw new Error('--pairs needs a whole number of rounds, at least 2');
+// --lever 'NAME=VALUE,...': one replica with its defaults against one with these settings, in rounds.
+const leverArg = process.argv.indexOf('--lever');
+const lever = leverArg > 0 ? parseLever(process.argv[leverArg + 1]) : undefined;
+const SECTIONS = ['overhead', 'realistic', 'ceilings', 'peers', 'drain', 'pickup', 'backlog', 'isolation', 'partners'];
 const onlyArg = process.argv.indexOf('--only');
-const only = onlyArg > 0 ? String(process.argv[onlyArg + 1] ?? '').split(',') : SECTIONS;
+const only = lever ? ['lever'] : onlyArg > 0 ? String(process.argv[onlyArg + 1] ?? '').split(',') : SECTIONS;
 for (const section of only) {
-  if (!SECTIONS.includes(section)) throw new Error(`--only: unknown section "${section}"; sections: ${SECTIONS.join(', ')}`);
+  if (!SECTIONS.includes(section) && !lever) throw new Error(`--only: unknown section "${section}"; sections: ${SECTIONS.join(', ')}`);
 }
 const partial = only.length < SECTIONS.length;
 const runs = (section) => only.includes(section);
-const SECRET = `whsec_${crypto.randomBytes(24).toString('base64')}`;
 
-/** The daemon as users run it: its defaults, except that the sink is on loopback and logs stay quiet. */
-function daemonEnv(databaseUrl, extra = {}) {
-  return {
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379',
-    QUEUE_NAME: `oc-bench-${process.pid}-${crypto.randomBytes(3).toString('hex')}`,
-    CALLBACK_SECRET: SECRET,
-    CALLBACK_ALLOW_PRIVATE: 'true', // the sink is on 127.0.0.1
-    LOG_LEVEL: 'warn',
-    ...extra,
-  };
+/** `NAME=VALUE,NAME=VALUE` → an environment; a value may hold '=' (NODE_OPTIONS=--max-semi-space-size=32). */
+function parseLever(text) {
+  const env = {};
+  for (const setting of String(text ?? '').split(',').filter(Boolean)) {
+    const at = setting.indexOf('=');
+    if (at <= 0) throw new Error(`--lever: "${setting}" is not NAME=VALUE`);
+    env[setting.slice(0, at)] = setting.slice(at + 1);
+  }
+  if (Object.keys(env).length === 0) throw new Error('--lever needs NAME=VALUE[,NAME=VALUE...]');
+  return env;
 }
 
-/**
- * order-callbacks as users run it: `replicas` × `start`, N orders at 5 → all 6. The replicas are up and
- * have delivered the warm-up orders first, then the clock runs from the commit that makes N orders
- * ready, as for the peers; startup is in the backlog figure.
- */
-async function drain(replicas) {
-  const sink = await startSink();
-  const db = await createDatabase();
-  const env = daemonEnv(db.url);
-  let daemons = [];
-  let sampler;
-  try {
-    daemons = Array.from({ length: replicas }, () => startDaemon(env));
-    let peakRss = 0;
-    sampler = setInterval(() => (peakRss = Math.max(peakRss, ...daemons.map((d) => rssBytes(d.pid)))), 250);
-    const warmupIds = [SIZES.N + 1, SIZES.N + 1 + SIZES.warmup];
-    await db.insert(warmupIds[0], SIZES.warmup, sink.url);
-    await waitUntil(async () => (await db.delivered(...warmupIds)) === SIZES.warmup, 120_000);
-    await db.insert(1, SIZES.N, sink.url);
-    // The warm-up orders were the sink's first requests.
-    const result = await measured(
-      SIZES.N,
-      () => waitForDeliveries(sink, SIZES.N + SIZES.warmup, async () => (await db.delivered(1, SIZES.N + 1)) === SIZES.N, 600_000),
-      { daemons: daemons.map((d) => d.pid), sink: [sink.child.pid] },
-    );
-    return { ...result, peakDaemonRss: peakRss };
-  } finally {
-    clearInterval(sampler);
-    await Promise.all(daemons.map((d) => stop(d)));
-    await removeQueue(env.QUEUE_NAME);
-    await stop(sink.child);
-    await db.drop();
-  }
+/** The same state before every measured run: dirty pages written out, the bench's own Redis empty. */
+async function settle() {
+  await admin('CHECKPOINT');
+  await flushOwnRedis();
 }
 
 /** The healthy partner's drain time, alone and beside a partner that never answers (2 replicas). */
@@ -116,10 +100,11 @@ async function isolation(withBadPartner) {
 }
 
 /**
- * The partner scenarios' settings: the defaults (retries from RETRY_BASE_MS = 1 s, doubling), but a 2 s
- * callback timeout, so that a never-answering order holds one of the partner's slots for 2 s, not 10.
+ * The partner scenarios' settings: retries from 1 s, doubling (RETRY_BASE_MS), so a retry's wait does not
+ * swamp the drain, and a 2 s callback timeout, so that a never-answering order holds one of the
+ * partner's slots for 2 s, not 10.
  */
-const PARTNER_SCENARIO = { CALLBACK_TIMEOUT_MS: '2000' };
+const PARTNER_SCENARIO = { CALLBACK_TIMEOUT_MS: '2000', RETRY_BASE_MS: '1000' };
 const RETRY_DELAY_SECONDS = 1;
 
 /**
@@ -175,7 +160,9 @@ function meanOfTwo(a, b) {
 /** Runs a scenario twice; numbers are reported as the median of the two (their mean), runs kept. */
 async function twice(name, run) {
   process.stdout.write(`${name}... `);
+  await settle();
   const a = await run();
+  await settle();
   const b = await run();
   console.log('done');
   return { ...meanOfTwo(a, b), runs: [a, b] };
@@ -199,6 +186,7 @@ function machine() {
 }
 
 const BENCHMARKS = path.join(__dirname, '..', 'BENCHMARKS.md');
+const BASELINE = path.join(__dirname, 'baseline.json');
 const HISTORY_MARK = '<!-- history: kept by npm run bench -->';
 
 /** The hand-kept part of BENCHMARKS.md (what changed, measured before and after), from its mark on. */
@@ -208,11 +196,109 @@ function keptHistory() {
   return `\n${at >= 0 ? current.slice(at) : `${HISTORY_MARK}\n## History\n`}`;
 }
 
+/** Which entries of `sizes` each section of the results reads. */
+const SECTION_SIZES = {
+  overhead: ['overhead', 'pairs'],
+  realistic: ['realistic', 'pairs'],
+  ceilings: ['N'],
+  peers: ['N', 'warmup'],
+  orderCallbacks: ['N', 'warmup'],
+  pickup: ['latencySeconds', 'latencyRates'],
+  backlog: ['backlog'],
+  isolation: ['isolation'],
+  partners: ['partners'],
+};
+
+/**
+ * `--report FILE...`: BENCHMARKS.md from several runs' JSON, each section from the last file that has
+ * it, so a section measured again (`--only`) joins the figures of the last full run.
+ */
+function reportFrom(files) {
+  const merged = { sources: [], sizes: {} };
+  for (const file of files) {
+    const run = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const { at, command, machine: box, sizes, sources, ...sections } = run;
+    merged.sources.push(...(sources ?? [{ at, command }]));
+    Object.assign(merged, sections, { at, command, machine: box });
+    // Only the sizes this file's sections ran with: another file's sections keep theirs.
+    for (const section of Object.keys(sections)) for (const key of SECTION_SIZES[section] ?? []) merged.sizes[key] = sizes[key];
+  }
+  publishReport(merged);
+  console.log(`written: BENCHMARKS.md, bench/baseline.json, from ${files.join(', ')}`);
+}
+
+/** BENCHMARKS.md, and the figures behind it (bench/baseline.json: the one result file kept in git). */
+function publishReport(results) {
+  fs.writeFileSync(BENCHMARKS, renderReport(results).markdown + keptHistory());
+  fs.writeFileSync(BASELINE, `${JSON.stringify(results, null, 1)}\n`);
+}
+
 async function main() {
-  const command = `npm run bench${quick ? ' -- --quick' : ''}${backlogArg > 0 ? ` -- --backlog ${SIZES.backlog}` : ''}${partial ? ` -- --only ${only.join(',')}` : ''}`;
-  console.log(`${command}: N = ${SIZES.N}, backlog ${SIZES.backlog}, pickup ${SIZES.latencySeconds} s at ${SIZES.latencyRates.join(' and ')}/s`);
+  const reportArg = process.argv.indexOf('--report');
+  if (reportArg > 0) return reportFrom(process.argv.slice(reportArg + 1));
+  const flags = process.argv.slice(2).join(' ');
+  const command = `npm run bench${flags ? ` -- ${flags}` : ''}`;
+  console.log(`${command}: ${SIZES.pairs} rounds per comparison, N = ${SIZES.N}, backlog ${SIZES.backlog}, pickup ${SIZES.latencySeconds} s at ${SIZES.latencyRates.join(' and ')}/s`);
+  await startOwnRedis();
   const { N } = SIZES;
   const results = { at: new Date().toISOString(), command, machine: machine(), sizes: SIZES };
+  if (runs('overhead')) {
+    const { n, warmup } = SIZES.overhead;
+    const rounds = await paired.inRounds(
+      `overhead (${n} orders, instant sink)`,
+      { seedLoop: () => peers.seedLoop(n, warmup), oneReplica: () => drain(1, { n, warmup }) },
+      SIZES.pairs,
+      settle,
+    );
+    results.overhead = {
+      ...rounds,
+      cpu: paired.compare(rounds, 'oneReplica', 'seedLoop', paired.cpuPerOrder),
+      throughput: paired.compare(rounds, 'oneReplica', 'seedLoop', paired.throughput),
+    };
+  }
+  if (lever) {
+    const { n, warmup } = SIZES.realistic;
+    const instant = SIZES.overhead;
+    const rounds = await paired.inRounds(
+      `lever ${JSON.stringify(lever)}`,
+      {
+        realisticBase: () => realistic.daemons(1, n, warmup),
+        realisticLever: () => realistic.daemons(1, n, warmup, lever),
+        instantBase: () => drain(1, instant),
+        instantLever: () => drain(1, { ...instant, env: lever }),
+      },
+      SIZES.pairs,
+      settle,
+    );
+    results.lever = {
+      ...rounds,
+      env: lever,
+      realisticCpu: paired.compare(rounds, 'realisticLever', 'realisticBase', paired.cpuPerOrder),
+      realisticRate: paired.compare(rounds, 'realisticLever', 'realisticBase', realistic.sustainedRate),
+      instantCpu: paired.compare(rounds, 'instantLever', 'instantBase', paired.cpuPerOrder),
+      instantRate: paired.compare(rounds, 'instantLever', 'instantBase', paired.throughput),
+    };
+  }
+  if (runs('realistic')) {
+    const { n, warmup } = SIZES.realistic;
+    const rounds = await paired.inRounds(
+      `realistic partners (${n} orders, ${realistic.REALISTIC.origins} origins)`,
+      {
+        seedLoop: () => realistic.seedLoop(1, n, warmup),
+        oneReplica: () => realistic.daemons(1, n, warmup),
+        fourReplicas: () => realistic.daemons(4, n, warmup),
+      },
+      SIZES.pairs,
+      settle,
+    );
+    results.realistic = {
+      ...rounds,
+      settings: realistic.REALISTIC,
+      littleShare: Object.fromEntries(Object.keys(rounds.runs).map((name) => [name, paired.summarise(rounds, name, realistic.shareOfLittleBound)])),
+      oneReplicaVsSeedLoop: paired.compare(rounds, 'oneReplica', 'seedLoop', realistic.sustainedRate),
+      fourVsOneReplica: paired.compare(rounds, 'fourReplicas', 'oneReplica', realistic.sustainedRate),
+    };
+  }
   if (runs('ceilings')) {
     results.ceilings = {
       signedPosts: await twice('ceiling: raw signed POSTs', () => ceilings.rawSignedPosts(N)),
@@ -229,8 +315,8 @@ async function main() {
   }
   if (runs('drain')) {
     results.orderCallbacks = {
-      oneReplica: await twice('order-callbacks, 1 replica', () => drain(1)),
-      twoReplicas: await twice('order-callbacks, 2 replicas', () => drain(2)),
+      oneReplica: await twice('order-callbacks, 1 replica', () => drain(1, { n: N, warmup: SIZES.warmup })),
+      twoReplicas: await twice('order-callbacks, 2 replicas', () => drain(2, { n: N, warmup: SIZES.warmup })),
     };
   }
   if (runs('pickup')) {
@@ -269,8 +355,9 @@ async function main() {
   // A quick run's figures are too small to compare: it checks the bench still runs, and leaves the
   // published table alone.
   const publish = !quick && !partial;
-  if (publish) fs.writeFileSync(BENCHMARKS, report.markdown + keptHistory());
-  console.log(`written: ${path.relative(process.cwd(), file)}${publish ? ', BENCHMARKS.md' : ''}`);
+  if (publish) publishReport(results);
+  console.log(`written: ${path.relative(process.cwd(), file)}${publish ? ', BENCHMARKS.md, bench/baseline.json' : ''}`);
+  await closeOwnRedis();
 }
 
 main().then(

@@ -6,8 +6,9 @@ const { Agent } = require('undici');
 
 const KEY = crypto.randomBytes(24);
 
-function createPoster() {
-  const agent = new Agent({ keepAliveTimeout: 30_000 });
+/** `timeoutMs`: how long to wait for an answer's headers, then for its body (undici's default without). */
+function createPoster({ timeoutMs } = {}) {
+  const agent = new Agent({ keepAliveTimeout: 30_000, ...(timeoutMs ? { headersTimeout: timeoutMs, bodyTimeout: timeoutMs } : {}) });
   return {
     /** POSTs the callback for one order; throws unless the sink answered 2xx. */
     async post(url, orderId, payload) {
