@@ -74,6 +74,7 @@ const schema = z.object({
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000).optional(),
   JOB_LOCK_MS: integer(500, 3_600_000).optional(),
   DATABASE_POOL_MAX: integer(2, 1000).default(10),
+  WORKER_BATCH_LINGER_MS: integer(0, 1000).default(0),
   DATABASE_STATEMENT_TIMEOUT_MS: integer(1000, 3_600_000).default(30_000),
   // Well above BullMQ's longest blocking fetch (10 s), or an idle worker's wait would pass for silence.
   REDIS_SOCKET_TIMEOUT_MS: integer(15_000, 3_600_000).default(30_000),
@@ -122,6 +123,8 @@ export interface Config {
   destinations: DestinationPolicy;
   /** A callback body larger than this makes the order a bad row (7). */
   maxPayloadBytes: number;
+  /** How long a worker's claim or record may wait for others to share its statement (0: not at all). */
+  batchLingerMs: number;
   /** How often workers re-read partner_secrets: a rotation takes effect within this time. */
   partnerSecretsRefreshMs: number;
   /**
@@ -249,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
       allowedPorts: ports as ReadonlySet<number> | undefined,
     }),
     maxPayloadBytes: v.MAX_PAYLOAD_BYTES,
+    batchLingerMs: v.WORKER_BATCH_LINGER_MS,
     partnerSecretsRefreshMs: v.PARTNER_SECRETS_REFRESH_MS,
     partnerRules: Object.freeze({
       // By default one partner may hold at most a third of one replica's workers (64 of 200), across

@@ -15,8 +15,12 @@ import type { Watchdog } from '../watchdog';
  * rolls back as a deadlock victim runs again, rather than failing every attempt in it; a finish whose
  * row another transaction held is asked again on its own, while the rest of its batch goes through.
  */
-export function batchedOrderWrites(db: Db, claimTtlMs: number, maxPayloadBytes: number, watchdog?: Watchdog): OrderWrites {
-  const watched = (name: string) => ({ watchdog, name });
+export function batchedOrderWrites(
+  db: Db,
+  { claimTtlMs, maxPayloadBytes, batchLingerMs }: { claimTtlMs: number; maxPayloadBytes: number; batchLingerMs: number },
+  watchdog?: Watchdog,
+): OrderWrites {
+  const watched = (name: string) => ({ watchdog, name, lingerMs: batchLingerMs });
   const claims = new StatementBatcher((ids: string[]) => retryOnDeadlock(() => claimOrders(db, ids, claimTtlMs, maxPayloadBytes)), watched('claim'));
   const records = new StatementBatcher((batch: AttemptRecord[]) => retryOnDeadlock(() => recordAttempts(db, batch)), watched('record'));
   const claimedDeferrals = new StatementBatcher((batch: ClaimedDeferral[]) => retryOnDeadlock(() => deferClaimedOrders(db, batch)), watched('hand-back of a claimed order'));

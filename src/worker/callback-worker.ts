@@ -53,7 +53,7 @@ export function startCallbackWorker(deps: {
   const http = createHttpClient({ timeoutMs: config.callbackTimeoutMs, destinations: config.destinations });
   const shutdown = new AbortController();
   const signingKeys = new SigningKeys(deps.db, config.signingKey!, config.partnerSecretsRefreshMs, logger);
-  const orders = batchedOrderWrites(deps.db, config.claimTtlMs, config.maxPayloadBytes, deps.watchdog);
+  const orders = batchedOrderWrites(deps.db, config, deps.watchdog);
   const rateLimit = config.partnerRateLimits.size > 0 ? new PartnerRateLimit(deps.redis, `order-callbacks:${config.queueName}`, config.partnerRateLimits) : undefined;
   const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, partners: deps.partners, rateLimit, observe: metrics?.observeAttempt };
 

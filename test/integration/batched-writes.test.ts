@@ -266,7 +266,7 @@ describe('recordAttempts', () => {
   it("the worker's writes ask again for a held row until it is free, and its neighbours are not held up", async () => {
     await insertOrders(database.db, [3201, 3202], 'http://127.0.0.1:9/cb');
     const [a, b] = (await claimOrders(database.db, ['3201', '3202'], 60_000, 262_144)) as ClaimedOrder[];
-    const writes = batchedOrderWrites(database.db, 60_000, 262_144);
+    const writes = batchedOrderWrites(database.db, { claimTtlMs: 60_000, maxPayloadBytes: 262_144, batchLingerMs: 0 });
     const held = await holdRow(3201);
     let heldRecorded: boolean | undefined;
     const recordingHeld = writes.record(attempt(a, { kind: 'delivered' })).then((applied) => (heldRecorded = applied));
@@ -350,7 +350,7 @@ describe('recordAttempts with a delay that is not a whole number', () => {
   it('records it (rounded), and the records batched with it', async () => {
     await insertOrders(database.db, [7001, 7002], 'http://127.0.0.1:9/cb');
     const [a, b] = (await claimOrders(database.db, ['7001', '7002'], 60_000, 262_144)) as ClaimedOrder[];
-    const writes = batchedOrderWrites(database.db, 60_000, 262_144);
+    const writes = batchedOrderWrites(database.db, { claimTtlMs: 60_000, maxPayloadBytes: 262_144, batchLingerMs: 0 });
     const results = await Promise.all([
       writes.record(attempt(a, { kind: 'retry', error: 'HTTP 503', delayMs: 2504.3054 })),
       writes.record(attempt(b, { kind: 'delivered' })),

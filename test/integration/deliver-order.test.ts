@@ -36,7 +36,7 @@ it('an exception in our own code between the claim and the record is recorded as
   await insertOrders(database.db, [1], receiver.url());
   const broken = { keysFor: async () => { throw new TypeError('keys went missing'); } } as unknown as SigningKeys;
   const http = createHttpClient({ timeoutMs: 1000, destinations: config.destinations });
-  const deps: DeliveryDeps = { db: database.db, orders: batchedOrderWrites(database.db, config.claimTtlMs, config.maxPayloadBytes), http, config, logger: createLogger('silent'), workerId: 'w', signingKeys: broken, partners: gate };
+  const deps: DeliveryDeps = { db: database.db, orders: batchedOrderWrites(database.db, config), http, config, logger: createLogger('silent'), workerId: 'w', signingKeys: broken, partners: gate };
   try {
     expect(await deliverOrder(deps, '1', new AbortController().signal)).toBe('retry');
   } finally {

@@ -42,6 +42,45 @@ describe('StatementBatcher', () => {
     expect(await Promise.all(later)).toEqual(['done 2', 'done 3', 'done 4']);
   });
 
+  it('with lingerMs, a lone call waits for others to share its statement, then goes', async () => {
+    const statement = recordingStatement<number>();
+    const batcher = new StatementBatcher(statement.run, { lingerMs: 40 });
+    const all = [batcher.submit(1)];
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    all.push(batcher.submit(2));
+    await nextTick();
+    expect(statement.batches).toEqual([]); // 1 lingers, and 2 joins it
+    await new Promise((resolve) => setTimeout(resolve, 45));
+    expect(statement.batches).toEqual([[1, 2]]);
+    statement.answerAll();
+    expect(await Promise.all(all)).toEqual(['done 1', 'done 2']);
+  });
+
+  it('with lingerMs, the linger runs from the oldest call, and a full batch goes at once', async () => {
+    const statement = recordingStatement<number>();
+    const batcher = new StatementBatcher(statement.run, { lingerMs: 10_000, maxBatch: 3 });
+    const all = [1, 2].map((n) => batcher.submit(n));
+    await nextTick();
+    expect(statement.batches).toEqual([]);
+    all.push(batcher.submit(3));
+    await nextTick();
+    expect(statement.batches).toEqual([[1, 2, 3]]);
+    statement.answerAll();
+    expect(await Promise.all(all)).toEqual(['done 1', 'done 2', 'done 3']);
+  });
+
+  it('without lingerMs, calls of different ticks go in separate statements', async () => {
+    const statement = recordingStatement<number>();
+    const batcher = new StatementBatcher(statement.run, { maxInFlight: 2 });
+    const first = batcher.submit(1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const second = batcher.submit(2);
+    await nextTick();
+    expect(statement.batches).toEqual([[1], [2]]);
+    statement.answerAll();
+    expect(await Promise.all([first, second])).toEqual(['done 1', 'done 2']);
+  });
+
   it('splits at maxBatch', async () => {
     const statement = recordingStatement<number>();
     const batcher = new StatementBatcher(statement.run, { maxBatch: 2, maxInFlight: 3 });
