@@ -39,16 +39,16 @@ async function sinkWindow(sink) {
  * `replicas` × `start`, `n` orders at 5 → all 6. The replicas are up and have delivered `warmup` orders
  * first, then the clock runs from the commit that makes the n orders ready; startup is in the backlog
  * figure. `env` is added to the daemon's environment, `sink` are the sink's options (several origins
- * with `ports`: the orders spread over them).
+ * with `ports`: the orders spread over them). `cli`: another build's dist/cli.js to run instead.
  */
-async function drain(replicas, { n, warmup, env: extra = {}, sink: sinkOptions = {} }) {
+async function drain(replicas, { n, warmup, env: extra = {}, sink: sinkOptions = {}, cli }) {
   const sink = await startSink(sinkOptions);
   const db = await createDatabase();
   const env = daemonEnv(db.url, extra);
   let daemons = [];
   let sampler;
   try {
-    daemons = Array.from({ length: replicas }, () => startDaemon(env));
+    daemons = Array.from({ length: replicas }, () => startDaemon(env, cli));
     let peakRss = 0;
     sampler = setInterval(() => (peakRss = Math.max(peakRss, ...daemons.map((d) => rssBytes(d.pid)))), 250);
     const warmupIds = [n + 1, n + 1 + warmup];

@@ -75,10 +75,13 @@ function rssBytes(pid) {
   }
 }
 
-/** One `start` replica. Its log lines go to BENCH_LOG_DIR/daemon-<pid>.log when that is set. */
-function startDaemon(env) {
+/**
+ * One `start` replica, of this checkout's build or of `cli` (another checkout's dist/cli.js). Its log
+ * lines go to BENCH_LOG_DIR/daemon-<pid>.log when that is set.
+ */
+function startDaemon(env, cli = CLI) {
   const logDir = process.env.BENCH_LOG_DIR;
-  const child = track(spawn(process.execPath, [CLI, 'start'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', logDir ? 'pipe' : 'ignore', 'inherit'] }));
+  const child = track(spawn(process.execPath, [cli, 'start'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', logDir ? 'pipe' : 'ignore', 'inherit'] }));
   if (logDir) child.stdout.pipe(fs.createWriteStream(path.join(logDir, `daemon-${child.pid}.log`)));
   return child;
 }

@@ -12,13 +12,26 @@ const REALISTIC = {
   concurrency: 32,
   /** A never-answering request holds its slot this long (2 s, not the default 10 s, to keep runs short). */
   timeoutMs: 2000,
+  /**
+   * Retries 1 s apart, doubling: with the default schedule one order in thousands that met two
+   * never-answered requests would wait 5 minutes for its third attempt, and the drain with it.
+   */
+  retryBaseMs: 1000,
 };
 const sink = { realistic: true, ports: REALISTIC.origins };
 
-/** order-callbacks, `replicas` × `start` at REALISTIC.concurrency each; `extra` is added to their environment. */
-function daemons(replicas, n, warmup, extra = {}) {
-  const env = { WORKER_CONCURRENCY: String(REALISTIC.concurrency), CALLBACK_TIMEOUT_MS: String(REALISTIC.timeoutMs), ...extra };
-  return drain(replicas, { n, warmup, env, sink }).then((run) => ({ ...run, concurrency: replicas * REALISTIC.concurrency }));
+/**
+ * order-callbacks, `replicas` × `start` at REALISTIC.concurrency each; `extra` is added to their
+ * environment; `cli`: another build's dist/cli.js to run instead.
+ */
+function daemons(replicas, n, warmup, extra = {}, cli = undefined) {
+  const env = {
+    WORKER_CONCURRENCY: String(REALISTIC.concurrency),
+    CALLBACK_TIMEOUT_MS: String(REALISTIC.timeoutMs),
+    RETRY_BASE_MS: String(REALISTIC.retryBaseMs),
+    ...extra,
+  };
+  return drain(replicas, { n, warmup, env, sink, cli }).then((run) => ({ ...run, concurrency: replicas * REALISTIC.concurrency }));
 }
 
 /** The seed loop with as many requests in flight as `replicas` of the daemon have. */

@@ -193,17 +193,27 @@ function leverTable(results) {
   const l = results.lever;
   if (!l) return undefined;
   const setting = Object.entries(l.env).map(([name, value]) => `${name}=${value}`).join(', ');
+  const title = l.against ? `this build${setting ? ` with ${setting}` : ''} ÷ the build at ${l.against}` : `lever: ${setting} ÷ defaults`;
   return [
-    row([`lever: ${setting} ÷ defaults, 1 replica, per round`, 'CPU-s per order', 'throughput']),
+    row([`${title}, 1 replica, per round`, 'CPU-s per order', 'throughput']),
     row(['---', '---', '---']),
-    row([`realistic partners (${results.sizes.realistic.n} orders; sustained rate)`, compared(l.realisticCpu), compared(l.realisticRate)]),
-    row([`instant sink (${results.sizes.overhead.n} orders)`, compared(l.instantCpu), compared(l.instantRate)]),
-  ].join('\n');
+    l.realisticCpu && row([`realistic partners (${results.sizes.realistic.n} orders; sustained rate)`, compared(l.realisticCpu), compared(l.realisticRate)]),
+    l.instantCpu && row([`instant sink (${results.sizes.overhead.n} orders)`, compared(l.instantCpu), compared(l.instantRate)]),
+  ]
+    .filter(Boolean)
+    .join('\n');
 }
 
 const MET = { true: 'met', false: 'not met' };
 /** met / not met / undecided for "the figure is at least `goal`", from its interval. */
 const atLeast = (low, high, goal) => (low >= goal ? 'met' : high < goal ? 'not met' : 'undecided');
+
+/**
+ * "While CPU allows": a scaling goal missed with the machine three-quarters busy or more says the box
+ * ran out of cores, not that the replicas do not scale.
+ */
+const cpuBound = (verdict, runs, cores) =>
+  verdict === 'met' || average(runs.map((run) => busy(run, cores))) < 0.75 ? verdict : `${verdict}: the machine ran out of CPU`;
 
 /** Every goal of the benchmark issue, with what this run measured and whether it is met. */
 function goalsTable(results) {
@@ -228,7 +238,7 @@ function goalsTable(results) {
   goals.push([
     '2b. Realistic partners: 4 replicas ≥ 3.4 × 1 replica while CPU allows',
     r ? `${compared(r.fourVsOneReplica)}; machine ${percent(average(r.runs.fourReplicas.map((run) => busy(run, results.machine.cores))))} busy` : none,
-    r ? atLeast(r.fourVsOneReplica.low, r.fourVsOneReplica.high, 3.4) : none,
+    r ? cpuBound(atLeast(r.fourVsOneReplica.low, r.fourVsOneReplica.high, 3.4), r.runs.fourReplicas, results.machine.cores) : none,
   ]);
   goals.push([
     '2c. Realistic partners: 1 replica ahead of the seed loop at the same concurrency',

@@ -47,8 +47,17 @@ const SIZES = {
 if (!(SIZES.backlog > 0)) throw new Error('--backlog needs a positive number of orders');
 if (!(Number.isInteger(SIZES.pairs) && SIZES.pairs >= 2)) throw new Error('--pairs needs a whole number of rounds, at least 2');
 // --lever 'NAME=VALUE,...': one replica with its defaults against one with these settings, in rounds.
+// --against DIR: this build against another checkout's (DIR/dist/cli.js, built), same settings.
 const leverArg = process.argv.indexOf('--lever');
-const lever = leverArg > 0 ? parseLever(process.argv[leverArg + 1]) : undefined;
+const againstArg = process.argv.indexOf('--against');
+const against = againstArg > 0 ? path.resolve(String(process.argv[againstArg + 1])) : undefined;
+const againstCli = against && path.join(against, 'dist', 'cli.js');
+if (againstCli && !fs.existsSync(againstCli)) throw new Error(`--against: no build at ${againstCli} (run npm ci && npm run build there)`);
+const lever = leverArg > 0 ? parseLever(process.argv[leverArg + 1]) : against ? {} : undefined;
+// --lever-sinks realistic|instant: measure the lever on one sink only (both by default).
+const leverSinksArg = process.argv.indexOf('--lever-sinks');
+const leverSinks = leverSinksArg > 0 ? String(process.argv[leverSinksArg + 1]).split(',') : ['realistic', 'instant'];
+if (leverSinks.some((sink) => !['realistic', 'instant'].includes(sink))) throw new Error('--lever-sinks: realistic, instant or both');
 const SECTIONS = ['overhead', 'realistic', 'ceilings', 'peers', 'drain', 'pickup', 'backlog', 'isolation', 'partners'];
 const onlyArg = process.argv.indexOf('--only');
 const only = lever ? ['lever'] : onlyArg > 0 ? String(process.argv[onlyArg + 1] ?? '').split(',') : SECTIONS;
@@ -260,12 +269,16 @@ async function main() {
     const { n, warmup } = SIZES.realistic;
     const instant = SIZES.overhead;
     const rounds = await paired.inRounds(
-      `lever ${JSON.stringify(lever)}`,
+      against ? `this build against ${against}` : `lever ${JSON.stringify(lever)}`,
       {
-        realisticBase: () => realistic.daemons(1, n, warmup),
-        realisticLever: () => realistic.daemons(1, n, warmup, lever),
-        instantBase: () => drain(1, instant),
-        instantLever: () => drain(1, { ...instant, env: lever }),
+        ...(leverSinks.includes('realistic') && {
+          realisticBase: () => realistic.daemons(1, n, warmup, {}, againstCli),
+          realisticLever: () => realistic.daemons(1, n, warmup, lever),
+        }),
+        ...(leverSinks.includes('instant') && {
+          instantBase: () => drain(1, { ...instant, cli: againstCli }),
+          instantLever: () => drain(1, { ...instant, env: lever }),
+        }),
       },
       SIZES.pairs,
       settle,
@@ -273,10 +286,15 @@ async function main() {
     results.lever = {
       ...rounds,
       env: lever,
-      realisticCpu: paired.compare(rounds, 'realisticLever', 'realisticBase', paired.cpuPerOrder),
-      realisticRate: paired.compare(rounds, 'realisticLever', 'realisticBase', realistic.sustainedRate),
-      instantCpu: paired.compare(rounds, 'instantLever', 'instantBase', paired.cpuPerOrder),
-      instantRate: paired.compare(rounds, 'instantLever', 'instantBase', paired.throughput),
+      against,
+      ...(rounds.runs.realisticBase && {
+        realisticCpu: paired.compare(rounds, 'realisticLever', 'realisticBase', paired.cpuPerOrder),
+        realisticRate: paired.compare(rounds, 'realisticLever', 'realisticBase', realistic.sustainedRate),
+      }),
+      ...(rounds.runs.instantBase && {
+        instantCpu: paired.compare(rounds, 'instantLever', 'instantBase', paired.cpuPerOrder),
+        instantRate: paired.compare(rounds, 'instantLever', 'instantBase', paired.throughput),
+      }),
     };
   }
   if (runs('realistic')) {
