@@ -57,7 +57,7 @@ program
   .action((options: { json?: boolean; minutes: string }) => {
     const minutes = parsePositiveInteger('--minutes', options.minutes, MAX_STATS_MINUTES);
     return withConnections(async ({ config, db, queue }) => {
-      const stats = await collectStats(db, queue(), minutes);
+      const stats = await collectStats(db, queue(), config.maxAttempts, minutes);
       console.log(options.json ? JSON.stringify(stats) : formatStats(stats, config.queueName));
     });
   });

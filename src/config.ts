@@ -5,6 +5,8 @@ import { parseRateLimits } from './delivery/partner-rate-limit';
 import type { CircuitRules } from './partners/partner-circuit';
 import { keyOfSecret } from './delivery/sign';
 import { ConfigError } from './errors/config-error';
+import { DEFAULT_FINAL_STATUSES, parseStatusList } from './delivery/classify';
+import { DEFAULT_RETRY_SCHEDULE_MS, maxAttemptsOf, parseRetrySchedule, type RetryPolicy } from './delivery/retry-schedule';
 
 /** HOST_MAX_IN_FLIGHT when unset (or WORKER_CONCURRENCY, if lower). */
 const DEFAULT_HOST_MAX_IN_FLIGHT = 64;
@@ -59,9 +61,13 @@ const schema = z.object({
   WORKER_CONCURRENCY: integer(1, 1000).default(200),
   POLL_INTERVAL_MS: integer(10, 3_600_000).default(1000),
   CALLBACK_TIMEOUT_MS: integer(100, 600_000).default(10_000),
-  MAX_ATTEMPTS: integer(1, 1000).default(10),
-  RETRY_BASE_MS: integer(1, 86_400_000).default(1000),
-  RETRY_MAX_MS: integer(1, 7 * 86_400_000).default(3_600_000),
+  // None of these three set: RETRY_SCHEDULE, or DEFAULT_RETRY_SCHEDULE_MS. Any of them set: exponential
+  // backoff, the others at EXPONENTIAL_DEFAULTS (see retryPolicyOf).
+  MAX_ATTEMPTS: integer(1, 1000).optional(),
+  RETRY_BASE_MS: integer(1, 86_400_000).optional(),
+  RETRY_MAX_MS: integer(1, 7 * 86_400_000).optional(),
+  RETRY_SCHEDULE: z.string().optional(),
+  FINAL_STATUSES: z.string().optional(),
   CALLBACK_ALLOW_PRIVATE: boolean.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // The queue is a buffer between runs of the producer (one every ~200 ms when it is full): it must hold
@@ -116,9 +122,12 @@ export interface Config {
   workerConcurrency: number;
   pollIntervalMs: number;
   callbackTimeoutMs: number;
+  /** When each retry comes: a schedule, or exponential backoff. */
+  retry: RetryPolicy;
+  /** Attempts an order gets in all (from `retry`). */
   maxAttempts: number;
-  retryBaseMs: number;
-  retryMaxMs: number;
+  /** Answers that end an order at once (7): they can never succeed for that order. */
+  finalStatuses: ReadonlySet<number>;
   /** Where callbacks may go: private ranges, allowed CIDRs, allowed ports. */
   destinations: DestinationPolicy;
   /** A callback body larger than this makes the order a bad row (7). */
@@ -212,8 +221,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
   if (options.requireSecret && !v.CALLBACK_SECRET) {
     problems.push('CALLBACK_SECRET: required to sign callbacks (format whsec_<base64>)');
   }
-  if (v.RETRY_MAX_MS < v.RETRY_BASE_MS) {
-    problems.push('RETRY_MAX_MS: cannot be smaller than RETRY_BASE_MS');
+  const retry = retryPolicyOf(v, problems);
+  let finalStatuses: ReadonlySet<number> = DEFAULT_FINAL_STATUSES;
+  try {
+    if (v.FINAL_STATUSES !== undefined) finalStatuses = parseStatusList(v.FINAL_STATUSES);
+  } catch (err) {
+    problems.push(`FINAL_STATUSES: ${(err as Error).message}`);
   }
   const claimTtlMs = v.CLAIM_TTL_MS ?? v.CALLBACK_TIMEOUT_MS * 2 + CLAIM_MARGIN_MS;
   if (claimTtlMs < v.CALLBACK_TIMEOUT_MS + 1000) {
@@ -243,9 +256,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     workerConcurrency: v.WORKER_CONCURRENCY,
     pollIntervalMs: v.POLL_INTERVAL_MS,
     callbackTimeoutMs: v.CALLBACK_TIMEOUT_MS,
-    maxAttempts: v.MAX_ATTEMPTS,
-    retryBaseMs: v.RETRY_BASE_MS,
-    retryMaxMs: v.RETRY_MAX_MS,
+    retry,
+    maxAttempts: maxAttemptsOf(retry),
+    finalStatuses,
     destinations: Object.freeze({
       allowPrivate: v.CALLBACK_ALLOW_PRIVATE,
       allowedRanges,
@@ -264,7 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
       probes: v.BREAKER_HALF_OPEN_PROBES,
       cooldownMs: v.BREAKER_COOLDOWN_MS,
       maxCooldownMs: Math.max(v.BREAKER_MAX_COOLDOWN_MS, v.BREAKER_COOLDOWN_MS),
-      maxPauseMs: v.RETRY_MAX_MS,
+      maxPauseMs: v.RETRY_MAX_MS ?? EXPONENTIAL_DEFAULTS.maxMs,
     }),
     partnerMetricsTopK: v.PARTNER_METRICS_TOP_K,
     deprecations:
@@ -297,6 +310,34 @@ function parsePorts(value: string | undefined, allowPrivate: boolean): Set<numbe
   const ports = value.split(',').map((p) => Number(p.trim()));
   const bad = ports.find((p) => p < 1 || p > 65535);
   return bad === undefined ? new Set(ports) : `${bad} is not a port (1-65535)`;
+}
+
+/** Exponential backoff's settings when only some of MAX_ATTEMPTS, RETRY_BASE_MS, RETRY_MAX_MS are set. */
+const EXPONENTIAL_DEFAULTS = { maxAttempts: 10, baseMs: 1000, maxMs: 3_600_000 };
+
+/** RETRY_SCHEDULE, or the exponential settings, or the default schedule; problems named by variable. */
+function retryPolicyOf(v: z.infer<typeof schema>, problems: string[]): RetryPolicy {
+  const exponential = (['MAX_ATTEMPTS', 'RETRY_BASE_MS', 'RETRY_MAX_MS'] as const).filter((name) => v[name] !== undefined);
+  if (v.RETRY_SCHEDULE !== undefined) {
+    if (exponential.length > 0) {
+      problems.push(`RETRY_SCHEDULE: cannot be combined with ${exponential.join(', ')}; set the schedule or the exponential backoff, not both`);
+    }
+    try {
+      return { kind: 'schedule', delaysMs: Object.freeze(parseRetrySchedule(v.RETRY_SCHEDULE)) };
+    } catch (err) {
+      problems.push(`RETRY_SCHEDULE: ${(err as Error).message}`);
+      return { kind: 'schedule', delaysMs: DEFAULT_RETRY_SCHEDULE_MS };
+    }
+  }
+  if (exponential.length === 0) return { kind: 'schedule', delaysMs: DEFAULT_RETRY_SCHEDULE_MS };
+  const policy = {
+    kind: 'exponential' as const,
+    maxAttempts: v.MAX_ATTEMPTS ?? EXPONENTIAL_DEFAULTS.maxAttempts,
+    baseMs: v.RETRY_BASE_MS ?? EXPONENTIAL_DEFAULTS.baseMs,
+    maxMs: v.RETRY_MAX_MS ?? EXPONENTIAL_DEFAULTS.maxMs,
+  };
+  if (policy.maxMs < policy.baseMs) problems.push('RETRY_MAX_MS: cannot be smaller than RETRY_BASE_MS');
+  return policy;
 }
 
 /** An exported-but-empty variable (FOO=) means "use the default", as most daemons treat it. */

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Db } from '../db/connection';
-import { countOrders, type OrderCounts } from '../db/count-orders';
+import { countLastAttemptsDue, countOrders, type OrderCounts } from '../db/count-orders';
 import { countRecentOutcomes, type RecentOutcomes } from '../db/count-recent-outcomes';
 import { findRetryingHosts, type RetryingHost } from '../db/find-retrying-hosts';
 import { findTopFailingHosts, type FailingHost } from '../db/find-top-failing-hosts';
@@ -11,6 +11,8 @@ export interface Stats {
   /** The number to watch: how long the longest-waiting ready order has waited. */
   oldestReadyAgeSeconds: number | null;
   recent: RecentOutcomes;
+  /** Orders at 5 whose last attempt comes within the next hour: they end 7 if it fails too. */
+  lastAttemptWithinHour: number;
   queue: { waiting: number; active: number; delayed: number; prioritized: number };
   /** Hosts of the orders at 7, most first (top 10). */
   topFailingHosts: FailingHost[];
@@ -21,9 +23,10 @@ export interface Stats {
 /** How far back `stats --minutes` may look (a year): keeps Postgres' interval arithmetic in range. */
 export const MAX_STATS_MINUTES = 525_600;
 
-export async function collectStats(db: Db, queue: Queue<CallbackJobData>, windowMinutes = 15): Promise<Stats> {
-  const [{ oldestReadyAgeSeconds, ...orders }, recent, jobs, topFailingHosts, retryingHosts] = await Promise.all([
+export async function collectStats(db: Db, queue: Queue<CallbackJobData>, maxAttempts: number, windowMinutes = 15): Promise<Stats> {
+  const [{ oldestReadyAgeSeconds, ...orders }, lastAttemptWithinHour, recent, jobs, topFailingHosts, retryingHosts] = await Promise.all([
     countOrders(db),
+    countLastAttemptsDue(db, maxAttempts, 60),
     countRecentOutcomes(db, windowMinutes),
     queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
     findTopFailingHosts(db, 10),
@@ -33,6 +36,7 @@ export async function collectStats(db: Db, queue: Queue<CallbackJobData>, window
     orders,
     oldestReadyAgeSeconds,
     recent,
+    lastAttemptWithinHour,
     queue: {
       waiting: jobs.waiting ?? 0,
       active: jobs.active ?? 0,
@@ -54,6 +58,7 @@ export function formatStats(stats: Stats, queueName: string): string {
     `  failed (7)     ${orders.failed}`,
     `  other          ${orders.other}`,
     `  oldest ready   ${age}`,
+    `  last attempt within the hour  ${stats.lastAttemptWithinHour}`,
     `last ${recent.windowMinutes} minutes`,
     `  delivered      ${recent.delivered}`,
     `  retried        ${recent.retried}`,

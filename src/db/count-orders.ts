@@ -30,3 +30,16 @@ export async function countOrders(db: Db): Promise<OrderCounts> {
   counts.oldestReadyAgeSeconds = age === null || age === undefined ? null : Math.round(Number(age));
   return counts;
 }
+
+/**
+ * Orders at 5 whose next attempt is their last (`maxAttempts` - 1 done) and comes within `minutes`:
+ * if it fails too, they end 7. Read through the producer's index (status 5, by when they are due).
+ */
+export async function countLastAttemptsDue(db: Db, maxAttempts: number, minutes: number): Promise<number> {
+  const { rows } = await db.raw<{ rows: { n: string }[] }>(
+    `SELECT count(*) AS n FROM orders
+      WHERE status = 5 AND GREATEST(next_attempt_at, lease_until) <= now() + ? * interval '1 minute' AND attempts >= ?`,
+    [minutes, maxAttempts - 1],
+  );
+  return Number(rows[0].n);
+}

@@ -1,14 +1,10 @@
 import type { AttemptOutcome } from '../db/record-attempt';
-import { backoffDelay, type BackoffPolicy } from './backoff';
 import type { Verdict } from './classify';
-
-export interface RetryPolicy extends BackoffPolicy {
-  maxAttempts: number;
-}
+import { longestDelayOf, maxAttemptsOf, retryDelay, type RetryPolicy } from './retry-schedule';
 
 /**
  * Turns a verdict on attempt number `attempt` (1-based) into what the order becomes. Pure.
- * Retry-After is honoured, within the same ceiling as our own backoff.
+ * Retry-After is honoured, up to the longest delay of our own policy.
  */
 export function decideOutcome(
   verdict: Verdict,
@@ -18,10 +14,10 @@ export function decideOutcome(
 ): AttemptOutcome {
   if (verdict.kind === 'delivered') return { kind: 'delivered' };
   if (verdict.kind === 'failed') return { kind: 'failed', error: verdict.reason };
-  if (attempt >= policy.maxAttempts) {
+  if (attempt >= maxAttemptsOf(policy)) {
     return { kind: 'failed', error: `${verdict.reason} (gave up after ${attempt} attempts)` };
   }
-  const ours = backoffDelay(attempt, policy, random);
-  const theirs = verdict.retryAfterMs === undefined ? 0 : Math.min(verdict.retryAfterMs, policy.maxMs);
+  const ours = retryDelay(attempt, policy, random);
+  const theirs = verdict.retryAfterMs === undefined ? 0 : Math.min(verdict.retryAfterMs, longestDelayOf(policy));
   return { kind: 'retry', error: verdict.reason, delayMs: Math.max(ours, theirs) };
 }

@@ -38,7 +38,7 @@ export interface DeliveryDeps {
   http: Dispatcher;
   config: Pick<
     Config,
-    'claimTtlMs' | 'callbackTimeoutMs' | 'destinations' | 'maxPayloadBytes' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs'
+    'claimTtlMs' | 'callbackTimeoutMs' | 'destinations' | 'maxPayloadBytes' | 'retry' | 'finalStatuses'
   >;
   logger: Logger;
   workerId: string;
@@ -168,7 +168,7 @@ export async function deliverOrder(
           { url, body: prepared.callback.body, webhookId: webhookIdFor(order.id), signingKeys, sendBy: { mono: claimEndsAt - minSendBudget, wall: claimAskedAtWall + (claimEndsAt - claimAskedAt) - minSendBudget }, now: pgNow },
           deadline,
         );
-        settled = classifyAnswer(answer);
+        settled = classifyAnswer(answer, config.finalStatuses);
       } catch (err) {
         lapsed = err instanceof ClaimLapsedError;
         settled =
@@ -195,11 +195,7 @@ export async function deliverOrder(
   const outcome: AttemptOutcome =
     verdict.kind === 'retry' && (shutdown.aborted || lapsed) && !answer
       ? { kind: 'released', error: verdict.reason, delayMs: lapsed ? LAPSE_DELAY_MS : 0 }
-      : decideOutcome(verdict, order.attempts + 1, {
-          maxAttempts: config.maxAttempts,
-          baseMs: config.retryBaseMs,
-          maxMs: config.retryMaxMs,
-        });
+      : decideOutcome(verdict, order.attempts + 1, config.retry);
   // The partner has been told (or not): losing that fact to a passing database error would mean telling
   // it again, so the record is retried within the claim's lifetime.
   const durationMs = performance.now() - startedMono;

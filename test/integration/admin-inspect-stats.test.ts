@@ -154,6 +154,20 @@ describe('stats', () => {
     expect(text).toMatch(/hosts retried in the last 10 minutes\n\s+2\s+partner-a\.example\n\s+1\s+partner-b\.example/);
   });
 
+  it('counts the orders at 5 whose last attempt comes within the hour, by the retry policy in force', async () => {
+    // 17 is ready with no attempt; 18-21 have had 7 of the default schedule's 8 attempts.
+    await insertOrders(database.db, [18, 19, 20, 21], 'https://partner-a.example/cb', {}, 5);
+    await database.db('orders').whereIn('id', [18, 19, 20, 21]).update({ attempts: 7 });
+    await database.db.raw("UPDATE orders SET next_attempt_at = now() + interval '30 minutes' WHERE id = 19");
+    await database.db.raw("UPDATE orders SET next_attempt_at = now() + interval '2 hours' WHERE id = 20");
+    await database.db.raw("UPDATE orders SET lease_until = now() + interval '3 hours' WHERE id = 21");
+    expect((await json('stats')).lastAttemptWithinHour).toBe(2); // 18 (due now) and 19
+    expect((await cli('stats')).stdout).toMatch(/last attempt within the hour\s+2\n/);
+    // Under exponential backoff with 10 attempts, none of them is on its last.
+    const exponential = await runCli(['stats', '--json'], { ...env(), MAX_ATTEMPTS: '10' });
+    expect(JSON.parse(exponential.stdout).lastAttemptWithinHour).toBe(0);
+  });
+
   it.each([['0'], ['-5'], ['abc'], ['99999999999']])('--minutes %s is a one-line error, exit 1', async (minutes) => {
     const result = await cli('stats', '--minutes', minutes);
     expect(result.code).toBe(1);

@@ -155,7 +155,7 @@ describe('answers that mean "not now" are retried with the same webhook-id', () 
 });
 
 describe('answers and rows that can never succeed end 7 at once', () => {
-  it.each([400, 401, 404, 410, 422])('HTTP %i: failed for good after one attempt, with the reason', async (status) => {
+  it.each([400, 404, 410, 413, 422])('HTTP %i: failed for good after one attempt, with the reason', async (status) => {
     const id = 600 + status;
     routes.set(`/no-${status}`, () => ({ status, body: `nope ${status}` }));
     await insertOrders(database.db, [id], receiver.url(`/no-${status}`));
@@ -165,6 +165,18 @@ describe('answers and rows that can never succeed end 7 at once', () => {
     expect(order.attempts).toBe(1);
     expect(order.last_error).toBe(`HTTP ${status}: nope ${status}`);
     expect(receiver.requestsFor(`order-${id}`)).toHaveLength(1);
+  });
+
+  it.each([401, 403])('HTTP %i is not one of them: retried until MAX_ATTEMPTS, since a partner fixes its secret', async (status) => {
+    const id = 700 + status;
+    routes.set(`/auth-${status}`, () => ({ status, body: `denied ${status}` }));
+    await insertOrders(database.db, [id], receiver.url(`/auth-${status}`));
+    const order = await waitFor(`order ${id}`, () => finalStatus(id));
+
+    expect(order.status).toBe(7);
+    expect(order.attempts).toBe(4);
+    expect(order.last_error).toBe(`HTTP ${status}: denied ${status} (gave up after 4 attempts)`);
+    expect(receiver.requestsFor(`order-${id}`)).toHaveLength(4);
   });
 
   it('bad rows fail with a clear reason and never hold up the good rows behind them', async () => {

@@ -33,7 +33,7 @@ describe('parseRetryAfter', () => {
 });
 
 describe('decideOutcome', () => {
-  const retryPolicy = { ...policy, maxAttempts: 3 };
+  const retryPolicy = { kind: 'exponential' as const, ...policy, maxAttempts: 3 };
   it('passes delivered and failed through', () => {
     expect(decideOutcome({ kind: 'delivered' }, 1, retryPolicy)).toEqual({ kind: 'delivered' });
     expect(decideOutcome({ kind: 'failed', reason: 'HTTP 404' }, 1, retryPolicy)).toEqual({ kind: 'failed', error: 'HTTP 404' });

@@ -1,4 +1,4 @@
-import { classifyAnswer } from '../../src/delivery/classify';
+import { classifyAnswer, parseStatusList } from '../../src/delivery/classify';
 import { classifyError } from '../../src/delivery/classify-error';
 import { UnsafeDestinationError } from '../../src/errors/unsafe-destination-error';
 
@@ -11,7 +11,7 @@ describe('classifyAnswer', () => {
     expect(classifyAnswer({ status })).toEqual({ kind: 'retry', reason: `HTTP ${status} redirect (not followed)` });
   });
 
-  it.each([408, 425, 429, 500, 502, 503, 504])('HTTP %i is retried, keeping Retry-After', (status) => {
+  it.each([401, 403, 408, 409, 425, 429, 500, 502, 503, 504])('HTTP %i is retried, keeping Retry-After', (status) => {
     expect(classifyAnswer({ status, retryAfterMs: 3000, bodySnippet: 'busy' })).toEqual({
       kind: 'retry',
       reason: `HTTP ${status}: busy`,
@@ -19,8 +19,19 @@ describe('classifyAnswer', () => {
     });
   });
 
-  it.each([400, 401, 403, 404, 410, 422])('HTTP %i fails for good with the status in the reason', (status) => {
+  it.each([400, 404, 410, 413, 422])('HTTP %i fails for good with the status in the reason', (status) => {
     expect(classifyAnswer({ status })).toEqual({ kind: 'failed', reason: `HTTP ${status}` });
+  });
+
+  it('fails for good exactly on the statuses FINAL_STATUSES lists, redirects included', () => {
+    const final = parseStatusList('401, 403, 302, 410-412');
+    expect([...final].sort()).toEqual([302, 401, 403, 410, 411, 412]);
+    for (const status of [401, 403, 302, 411]) expect(classifyAnswer({ status }, final)).toEqual({ kind: 'failed', reason: `HTTP ${status}` });
+    for (const status of [400, 404, 500, 301]) expect(classifyAnswer({ status }, final).kind).toBe('retry');
+  });
+
+  it.each(['200', '4xx', '404-400', '600', 'abc', '400-700'])('refuses "%s" as a list of final statuses', (text) => {
+    expect(() => parseStatusList(text)).toThrow(/status from 300 to 599/);
   });
 });
 

@@ -40,6 +40,9 @@ describe('loadConfig', () => {
       maxCooldownMs: 600_000,
       maxPauseMs: 3_600_000,
     });
+    expect(config.retry).toEqual({ kind: 'schedule', delaysMs: [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000] });
+    expect(config.maxAttempts).toBe(8);
+    expect([...config.finalStatuses]).toEqual([400, 404, 410, 413, 422]);
     expect(config.deprecations).toEqual([]);
     expect(config.signingKey).toBeUndefined();
     expect(Object.isFrozen(config)).toBe(true);
@@ -116,6 +119,20 @@ describe('loadConfig', () => {
   it('requires CALLBACK_SECRET where callbacks are signed', () => {
     expect(errorOf({}, true)).toMatch(/^CALLBACK_SECRET: required/);
     expect(loadConfig({ CALLBACK_SECRET: SECRET }, { requireSecret: true }).signingKey).toBeDefined();
+  });
+
+  it('retries on RETRY_SCHEDULE when set, and with exponential backoff when any of its settings is', () => {
+    expect(loadConfig({ RETRY_SCHEDULE: '5s, 1m,2h' }).retry).toEqual({ kind: 'schedule', delaysMs: [5000, 60_000, 7_200_000] });
+    expect(loadConfig({ RETRY_SCHEDULE: '5s,1m,2h' }).maxAttempts).toBe(4);
+    expect(loadConfig({ MAX_ATTEMPTS: '3' }).retry).toEqual({ kind: 'exponential', maxAttempts: 3, baseMs: 1000, maxMs: 3_600_000 });
+    expect(loadConfig({ RETRY_BASE_MS: '200' }).retry).toEqual({ kind: 'exponential', maxAttempts: 10, baseMs: 200, maxMs: 3_600_000 });
+  });
+
+  it('refuses a schedule combined with exponential settings, or one it cannot read, naming the variables', () => {
+    expect(errorOf({ RETRY_SCHEDULE: '5s', MAX_ATTEMPTS: '3' })).toMatch(/RETRY_SCHEDULE: cannot be combined with MAX_ATTEMPTS/);
+    expect(errorOf({ RETRY_SCHEDULE: '5 minutes' })).toMatch(/RETRY_SCHEDULE: "5 minutes" is not a duration/);
+    expect(errorOf({ RETRY_SCHEDULE: '500ms' })).toMatch(/RETRY_SCHEDULE: each delay must be between 1s and 7d/);
+    expect(errorOf({ FINAL_STATUSES: '404,4xx' })).toMatch(/FINAL_STATUSES: "4xx"/);
   });
 
   it('refuses a retry ceiling below the base, and a claim that does not outlive the callback timeout', () => {
