@@ -288,7 +288,7 @@ function renderReport(results) {
     .filter(Boolean)
     .join('\n\n');
   const m = results.machine;
-  const runs = (results.sources ?? [results]).map((run) => `${run.at}, \`${run.command}\``).join('; ');
+  const runs = (results.sources ?? [results]).map((run) => `${run.at}, \`${run.command}\`${run.build ? `, build ${run.build}` : ''}`).join('; ');
   const markdown =
     '# Benchmarks\n\n' +
     `Runs: ${runs}; on ${m.cores} cores (${m.cpu}), Node ${m.node}, ${m.postgres}, ${m.redis}.\n\n` +

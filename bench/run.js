@@ -177,6 +177,15 @@ async function twice(name, run) {
   return { ...meanOfTwo(a, b), runs: [a, b] };
 }
 
+/** The commit measured, `-dirty` when the work tree had changes. */
+function build() {
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], { cwd: __dirname, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
 function machine() {
   const version = (cmd, args) => {
     try {
@@ -226,8 +235,8 @@ function reportFrom(files) {
   const merged = { sources: [], sizes: {} };
   for (const file of files) {
     const run = JSON.parse(fs.readFileSync(file, 'utf8'));
-    const { at, command, machine: box, sizes, sources, ...sections } = run;
-    merged.sources.push(...(sources ?? [{ at, command }]));
+    const { at, command, build: commit, machine: box, sizes, sources, ...sections } = run;
+    merged.sources.push(...(sources ?? [{ at, command, build: commit }]));
     Object.assign(merged, sections, { at, command, machine: box });
     // Only the sizes this file's sections ran with: another file's sections keep theirs.
     for (const section of Object.keys(sections)) for (const key of SECTION_SIZES[section] ?? []) merged.sizes[key] = sizes[key];
@@ -250,7 +259,7 @@ async function main() {
   console.log(`${command}: ${SIZES.pairs} rounds per comparison, N = ${SIZES.N}, backlog ${SIZES.backlog}, pickup ${SIZES.latencySeconds} s at ${SIZES.latencyRates.join(' and ')}/s`);
   await startOwnRedis();
   const { N } = SIZES;
-  const results = { at: new Date().toISOString(), command, machine: machine(), sizes: SIZES };
+  const results = { at: new Date().toISOString(), command, build: build(), machine: machine(), sizes: SIZES };
   if (runs('overhead')) {
     const { n, warmup } = SIZES.overhead;
     const rounds = await paired.inRounds(
