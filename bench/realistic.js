@@ -28,7 +28,8 @@ function daemons(replicas, n, warmup, extra = {}, cli = undefined) {
   const env = {
     WORKER_CONCURRENCY: String(REALISTIC.concurrency),
     CALLBACK_TIMEOUT_MS: String(REALISTIC.timeoutMs),
-    RETRY_BASE_MS: String(REALISTIC.retryBaseMs),
+    // A lever that sets a schedule replaces the backoff, which cannot be combined with it.
+    ...(extra.RETRY_SCHEDULE === undefined && { RETRY_BASE_MS: String(REALISTIC.retryBaseMs) }),
     ...extra,
   };
   return drain(replicas, { n, warmup, env, sink, cli }).then((run) => ({ ...run, concurrency: replicas * REALISTIC.concurrency }));

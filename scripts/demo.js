@@ -334,10 +334,10 @@ function daemonEnv(extra) {
   return { ...env, DATABASE_URL, REDIS_URL, QUEUE_NAME, ...extra };
 }
 
-/** The daemon's variables, as .env.example lists them. */
+/** The daemon's variables, as .env.example lists them, commented out or not. */
 function daemonVariableNames() {
   const text = fs.readFileSync(path.join(ROOT, '.env.example'), 'utf8');
-  return [...text.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
+  return [...text.matchAll(/^(?:#\s*)?([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
 }
 
 function startReplicas(secret) {

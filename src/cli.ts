@@ -51,7 +51,7 @@ program
 
 program
   .command('stats')
-  .description('orders by status, age of the oldest ready order, recent outcomes, queue depths, failing and retrying hosts')
+  .description('orders by status, age of the oldest ready order, orders on their last attempt within the hour, recent outcomes, queue depths, failing and retrying hosts')
   .option('--json', 'print JSON instead of text')
   .option('--minutes <n>', 'window for the recent outcomes and retrying hosts', '15')
   .action((options: { json?: boolean; minutes: string }) => {

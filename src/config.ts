@@ -67,6 +67,7 @@ const schema = z.object({
   RETRY_BASE_MS: integer(1, 86_400_000).optional(),
   RETRY_MAX_MS: integer(1, 7 * 86_400_000).optional(),
   RETRY_SCHEDULE: z.string().optional(),
+  PARTNER_MAX_PAUSE_MS: integer(1000, 7 * 86_400_000).optional(),
   FINAL_STATUSES: z.string().optional(),
   CALLBACK_ALLOW_PRIVATE: boolean.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -231,6 +232,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
   const claimTtlMs = v.CLAIM_TTL_MS ?? v.CALLBACK_TIMEOUT_MS * 2 + CLAIM_MARGIN_MS;
   if (claimTtlMs < v.CALLBACK_TIMEOUT_MS + 1000) {
     problems.push('CLAIM_TTL_MS: must exceed CALLBACK_TIMEOUT_MS by at least 1000 ms');
+  } else if (claimTtlMs < v.CALLBACK_TIMEOUT_MS + 1000 + 2 * v.WORKER_BATCH_LINGER_MS) {
+    // The claim and the record may each linger: the claim's margin must still hold after both.
+    problems.push('WORKER_BATCH_LINGER_MS: CLAIM_TTL_MS must exceed CALLBACK_TIMEOUT_MS by at least 1000 ms + 2 × WORKER_BATCH_LINGER_MS');
   }
   let allowedRanges: DestinationPolicy['allowedRanges'] = [];
   try {
@@ -277,7 +281,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
       probes: v.BREAKER_HALF_OPEN_PROBES,
       cooldownMs: v.BREAKER_COOLDOWN_MS,
       maxCooldownMs: Math.max(v.BREAKER_MAX_COOLDOWN_MS, v.BREAKER_COOLDOWN_MS),
-      maxPauseMs: v.RETRY_MAX_MS ?? EXPONENTIAL_DEFAULTS.maxMs,
+      // RETRY_MAX_MS capped the pause before PARTNER_MAX_PAUSE_MS existed, and still does where it is set.
+      maxPauseMs: v.PARTNER_MAX_PAUSE_MS ?? v.RETRY_MAX_MS ?? EXPONENTIAL_DEFAULTS.maxMs,
     }),
     partnerMetricsTopK: v.PARTNER_METRICS_TOP_K,
     deprecations:

@@ -58,7 +58,7 @@ export function formatStats(stats: Stats, queueName: string): string {
     `  failed (7)     ${orders.failed}`,
     `  other          ${orders.other}`,
     `  oldest ready   ${age}`,
-    `  last attempt within the hour  ${stats.lastAttemptWithinHour}`,
+    `  last try < 1h  ${stats.lastAttemptWithinHour}`,
     `last ${recent.windowMinutes} minutes`,
     `  delivered      ${recent.delivered}`,
     `  retried        ${recent.retried}`,

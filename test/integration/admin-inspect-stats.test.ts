@@ -162,7 +162,7 @@ describe('stats', () => {
     await database.db.raw("UPDATE orders SET next_attempt_at = now() + interval '2 hours' WHERE id = 20");
     await database.db.raw("UPDATE orders SET lease_until = now() + interval '3 hours' WHERE id = 21");
     expect((await json('stats')).lastAttemptWithinHour).toBe(2); // 18 (due now) and 19
-    expect((await cli('stats')).stdout).toMatch(/last attempt within the hour\s+2\n/);
+    expect((await cli('stats')).stdout).toMatch(/last try < 1h\s+2\n/);
     // Under exponential backoff with 10 attempts, none of them is on its last.
     const exponential = await runCli(['stats', '--json'], { ...env(), MAX_ATTEMPTS: '10' });
     expect(JSON.parse(exponential.stdout).lastAttemptWithinHour).toBe(0);

@@ -128,6 +128,18 @@ describe('loadConfig', () => {
     expect(loadConfig({ RETRY_BASE_MS: '200' }).retry).toEqual({ kind: 'exponential', maxAttempts: 10, baseMs: 200, maxMs: 3_600_000 });
   });
 
+  it('caps a partner\'s Retry-After pause at PARTNER_MAX_PAUSE_MS, else RETRY_MAX_MS, else 1 h', () => {
+    expect(loadConfig({}).partnerRules.maxPauseMs).toBe(3_600_000);
+    expect(loadConfig({ RETRY_MAX_MS: '7200000' }).partnerRules.maxPauseMs).toBe(7_200_000);
+    expect(loadConfig({ RETRY_SCHEDULE: '5s', PARTNER_MAX_PAUSE_MS: '600000' }).partnerRules.maxPauseMs).toBe(600_000);
+    expect(loadConfig({ RETRY_SCHEDULE: '5s', PARTNER_MAX_PAUSE_MS: '600000' }).retry.kind).toBe('schedule');
+  });
+
+  it('refuses a linger that would eat the claim\'s margin, naming the variable', () => {
+    expect(errorOf({ CALLBACK_TIMEOUT_MS: '1000', CLAIM_TTL_MS: '2500', WORKER_BATCH_LINGER_MS: '500' })).toMatch(/WORKER_BATCH_LINGER_MS: CLAIM_TTL_MS must exceed/);
+    expect(loadConfig({ CALLBACK_TIMEOUT_MS: '1000', CLAIM_TTL_MS: '3000', WORKER_BATCH_LINGER_MS: '500' }).batchLingerMs).toBe(500);
+  });
+
   it('refuses a schedule combined with exponential settings, or one it cannot read, naming the variables', () => {
     expect(errorOf({ RETRY_SCHEDULE: '5s', MAX_ATTEMPTS: '3' })).toMatch(/RETRY_SCHEDULE: cannot be combined with MAX_ATTEMPTS/);
     expect(errorOf({ RETRY_SCHEDULE: '5 minutes' })).toMatch(/RETRY_SCHEDULE: "5 minutes" is not a duration/);

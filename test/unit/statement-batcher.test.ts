@@ -44,13 +44,13 @@ describe('StatementBatcher', () => {
 
   it('with lingerMs, a lone call waits for others to share its statement, then goes', async () => {
     const statement = recordingStatement<number>();
-    const batcher = new StatementBatcher(statement.run, { lingerMs: 40 });
+    const batcher = new StatementBatcher(statement.run, { lingerMs: 300 });
     const all = [batcher.submit(1)];
     await new Promise((resolve) => setTimeout(resolve, 10));
     all.push(batcher.submit(2));
     await nextTick();
     expect(statement.batches).toEqual([]); // 1 lingers, and 2 joins it
-    await new Promise((resolve) => setTimeout(resolve, 45));
+    await new Promise((resolve) => setTimeout(resolve, 400));
     expect(statement.batches).toEqual([[1, 2]]);
     statement.answerAll();
     expect(await Promise.all(all)).toEqual(['done 1', 'done 2']);
@@ -65,6 +65,19 @@ describe('StatementBatcher', () => {
     all.push(batcher.submit(3));
     await nextTick();
     expect(statement.batches).toEqual([[1, 2, 3]]);
+    statement.answerAll();
+    expect(await Promise.all(all)).toEqual(['done 1', 'done 2', 'done 3']);
+  });
+
+  it('with lingerMs, a call made while a statement is on the wire does not linger', async () => {
+    const statement = recordingStatement<number>();
+    const batcher = new StatementBatcher(statement.run, { lingerMs: 10_000, maxInFlight: 2, maxBatch: 2 });
+    const all = [1, 2].map((n) => batcher.submit(n)); // a full batch: on the wire at once
+    await nextTick();
+    expect(statement.batches).toEqual([[1, 2]]);
+    all.push(batcher.submit(3)); // a second slot is free, and a statement is already on the wire
+    await nextTick();
+    expect(statement.batches).toEqual([[1, 2], [3]]);
     statement.answerAll();
     expect(await Promise.all(all)).toEqual(['done 1', 'done 2', 'done 3']);
   });
