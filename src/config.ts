@@ -114,6 +114,9 @@ const schema = z.object({
     .default('127.0.0.1'),
 });
 
+/** Every variable the daemon reads: the compose file, .env.example and the README list each (a test checks). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 export interface Config {
   databaseUrl: string;
   redisUrl: string;
