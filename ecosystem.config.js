@@ -31,9 +31,12 @@ const { shutdownGraceMs } = daemon.config.loadConfig(process.env);
 // Relative to this file, so `pm2 start` from any directory writes to the same place.
 const logDir = path.resolve(__dirname, process.env.ORDER_CALLBACKS_LOG_DIR || 'logs');
 const instances = positive(process.env.ORDER_CALLBACKS_INSTANCES, 2);
+// With METRICS_PORT = P, every process gets a port of its own, even with all three apps started:
+// `start` replicas P .. P+n-1, the producer P+n, the workers P+n+1 .. P+2n.
+const metricsBase = positive(process.env.METRICS_PORT, undefined);
 
-/** One PM2 app running `node dist/cli.js <command>`. */
-function app(name, command, count) {
+/** One PM2 app running `node dist/cli.js <command>`; its processes' metrics ports start `portOffset` above P. */
+function app(name, command, count, portOffset) {
   return {
     name,
     script: 'dist/cli.js',
@@ -58,8 +61,8 @@ function app(name, command, count) {
     max_memory_restart: process.env.ORDER_CALLBACKS_MAX_MEMORY || '512M',
     // A crash loop (bad config, no database) backs off instead of spinning.
     exp_backoff_restart_delay: 200,
-    // With METRICS_PORT set, each replica serves /metrics on its own port: METRICS_PORT, +1, +2...
-    ...(process.env.METRICS_PORT ? { increment_var: 'METRICS_PORT' } : {}),
+    // PM2 counts increment_var up from the app's own env, per app: the offsets keep the apps apart.
+    ...(metricsBase ? { increment_var: 'METRICS_PORT', env: { METRICS_PORT: String(metricsBase + portOffset) } } : {}),
     // pino lines carry their own time; PM2's timestamp prefix would stop them from being JSON.
     time: false,
     // One file per process (PM2 appends its id), so each replica's pino lines stay whole and in order.
@@ -71,10 +74,10 @@ function app(name, command, count) {
 
 module.exports = {
   apps: [
-    app('order-callbacks', 'start', instances),
+    app('order-callbacks', 'start', instances, 0),
     // One producer is enough: only one enqueues at a time anyway (a lease), PM2 restarts it if it
     // dies, and a `start` or a second producer would take over the same way.
-    app('order-callbacks-producer', 'producer', 1),
-    app('order-callbacks-worker', 'worker', instances),
+    app('order-callbacks-producer', 'producer', 1, instances),
+    app('order-callbacks-worker', 'worker', instances, instances + 1),
   ],
 };

@@ -106,3 +106,27 @@ it('2 replicas under PM2 survive a rolling reload and a restart mid-run: every o
   expect(counts.size).toBe(3000);
   expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
 }, 240_000);
+
+it('the split deployment with METRICS_PORT set: producer and workers each serve on a port of their own, none crash-loops', async () => {
+  const base = 20_000 + Math.floor(Math.random() * 30_000);
+  const ids = Array.from({ length: 500 }, (_, i) => 10_001 + i);
+  await insertOrders(database.db, ids, receiver.url());
+  const splitEnv = { ...env, METRICS_PORT: String(base) };
+  await run(PM2, ['start', 'ecosystem.config.js', '--only', 'order-callbacks-producer,order-callbacks-worker'], { cwd: ROOT, env: splitEnv, timeout: 90_000 });
+  try {
+    // Producer at P+2, workers at P+3 and P+4 (2 instances): each answers on its own port.
+    const ports = [base + 2, base + 3, base + 4];
+    await waitFor('every process serves /healthz', async () => {
+      const answers = await Promise.all(ports.map((port) => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0)));
+      return answers.every((status) => status === 200);
+    }, 60_000);
+    const delivered = async () => Number((await database.db('orders').whereIn('id', ids).where({ status: 6 }).count({ n: '*' }))[0].n);
+    await waitFor('the orders delivered', async () => (await delivered()) === ids.length, 60_000);
+    const processes = await replicas();
+    expect(processes).toHaveLength(3);
+    expect(processes.map((p) => p.status)).toEqual(['online', 'online', 'online']);
+    expect(processes.map((p) => p.restarts)).toEqual([0, 0, 0]);
+  } finally {
+    await pm2('delete', 'all').catch(() => undefined);
+  }
+}, 180_000);
