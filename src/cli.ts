@@ -1,40 +1,64 @@
 #!/usr/bin/env node
-import type { Queue } from 'bullmq';
-import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
 import { resolveActor } from './admin/actor';
+import { ADMIN_CLOSE_TIMEOUT_MS, ADMIN_LONG_STATEMENT_TIMEOUT_MS, AdminServices } from './admin/admin-services';
+import { Deadline } from './admin/deadline';
+import { EXIT_CODES_HELP, ExitCode, exitCodeOf } from './admin/exit-codes';
 import { formatInspection, inspectOrder } from './admin/inspect';
 import { parseDuration, parsePositiveInteger } from './admin/parse-options';
 import { changePartners, formatChanges, formatPartners, listPartners, type PartnerAdminDeps } from './admin/partners';
 import { formatRequeueReport, requeue } from './admin/requeue';
-import { addSecret, formatSecretList, retireSecret } from './admin/secrets';
+import { ProgressLine } from './admin/progress';
+import { addSecret, checkGivenSecret, formatSecrets, listSecrets, normalizeHost, parseRetireWhich, retireSecret } from './admin/secrets';
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, parseBatchSize, parseRequeueOptions, type RequeueOptionsInput } from './admin/requeue-selector';
 import { collectStats, formatStats, MAX_STATS_MINUTES } from './admin/stats';
 import { loadConfig, type Config } from './config';
 import { runDaemon } from './daemon';
-import { createDb, type Db } from './db/connection';
-import { migrateLatest } from './db/migrate';
+import { migrateLatest, migrationStatus } from './db/migrate';
 import { ConfigError } from './errors/config-error';
-import { UserError } from './errors/user-error';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { RedisPartnerDirectory } from './partners/partner-directory';
 import { RedisPartnerStore } from './partners/redis-partner-store';
 import { storeTimings } from './partners/partner-store';
-import { createCallbackQueue, type CallbackJobData } from './queue/callback-queue';
+import type { Db } from './db/connection';
 
 /** Argument parsing only: one function per command, each of which lives in its own module. */
 const program = new Command()
   .name('order-callbacks')
   .description('Delivers signed HTTP callbacks for orders at status 5, crash-safe: Postgres is the truth, BullMQ the buffer.')
-  .showHelpAfterError();
+  .version(packageVersion(), '-V, --version', 'print the version')
+  .option('--debug', "on a failure, print its stack trace as well as its message")
+  .helpOption('-h, --help', 'print help for a command')
+  .showHelpAfterError('(add --help for the usage)')
+  // Commander's own errors come back here, to exit 2 like every other usage mistake.
+  .exitOverride()
+  .addHelpText('after', EXIT_CODES_HELP);
 
-program
+const migrate = program
   .command('migrate')
-  .description('create the database in DATABASE_URL if missing and apply the migrations')
-  .action(async () => {
-    const config = loadConfig();
-    const applied = await migrateLatest(config.databaseUrl);
-    console.log(applied.length ? `applied ${applied.join(', ')}` : 'already up to date');
-  });
+  .description('create the database in DATABASE_URL if missing and apply the migrations; `migrate status` lists them')
+  .option('--json', 'print JSON instead of text: {"applied": [names applied now]}')
+  .action((options: { json?: boolean }) =>
+    admin(async (services, config) => {
+      // Connecting is bounded by the deadline; the migrations are not: one may take minutes.
+      const applied = await services.unbounded('postgres', () => migrateLatest(config.databaseUrl, services.deadline.remainingMs()));
+      console.log(options.json ? JSON.stringify({ applied }) : applied.length ? `applied ${applied.join(', ')}` : 'already up to date');
+    }),
+  );
+migrate
+  .command('status')
+  .description('the migrations applied to the database, and those pending')
+  .option('--json', 'print JSON instead of text: {"applied": [...], "pending": [...]}')
+  .action((options: { json?: boolean }) =>
+    admin(async (services) => {
+      const status = await services.read('postgres', async () => migrationStatus(await services.postgres()));
+      if (options.json) return console.log(JSON.stringify(status));
+      console.log([...status.applied.map((name) => `applied  ${name}`), ...status.pending.map((name) => `pending  ${name}`)].join('\n') || 'no migrations');
+      console.log(status.pending.length ? `${status.pending.length} pending: run \`order-callbacks migrate\`` : 'up to date');
+    }),
+  );
 
 program
   .command('start')
@@ -56,8 +80,8 @@ program
   .option('--minutes <n>', 'window for the recent outcomes and retrying hosts', '15')
   .action((options: { json?: boolean; minutes: string }) => {
     const minutes = parsePositiveInteger('--minutes', options.minutes, MAX_STATS_MINUTES);
-    return withConnections(async ({ config, db, queue }) => {
-      const stats = await collectStats(db, queue(), config.maxAttempts, minutes);
+    return admin(async (services, config) => {
+      const stats = await collectStats(services, config.maxAttempts, minutes);
       console.log(options.json ? JSON.stringify(stats) : formatStats(stats, config.queueName));
     });
   });
@@ -68,8 +92,8 @@ program
   .argument('<orderId>', 'the order id')
   .option('--json', 'print JSON instead of text (every attempt, the whole row)')
   .action((orderId: string, options: { json?: boolean }) =>
-    withConnections(async ({ db, queue }) => {
-      const inspection = await inspectOrder(db, queue(), orderId);
+    admin(async (services) => {
+      const inspection = await inspectOrder(services, orderId);
       console.log(options.json ? JSON.stringify(inspection) : formatInspection(inspection));
     }),
   );
@@ -109,19 +133,26 @@ Examples:
     const { selector, statuses } = parseRequeueOptions(options);
     const batchSize = parseBatchSize(options.batchSize);
     const actor = resolveActor(options.actor);
-    return withConnections(async ({ db }) => {
-      const report = await requeue(db, {
-        selector,
-        statuses,
-        actor,
-        dryRun: Boolean(options.dryRun),
-        batchSize,
-        // Progress for a person watching a long run; nothing on a pipe, where stdout is the report.
-        onBatch: process.stderr.isTTY ? ({ changedSoFar }) => process.stderr.write(`\rrequeued ${changedSoFar}…`) : undefined,
-      });
-      if (process.stderr.isTTY && report.changed) process.stderr.write('\n');
-      console.log(options.json ? JSON.stringify(report) : formatRequeueReport(report));
-    });
+    return admin(
+      async (services) => {
+        // Progress for a person watching a long run; nothing on a pipe or with --json, where stdout is the report.
+        const progress = process.stderr.isTTY && !options.json ? new ProgressLine('requeued', (text) => process.stderr.write(text)) : undefined;
+        const db = await services.postgres();
+        const report = await services.unbounded('postgres', () =>
+          requeue(db, {
+            selector,
+            statuses,
+            actor,
+            dryRun: Boolean(options.dryRun),
+            batchSize,
+            onBatch: progress && (({ processedSoFar, matched }) => progress.update(processedSoFar, matched)),
+          }),
+        ).finally(() => progress?.done());
+        console.log(options.json ? JSON.stringify(report) : formatRequeueReport(report));
+      },
+      // Reaching Postgres is bounded by the deadline; the batches after it by a statement timeout each.
+      { statementTimeoutMs: ADMIN_LONG_STATEMENT_TIMEOUT_MS },
+    );
   });
 
 const secrets = program
@@ -132,37 +163,56 @@ secrets
   .description('add a secret for a host (generated unless --secret); its other active secrets stay active, so this also starts a rotation')
   .requiredOption('--host <host>', 'the callback host, e.g. hooks.partner.example')
   .option('--secret <whsec>', 'use this secret instead of generating one')
-  .action((options: { host: string; secret?: string }) =>
-    withConnections(async ({ db }) => {
-      const added = await addSecret(db, options.host, options.secret);
-      console.log(`secret ${added.id} for ${added.host} (shown once; give it to the partner):\n${added.secret}`);
-    }),
-  );
+  .option('--json', 'print JSON instead of text: {"id", "host", "secret"}')
+  .action((options: { host: string; secret?: string; json?: boolean }) => {
+    normalizeHost(options.host);
+    checkGivenSecret(options.secret);
+    return admin(async (services) => {
+      const added = await services.read('postgres', async () => addSecret(await services.postgres(), options.host, options.secret));
+      console.log(options.json ? JSON.stringify(added) : `secret ${added.id} for ${added.host} (shown once; give it to the partner):\n${added.secret}`);
+    });
+  });
 secrets
   .command('rotate')
   .description('add a new generated secret for a host; both are signed with until `retire --all-but-newest`')
   .requiredOption('--host <host>', 'the callback host')
-  .action((options: { host: string }) =>
-    withConnections(async ({ db }) => {
-      const added = await addSecret(db, options.host);
+  .option('--json', 'print JSON instead of text: {"id", "host", "secret"}')
+  .action((options: { host: string; json?: boolean }) => {
+    normalizeHost(options.host);
+    return admin(async (services) => {
+      const added = await services.read('postgres', async () => addSecret(await services.postgres(), options.host));
+      if (options.json) return console.log(JSON.stringify(added));
       console.log(`secret ${added.id} for ${added.host} (shown once; give it to the partner):\n${added.secret}`);
       console.log('callbacks now carry a signature for each active secret; retire the old one once the partner has switched');
-    }),
-  );
+    });
+  });
 secrets
   .command('retire')
   .description("stop signing with a host's secret")
   .requiredOption('--host <host>', 'the callback host')
   .option('--id <id>', 'the secret to retire')
   .option('--all-but-newest', 'retire every active secret but the newest (ends a rotation)')
-  .action((options: { host: string; id?: string; allButNewest?: boolean }) =>
-    withConnections(async ({ db }) => console.log(`retired ${await retireSecret(db, options.host, options)} secret(s)`)),
-  );
+  .option('--json', 'print JSON instead of text: {"retired": n}')
+  .action((options: { host: string; id?: string; allButNewest?: boolean; json?: boolean }) => {
+    normalizeHost(options.host);
+    parseRetireWhich(options);
+    return admin(async (services) => {
+      const retired = await services.read('postgres', async () => retireSecret(await services.postgres(), options.host, options));
+      console.log(options.json ? JSON.stringify({ retired }) : `retired ${retired} secret(s)`);
+    });
+  });
 secrets
   .command('list')
   .description('secrets by host (ids and dates, never the secrets)')
   .option('--host <host>', 'only this host')
-  .action((options: { host?: string }) => withConnections(async ({ db }) => console.log(await formatSecretList(db, options.host))));
+  .option('--json', 'print JSON instead of text: [{"id", "host", "createdAt", "retiredAt", "active"}]')
+  .action((options: { host?: string; json?: boolean }) => {
+    if (options.host !== undefined) normalizeHost(options.host);
+    return admin(async (services) => {
+      const rows = await services.read('postgres', async () => listSecrets(await services.postgres(), options.host));
+      console.log(options.json ? JSON.stringify(rows) : formatSecrets(rows));
+    });
+  });
 
 const partners = program
   .command('partners')
@@ -172,8 +222,8 @@ partners
   .description('partners seen lately, held, or with ready orders: state, failure rate, in flight, ready orders, oldest ready age, last error')
   .option('--json', 'print JSON instead of text')
   .action((options: { json?: boolean }) =>
-    withConnections(async ({ partnerAdmin }) => {
-      const rows = await listPartners(partnerAdmin());
+    admin(async (services, config) => {
+      const rows = await services.readBoth((db, redis) => listPartners(partnerAdmin(config, db, redis)));
       console.log(options.json ? JSON.stringify(rows) : formatPartners(rows));
     }),
   );
@@ -188,8 +238,10 @@ partners
   .action((target: string, options: { for?: string; reason?: string; actor?: string; json?: boolean }) => {
     const forMs = options.for === undefined ? undefined : parseDuration('--for', options.for);
     const actor = resolveActor(options.actor);
-    return withConnections(async ({ partnerAdmin }) => {
-      const changes = await changePartners(partnerAdmin(), target, { action: 'pause', forMs, reason: options.reason?.slice(0, 500), actor });
+    return admin(async (services, config) => {
+      const changes = await services.readBoth((db, redis) =>
+        changePartners(partnerAdmin(config, db, redis), target, { action: 'pause', forMs, reason: options.reason?.slice(0, 500), actor }),
+      );
       console.log(options.json ? JSON.stringify(changes) : formatChanges(changes, 'pause'));
     });
   });
@@ -201,46 +253,69 @@ partners
   .option('--json', 'print JSON instead of text')
   .action((target: string, options: { actor?: string; json?: boolean }) => {
     const actor = resolveActor(options.actor);
-    return withConnections(async ({ partnerAdmin }) => {
-      const changes = await changePartners(partnerAdmin(), target, { action: 'resume', actor });
+    return admin(async (services, config) => {
+      const changes = await services.readBoth((db, redis) => changePartners(partnerAdmin(config, db, redis), target, { action: 'resume', actor }));
       console.log(options.json ? JSON.stringify(changes) : formatChanges(changes, 'resume'));
     });
   });
 
-/** An admin command gives up on a Redis command after this long rather than hang. */
-const ADMIN_REDIS_TIMEOUT_MS = 5000;
-
-/** Opens what an admin command needs (the queue and Redis only if asked for) and closes it all afterwards. */
-async function withConnections(
-  run: (resources: { config: Readonly<Config>; db: Db; queue: () => Queue<CallbackJobData>; partnerAdmin: () => PartnerAdminDeps }) => Promise<void>,
-): Promise<void> {
-  const config = loadConfig();
-  const db = createDb(config.databaseUrl, 2);
-  let queue: Queue<CallbackJobData> | undefined;
-  let redis: Redis | undefined;
-  const partnerAdmin = (): PartnerAdminDeps => {
-    redis ??= new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: ADMIN_REDIS_TIMEOUT_MS });
-    redis.on('error', () => undefined); // each command fails with the reason; the connection's own retries need no words
-    const rules = config.partnerRules;
-    return {
-      db,
-      store: new RedisPartnerStore(redis, config.queueName, storeTimings(rules.windowMs), rules.cooldownMs),
-      directory: new RedisPartnerDirectory(redis, config.queueName),
-      rules,
-    };
+function partnerAdmin(config: Readonly<Config>, db: Db, redis: Redis): PartnerAdminDeps {
+  const rules = config.partnerRules;
+  return {
+    db,
+    store: new RedisPartnerStore(redis, config.queueName, storeTimings(rules.windowMs), rules.cooldownMs),
+    directory: new RedisPartnerDirectory(redis, config.queueName),
+    rules,
   };
+}
+
+/** An admin command answers, and exits, within this long of the process starting, whatever is down. */
+const ADMIN_ANSWER_MS = 10_000;
+
+/**
+ * Set once an admin command has answered and closed what it opened (or given up on that after
+ * ADMIN_CLOSE_TIMEOUT_MS): the process ends then, rather than when the last timer of a driver that
+ * tried a silent host runs out.
+ */
+let endProcess = false;
+
+/**
+ * Runs an admin command against Postgres and Redis opened on first use, all within one deadline;
+ * exit 3 when a service was unreachable and the command printed what it had without it.
+ */
+async function admin(run: (services: AdminServices, config: Readonly<Config>) => Promise<void>, options: { statementTimeoutMs?: number } = {}): Promise<void> {
+  const config = loadConfig();
+  // Counted from the process' start (loading the modules takes a while on a busy host), less the time
+  // reserved for closing the connections.
+  const deadlineMs = ADMIN_ANSWER_MS - ADMIN_CLOSE_TIMEOUT_MS - process.uptime() * 1000;
+  const services = new AdminServices(config, new Deadline(deadlineMs), options.statementTimeoutMs);
   try {
-    await run({ config, db, queue: () => (queue ??= createCallbackQueue(config.queueName, config.redisUrl)), partnerAdmin });
+    await run(services, config);
   } finally {
-    redis?.disconnect();
-    await Promise.allSettled([db.destroy(), queue?.close()]);
+    for (const u of services.unreachable) console.error(`order-callbacks: ${u.service} unreachable at ${u.address} (${u.error})`);
+    if (services.unreachable.length) process.exitCode = ExitCode.unreachable;
+    await services.close();
+    endProcess = true;
   }
 }
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  // A mistake of the caller's gets one line and exit 1; anything else is a bug or an outage: show it all.
-  if (err instanceof ConfigError) console.error(`order-callbacks: bad configuration: ${err.message}`);
-  else if (err instanceof UserError) console.error(`order-callbacks: ${err.message}`);
-  else console.error(err);
-  process.exitCode = 1;
-});
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+for (const command of program.commands) {
+  if (!['start', 'worker', 'producer'].includes(command.name())) command.addHelpText('after', EXIT_CODES_HELP);
+}
+
+program
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    process.exitCode = exitCodeOf(err);
+    if (err instanceof CommanderError) return; // commander has printed the error, the help or the version
+    if (program.opts<{ debug?: boolean }>().debug && err instanceof Error) console.error(err.stack);
+    else if (err instanceof ConfigError) console.error(`order-callbacks: bad configuration: ${err.message}`);
+    else console.error(`order-callbacks: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  })
+  .finally(() => {
+    if (endProcess) process.exit();
+  });

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { UserError } from '../errors/user-error';
+import { UsageError } from '../errors/usage-error';
 
 /**
  * Who runs a command, for the audit: --actor when given, else the OS user. os.userInfo() throws for a
@@ -8,8 +8,8 @@ import { UserError } from '../errors/user-error';
 export function resolveActor(given: string | undefined): string {
   if (given !== undefined) {
     const actor = given.trim();
-    if (!actor) throw new UserError('--actor: say who is doing this (or leave it out for the OS user)');
-    if (actor.length > 200) throw new UserError('--actor: at most 200 characters');
+    if (!actor) throw new UsageError('--actor: say who is doing this (or leave it out for the OS user)');
+    if (actor.length > 200) throw new UsageError('--actor: at most 200 characters');
     return actor;
   }
   try {

@@ -1,17 +1,19 @@
-import type { Queue } from 'bullmq';
-import type { Db } from '../db/connection';
 import { findOrder, type OrderRecord } from '../db/find-order';
 import { listAttempts, type AttemptRecord } from '../db/list-attempts';
 import { UserError } from '../errors/user-error';
 import { redactUrl } from '../observability/redact-url';
-import { jobIdFor, type CallbackJobData } from '../queue/callback-queue';
+import { jobIdFor } from '../queue/callback-queue';
+import type { AdminServices, Unreachable } from './admin-services';
 import { parseOrderId } from './parse-options';
 
 export interface Inspection {
-  order: Omit<OrderRecord, 'callback_url'> & { callback_url: string | null; status_name: string };
-  attempts: AttemptRecord[];
-  /** Where the order's job is in BullMQ: waiting, active, delayed, prioritized, completed, failed... or absent. */
-  job: string;
+  orderId: string;
+  /** Null, as `attempts` is, when Postgres was unreachable. */
+  order: (Omit<OrderRecord, 'callback_url'> & { callback_url: string | null; status_name: string }) | null;
+  attempts: AttemptRecord[] | null;
+  /** Where the order's job is in BullMQ: waiting, active, delayed, prioritized, completed, failed... or absent; null when Redis was unreachable. */
+  job: string | null;
+  unreachable: Unreachable[];
 }
 
 /** The text view fits one screen: the newest attempts, the rest counted (--json has them all). */
@@ -21,24 +23,38 @@ const TEXT_WIDTH = 160;
 
 const STATUS_NAMES: Record<number, string> = { 5: 'ready', 6: 'delivered', 7: 'failed' };
 
-export async function inspectOrder(db: Db, queue: Queue<CallbackJobData>, orderIdInput: string): Promise<Inspection> {
+export async function inspectOrder(services: AdminServices, orderIdInput: string): Promise<Inspection> {
   // Canonical ("007" is 7): the job id is derived from the text, and must be the producer's.
   const orderId = parseOrderId(orderIdInput);
-  const order = await findOrder(db, orderId);
-  if (!order) throw new UserError(`no order with id ${orderId}`);
-  const [attempts, state] = await Promise.all([listAttempts(db, orderId), queue.getJobState(jobIdFor(orderId))]);
+  const [fromPostgres, state] = await Promise.all([
+    services.readIfReachable('postgres', async () => {
+      const db = await services.postgres();
+      const order = await findOrder(db, orderId);
+      return order ? { order, attempts: await listAttempts(db, orderId) } : 'absent';
+    }),
+    services.readIfReachable('redis', async () => (await services.callbackQueue()).getJobState(jobIdFor(orderId))),
+  ]);
+  if (fromPostgres === 'absent') throw new UserError(`no order with id ${orderId}`);
+  const order = fromPostgres?.order;
   return {
-    order: {
-      ...order,
-      callback_url: order.callback_url === null ? null : redactUrl(order.callback_url),
-      status_name: STATUS_NAMES[order.status] ?? `other (${order.status})`,
-    },
-    attempts,
-    job: state === 'unknown' ? 'absent' : state,
+    orderId,
+    order: order
+      ? { ...order, callback_url: order.callback_url === null ? null : redactUrl(order.callback_url), status_name: STATUS_NAMES[order.status] ?? `other (${order.status})` }
+      : null,
+    attempts: fromPostgres?.attempts ?? null,
+    job: state === null ? null : state === 'unknown' ? 'absent' : state,
+    unreachable: services.unreachable,
   };
 }
 
-export function formatInspection({ order, attempts, job }: Inspection): string {
+export function formatInspection({ orderId, order, attempts, job, unreachable }: Inspection): string {
+  const missing = (service: string) => {
+    const found = unreachable.find((u) => u.service === service);
+    return `(${service} unreachable${found ? ` at ${found.address}` : ''})`;
+  };
+  if (order === null || attempts === null) {
+    return [`order ${orderId}: ${missing('postgres')}`, `  job in queue     ${job ?? missing('redis')}`].join('\n');
+  }
   const when = (d: Date | null) => (d ? d.toISOString() : '-');
   const cut = (text: string) => (text.length > TEXT_WIDTH ? `${text.slice(0, TEXT_WIDTH)}…` : text).replace(/\s+/g, ' ');
   const lines = [
@@ -51,7 +67,7 @@ export function formatInspection({ order, attempts, job }: Inspection): string {
     `  delivered_at     ${when(order.delivered_at)}`,
     `  created/updated  ${when(order.created_at)} / ${when(order.updated_at)}`,
     `  claim            ${order.claim_token ? `held until ${when(order.claim_until ?? order.lease_until)}` : order.lease_until ? `queued, lease until ${when(order.lease_until)}` : '-'}`,
-    `  job in queue     ${job}`,
+    `  job in queue     ${job ?? missing('redis')}`,
     `delivery log (${attempts.length} attempt${attempts.length === 1 ? '' : 's'})`,
   ];
   const hidden = Math.max(0, attempts.length - ATTEMPTS_SHOWN);

@@ -1,4 +1,4 @@
-import { UserError } from '../errors/user-error';
+import { UsageError } from '../errors/usage-error';
 
 /** The largest value of Postgres' bigint: a larger id would be a database error, not a user one. */
 const MAX_ORDER_ID = 9223372036854775807n;
@@ -15,7 +15,7 @@ export function canonicalOrderId(value: string): string | undefined {
 
 export function parseOrderId(value: string): string {
   const id = canonicalOrderId(value);
-  if (id === undefined) throw new UserError(`order id must be a number from 0 to ${MAX_ORDER_ID}; got ${JSON.stringify(value)}`);
+  if (id === undefined) throw new UsageError(`order id must be a number from 0 to ${MAX_ORDER_ID}; got ${JSON.stringify(value)}`);
   return id;
 }
 
@@ -23,7 +23,7 @@ export function parseOrderId(value: string): string {
 export function parsePositiveInteger(flag: string, value: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < 1 || n > max) {
-    throw new UserError(`${flag}: expected a whole number from 1 to ${max}; got ${JSON.stringify(value)}`);
+    throw new UsageError(`${flag}: expected a whole number from 1 to ${max}; got ${JSON.stringify(value)}`);
   }
   return n;
 }
@@ -36,7 +36,7 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9}
  * refused rather than rolled over into the next month as Date does.
  */
 export function parseTimestamp(flag: string, value: string): Date {
-  const fail = () => new UserError(`${flag}: expected an ISO timestamp like 2026-11-24T10:00:00Z or 2026-11-24; got ${JSON.stringify(value)}`);
+  const fail = () => new UsageError(`${flag}: expected an ISO timestamp like 2026-11-24T10:00:00Z or 2026-11-24; got ${JSON.stringify(value)}`);
   const m = ISO.exec(value.trim());
   if (!m) throw fail();
   const [year, month, day, hour = 0, minute = 0, second = 0] = m.slice(1, 7).map((p) => (p === undefined ? undefined : Number(p))) as number[];
@@ -62,7 +62,7 @@ export function parseDuration(flag: string, value: string, maxMs = 30 * 86_400_0
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(value);
   const ms = m ? Math.round(Number(m[1]) * DURATION_UNITS_MS[(m[2] ?? 's').toLowerCase()]) : NaN;
   if (!Number.isFinite(ms) || ms < 1000 || ms > maxMs) {
-    throw new UserError(`${flag}: expected a duration from 1s to ${maxMs / 86_400_000}d, like 90s, 30m, 2h or 1d; got ${JSON.stringify(value)}`);
+    throw new UsageError(`${flag}: expected a duration from 1s to ${maxMs / 86_400_000}d, like 90s, 30m, 2h or 1d; got ${JSON.stringify(value)}`);
   }
   return ms;
 }

@@ -1,6 +1,7 @@
 import type { Db } from '../db/connection';
 import { insertPartnerAudit } from '../db/insert-partner-audit';
 import { readyByPartner } from '../db/ready-by-partner';
+import { UsageError } from '../errors/usage-error';
 import { UserError } from '../errors/user-error';
 import { clearsWindow, effectiveState, nextState, type CircuitEvent, type CircuitRules, type CircuitState } from '../partners/partner-circuit';
 import type { PartnerDirectory } from '../partners/partner-directory';
@@ -145,13 +146,13 @@ async function resolveTarget(deps: PartnerAdminDeps, target: string): Promise<st
     try {
       url = new URL(target);
     } catch {
-      throw new UserError(`"${target}" is not a URL`);
+      throw new UsageError(`"${target}" is not a URL`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UserError(`"${target}": a partner's origin is http:// or https://`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`"${target}": a partner's origin is http:// or https://`);
     return [url.origin];
   }
   const host = target.trim().toLowerCase();
-  if (!host || /[/?#@\s]/.test(host)) throw new UserError(`"${target}" is neither an origin (https://host[:port]) nor a host name`);
+  if (!host || /[/?#@\s]/.test(host)) throw new UsageError(`"${target}" is neither an origin (https://host[:port]) nor a host name`);
   const [backlogs, seen, notClosed] = await Promise.all([
     readyByPartner(deps.db),
     deps.directory.recent(LISTED_IF_SEEN_WITHIN_MS),

@@ -1,6 +1,6 @@
 import { OrderStatus } from '../db/order-status';
 import type { RequeueSelector } from '../db/requeue-selection';
-import { UserError } from '../errors/user-error';
+import { UsageError } from '../errors/usage-error';
 import { canonicalOrderId, parsePositiveInteger, parseTimestamp } from './parse-options';
 
 export type { RequeueSelector } from '../db/requeue-selection';
@@ -38,9 +38,9 @@ export function parseRequeueOptions(input: RequeueOptionsInput): ParsedRequeueOp
   if (input.id !== undefined) selector.ids = parseIdList(input.id);
   if (input.since !== undefined) selector.since = parseTimestamp('--since', input.since);
   if (input.until !== undefined) selector.until = parseTimestamp('--until', input.until);
-  if (selector.since && selector.until && selector.since > selector.until) throw new UserError('--since is after --until');
+  if (selector.since && selector.until && selector.since > selector.until) throw new UsageError('--since is after --until');
   if (input.errorLike !== undefined) {
-    if (!input.errorLike.trim()) throw new UserError('--error-like: give some text to look for');
+    if (!input.errorLike.trim()) throw new UsageError('--error-like: give some text to look for');
     selector.errorLike = input.errorLike;
   }
   if (input.callbackHost !== undefined) selector.callbackHost = parseHost(input.callbackHost);
@@ -48,9 +48,9 @@ export function parseRequeueOptions(input: RequeueOptionsInput): ParsedRequeueOp
 
   const narrowed = selector.ids || selector.since || selector.until || selector.errorLike || selector.callbackHost;
   if (!narrowed && !input.all) {
-    throw new UserError('say which orders: --id, --since/--until, --error-like or --callback-host (or --all for every failed order)');
+    throw new UsageError('say which orders: --id, --since/--until, --error-like or --callback-host (or --all for every failed order)');
   }
-  if (narrowed && input.all) throw new UserError('--all cannot be combined with other selectors (only with --limit)');
+  if (narrowed && input.all) throw new UsageError('--all cannot be combined with other selectors (only with --limit)');
   if (input.all) selector.all = true;
   return { selector, statuses: parseStatuses(input.status, Boolean(input.resendDelivered)) };
 }
@@ -67,22 +67,22 @@ function parseStatuses(status: string | undefined, resendDelivered: boolean): nu
   const { failed, delivered } = OrderStatus;
   if (status === undefined) return resendDelivered ? [failed, delivered] : [failed];
   if (status.trim() === String(failed)) {
-    if (resendDelivered) throw new UserError('--status 7 leaves delivered orders out: drop --resend-delivered, or use --status 6');
+    if (resendDelivered) throw new UsageError('--status 7 leaves delivered orders out: drop --resend-delivered, or use --status 6');
     return [failed];
   }
   if (status.trim() === String(delivered)) {
-    if (!resendDelivered) throw new UserError('--status 6: sending delivered orders again needs --resend-delivered, said on purpose');
+    if (!resendDelivered) throw new UsageError('--status 6: sending delivered orders again needs --resend-delivered, said on purpose');
     return [delivered];
   }
-  throw new UserError(`--status: only 7 (failed), or 6 with --resend-delivered; got ${JSON.stringify(status)}`);
+  throw new UsageError(`--status: only 7 (failed), or 6 with --resend-delivered; got ${JSON.stringify(status)}`);
 }
 
 function parseIdList(value: string): string[] {
   const given = value.split(',').map((s) => s.trim()).filter(Boolean);
-  if (given.length === 0) throw new UserError(`--id: expected order ids like 1,2,3; got ${JSON.stringify(value)}`);
+  if (given.length === 0) throw new UsageError(`--id: expected order ids like 1,2,3; got ${JSON.stringify(value)}`);
   const ids = given.map((s) => {
     const id = canonicalOrderId(s);
-    if (id === undefined) throw new UserError(`--id: expected order ids like 1,2,3; ${JSON.stringify(s)} is not one`);
+    if (id === undefined) throw new UsageError(`--id: expected order ids like 1,2,3; ${JSON.stringify(s)} is not one`);
     return id;
   });
   return [...new Set(ids)];
@@ -92,7 +92,7 @@ function parseIdList(value: string): string[] {
 function parseHost(value: string): string {
   const host = value.trim().toLowerCase();
   if (!/^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)$/.test(host)) {
-    throw new UserError(`--callback-host: ${JSON.stringify(value)} is not a host name (give the host alone: no scheme, port or path)`);
+    throw new UsageError(`--callback-host: ${JSON.stringify(value)} is not a host name (give the host alone: no scheme, port or path)`);
   }
   return host;
 }

@@ -17,8 +17,11 @@ export interface RequeueRequest {
   dryRun: boolean;
   /** Orders per batch: per conditional update, and per transaction. */
   batchSize: number;
-  /** Told after each batch has committed: progress for a person watching a long run. */
-  onBatch?: (batch: { selected: number; changed: number; changedSoFar: number }) => void;
+  /**
+   * Told after each batch has committed: progress for a person watching a long run. `processedSoFar`
+   * (changed, or changed by someone else meanwhile) counts towards `matched`.
+   */
+  onBatch?: (batch: { selected: number; changed: number; changedSoFar: number; processedSoFar: number; matched: number }) => void;
 }
 
 export interface RequeueReport {
@@ -79,7 +82,7 @@ export async function requeue(db: Db, request: RequeueRequest): Promise<RequeueR
       changedMeanwhile += ids.length - changedIds.length;
       sample.push(...changedIds.slice(0, SAMPLE_SIZE - sample.length));
       afterId = ids[ids.length - 1];
-      request.onBatch?.({ selected: ids.length, changed: changedIds.length, changedSoFar: changed });
+      request.onBatch?.({ selected: ids.length, changed: changedIds.length, changedSoFar: changed, processedSoFar: changed + changedMeanwhile, matched });
     }
   }
 

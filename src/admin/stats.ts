@@ -5,71 +5,103 @@ import { countRecentOutcomes, type RecentOutcomes } from '../db/count-recent-out
 import { findRetryingHosts, type RetryingHost } from '../db/find-retrying-hosts';
 import { findTopFailingHosts, type FailingHost } from '../db/find-top-failing-hosts';
 import type { CallbackJobData } from '../queue/callback-queue';
+import type { AdminServices, Unreachable } from './admin-services';
 
-export interface Stats {
+/** What Postgres holds. */
+export interface OrderStats {
   orders: Omit<OrderCounts, 'oldestReadyAgeSeconds'>;
-  /** The number to watch: how long the longest-waiting ready order has waited. */
+  /** The number to watch: how long the longest-waiting ready order has waited (null: none is ready). */
   oldestReadyAgeSeconds: number | null;
   recent: RecentOutcomes;
   /** Orders at 5 whose last attempt comes within the next hour: they end 7 if it fails too. */
   lastAttemptWithinHour: number;
-  queue: { waiting: number; active: number; delayed: number; prioritized: number };
   /** Hosts of the orders at 7, most first (top 10). */
   topFailingHosts: FailingHost[];
   /** Hosts with the most retried attempts in the same window as `recent` (top 10). */
   retryingHosts: RetryingHost[];
 }
 
+export interface QueueDepths {
+  waiting: number;
+  active: number;
+  delayed: number;
+  prioritized: number;
+}
+
+/**
+ * What could be read: with Postgres unreachable its fields are null (`orders` is the one to test), with
+ * Redis unreachable `queue` is; `unreachable` says which, where, and why.
+ */
+export type Stats = { [K in keyof OrderStats]: OrderStats[K] | null } & { queue: QueueDepths | null; unreachable: Unreachable[] };
+
 /** How far back `stats --minutes` may look (a year): keeps Postgres' interval arithmetic in range. */
 export const MAX_STATS_MINUTES = 525_600;
 
-export async function collectStats(db: Db, queue: Queue<CallbackJobData>, maxAttempts: number, windowMinutes = 15): Promise<Stats> {
-  const [{ oldestReadyAgeSeconds, ...orders }, lastAttemptWithinHour, recent, jobs, topFailingHosts, retryingHosts] = await Promise.all([
+export async function readOrderStats(db: Db, maxAttempts: number, windowMinutes: number): Promise<OrderStats> {
+  const [{ oldestReadyAgeSeconds, ...orders }, lastAttemptWithinHour, recent, topFailingHosts, retryingHosts] = await Promise.all([
     countOrders(db),
     countLastAttemptsDue(db, maxAttempts, 60),
     countRecentOutcomes(db, windowMinutes),
-    queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
     findTopFailingHosts(db, 10),
     findRetryingHosts(db, windowMinutes, 10),
   ]);
-  return {
-    orders,
-    oldestReadyAgeSeconds,
-    recent,
-    lastAttemptWithinHour,
-    queue: {
-      waiting: jobs.waiting ?? 0,
-      active: jobs.active ?? 0,
-      delayed: jobs.delayed ?? 0,
-      prioritized: jobs.prioritized ?? 0,
-    },
-    topFailingHosts,
-    retryingHosts,
+  return { orders, oldestReadyAgeSeconds, recent, lastAttemptWithinHour, topFailingHosts, retryingHosts };
+}
+
+export async function readQueueDepths(queue: Queue<CallbackJobData>): Promise<QueueDepths> {
+  const jobs = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+  return { waiting: jobs.waiting ?? 0, active: jobs.active ?? 0, delayed: jobs.delayed ?? 0, prioritized: jobs.prioritized ?? 0 };
+}
+
+/** Both halves at once, each within the command's deadline; a service that does not answer leaves its half null. */
+export async function collectStats(services: AdminServices, maxAttempts: number, windowMinutes = 15): Promise<Stats> {
+  const [fromPostgres, queue] = await Promise.all([
+    services.readIfReachable('postgres', async () => readOrderStats(await services.postgres(), maxAttempts, windowMinutes)),
+    services.readIfReachable('redis', async () => readQueueDepths(await services.callbackQueue())),
+  ]);
+  const none: { [K in keyof OrderStats]: null } = {
+    orders: null, oldestReadyAgeSeconds: null, recent: null, lastAttemptWithinHour: null, topFailingHosts: null, retryingHosts: null,
   };
+  const { orders, oldestReadyAgeSeconds, recent, lastAttemptWithinHour, topFailingHosts, retryingHosts } = fromPostgres ?? none;
+  return { orders, oldestReadyAgeSeconds, recent, lastAttemptWithinHour, queue, topFailingHosts, retryingHosts, unreachable: services.unreachable };
 }
 
 export function formatStats(stats: Stats, queueName: string): string {
-  const { orders, queue, recent } = stats;
-  const age = stats.oldestReadyAgeSeconds === null ? '-' : `${stats.oldestReadyAgeSeconds}s`;
-  const lines = [
-    'orders',
-    `  ready (5)      ${orders.ready}`,
-    `  delivered (6)  ${orders.delivered}`,
-    `  failed (7)     ${orders.failed}`,
-    `  other          ${orders.other}`,
-    `  oldest ready   ${age}`,
-    `  last try < 1h  ${stats.lastAttemptWithinHour}`,
-    `last ${recent.windowMinutes} minutes`,
-    `  delivered      ${recent.delivered}`,
-    `  retried        ${recent.retried}`,
-    `  failed         ${recent.failed}`,
-    `queue ${queueName}`,
-    `  waiting        ${queue.waiting}`,
-    `  active         ${queue.active}`,
-    `  delayed        ${queue.delayed}`,
-    `  prioritized    ${queue.prioritized}`,
-    'top failing hosts',
-  ];
+  const missing = (service: string) => {
+    const u = stats.unreachable.find((x) => x.service === service);
+    return `  - (${service} unreachable${u ? ` at ${u.address}` : ''})`;
+  };
+  const lines: string[] = ['orders'];
+  const { orders, recent, queue } = stats;
+  if (orders === null || recent === null) {
+    lines.push(missing('postgres'));
+  } else {
+    const age = stats.oldestReadyAgeSeconds === null ? '-' : `${stats.oldestReadyAgeSeconds}s`;
+    lines.push(
+      `  ready (5)      ${orders.ready}`,
+      `  delivered (6)  ${orders.delivered}`,
+      `  failed (7)     ${orders.failed}`,
+      `  other          ${orders.other}`,
+      `  oldest ready   ${age}`,
+      `  last try < 1h  ${stats.lastAttemptWithinHour}`,
+      `last ${recent.windowMinutes} minutes`,
+      `  delivered      ${recent.delivered}`,
+      `  retried        ${recent.retried}`,
+      `  failed         ${recent.failed}`,
+    );
+  }
+  lines.push(`queue ${queueName}`);
+  if (queue === null) lines.push(missing('redis'));
+  else {
+    lines.push(
+      `  waiting        ${queue.waiting}`,
+      `  active         ${queue.active}`,
+      `  delayed        ${queue.delayed}`,
+      `  prioritized    ${queue.prioritized}`,
+    );
+  }
+  if (stats.topFailingHosts === null || stats.retryingHosts === null || recent === null) return lines.join('\n');
+  lines.push('top failing hosts');
   if (stats.topFailingHosts.length === 0) lines.push('  -');
   for (const { host, failures, gone } of stats.topFailingHosts) {
     lines.push(`  ${String(failures).padStart(6)}  ${host}${gone ? '  (answers 410 Gone: the endpoint was removed)' : ''}`);

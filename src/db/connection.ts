@@ -31,8 +31,10 @@ export function sessionBounds(statementTimeoutMs: number, logger: Logger): Sessi
 }
 
 /** pg settings for a bounded session, on the client's side: a bound on connecting, and TCP keepalives. */
-export function boundedConnection(): Pick<ClientConfig, 'connectionTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> {
-  return { connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS };
+export function boundedConnection(
+  connectTimeoutMs = CONNECT_TIMEOUT_MS,
+): Pick<ClientConfig, 'connectionTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> {
+  return { connectionTimeoutMillis: Math.max(1, Math.round(connectTimeoutMs)), keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS };
 }
 
 /**

@@ -1,16 +1,17 @@
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
-import { createDb } from './connection';
+import { boundedConnection, createDb, type Db } from './connection';
 
 const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
 
 /** Creates the database named in the URL when it does not exist yet (connecting to `postgres`). */
-export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
+export async function ensureDatabase(databaseUrl: string, connectTimeoutMs?: number): Promise<boolean> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.slice(1));
   if (!name) throw new Error('DATABASE_URL: names no database');
   url.pathname = '/postgres';
-  const admin = new Client({ connectionString: url.toString() });
+  const admin = new Client({ connectionString: url.toString(), ...boundedConnection(connectTimeoutMs) });
   await admin.connect();
   try {
     const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
@@ -39,9 +40,10 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
  * migration to end. Tried: it hangs until a statement timeout. A plain CREATE INDEX, as in migration
  * 005, blocks writes to its table while it builds instead.
  */
-export async function migrateLatest(databaseUrl: string): Promise<string[]> {
-  await ensureDatabase(databaseUrl);
-  const lock = new Client({ connectionString: databaseUrl, application_name: 'order-callbacks-migrate' });
+/** `connectTimeoutMs` bounds each connection it opens (the migrations themselves are not bounded). */
+export async function migrateLatest(databaseUrl: string, connectTimeoutMs?: number): Promise<string[]> {
+  await ensureDatabase(databaseUrl, connectTimeoutMs);
+  const lock = new Client({ connectionString: databaseUrl, application_name: 'order-callbacks-migrate', ...boundedConnection(connectTimeoutMs) });
   await lock.connect();
   const db = createDb(databaseUrl, 2);
   try {
@@ -56,4 +58,20 @@ export async function migrateLatest(databaseUrl: string): Promise<string[]> {
     // Ending the session releases the lock, also when the migration failed.
     await lock.end();
   }
+}
+
+export interface MigrationStatus {
+  applied: string[];
+  pending: string[];
+}
+
+/**
+ * The migrations applied to the database and those still to apply, read without writing anything
+ * (knex's own list() would create its tables first).
+ */
+export async function migrationStatus(db: Db): Promise<MigrationStatus> {
+  const files = readdirSync(MIGRATIONS_DIR).filter((name) => name.endsWith('.js')).sort();
+  const { rows } = await db.raw<{ rows: { exists: boolean }[] }>("SELECT to_regclass('knex_migrations') IS NOT NULL AS exists");
+  const applied: string[] = rows[0].exists ? (await db('knex_migrations').orderBy('id').select('name')).map((r: { name: string }) => r.name) : [];
+  return { applied, pending: files.filter((name) => !applied.includes(name)) };
 }

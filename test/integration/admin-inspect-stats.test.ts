@@ -98,12 +98,12 @@ describe('inspect', () => {
   });
 
   it.each([
-    ['12345', /no order with id 12345/],
-    ['abc', /order id must be a number/],
-    ['99999999999999999999', /order id must be a number from 0 to 9223372036854775807/],
-  ])('inspect %s is a one-line error, exit 1', async (id, message) => {
+    ['12345', /no order with id 12345/, 1],
+    ['abc', /order id must be a number/, 2],
+    ['99999999999999999999', /order id must be a number from 0 to 9223372036854775807/, 2],
+  ])('inspect %s is a one-line error (a missing order exits 1, a malformed id 2)', async (id, message, code) => {
     const result = await cli('inspect', id);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(code);
     expect(result.stderr).toMatch(message);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).not.toMatch(/\n\s+at /);
@@ -168,9 +168,9 @@ describe('stats', () => {
     expect(JSON.parse(exponential.stdout).lastAttemptWithinHour).toBe(0);
   });
 
-  it.each([['0'], ['-5'], ['abc'], ['99999999999']])('--minutes %s is a one-line error, exit 1', async (minutes) => {
+  it.each([['0'], ['-5'], ['abc'], ['99999999999']])('--minutes %s is a one-line error, exit 2 (usage)', async (minutes) => {
     const result = await cli('stats', '--minutes', minutes);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^order-callbacks: --minutes: expected a whole number from 1 to 525600/);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });

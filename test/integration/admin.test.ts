@@ -221,9 +221,9 @@ describe('requeue', () => {
     [['--id', '1', '--status', '5'], /--status: only 7/],
     [['--all', '--id', '1'], /--all cannot be combined/],
     [['--all', '--actor', ' '], /--actor: /],
-  ])('refuses %j with one line, exit 1, and no audit row', async (args, message) => {
+  ])('refuses %j with one line, exit 2 (usage), and no audit row', async (args, message) => {
     const result = await cli('requeue', ...args);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stdout).toBe('');

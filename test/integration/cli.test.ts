@@ -79,9 +79,9 @@ describe('bad configuration stops the process at start with a message naming the
     [['worker'], { CALLBACK_SECRET: 'whsec_c2hvcnQ=' }, /CALLBACK_SECRET: must decode to at least 16 bytes/],
     [['stats'], { DATABASE_URL: 'mysql://x' }, /DATABASE_URL: must be a URL starting with postgres/],
     [['migrate'], { REDIS_URL: 'http://x' }, /REDIS_URL/],
-  ])('%j with %j', async (args, env, message) => {
+  ])('%j with %j exits 2', async (args, env, message) => {
     const result = await cli(args, env);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^order-callbacks: bad configuration: /);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace for a user mistake
@@ -151,8 +151,8 @@ describe('--help', () => {
   });
 });
 
-it('an unknown command is a one-line error, exit 1', async () => {
+it('an unknown command is a usage error, exit 2', async () => {
   const result = await cli(['deliver-everything']);
-  expect(result.code).toBe(1);
+  expect(result.code).toBe(2);
   expect(result.stderr).toMatch(/unknown command 'deliver-everything'/);
 });

@@ -76,13 +76,13 @@ it('a partner secret replaces the default, a rotation signs with both, retiring 
 });
 
 it.each([
-  [['secrets', 'add', '--host', 'https://partner.example/x'], /is not a host name/],
-  [['secrets', 'add', '--host', 'partner.example', '--secret', 'nope'], /--secret: must be whsec_/],
-  [['secrets', 'retire', '--host', 'partner.example'], /say which/],
-  [['secrets', 'retire', '--host', 'partner.example', '--id', '999'], /no active secret 999/],
-])('%j is refused with one line, exit 1', async (args, message) => {
+  [['secrets', 'add', '--host', 'https://partner.example/x'], /is not a host name/, 2],
+  [['secrets', 'add', '--host', 'partner.example', '--secret', 'nope'], /--secret: must be whsec_/, 2],
+  [['secrets', 'retire', '--host', 'partner.example'], /say which/, 2],
+  [['secrets', 'retire', '--host', 'partner.example', '--id', '999'], /no active secret 999/, 1],
+])('%j is refused with one line (a usage mistake exits 2, a missing secret 1)', async (args, message, code) => {
   const result = await cli(...args);
-  expect(result.code).toBe(1);
+  expect(result.code).toBe(code);
   expect(result.stderr).toMatch(message);
   expect(result.stderr.trim().split('\n')).toHaveLength(1);
 });

@@ -88,7 +88,7 @@ it('pause --for ends by itself; a host name means every known partner on it; mis
     code: 1,
     stderr: 'order-callbacks: no partner on host nobody.example is known (seen lately or with orders at 5); give its origin, e.g. https://nobody.example\n',
   });
-  expect(await runCli(['partners', 'pause', 'ftp://a.example'], cliEnv())).toMatchObject({ code: 1, stderr: `order-callbacks: "ftp://a.example": a partner's origin is http:// or https://\n` });
-  expect(await runCli(['partners', 'pause', 'https://a.example', '--for', 'soon'], cliEnv())).toMatchObject({ code: 1, stderr: expect.stringMatching(/^order-callbacks: --for: expected a duration/) });
+  expect(await runCli(['partners', 'pause', 'ftp://a.example'], cliEnv())).toMatchObject({ code: 2, stderr: `order-callbacks: "ftp://a.example": a partner's origin is http:// or https://\n` });
+  expect(await runCli(['partners', 'pause', 'https://a.example', '--for', 'soon'], cliEnv())).toMatchObject({ code: 2, stderr: expect.stringMatching(/^order-callbacks: --for: expected a duration/) });
   expect(await runCli(['partners', 'resume', 'https://a.example'], cliEnv())).toMatchObject({ code: 0, stdout: 'https://a.example: closed, nothing to resume\n' });
 }, 60_000);
