@@ -54,7 +54,8 @@ migrate
   .action((options: { json?: boolean }) =>
     admin(async (services) => {
       const status = await services.read('postgres', async () => migrationStatus(await services.postgres()));
-      if (options.json) return console.log(JSON.stringify(status));
+      // Commander gives a --json after `status` to `migrate`, which has one too.
+      if (options.json || migrate.opts<{ json?: boolean }>().json) return console.log(JSON.stringify(status));
       console.log([...status.applied.map((name) => `applied  ${name}`), ...status.pending.map((name) => `pending  ${name}`)].join('\n') || 'no migrations');
       console.log(status.pending.length ? `${status.pending.length} pending: run \`order-callbacks migrate\`` : 'up to date');
     }),
