@@ -1,11 +1,13 @@
 // Admin commands with Postgres or Redis down: a bounded answer with what the other service had, the
 // unreachable one named with its address (no password), exit 3; and the exit codes, --version, --json.
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { redisConnection } from '../../src/queue/callback-queue';
 import { runCli, type CliResult } from '../helpers/cli';
+import { CLI } from '../helpers/daemons';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { freePort } from '../helpers/free-port';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
@@ -200,5 +202,33 @@ describe('exit codes, --version, --json', () => {
     expect(pending).toEqual([]);
     expect(await runCli(['migrate', '--json'], env)).toEqual({ code: 0, stdout: '{"applied":[]}\n', stderr: '' });
     expect((await runCli(['migrate', 'status'], env)).stdout).toMatch(/applied\s+001_create_orders\.js\n[\s\S]*up to date\n$/);
+  });
+});
+
+// util-linux `script` runs the CLI on a pseudo-terminal, as a person at a terminal would.
+const onTerminal = existsSync('/usr/bin/script') ? describe : describe.skip;
+onTerminal('requeue progress', () => {
+  const script = (args: string[], env: Record<string, string>) =>
+    new Promise<string>((resolve, reject) =>
+      execFile('/usr/bin/script', ['-qec', [process.execPath, CLI, ...args].join(' '), '/dev/null'], { env: { PATH: process.env.PATH, ...env }, timeout: 30_000 }, (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      ),
+    );
+
+  it('on a terminal: done of total and an ETA, redrawn in place; with --json or on a pipe, none', async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => 100 + i);
+    await insertOrders(database.db, ids, 'https://partner-a.example/cb', {}, 7);
+    const env = { DATABASE_URL: database.url };
+    const shown = await script(['requeue', '--id', ids.join(','), '--batch-size', '10'], env);
+    expect(shown).toMatch(/\rrequeued \d+ of 30 \(\d+%\), \d+s elapsed, ETA [\d-]+s?\x1b\[K/);
+    expect(shown).toMatch(/\rrequeued 30 of 30 \(100%\)[^\r]*\x1b\[K\r?\nrequeued 30 of 30 matching order\(s\)/);
+
+    await database.db('orders').whereIn('id', ids).update({ status: 7 });
+    const json = await script(['requeue', '--id', ids.join(','), '--batch-size', '10', '--json'], env);
+    expect(json).not.toMatch(/ETA/);
+    expect(JSON.parse(json.trim())).toMatchObject({ matched: 30, changed: 30 });
+
+    await database.db('orders').whereIn('id', ids).update({ status: 7 });
+    expect(await runCli(['requeue', '--id', ids.join(','), '--batch-size', '10'], env)).toMatchObject({ code: 0, stderr: '' });
   });
 });
