@@ -3,14 +3,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { resolveActor } from './admin/actor';
-import { ADMIN_CLOSE_TIMEOUT_MS, ADMIN_LONG_STATEMENT_TIMEOUT_MS, AdminServices } from './admin/admin-services';
-import { Deadline } from './admin/deadline';
-import { EXIT_CODES_HELP, ExitCode, exitCodeOf } from './admin/exit-codes';
+import { ADMIN_LONG_STATEMENT_TIMEOUT_MS, type AdminServices } from './admin/admin-services';
+import { EXIT_CODES_HELP, exitCodeOf } from './admin/exit-codes';
 import { formatInspection, inspectOrder } from './admin/inspect';
 import { parseDuration, parsePositiveInteger } from './admin/parse-options';
-import { changePartners, formatChanges, formatPartners, listPartners, type PartnerAdminDeps } from './admin/partners';
+import { changePartners, formatChanges, formatPartners, listPartners, partnerAdminDeps } from './admin/partners';
 import { formatRequeueReport, requeue } from './admin/requeue';
 import { ProgressLine } from './admin/progress';
+import { runAdminCommand } from './admin/run-admin-command';
 import { addSecret, checkGivenSecret, formatSecrets, listSecrets, normalizeHost, parseRetireWhich, retireSecret } from './admin/secrets';
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, parseBatchSize, parseRequeueOptions, type RequeueOptionsInput } from './admin/requeue-selector';
 import { collectStats, formatStats, MAX_STATS_MINUTES } from './admin/stats';
@@ -18,11 +18,8 @@ import { loadConfig, type Config } from './config';
 import { runDaemon } from './daemon';
 import { migrateLatest, migrationStatus } from './db/migrate';
 import { ConfigError } from './errors/config-error';
-import type { Redis } from 'ioredis';
-import { RedisPartnerDirectory } from './partners/partner-directory';
-import { RedisPartnerStore } from './partners/redis-partner-store';
-import { storeTimings } from './partners/partner-store';
-import type { Db } from './db/connection';
+import { ServiceUnreachableError } from './errors/service-unreachable-error';
+import { UserError } from './errors/user-error';
 
 /** Argument parsing only: one function per command, each of which lives in its own module. */
 const program = new Command()
@@ -224,7 +221,7 @@ partners
   .option('--json', 'print JSON instead of text')
   .action((options: { json?: boolean }) =>
     admin(async (services, config) => {
-      const rows = await services.readBoth((db, redis) => listPartners(partnerAdmin(config, db, redis)));
+      const rows = await services.readBoth((db, redis) => listPartners(partnerAdminDeps(config, db, redis)));
       console.log(options.json ? JSON.stringify(rows) : formatPartners(rows));
     }),
   );
@@ -241,7 +238,7 @@ partners
     const actor = resolveActor(options.actor);
     return admin(async (services, config) => {
       const changes = await services.readBoth((db, redis) =>
-        changePartners(partnerAdmin(config, db, redis), target, { action: 'pause', forMs, reason: options.reason?.slice(0, 500), actor }),
+        changePartners(partnerAdminDeps(config, db, redis), target, { action: 'pause', forMs, reason: options.reason?.slice(0, 500), actor }),
       );
       console.log(options.json ? JSON.stringify(changes) : formatChanges(changes, 'pause'));
     });
@@ -255,23 +252,10 @@ partners
   .action((target: string, options: { actor?: string; json?: boolean }) => {
     const actor = resolveActor(options.actor);
     return admin(async (services, config) => {
-      const changes = await services.readBoth((db, redis) => changePartners(partnerAdmin(config, db, redis), target, { action: 'resume', actor }));
+      const changes = await services.readBoth((db, redis) => changePartners(partnerAdminDeps(config, db, redis), target, { action: 'resume', actor }));
       console.log(options.json ? JSON.stringify(changes) : formatChanges(changes, 'resume'));
     });
   });
-
-function partnerAdmin(config: Readonly<Config>, db: Db, redis: Redis): PartnerAdminDeps {
-  const rules = config.partnerRules;
-  return {
-    db,
-    store: new RedisPartnerStore(redis, config.queueName, storeTimings(rules.windowMs), rules.cooldownMs),
-    directory: new RedisPartnerDirectory(redis, config.queueName),
-    rules,
-  };
-}
-
-/** An admin command answers, and exits, within this long of the process starting, whatever is down. */
-const ADMIN_ANSWER_MS = 10_000;
 
 /**
  * Set once an admin command has answered and closed what it opened (or given up on that after
@@ -280,22 +264,10 @@ const ADMIN_ANSWER_MS = 10_000;
  */
 let endProcess = false;
 
-/**
- * Runs an admin command against Postgres and Redis opened on first use, all within one deadline;
- * exit 3 when a service was unreachable and the command printed what it had without it.
- */
 async function admin(run: (services: AdminServices, config: Readonly<Config>) => Promise<void>, options: { statementTimeoutMs?: number } = {}): Promise<void> {
-  const config = loadConfig();
-  // Counted from the process' start (loading the modules takes a while on a busy host), less the time
-  // reserved for closing the connections.
-  const deadlineMs = ADMIN_ANSWER_MS - ADMIN_CLOSE_TIMEOUT_MS - process.uptime() * 1000;
-  const services = new AdminServices(config, new Deadline(deadlineMs), options.statementTimeoutMs);
   try {
-    await run(services, config);
+    await runAdminCommand(loadConfig(), run, options);
   } finally {
-    for (const u of services.unreachable) console.error(`order-callbacks: ${u.service} unreachable at ${u.address} (${u.error})`);
-    if (services.unreachable.length) process.exitCode = ExitCode.unreachable;
-    await services.close();
     endProcess = true;
   }
 }
@@ -315,7 +287,8 @@ program
     if (err instanceof CommanderError) return; // commander has printed the error, the help or the version
     if (program.opts<{ debug?: boolean }>().debug && err instanceof Error) console.error(err.stack);
     else if (err instanceof ConfigError) console.error(`order-callbacks: bad configuration: ${err.message}`);
-    else console.error(`order-callbacks: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    else if (err instanceof UserError || err instanceof ServiceUnreachableError) console.error(`order-callbacks: ${err.message}`);
+    else console.error(`order-callbacks: ${err instanceof Error ? err.message.split('\n')[0] : String(err)} (--debug for the stack trace)`);
   })
   .finally(() => {
     if (endProcess) process.exit();

@@ -1,11 +1,14 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import { insertPartnerAudit } from '../db/insert-partner-audit';
 import { readyByPartner } from '../db/ready-by-partner';
 import { UsageError } from '../errors/usage-error';
 import { UserError } from '../errors/user-error';
 import { clearsWindow, effectiveState, nextState, type CircuitEvent, type CircuitRules, type CircuitState } from '../partners/partner-circuit';
-import type { PartnerDirectory } from '../partners/partner-directory';
-import { readRequest, type PartnerStore } from '../partners/partner-store';
+import { RedisPartnerDirectory, type PartnerDirectory } from '../partners/partner-directory';
+import { RedisPartnerStore } from '../partners/redis-partner-store';
+import { readRequest, storeTimings, type PartnerStore } from '../partners/partner-store';
 
 export interface PartnerRow {
   origin: string;
@@ -30,6 +33,17 @@ export interface PartnerAdminDeps {
   store: PartnerStore;
   directory: PartnerDirectory;
   rules: CircuitRules;
+}
+
+/** The partner store and directory on the admin command's Redis connection. */
+export function partnerAdminDeps(config: Readonly<Pick<Config, 'partnerRules' | 'queueName'>>, db: Db, redis: Redis): PartnerAdminDeps {
+  const rules = config.partnerRules;
+  return {
+    db,
+    store: new RedisPartnerStore(redis, config.queueName, storeTimings(rules.windowMs), rules.cooldownMs),
+    directory: new RedisPartnerDirectory(redis, config.queueName),
+    rules,
+  };
 }
 
 /** Partners seen this recently are listed even with nothing to deliver. */

@@ -134,24 +134,31 @@ describe('Postgres down', () => {
     expectNoNoise(result);
   });
 
-  it('a Postgres that accepts the connection and never answers is given up on within the bound', async () => {
+  it('a Postgres, or a Redis, that accepts the connection and never answers is given up on within the bound', async () => {
     const silent = net.createServer(() => undefined); // accepts, reads nothing, answers nothing
     const sockets = new Set<net.Socket>();
     silent.on('connection', (socket) => sockets.add(socket));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentPort = (silent.address() as net.AddressInfo).port;
     try {
-      const silentUrl = `postgres://postgres:${PASSWORD}@127.0.0.1:${(silent.address() as net.AddressInfo).port}/x`;
-      const result = await timed(['stats'], { ...env(), DATABASE_URL: silentUrl });
-      expect(result.ms).toBeLessThan(ANSWER_MS);
-      expect(result.code).toBe(3);
-      expect(result.stdout).toMatch(new RegExp(`queue ${queueName}\\n\\s+waiting\\s+1`));
-      expect(result.stderr).toMatch(/^order-callbacks: postgres unreachable at postgres:\/\/redacted@127\.0\.0\.1:\d+\/x \(no answer within [\d.]+ s\)\n$/);
-      expectNoNoise(result);
+      const noPostgres = await timed(['stats'], { ...env(), DATABASE_URL: `postgres://postgres:${PASSWORD}@127.0.0.1:${silentPort}/x` });
+      expect(noPostgres.ms).toBeLessThan(ANSWER_MS);
+      expect(noPostgres.code).toBe(3);
+      expect(noPostgres.stdout).toMatch(new RegExp(`queue ${queueName}\\n\\s+waiting\\s+1`));
+      expect(noPostgres.stderr).toMatch(/^order-callbacks: postgres unreachable at postgres:\/\/redacted@127\.0\.0\.1:\d+\/x \(no answer within [\d.]+ s\)\n$/);
+      expectNoNoise(noPostgres);
+
+      const noRedis = await timed(['stats'], { DATABASE_URL: database.url, REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${silentPort}` });
+      expect(noRedis.ms).toBeLessThan(ANSWER_MS);
+      expect(noRedis.code).toBe(3);
+      expect(noRedis.stdout).toMatch(/ready \(5\)\s+3\n/);
+      expect(noRedis.stderr).toMatch(/^order-callbacks: redis unreachable at redis:\/\/redacted@127\.0\.0\.1:\d+ \(no answer within [\d.]+ s\)\n$/);
+      expectNoNoise(noRedis);
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
     }
-  }, 20_000);
+  }, 30_000);
 });
 
 describe('exit codes, --version, --json', () => {
