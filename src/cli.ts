@@ -276,8 +276,10 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-for (const command of program.commands) {
-  if (!['start', 'worker', 'producer'].includes(command.name())) command.addHelpText('after', EXIT_CODES_HELP);
+// Every admin command's --help ends with the exit codes; the daemons' do not (they run until stopped).
+const adminCommands = (commands: readonly Command[]): Command[] => commands.flatMap((c) => [c, ...adminCommands(c.commands)]);
+for (const command of adminCommands(program.commands.filter((c) => !['start', 'worker', 'producer'].includes(c.name())))) {
+  command.addHelpText('after', EXIT_CODES_HELP);
 }
 
 program

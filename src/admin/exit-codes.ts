@@ -11,7 +11,7 @@ export const ExitCode = {
   failed: 1,
   /** Called wrongly: an unknown command or option, a bad value, bad configuration. Retrying will not help. */
   usage: 2,
-  /** Postgres or Redis could not be used; what the other one had is still printed. Worth retrying. */
+  /** Postgres or Redis could not be used (stats and inspect still print what the other had). Worth retrying. */
   unreachable: 3,
 } as const;
 
@@ -27,5 +27,5 @@ Exit codes:
   0  done
   1  failed (no such order or secret, or an error Postgres or Redis answered with)
   2  usage: an unknown command or option, a bad value, or bad configuration
-  3  Postgres or Redis unreachable (what the other had is still printed)
+  3  Postgres or Redis unreachable (stats and inspect still print what the other had)
 Admin commands answer within 10 s whatever is down. --debug prints a failure's stack trace.`;
