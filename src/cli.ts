@@ -15,7 +15,8 @@ import { createDb, type Db } from './db/connection';
 import { migrateLatest } from './db/migrate';
 import { ConfigError } from './errors/config-error';
 import { UserError } from './errors/user-error';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { connectRedis } from './queue/redis-topology';
 import { RedisPartnerDirectory } from './partners/partner-directory';
 import { RedisPartnerStore } from './partners/redis-partner-store';
 import { storeTimings } from './partners/partner-store';
@@ -217,9 +218,9 @@ async function withConnections(
   const config = loadConfig();
   const db = createDb(config.databaseUrl, 2);
   let queue: Queue<CallbackJobData> | undefined;
-  let redis: Redis | undefined;
+  let redis: Redis | Cluster | undefined;
   const partnerAdmin = (): PartnerAdminDeps => {
-    redis ??= new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: ADMIN_REDIS_TIMEOUT_MS });
+    redis ??= connectRedis(config.redis, { maxRetriesPerRequest: 1, commandTimeout: ADMIN_REDIS_TIMEOUT_MS });
     redis.on('error', () => undefined); // each command fails with the reason; the connection's own retries need no words
     const rules = config.partnerRules;
     return {
@@ -230,7 +231,7 @@ async function withConnections(
     };
   };
   try {
-    await run({ config, db, queue: () => (queue ??= createCallbackQueue(config.queueName, config.redisUrl)), partnerAdmin });
+    await run({ config, db, queue: () => (queue ??= createCallbackQueue(config.queueName, config.redis)), partnerAdmin });
   } finally {
     redis?.disconnect();
     await Promise.allSettled([db.destroy(), queue?.close()]);

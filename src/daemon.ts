@@ -9,6 +9,7 @@ import { startOpsServer } from './observability/ops-server';
 import { startPartnerProtection } from './partners/partner-protection';
 import { startProducer } from './producer/producer';
 import { createCallbackQueue } from './queue/callback-queue';
+import { describeRedis } from './queue/redis-topology';
 import { HAND_BACK_MS, shutdownDeadlineMs } from './shutdown-budget';
 import { waitForServices } from './wait-for-services';
 import { watchProgress, Watchdog, watchdogBoundMs } from './watchdog';
@@ -55,7 +56,7 @@ export async function startDaemon(
     const bounds = sessionBounds(config.databaseStatementTimeoutMs, logger);
     const db = createDb(config.databaseUrl, config.databasePoolMax, bounds);
     lifecycle.add('postgres pool', () => db.destroy());
-    const queue = createCallbackQueue(config.queueName, config.redisUrl, config.redisSocketTimeoutMs);
+    const queue = createCallbackQueue(config.queueName, config.redis, config.redisSocketTimeoutMs);
     lifecycle.add('queue', () => queue.close());
     queue.on('error', (err) => logger.error({ err }, 'queue connection error'));
     await waitForServices(db, queue, logger, startup.signal);
@@ -114,7 +115,7 @@ export async function startDaemon(
   }
 
   logger.info(
-    { role, queue: config.queueName, concurrency: config.workerConcurrency, maxQueuedJobs: config.maxQueuedJobs },
+    { role, queue: config.queueName, redis: describeRedis(config.redis), concurrency: config.workerConcurrency, maxQueuedJobs: config.maxQueuedJobs },
     'order-callbacks running',
   );
   return { logger, opsPort, shutdownDeadlineMs: shutdownDeadlineMs(config.shutdownGraceMs), stop: () => lifecycle.stop(), abortInFlight: () => worker?.abortInFlight() };

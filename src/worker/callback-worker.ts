@@ -5,12 +5,13 @@ import { deliverOrder } from '../delivery/deliver-order';
 import { createHttpClient } from '../delivery/http-client';
 import { SigningKeys } from '../delivery/signing-keys';
 import { PartnerRateLimit } from '../delivery/partner-rate-limit';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { PartnerGate } from '../partners/partner-gate';
 import { batchedOrderWrites } from './batched-order-writes';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
-import { redisConnection, type CallbackJobData } from '../queue/callback-queue';
+import { queueRedisOptions, type CallbackJobData } from '../queue/callback-queue';
+import { bullConnection, queuePrefix } from '../queue/redis-topology';
 import type { Watchdog } from '../watchdog';
 
 export interface CallbackWorker {
@@ -45,7 +46,7 @@ export function startCallbackWorker(deps: {
   /** Partner protection (PartnerProtection.gate). */
   partners: PartnerGate;
   /** For the rate limits of PARTNER_RATE_LIMITS: a connection whose commands never wait long. */
-  redis: Redis;
+  redis: Redis | Cluster;
   /** Watches the statement batches every attempt waits on. */
   watchdog?: Watchdog;
 }): CallbackWorker {
@@ -57,6 +58,7 @@ export function startCallbackWorker(deps: {
   const rateLimit = config.partnerRateLimits.size > 0 ? new PartnerRateLimit(deps.redis, `order-callbacks:${config.queueName}`, config.partnerRateLimits) : undefined;
   const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, partners: deps.partners, rateLimit, observe: metrics?.observeAttempt };
 
+  const { connection, owned } = bullConnection(config.redis, queueRedisOptions(config.redisSocketTimeoutMs));
   const worker = new Worker<CallbackJobData>(
     config.queueName,
     async (job) => {
@@ -65,7 +67,8 @@ export function startCallbackWorker(deps: {
       return result;
     },
     {
-      connection: redisConnection(config.redisUrl, config.redisSocketTimeoutMs),
+      connection,
+      prefix: queuePrefix(config.redis, config.queueName),
       name: deps.workerId,
       concurrency: config.workerConcurrency,
       // The lock guards only Redis state and may lapse (a blocked event loop); the claim in Postgres
@@ -95,7 +98,10 @@ export function startCallbackWorker(deps: {
     }, config.shutdownGraceMs);
     // Closing stops fetching at once (a pause alone lets a fetch already waiting take one more job) and
     // waits for the jobs in flight, which go on; stop() waits for it.
-    closing = worker.close().catch((err) => logger.warn({ err }, 'closing the queue worker failed'));
+    closing = worker
+      .close()
+      .catch((err) => logger.warn({ err }, 'closing the queue worker failed'))
+      .finally(() => owned?.disconnect());
   };
   return {
     abortInFlight: () => shutdown.abort(),
