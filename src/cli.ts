@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import type { Queue } from 'bullmq';
 import { Command } from 'commander';
 import { resolveActor } from './admin/actor';
 import { formatInspection, inspectOrder } from './admin/inspect';
@@ -20,7 +19,7 @@ import { connectRedis } from './queue/redis-topology';
 import { RedisPartnerDirectory } from './partners/partner-directory';
 import { RedisPartnerStore } from './partners/redis-partner-store';
 import { storeTimings } from './partners/partner-store';
-import { createCallbackQueue, type CallbackJobData } from './queue/callback-queue';
+import { CallbackQueues } from './queue/shards';
 
 /** Argument parsing only: one function per command, each of which lives in its own module. */
 const program = new Command()
@@ -213,11 +212,11 @@ const ADMIN_REDIS_TIMEOUT_MS = 5000;
 
 /** Opens what an admin command needs (the queue and Redis only if asked for) and closes it all afterwards. */
 async function withConnections(
-  run: (resources: { config: Readonly<Config>; db: Db; queue: () => Queue<CallbackJobData>; partnerAdmin: () => PartnerAdminDeps }) => Promise<void>,
+  run: (resources: { config: Readonly<Config>; db: Db; queue: () => CallbackQueues; partnerAdmin: () => PartnerAdminDeps }) => Promise<void>,
 ): Promise<void> {
   const config = loadConfig();
   const db = createDb(config.databaseUrl, 2);
-  let queue: Queue<CallbackJobData> | undefined;
+  let queue: CallbackQueues | undefined;
   let redis: Redis | Cluster | undefined;
   const partnerAdmin = (): PartnerAdminDeps => {
     redis ??= connectRedis(config.redis, { maxRetriesPerRequest: 1, commandTimeout: ADMIN_REDIS_TIMEOUT_MS });
@@ -231,7 +230,7 @@ async function withConnections(
     };
   };
   try {
-    await run({ config, db, queue: () => (queue ??= createCallbackQueue(config.queueName, config.redis)), partnerAdmin });
+    await run({ config, db, queue: () => (queue ??= CallbackQueues.open(config)), partnerAdmin });
   } finally {
     redis?.disconnect();
     await Promise.allSettled([db.destroy(), queue?.close()]);

@@ -66,6 +66,8 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,100}$/, { message: 'must be 1-100 letters, digits, _ . or -' })
     .default('order-callbacks'),
+  // Queues the orders are spread over (by id mod QUEUE_SHARDS), each with its own producer lease.
+  QUEUE_SHARDS: integer(1, 64).default(1),
   CALLBACK_SECRET: webhookSecret.optional(),
   WORKER_CONCURRENCY: integer(1, 1000).default(200),
   POLL_INTERVAL_MS: integer(10, 3_600_000).default(1000),
@@ -133,6 +135,8 @@ export interface Config {
   /** Where Redis is: one server, a cluster, or a primary found through Sentinel. */
   redis: RedisTopology;
   queueName: string;
+  /** Queues (and producer leases) the orders are spread over: shard = id mod queueShards. */
+  queueShards: number;
   /** Signing key: the base64-decoded part of CALLBACK_SECRET. Absent for commands that never sign. */
   signingKey?: Buffer;
   workerConcurrency: number;
@@ -273,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     redisUrl: v.REDIS_URL,
     redis,
     queueName: v.QUEUE_NAME,
+    queueShards: v.QUEUE_SHARDS,
     signingKey: v.CALLBACK_SECRET ? keyOfSecret(v.CALLBACK_SECRET) : undefined,
     workerConcurrency: v.WORKER_CONCURRENCY,
     pollIntervalMs: v.POLL_INTERVAL_MS,

@@ -8,7 +8,7 @@ import { Metrics } from './observability/metrics';
 import { startOpsServer } from './observability/ops-server';
 import { startPartnerProtection } from './partners/partner-protection';
 import { startProducer } from './producer/producer';
-import { createCallbackQueue } from './queue/callback-queue';
+import { CallbackQueues } from './queue/shards';
 import { describeRedis } from './queue/redis-topology';
 import { HAND_BACK_MS, shutdownDeadlineMs } from './shutdown-budget';
 import { waitForServices } from './wait-for-services';
@@ -56,10 +56,10 @@ export async function startDaemon(
     const bounds = sessionBounds(config.databaseStatementTimeoutMs, logger);
     const db = createDb(config.databaseUrl, config.databasePoolMax, bounds);
     lifecycle.add('postgres pool', () => db.destroy());
-    const queue = createCallbackQueue(config.queueName, config.redis, config.redisSocketTimeoutMs);
-    lifecycle.add('queue', () => queue.close());
-    queue.on('error', (err) => logger.error({ err }, 'queue connection error'));
-    await waitForServices(db, queue, logger, startup.signal);
+    const queues = CallbackQueues.open(config, config.redisSocketTimeoutMs);
+    lifecycle.add('queue', () => queues.close());
+    queues.on('error', (err) => logger.error({ err }, 'queue connection error'));
+    await waitForServices(db, queues, logger, startup.signal);
 
     for (const deprecation of config.deprecations) logger.warn(deprecation);
     const watchdog = new Watchdog(watchdogBoundMs(config.databaseStatementTimeoutMs));
@@ -67,7 +67,7 @@ export async function startDaemon(
     lifecycle.add('watchdog', () => clearInterval(watching));
     const partners = startPartnerProtection({ config, logger, workerId, withGate: role !== 'producer' });
     lifecycle.add('partner protection', () => partners.close());
-    const metrics = config.metrics ? new Metrics({ db, queue, partners: partners.directory, partnerRules: config.partnerRules, partnersTopK: config.partnerMetricsTopK }) : undefined;
+    const metrics = config.metrics ? new Metrics({ db, queue: queues, partners: partners.directory, partnerRules: config.partnerRules, partnersTopK: config.partnerMetricsTopK }) : undefined;
     partners.gate?.observe(metrics?.partnerObserver);
     // Released in reverse: on a signal, fetching stops first, then the producer, then the callbacks in
     // flight get the rest of the grace period and hand back what is left; the ops server answers
@@ -84,7 +84,7 @@ export async function startDaemon(
             assertAnswering(bounds.silence.overdueCount());
             await db.raw('SELECT 1');
           },
-          redis: () => queue.getJobCounts('waiting'),
+          redis: () => queues.getJobCounts('waiting'),
           ...(role !== 'producer' ? { worker: async () => assertRunning(worker?.isRunning() ?? false) } : {}),
           progress: async () => assertMoving(watchdog),
         },
@@ -104,7 +104,7 @@ export async function startDaemon(
       lifecycle.add('worker', () => started.stop(), config.shutdownGraceMs + HAND_BACK_MS);
     }
     if (role !== 'worker') {
-      const producer = await startProducer({ db, queue, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get(), holder: workerId, sessionBounds: bounds });
+      const producer = await startProducer({ db, queues, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get(), holder: workerId, sessionBounds: bounds });
       lifecycle.add('producer', () => producer.stop());
     }
     const fetching = worker;
@@ -115,7 +115,7 @@ export async function startDaemon(
   }
 
   logger.info(
-    { role, queue: config.queueName, redis: describeRedis(config.redis), concurrency: config.workerConcurrency, maxQueuedJobs: config.maxQueuedJobs },
+    { role, queue: config.queueName, shards: config.queueShards, redis: describeRedis(config.redis), concurrency: config.workerConcurrency, maxQueuedJobs: config.maxQueuedJobs },
     'order-callbacks running',
   );
   return { logger, opsPort, shutdownDeadlineMs: shutdownDeadlineMs(config.shutdownGraceMs), stop: () => lifecycle.stop(), abortInFlight: () => worker?.abortInFlight() };

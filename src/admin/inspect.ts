@@ -1,10 +1,9 @@
-import type { Queue } from 'bullmq';
 import type { Db } from '../db/connection';
 import { findOrder, type OrderRecord } from '../db/find-order';
 import { listAttempts, type AttemptRecord } from '../db/list-attempts';
 import { UserError } from '../errors/user-error';
 import { redactUrl } from '../observability/redact-url';
-import { jobIdFor, type CallbackJobData } from '../queue/callback-queue';
+import type { CallbackQueues } from '../queue/shards';
 import { parseOrderId } from './parse-options';
 
 export interface Inspection {
@@ -21,12 +20,12 @@ const TEXT_WIDTH = 160;
 
 const STATUS_NAMES: Record<number, string> = { 5: 'ready', 6: 'delivered', 7: 'failed' };
 
-export async function inspectOrder(db: Db, queue: Queue<CallbackJobData>, orderIdInput: string): Promise<Inspection> {
+export async function inspectOrder(db: Db, queues: Pick<CallbackQueues, 'getJobState'>, orderIdInput: string): Promise<Inspection> {
   // Canonical ("007" is 7): the job id is derived from the text, and must be the producer's.
   const orderId = parseOrderId(orderIdInput);
   const order = await findOrder(db, orderId);
   if (!order) throw new UserError(`no order with id ${orderId}`);
-  const [attempts, state] = await Promise.all([listAttempts(db, orderId), queue.getJobState(jobIdFor(orderId))]);
+  const [attempts, state] = await Promise.all([listAttempts(db, orderId), queues.getJobState(orderId)]);
   return {
     order: {
       ...order,

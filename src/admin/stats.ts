@@ -1,10 +1,9 @@
-import type { Queue } from 'bullmq';
 import type { Db } from '../db/connection';
 import { countLastAttemptsDue, countOrders, type OrderCounts } from '../db/count-orders';
 import { countRecentOutcomes, type RecentOutcomes } from '../db/count-recent-outcomes';
 import { findRetryingHosts, type RetryingHost } from '../db/find-retrying-hosts';
 import { findTopFailingHosts, type FailingHost } from '../db/find-top-failing-hosts';
-import type { CallbackJobData } from '../queue/callback-queue';
+import type { JobCounter } from '../queue/shards';
 
 export interface Stats {
   orders: Omit<OrderCounts, 'oldestReadyAgeSeconds'>;
@@ -23,7 +22,7 @@ export interface Stats {
 /** How far back `stats --minutes` may look (a year): keeps Postgres' interval arithmetic in range. */
 export const MAX_STATS_MINUTES = 525_600;
 
-export async function collectStats(db: Db, queue: Queue<CallbackJobData>, maxAttempts: number, windowMinutes = 15): Promise<Stats> {
+export async function collectStats(db: Db, queue: JobCounter, maxAttempts: number, windowMinutes = 15): Promise<Stats> {
   const [{ oldestReadyAgeSeconds, ...orders }, lastAttemptWithinHour, recent, jobs, topFailingHosts, retryingHosts] = await Promise.all([
     countOrders(db),
     countLastAttemptsDue(db, maxAttempts, 60),

@@ -1,8 +1,7 @@
-import type { Queue } from 'bullmq';
+import type { JobCounter } from '../queue/shards';
 import { Gauge, type Registry } from 'prom-client';
 import type { Db } from '../db/connection';
 import { countOrders, type OrderCounts } from '../db/count-orders';
-import type { CallbackJobData } from '../queue/callback-queue';
 import { withTimeout } from '../with-timeout';
 import { cachedFor } from './cached';
 
@@ -26,7 +25,7 @@ const ORDER_STATUSES = ['ready', 'delivered', 'failed', 'other'] as const;
  * from Postgres. When a source does not answer, its series are dropped (never left stale or shown
  * as 0, which would read as "nothing waiting") and order_callbacks_scrape_source_up says which.
  */
-export function registerScrapeGauges(registry: Registry, sources: { db: Db; queue: Queue<CallbackJobData> }): void {
+export function registerScrapeGauges(registry: Registry, sources: { db: Db; queue: JobCounter }): void {
   const registers = [registry];
   const orderCounts: () => Promise<OrderCounts> = cachedFor(ORDER_COUNTS_TTL_MS, () =>
     withTimeout(countOrders(sources.db), SOURCE_TIMEOUT_MS, 'postgres did not answer'),

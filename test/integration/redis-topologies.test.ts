@@ -58,11 +58,11 @@ function expectAlive(daemons: ChildDaemon[]): void {
   for (const daemon of daemons) expect(daemon.child.exitCode).toBeNull();
 }
 
-it('on a Redis Cluster of 3 primaries, 3 replicas deliver every order, one of them killed with SIGKILL mid-run, with partner rate limits on', async () => {
+it('on a Redis Cluster of 3 primaries with 6 shards, 3 replicas deliver every order, one of them killed with SIGKILL mid-run, with partner rate limits on', async () => {
   cluster = await LocalRedisCluster.start(3);
   receiver = await new Receiver(() => ({ status: 200, delayMs: 20 })).start();
   // The rate limit runs its script on the cluster; high enough not to slow the test.
-  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_CLUSTER_NODES: cluster.seeds, PARTNER_RATE_LIMITS: '127.0.0.1=5000' };
+  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_CLUSTER_NODES: cluster.seeds, QUEUE_SHARDS: '6', PARTNER_RATE_LIMITS: '127.0.0.1=5000' };
   const replicas = [await spawnDaemon('start', env), await spawnDaemon('start', env), await spawnDaemon('start', env)];
   await insertOrders(database.db, ids(1, 600), receiver.url());
   await waitFor('a quarter delivered', async () => (await delivered()) >= 150);
@@ -78,13 +78,19 @@ it('on a Redis Cluster of 3 primaries, 3 replicas deliver every order, one of th
   expect([...counts.values()].filter((n) => n > 1).length).toBeLessThanOrEqual(20);
   expectAlive(replicas.slice(1));
 
-  // Every key of the queue lives on the primary that holds its hash tag, the partner state too.
-  const owner = await cluster.ownerOf(`{${queueName}}`);
-  const queueKeys = await cluster.keysByNode(`bull:{${queueName}}:*`);
-  expect(queueKeys.get(owner.port)).toBeGreaterThan(0);
-  expect([...queueKeys].filter(([port, n]) => port !== owner.port && n > 0)).toEqual([]);
-  const partnerKeys = await cluster.keysByNode(`oc:{${queueName}}:*`);
-  expect([...partnerKeys].filter(([port, n]) => port !== owner.port && n > 0)).toEqual([]);
+  // Each shard's keys live on the primary that holds its hash tag, and the shards spread over the primaries.
+  const owners = new Set<number>();
+  for (let shard = 0; shard < 6; shard++) {
+    const name = shard === 0 ? queueName : `${queueName}#${shard}`;
+    const owner = await cluster.ownerOf(`{${name}}`);
+    const keys = await cluster.keysByNode(`bull:{${name}}:*`);
+    expect(keys.get(owner.port)).toBeGreaterThan(0);
+    expect([...keys].filter(([port, n]) => port !== owner.port && n > 0)).toEqual([]);
+    owners.add(owner.port);
+  }
+  expect(owners.size).toBeGreaterThanOrEqual(2);
+  // Every shard was fed and worked: orders of each residue were delivered (ids 1-600 cover them all).
+  expect(Number((await database.db.raw('SELECT count(DISTINCT mod(id, 6)) AS n FROM orders WHERE status = 6')).rows[0].n)).toBe(6);
 });
 
 it('on a Redis Cluster, the primary holding the queue restarted empty mid-run: every order still ends 6, none delivered twice', async () => {
