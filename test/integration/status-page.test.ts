@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -10,15 +9,17 @@ import { Redis } from 'ioredis';
 import type { PartnerState } from '../../src/partners/partner-circuit';
 import { RedisPartnerDirectory } from '../../src/partners/partner-directory';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// The same search as `npm test`'s set-up, which installs Chromium when it finds none.
+const { findChromium, CHROMIUM_NAMES } = require('../../scripts/lib/test-tools');
+const CHROMIUM: string | undefined = findChromium(process.env);
 
 let database: TestDatabase;
 let queueName: string;
 let browser: Browser;
 
 beforeAll(async () => {
-  // A missing browser is a failure, never a skip: .ci/run installs Debian's chromium.
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
+  // A missing browser is a failure, never a skip.
+  if (!CHROMIUM) throw new Error(`no Chromium at CHROMIUM_PATH or on PATH (${CHROMIUM_NAMES.join(', ')}): \`npm test\` installs Debian's chromium, or says what to install`);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],

@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// The first step of `npm test`: makes sure everything the suite needs is here before it runs, so a
+// fresh machine fails once, up front, with what to do, instead of file by file.
+//
+//   1. Chromium, libfaketime and redis-server are found; missing ones are installed from Debian's
+//      packages when we are root with apt-get, else it stops naming what to install and how. First,
+//      because a Redis that is down is started with that redis-server when there is no Docker.
+//   2. Postgres at TEST_POSTGRES_URL and Redis at TEST_REDIS_URL answer (started as `npm run demo`
+//      starts them when they are local and down), and the Postgres role may create databases.
+//
+// Exit 0 when all is there, 1 with one message otherwise. Nothing is ever skipped instead.
+'use strict';
+
+const { spawnSync } = require('node:child_process');
+const { Client } = require('pg');
+const { ensureServices, postgresService, redisService, hasCommand } = require('./lib/services');
+const { TOOLS, planTools } = require('./lib/test-tools');
+
+// The test helpers' defaults (test/helpers/database.ts, queue.ts).
+const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`\nnpm test cannot run yet: ${err.message}`);
+    process.exit(1);
+  },
+);
+
+async function main() {
+  const found = ensureTools();
+  await ensureServices([postgresService(POSTGRES_URL, 'TEST_POSTGRES_URL'), redisService(REDIS_URL, 'TEST_REDIS_URL')], 'npm test');
+  await checkCreateDatabase();
+  console.log(`npm test: postgres and redis answer; ${TOOLS.map((tool) => `${tool.name} ${found[tool.name]}`).join(', ')}`);
+}
+
+/** Every test file makes a database of its own: the role must be allowed to. */
+async function checkCreateDatabase() {
+  const client = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5000 });
+  client.on('error', () => {}); // reported through the query's rejection
+  try {
+    await client.connect();
+    const { rows } = await client.query('SELECT current_user AS role, rolsuper OR rolcreatedb AS may FROM pg_roles WHERE rolname = current_user');
+    if (!rows[0]?.may) {
+      throw new Error(
+        `the Postgres role ${rows[0]?.role} may not create databases, and each test file creates one. ` +
+          'Set TEST_POSTGRES_URL to a role that may (postgres://user:password@host:5432/postgres), or ALTER ROLE ... CREATEDB.',
+      );
+    }
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Each tool's path, after installing the missing ones when the plan says so; throws when it says stop. */
+function ensureTools() {
+  const missing = () => TOOLS.filter((tool) => !tool.find(process.env));
+  const plan = planTools(missing(), { root: process.getuid?.() === 0, apt: hasCommand('apt-get'), chromiumPathSet: Boolean(process.env.CHROMIUM_PATH) });
+  if (plan.state === 'stop') throw new Error(plan.message);
+  if (plan.state === 'install') {
+    console.log(`npm test: installing Debian's ${plan.packages.join(', ')} with apt-get (the tests use them; nothing is skipped)`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    aptGet(['update', '-qq'], env);
+    aptGet(['install', '-y', '-qq', ...plan.packages], env);
+    const still = missing();
+    if (still.length > 0) {
+      throw new Error(`apt-get installed ${plan.packages.join(' ')}, yet ${still.map((tool) => tool.name).join(', ')} cannot be found: install ${still.map((tool) => tool.elsewhere).join('; ')}`);
+    }
+  }
+  return Object.fromEntries(TOOLS.map((tool) => [tool.name, tool.find(process.env)]));
+}
+
+function aptGet(args, env) {
+  const result = spawnSync('apt-get', args, { stdio: 'inherit', env });
+  if (result.error || result.status !== 0) {
+    throw new Error(`\`apt-get ${args.join(' ')}\` failed (${result.error?.message ?? `exit ${result.status ?? result.signal}`}); install the packages by hand`);
+  }
+}
