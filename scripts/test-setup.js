@@ -59,7 +59,7 @@ function ensureTools() {
   const plan = planTools(missing(), { root: process.getuid?.() === 0, apt: hasCommand('apt-get'), chromiumPathSet: Boolean(process.env.CHROMIUM_PATH) });
   if (plan.state === 'stop') throw new Error(plan.message);
   if (plan.state === 'install') {
-    console.log(`npm test: installing Debian's ${plan.packages.join(', ')} with apt-get (the tests use them; nothing is skipped)`);
+    console.log(`npm test: not found here, so installing Debian's ${plan.packages.join(' ')} with apt-get`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     aptGet(['update', '-qq'], env);
     aptGet(['install', '-y', '-qq', ...plan.packages], env);

@@ -81,10 +81,10 @@ function planTools(missing, { root, apt, chromiumPathSet = false }) {
 
   const lines = missing.map((tool) => `  - ${tool.name}, for ${tool.neededBy}`);
   let how;
-  if (wrongChromiumPath) how = 'CHROMIUM_PATH names no executable: point it at a Chromium or Chrome binary, or unset it';
-  else if (apt) how = `install them with: sudo apt-get install ${packages.join(' ')}`;
-  else how = `install them:\n${missing.map((tool) => `  - ${tool.elsewhere}`).join('\n')}`;
-  return { state: 'stop', message: `npm test needs what is not on this machine:\n${lines.join('\n')}\n${how}` };
+  if (wrongChromiumPath) how = 'CHROMIUM_PATH names no executable: point it at a Chromium or Chrome binary, or unset it.';
+  else if (apt) how = `Install with: sudo apt-get install ${packages.join(' ')}`;
+  else how = `Install:\n${missing.map((tool) => `  - ${tool.elsewhere}`).join('\n')}`;
+  return { state: 'stop', message: `not on this machine:\n${lines.join('\n')}\n${how}` };
 }
 
 function isExecutable(file) {
