@@ -21,6 +21,7 @@ const TOOLS = [
     name: 'Chromium',
     neededBy: 'the status page test (a real headless browser)',
     debianPackage: 'chromium',
+    variable: 'CHROMIUM_PATH',
     elsewhere: `Chromium or Google Chrome, as one of ${CHROMIUM_NAMES.join(', ')} on PATH or at CHROMIUM_PATH`,
     find: findChromium,
   },
@@ -38,12 +39,28 @@ const TOOLS = [
     elsewhere: 'Redis 7, with its redis-server binary on PATH',
     find: (env = process.env, exists = isExecutable) => onPath(['redis-server'], env, exists),
   },
+  {
+    name: 'promtool',
+    neededBy: "the alert rules' test (Prometheus' own checker)",
+    debianPackage: 'prometheus',
+    variable: 'PROMTOOL_PATH',
+    // It recommends prometheus-node-exporter, a server the tests have no use for.
+    withoutRecommends: true,
+    elsewhere: 'promtool (it comes with Prometheus: https://prometheus.io/download/), on PATH or at PROMTOOL_PATH',
+    find: findPromtool,
+  },
 ];
 
 /** CHROMIUM_PATH when set (and then only it: a wrong value is the user's to fix), else the first Chromium on PATH. */
 function findChromium(env = process.env, exists = isExecutable) {
   if (env.CHROMIUM_PATH) return exists(env.CHROMIUM_PATH) ? env.CHROMIUM_PATH : undefined;
   return onPath(CHROMIUM_NAMES, env, exists);
+}
+
+/** PROMTOOL_PATH when set (and then only it), else promtool on PATH. */
+function findPromtool(env = process.env, exists = isExecutable) {
+  if (env.PROMTOOL_PATH) return exists(env.PROMTOOL_PATH) ? env.PROMTOOL_PATH : undefined;
+  return onPath(['promtool'], env, exists);
 }
 
 function findLibfaketime(_env = process.env, exists = isFile, arch = process.arch) {
@@ -66,22 +83,26 @@ function onPath(names, env, exists) {
  * What to do about the tools, given which are missing (`missing`: the TOOLS entries not found) and
  * what this machine allows:
  *
- *   nothing missing                      → ready
- *   missing, root and apt-get            → install   the Debian packages, one apt-get run
- *   missing, apt-get but not root        → stop      with the sudo apt-get command
- *   missing, no apt-get                  → stop      naming each tool and where the tests look for it
+ *   nothing missing                                  → ready
+ *   missing, root and apt-get                        → install   their Debian packages
+ *   missing, apt-get but not root                    → stop      with the sudo apt-get command
+ *   missing, no apt-get                              → stop      naming each tool and where the tests look
+ *   missing, and its CHROMIUM_PATH or PROMTOOL_PATH
+ *   set (in `variablesSet`) to nothing there         → stop      naming the variable, whatever the machine
  *
- * CHROMIUM_PATH set to nothing is never installed over: it names a browser the user chose.
+ * A variable that names nothing is never installed over: it says which program the user wants.
  */
-function planTools(missing, { root, apt, chromiumPathSet = false }) {
+function planTools(missing, { root, apt, variablesSet = [] }) {
   if (missing.length === 0) return { state: 'ready' };
-  const wrongChromiumPath = chromiumPathSet && missing.some((tool) => tool.name === 'Chromium');
+  const misnamed = missing.filter((tool) => tool.variable && variablesSet.includes(tool.variable));
   const packages = missing.map((tool) => tool.debianPackage);
-  if (root && apt && !wrongChromiumPath) return { state: 'install', packages };
+  if (root && apt && misnamed.length === 0) {
+    return { state: 'install', packages, withoutRecommends: missing.filter((tool) => tool.withoutRecommends).map((tool) => tool.debianPackage) };
+  }
 
   const lines = missing.map((tool) => `  - ${tool.name}, for ${tool.neededBy}`);
   let how;
-  if (wrongChromiumPath) how = 'CHROMIUM_PATH names no executable: point it at a Chromium or Chrome binary, or unset it.';
+  if (misnamed.length > 0) how = misnamed.map((tool) => `${tool.variable} names no executable: point it at ${tool.name}, or unset it.`).join('\n');
   else if (apt) how = `Install with: sudo apt-get install ${packages.join(' ')}`;
   else how = `Install:\n${missing.map((tool) => `  - ${tool.elsewhere}`).join('\n')}`;
   return { state: 'stop', message: `not on this machine:\n${lines.join('\n')}\n${how}` };
@@ -104,4 +125,4 @@ function isFile(file) {
   }
 }
 
-module.exports = { TOOLS, CHROMIUM_NAMES, findChromium, findLibfaketime, planTools };
+module.exports = { TOOLS, CHROMIUM_NAMES, findChromium, findLibfaketime, findPromtool, planTools };

@@ -1,6 +1,6 @@
 // `npm test`'s set-up (scripts/test-setup.js): where it looks for the programs the tests run, and what
 // it does when one is missing. The files "on the machine" are a set; nothing is installed here.
-const { TOOLS, findChromium, findLibfaketime, planTools } = require('../../scripts/lib/test-tools');
+const { TOOLS, findChromium, findLibfaketime, findPromtool, planTools } = require('../../scripts/lib/test-tools');
 
 const machine = (...files: string[]) => (file: string) => files.includes(file);
 const tool = (name: string) => TOOLS.find((t: { name: string }) => t.name === name);
@@ -40,10 +40,21 @@ describe('finding libfaketime', () => {
   });
 });
 
+describe('finding promtool', () => {
+  test('PROMTOOL_PATH when set, and then only it; else promtool on PATH', () => {
+    const PATH = '/usr/local/bin:/usr/bin';
+    expect(findPromtool({ PATH }, machine('/usr/bin/promtool'))).toBe('/usr/bin/promtool');
+    expect(findPromtool({ PATH, PROMTOOL_PATH: '/opt/prometheus/promtool' }, machine('/opt/prometheus/promtool', '/usr/bin/promtool'))).toBe('/opt/prometheus/promtool');
+    expect(findPromtool({ PATH, PROMTOOL_PATH: '/opt/prometheus/promtool' }, machine('/usr/bin/promtool'))).toBeUndefined();
+    expect(findPromtool({ PATH }, machine('/usr/bin/prometheus'))).toBeUndefined();
+  });
+});
+
 describe('what to do about missing tools', () => {
   const chromium = tool('Chromium');
   const faketime = tool('libfaketime');
   const redis = tool('redis-server');
+  const promtool = tool('promtool');
 
   // The table of scripts/lib/test-tools.js planTools(), row by row.
   test.each([
@@ -51,14 +62,20 @@ describe('what to do about missing tools', () => {
     ['missing, root with apt-get: install', [chromium, faketime], { root: true, apt: true }, 'install'],
     ['missing, apt-get but not root: stop', [chromium], { root: false, apt: true }, 'stop'],
     ['missing, root without apt-get: stop', [chromium], { root: true, apt: false }, 'stop'],
-    ['CHROMIUM_PATH names nothing, even as root with apt-get: stop', [chromium], { root: true, apt: true, chromiumPathSet: true }, 'stop'],
-    ['CHROMIUM_PATH set and only faketime missing: install', [faketime], { root: true, apt: true, chromiumPathSet: true }, 'install'],
+    ['CHROMIUM_PATH names nothing, even as root with apt-get: stop', [chromium], { root: true, apt: true, variablesSet: ['CHROMIUM_PATH'] }, 'stop'],
+    ['PROMTOOL_PATH names nothing, even as root with apt-get: stop', [promtool, faketime], { root: true, apt: true, variablesSet: ['PROMTOOL_PATH'] }, 'stop'],
+    ['CHROMIUM_PATH set and only faketime missing: install', [faketime], { root: true, apt: true, variablesSet: ['CHROMIUM_PATH'] }, 'install'],
   ])('%s', (_row, missing, machineFacts, state) => {
     expect(planTools(missing, machineFacts).state).toBe(state);
   });
 
-  test('one apt-get run installs the Debian package of every missing tool', () => {
-    expect(planTools([chromium, faketime, redis], { root: true, apt: true })).toEqual({ state: 'install', packages: ['chromium', 'faketime', 'redis-server'] });
+  test('the Debian package of every missing tool is installed, prometheus (for promtool) without its recommended exporter', () => {
+    expect(planTools([chromium, faketime, redis, promtool], { root: true, apt: true })).toEqual({
+      state: 'install',
+      packages: ['chromium', 'faketime', 'redis-server', 'prometheus'],
+      withoutRecommends: ['prometheus'],
+    });
+    expect(planTools([chromium], { root: true, apt: true })).toEqual({ state: 'install', packages: ['chromium'], withoutRecommends: [] });
   });
 
   test('without root the message is the sudo apt-get command, naming each tool and what needs it', () => {
@@ -76,7 +93,8 @@ describe('what to do about missing tools', () => {
     expect(message).toContain('libfaketime.so.1 under /usr/lib/<multiarch>/faketime');
   });
 
-  test('a CHROMIUM_PATH that names nothing is named as the thing to fix', () => {
-    expect(planTools([chromium], { root: true, apt: true, chromiumPathSet: true }).message).toContain('CHROMIUM_PATH names no executable');
+  test('a CHROMIUM_PATH or PROMTOOL_PATH that names nothing is named as the thing to fix', () => {
+    expect(planTools([chromium], { root: true, apt: true, variablesSet: ['CHROMIUM_PATH'] }).message).toContain('CHROMIUM_PATH names no executable: point it at Chromium, or unset it.');
+    expect(planTools([promtool], { root: false, apt: true, variablesSet: ['PROMTOOL_PATH'] }).message).toContain('PROMTOOL_PATH names no executable: point it at promtool, or unset it.');
   });
 });
