@@ -21,7 +21,7 @@ async function promtool(...args: string[]): Promise<Result> {
     return { code: 0, output: stdout + stderr };
   } catch (err) {
     const failed = err as NodeJS.ErrnoException & { code?: number | string; stdout?: string; stderr?: string };
-    // A missing promtool is a failure, never a skip: .ci/run installs Debian's prometheus package.
+    // A missing promtool is a failure, never a skip: npm test's set-up check installs Debian's prometheus package.
     if (failed.code === 'ENOENT') throw new Error(`no ${PROMTOOL} on PATH: apt-get install prometheus (it provides promtool), or set PROMTOOL_PATH`);
     return { code: typeof failed.code === 'number' ? failed.code : -1, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
   }
