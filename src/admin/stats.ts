@@ -3,7 +3,7 @@ import { countLastAttemptsDue, countOrders, type OrderCounts } from '../db/count
 import { countRecentOutcomes, type RecentOutcomes } from '../db/count-recent-outcomes';
 import { findRetryingHosts, type RetryingHost } from '../db/find-retrying-hosts';
 import { findTopFailingHosts, type FailingHost } from '../db/find-top-failing-hosts';
-import type { JobCounter } from '../queue/shards';
+import { sumJobCounts, type CallbackQueues } from '../queue/shards';
 
 export interface Stats {
   orders: Omit<OrderCounts, 'oldestReadyAgeSeconds'>;
@@ -12,22 +12,39 @@ export interface Stats {
   recent: RecentOutcomes;
   /** Orders at 5 whose last attempt comes within the next hour: they end 7 if it fails too. */
   lastAttemptWithinHour: number;
-  queue: { waiting: number; active: number; delayed: number; prioritized: number };
+  /** Jobs in Redis, all shards together. */
+  queue: QueueDepths;
+  /** Jobs in each shard's queue, by queue name; only with more than one shard (QUEUE_SHARDS). */
+  shards?: Record<string, QueueDepths>;
   /** Hosts of the orders at 7, most first (top 10). */
   topFailingHosts: FailingHost[];
   /** Hosts with the most retried attempts in the same window as `recent` (top 10). */
   retryingHosts: RetryingHost[];
 }
 
+export interface QueueDepths {
+  waiting: number;
+  active: number;
+  delayed: number;
+  prioritized: number;
+}
+
+const depthsOf = (jobs: Record<string, number>): QueueDepths => ({
+  waiting: jobs.waiting ?? 0,
+  active: jobs.active ?? 0,
+  delayed: jobs.delayed ?? 0,
+  prioritized: jobs.prioritized ?? 0,
+});
+
 /** How far back `stats --minutes` may look (a year): keeps Postgres' interval arithmetic in range. */
 export const MAX_STATS_MINUTES = 525_600;
 
-export async function collectStats(db: Db, queue: JobCounter, maxAttempts: number, windowMinutes = 15): Promise<Stats> {
-  const [{ oldestReadyAgeSeconds, ...orders }, lastAttemptWithinHour, recent, jobs, topFailingHosts, retryingHosts] = await Promise.all([
+export async function collectStats(db: Db, queues: Pick<CallbackQueues, 'jobCountsByShard'>, maxAttempts: number, windowMinutes = 15): Promise<Stats> {
+  const [{ oldestReadyAgeSeconds, ...orders }, lastAttemptWithinHour, recent, byShard, topFailingHosts, retryingHosts] = await Promise.all([
     countOrders(db),
     countLastAttemptsDue(db, maxAttempts, 60),
     countRecentOutcomes(db, windowMinutes),
-    queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
+    queues.jobCountsByShard('waiting', 'active', 'delayed', 'prioritized'),
     findTopFailingHosts(db, 10),
     findRetryingHosts(db, windowMinutes, 10),
   ]);
@@ -36,12 +53,8 @@ export async function collectStats(db: Db, queue: JobCounter, maxAttempts: numbe
     oldestReadyAgeSeconds,
     recent,
     lastAttemptWithinHour,
-    queue: {
-      waiting: jobs.waiting ?? 0,
-      active: jobs.active ?? 0,
-      delayed: jobs.delayed ?? 0,
-      prioritized: jobs.prioritized ?? 0,
-    },
+    queue: depthsOf(sumJobCounts([...byShard.values()])),
+    ...(byShard.size > 1 && { shards: Object.fromEntries([...byShard].map(([name, jobs]) => [name, depthsOf(jobs)])) }),
     topFailingHosts,
     retryingHosts,
   };
@@ -62,13 +75,16 @@ export function formatStats(stats: Stats, queueName: string): string {
     `  delivered      ${recent.delivered}`,
     `  retried        ${recent.retried}`,
     `  failed         ${recent.failed}`,
-    `queue ${queueName}`,
+    stats.shards ? `queue ${queueName}, ${Object.keys(stats.shards).length} shards` : `queue ${queueName}`,
     `  waiting        ${queue.waiting}`,
     `  active         ${queue.active}`,
     `  delayed        ${queue.delayed}`,
     `  prioritized    ${queue.prioritized}`,
-    'top failing hosts',
   ];
+  for (const [name, depths] of Object.entries(stats.shards ?? {})) {
+    lines.push(`  ${name}: ${depths.waiting} waiting, ${depths.active} active, ${depths.delayed} delayed, ${depths.prioritized} prioritized`);
+  }
+  lines.push('top failing hosts');
   if (stats.topFailingHosts.length === 0) lines.push('  -');
   for (const { host, failures, gone } of stats.topFailingHosts) {
     lines.push(`  ${String(failures).padStart(6)}  ${host}${gone ? '  (answers 410 Gone: the endpoint was removed)' : ''}`);

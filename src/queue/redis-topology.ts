@@ -107,12 +107,8 @@ function sentinelOptions(topology: Extract<RedisTopology, { kind: 'sentinel' }>,
   };
 }
 
-/**
- * ioredis Cluster options. `bounded`: the client's commands must fail fast rather than wait: a cluster
- * that is not ready (a failover, a resharding) refuses them at once instead of queuing them, because
- * a command queued by the cluster client waits outside each node's commandTimeout.
- */
-function clusterOptions(topology: Extract<RedisTopology, { kind: 'cluster' }>, options: RedisOptions, bounded: boolean): ClusterOptions {
+/** ioredis Cluster options: the nodes get `options`, with REDIS_URL's credentials and TLS. */
+function clusterOptions(topology: Extract<RedisTopology, { kind: 'cluster' }>, options: RedisOptions): ClusterOptions {
   const { auth } = topology;
   const { retryStrategy, ...nodeOptions } = options;
   return {
@@ -123,7 +119,6 @@ function clusterOptions(topology: Extract<RedisTopology, { kind: 'cluster' }>, o
       ...(auth.tls ? { tls: {} } : {}),
     },
     clusterRetryStrategy: retryStrategy ?? ((times: number) => Math.min(100 * 2 ** times, 2000)),
-    enableOfflineQueue: !bounded,
     // Keys are read and written on primaries only: a replica may lag, and BullMQ's scripts write.
     scaleReads: 'master',
     slotsRefreshTimeout: 2000,
@@ -142,9 +137,26 @@ export function connectRedis(topology: RedisTopology, options: RedisOptions): Re
       return new Redis(topology.url, options);
     case 'sentinel':
       return new Redis(sentinelOptions(topology, options));
-    case 'cluster':
-      return new Cluster(topology.nodes.map(({ host, port }) => ({ host, port })), clusterOptions(topology, options, options.commandTimeout !== undefined));
+    case 'cluster': {
+      const cluster = new Cluster(topology.nodes.map(({ host, port }) => ({ host, port })), clusterOptions(topology, options));
+      return options.commandTimeout === undefined ? cluster : boundCommands(cluster, options.commandTimeout);
+    }
   }
+}
+
+/**
+ * A cluster client applies each node's commandTimeout only once a command reaches a node: one queued
+ * while the cluster is not ready (connecting, a failover, a slot refresh) would wait without bound. Its
+ * timer starts here instead, when the command is sent to the cluster (a command's timer is set once;
+ * the node's later one is a no-op).
+ */
+function boundCommands(cluster: Cluster, timeoutMs: number): Cluster {
+  const send = cluster.sendCommand.bind(cluster);
+  cluster.sendCommand = ((command, ...rest) => {
+    command.setTimeout(timeoutMs);
+    return send(command, ...rest);
+  }) as Cluster['sendCommand'];
+  return cluster;
 }
 
 /**

@@ -21,6 +21,13 @@ export function perShard(total: number, shards: number): number {
   return Math.max(1, Math.ceil(total / shards));
 }
 
+/** Job counts by state, added up over several queues. */
+export function sumJobCounts(each: Record<string, number>[]): Record<string, number> {
+  const total: Record<string, number> = {};
+  for (const counts of each) for (const [state, n] of Object.entries(counts)) total[state] = (total[state] ?? 0) + n;
+  return total;
+}
+
 /** What reads queue depths (metrics, the start-up check) needs: one queue, or all shards summed. */
 export interface JobCounter {
   getJobCounts(...states: JobType[]): Promise<Record<string, number>>;
@@ -48,10 +55,7 @@ export class CallbackQueues implements JobCounter {
 
   /** Job counts summed over every shard, by state. */
   async getJobCounts(...states: JobType[]): Promise<Record<string, number>> {
-    const each = await Promise.all(this.shards.map((queue) => queue.getJobCounts(...states)));
-    const total: Record<string, number> = {};
-    for (const counts of each) for (const [state, n] of Object.entries(counts)) total[state] = (total[state] ?? 0) + n;
-    return total;
+    return sumJobCounts(await Promise.all(this.shards.map((queue) => queue.getJobCounts(...states))));
   }
 
   /** Job counts of each shard, by queue name. */

@@ -1,9 +1,12 @@
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
-import { spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
+import { runCli } from '../helpers/cli';
+import { spawnDaemon, stopAllDaemons, TEST_SECRET, type ChildDaemon } from '../helpers/daemons';
 import { uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { LocalRedisCluster, LocalSentinelSet, redisCommand } from '../helpers/redis-topologies';
-import { waitFor } from '../helpers/wait-for';
+import { sleep, waitFor } from '../helpers/wait-for';
+import { freePort } from '../helpers/free-port';
+import { connectRedis } from '../../src/queue/redis-topology';
 
 // Short claims and leases so that recovery happens within the test's patience.
 const FAST_RECOVERY = {
@@ -129,4 +132,48 @@ it('Sentinel: a failover in the middle of a run loses nothing, and the daemons c
   expectEachDeliveredOnce(700);
   expectAlive(replicas);
   expect(await redisCommand(newPrimary, 'EXISTS', `bull:${queueName}:order-callbacks:marker`)).toBe(1);
+});
+
+it('on a Redis Cluster with 4 shards, stats, inspect, partners and requeue see every shard', async () => {
+  cluster = await LocalRedisCluster.start(3);
+  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_CLUSTER_NODES: cluster.seeds, QUEUE_SHARDS: '4', CALLBACK_SECRET: TEST_SECRET };
+  // A producer and no worker: the jobs stay in their shards' queues.
+  const producer = await spawnDaemon('producer', env);
+  await insertOrders(database.db, ids(1, 40), 'http://127.0.0.1:9/callback');
+  await waitFor('every order queued', async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE lease_until > now()')).rows[0].n) === 40);
+
+  const stats = await runCli(['stats', '--json'], env);
+  expect(stats.code).toBe(0);
+  const parsed = JSON.parse(stats.stdout);
+  expect(parsed.queue.waiting).toBe(40);
+  expect(Object.values(parsed.shards).map((depths) => (depths as { waiting: number }).waiting)).toEqual([10, 10, 10, 10]);
+  expect(Object.keys(parsed.shards)).toEqual([queueName, `${queueName}#1`, `${queueName}#2`, `${queueName}#3`]);
+
+  const inspect = await runCli(['inspect', '7', '--json'], env);
+  expect(inspect.code).toBe(0);
+  expect(JSON.parse(inspect.stdout).job).toBe('waiting');
+
+  const pause = await runCli(['partners', 'pause', 'http://127.0.0.1:9', '--json', '--actor', 'test'], env);
+  expect({ code: pause.code, stderr: pause.stderr }).toEqual({ code: 0, stderr: '' });
+  const partners = await runCli(['partners', '--json'], env);
+  expect(partners.code).toBe(0);
+  expect(partners.stdout).toContain('http://127.0.0.1:9');
+
+  await database.db('orders').where({ id: 3 }).update({ status: 7 });
+  const requeue = await runCli(['requeue', '--id', '3', '--actor', 'test'], env);
+  expect(requeue.code).toBe(0);
+  expect((await database.db('orders').where({ id: 3 }).first()).status).toBe(5);
+  expect(producer.child.exitCode).toBeNull();
+});
+
+it('a bounded cluster client gives up on a command at its timeout while no node answers, instead of queuing it for ever', async () => {
+  const nowhere = await freePort();
+  const redis = connectRedis({ kind: 'cluster', nodes: [{ host: '127.0.0.1', port: nowhere }], auth: { db: 0, tls: false } }, { commandTimeout: 500, maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  try {
+    const outcome = await Promise.race([redis.get('x').then(() => 'answered', (err: Error) => err.message), sleep(5000).then(() => 'still waiting')]);
+    expect(outcome).toBe('Command timed out');
+  } finally {
+    redis.disconnect();
+  }
 });
