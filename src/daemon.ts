@@ -5,6 +5,7 @@ import { createDb, sessionBounds } from './db/connection';
 import { Lifecycle } from './lifecycle';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
+import { startOrderGaugesRefresh } from './observability/refresh-order-gauges';
 import { startOpsServer } from './observability/ops-server';
 import { startPartnerProtection } from './partners/partner-protection';
 import { startProducer } from './producer/producer';
@@ -69,6 +70,11 @@ export async function startDaemon(
     lifecycle.add('partner protection', () => partners.close());
     const metrics = config.metrics ? new Metrics({ db, queue: queues, partners: partners.directory, partnerRules: config.partnerRules, partnersTopK: config.partnerMetricsTopK }) : undefined;
     partners.gate?.observe(metrics?.partnerObserver);
+    // Every replica offers to do the periodic maintenance; maintenance_turns lets one at a time do it.
+    if (metrics) {
+      const gauges = startOrderGaugesRefresh({ db, holder: workerId, logger });
+      lifecycle.add('order gauges', () => gauges.stop());
+    }
     // Released in reverse: on a signal, fetching stops first, then the producer, then the callbacks in
     // flight get the rest of the grace period and hand back what is left; the ops server answers
     // (/readyz red) until then.

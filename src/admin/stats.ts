@@ -6,12 +6,15 @@ import { findTopFailingHosts, type FailingHost } from '../db/find-top-failing-ho
 import { sumJobCounts, type CallbackQueues } from '../queue/shards';
 
 export interface Stats {
+  /** Ready: exact up to READY_COUNT_CAP; delivered, failed, other: the planner's estimates (count-orders.ts). */
   orders: Omit<OrderCounts, 'oldestReadyAgeSeconds'>;
   /** The number to watch: how long the longest-waiting ready order has waited. */
   oldestReadyAgeSeconds: number | null;
   recent: RecentOutcomes;
   /** Orders at 5 whose last attempt comes within the next hour: they end 7 if it fails too. */
   lastAttemptWithinHour: number;
+  /** More due orders than LAST_ATTEMPTS_SCAN_CAP: lastAttemptWithinHour counts the soonest of them only. */
+  lastAttemptWithinHourAtLeast: boolean;
   /** Jobs in Redis, all shards together. */
   queue: QueueDepths;
   /** Jobs in each shard's queue, by queue name; only with more than one shard (QUEUE_SHARDS). */
@@ -40,7 +43,7 @@ const depthsOf = (jobs: Record<string, number>): QueueDepths => ({
 export const MAX_STATS_MINUTES = 525_600;
 
 export async function collectStats(db: Db, queues: Pick<CallbackQueues, 'jobCountsByShard'>, maxAttempts: number, windowMinutes = 15): Promise<Stats> {
-  const [{ oldestReadyAgeSeconds, ...orders }, lastAttemptWithinHour, recent, byShard, topFailingHosts, retryingHosts] = await Promise.all([
+  const [{ oldestReadyAgeSeconds, oldestReadySince: _, ...orders }, lastAttempts, recent, byShard, topFailingHosts, retryingHosts] = await Promise.all([
     countOrders(db),
     countLastAttemptsDue(db, maxAttempts, 60),
     countRecentOutcomes(db, windowMinutes),
@@ -52,7 +55,8 @@ export async function collectStats(db: Db, queues: Pick<CallbackQueues, 'jobCoun
     orders,
     oldestReadyAgeSeconds,
     recent,
-    lastAttemptWithinHour,
+    lastAttemptWithinHour: lastAttempts.count,
+    lastAttemptWithinHourAtLeast: lastAttempts.atLeast,
     queue: depthsOf(sumJobCounts([...byShard.values()])),
     ...(byShard.size > 1 && { shards: Object.fromEntries([...byShard].map(([name, jobs]) => [name, depthsOf(jobs)])) }),
     topFailingHosts,
@@ -63,14 +67,15 @@ export async function collectStats(db: Db, queues: Pick<CallbackQueues, 'jobCoun
 export function formatStats(stats: Stats, queueName: string): string {
   const { orders, queue, recent } = stats;
   const age = stats.oldestReadyAgeSeconds === null ? '-' : `${stats.oldestReadyAgeSeconds}s`;
+  const estimate = (n: number | null) => (n === null ? '- (not analyzed yet)' : `~${n}`);
   const lines = [
-    'orders',
-    `  ready (5)      ${orders.ready}`,
-    `  delivered (6)  ${orders.delivered}`,
-    `  failed (7)     ${orders.failed}`,
-    `  other          ${orders.other}`,
+    'orders (~: the planner\'s estimate)',
+    `  ready (5)      ${stats.orders.readyAtLeast ? '>= ' : ''}${orders.ready}`,
+    `  delivered (6)  ${estimate(orders.delivered)}`,
+    `  failed (7)     ${estimate(orders.failed)}`,
+    `  other          ${estimate(orders.other)}`,
     `  oldest ready   ${age}`,
-    `  last try < 1h  ${stats.lastAttemptWithinHour}`,
+    `  last try < 1h  ${stats.lastAttemptWithinHourAtLeast ? '>= ' : ''}${stats.lastAttemptWithinHour}`,
     `last ${recent.windowMinutes} minutes`,
     `  delivered      ${recent.delivered}`,
     `  retried        ${recent.retried}`,

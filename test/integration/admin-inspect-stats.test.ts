@@ -38,6 +38,8 @@ beforeEach(async () => {
   await insertOrders(database.db, [17], 'https://partner-a.example/cb', {}, 5);
   await database.db('orders').whereBetween('id', [1, 10]).update({ last_error: 'HTTP 500: upstream down (gave up after 10 attempts)', attempts: 10 });
   await database.db('orders').whereBetween('id', [11, 15]).update({ last_error: 'HTTP 404: no_such_order', attempts: 1 });
+  // stats counts the orders at 6 and 7 from the planner's statistics: exact for a table this small once analyzed.
+  await database.db.raw('ANALYZE orders');
 });
 
 afterEach(async () => {
@@ -144,7 +146,7 @@ describe('stats', () => {
       { host: 'partner-b.example', retries: 1 },
     ]);
     // The keys other tests and tools rely on are still there.
-    expect(stats.orders).toEqual({ ready: 1, delivered: 1, failed: 15, other: 0 });
+    expect(stats.orders).toEqual({ ready: 1, readyAtLeast: false, delivered: 1, failed: 15, other: 0 });
     expect(stats.oldestReadyAgeSeconds).toEqual(expect.any(Number));
     expect(stats.queue).toEqual({ waiting: 0, active: 0, delayed: 0, prioritized: 0 });
 
@@ -161,7 +163,7 @@ describe('stats', () => {
     await database.db.raw("UPDATE orders SET next_attempt_at = now() + interval '30 minutes' WHERE id = 19");
     await database.db.raw("UPDATE orders SET next_attempt_at = now() + interval '2 hours' WHERE id = 20");
     await database.db.raw("UPDATE orders SET lease_until = now() + interval '3 hours' WHERE id = 21");
-    expect((await json('stats')).lastAttemptWithinHour).toBe(2); // 18 (due now) and 19
+    expect(await json('stats')).toMatchObject({ lastAttemptWithinHour: 2, lastAttemptWithinHourAtLeast: false }); // 18 (due now) and 19
     expect((await cli('stats')).stdout).toMatch(/last try < 1h\s+2\n/);
     // Under exponential backoff with 10 attempts, none of them is on its last.
     const exponential = await runCli(['stats', '--json'], { ...env(), MAX_ATTEMPTS: '10' });
