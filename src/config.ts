@@ -104,6 +104,8 @@ const schema = z.object({
     .regex(/^\s*(\*|\d{1,5}(\s*,\s*\d{1,5})*)\s*$/, { message: 'must be * or a comma-separated list of ports' })
     .optional(),
   MAX_PAYLOAD_BYTES: integer(1024, 16 * 1024 * 1024).default(256 * 1024),
+  // 0: delivery_log is kept for ever.
+  DELIVERY_LOG_RETENTION_DAYS: integer(0, 36_500).default(30),
   PARTNER_SECRETS_REFRESH_MS: integer(50, 3_600_000).default(10_000),
   HOST_MAX_IN_FLIGHT: integer(1, 1000).optional(),
   BREAKER_FAILURE_RATE: z.coerce.number().min(0.5).max(1).default(0.9),
@@ -152,6 +154,8 @@ export interface Config {
   destinations: DestinationPolicy;
   /** A callback body larger than this makes the order a bad row (7). */
   maxPayloadBytes: number;
+  /** delivery_log rows older than this many days are deleted, by one replica at a time; 0: never. */
+  deliveryLogRetentionDays: number;
   /** How long a worker's claim or record may wait for others to share its statement (0: not at all). */
   batchLingerMs: number;
   /** How often workers re-read partner_secrets: a rotation takes effect within this time. */
@@ -291,6 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
       allowedPorts: ports as ReadonlySet<number> | undefined,
     }),
     maxPayloadBytes: v.MAX_PAYLOAD_BYTES,
+    deliveryLogRetentionDays: v.DELIVERY_LOG_RETENTION_DAYS,
     batchLingerMs: v.WORKER_BATCH_LINGER_MS,
     partnerSecretsRefreshMs: v.PARTNER_SECRETS_REFRESH_MS,
     partnerRules: Object.freeze({

@@ -4,6 +4,7 @@ import { loadConfig } from './config';
 import { createDb, sessionBounds } from './db/connection';
 import { Lifecycle } from './lifecycle';
 import { createLogger, type Logger } from './observability/logger';
+import { startDeliveryLogRetention } from './maintenance/delivery-log-retention';
 import { Metrics } from './observability/metrics';
 import { startOrderGaugesRefresh } from './observability/refresh-order-gauges';
 import { startOpsServer } from './observability/ops-server';
@@ -71,6 +72,10 @@ export async function startDaemon(
     const metrics = config.metrics ? new Metrics({ db, queue: queues, partners: partners.directory, partnerRules: config.partnerRules, partnersTopK: config.partnerMetricsTopK }) : undefined;
     partners.gate?.observe(metrics?.partnerObserver);
     // Every replica offers to do the periodic maintenance; maintenance_turns lets one at a time do it.
+    if (config.deliveryLogRetentionDays > 0) {
+      const retention = startDeliveryLogRetention({ db, holder: workerId, days: config.deliveryLogRetentionDays, logger });
+      lifecycle.add('delivery log retention', () => retention.stop());
+    }
     if (metrics) {
       const gauges = startOrderGaugesRefresh({ db, holder: workerId, logger });
       lifecycle.add('order gauges', () => gauges.stop());
