@@ -19,7 +19,7 @@ export interface Stats {
   queue: QueueDepths;
   /** Jobs in each shard's queue, by queue name; only with more than one shard (QUEUE_SHARDS). */
   shards?: Record<string, QueueDepths>;
-  /** Hosts of the orders at 7, most first (top 10). */
+  /** Hosts of the orders that ended 7 in the last 24 hours, most first (top 10). */
   topFailingHosts: FailingHost[];
   /** Hosts with the most retried attempts in the same window as `recent` (top 10). */
   retryingHosts: RetryingHost[];
@@ -89,7 +89,7 @@ export function formatStats(stats: Stats, queueName: string): string {
   for (const [name, depths] of Object.entries(stats.shards ?? {})) {
     lines.push(`  ${name}: ${depths.waiting} waiting, ${depths.active} active, ${depths.delayed} delayed, ${depths.prioritized} prioritized`);
   }
-  lines.push('top failing hosts');
+  lines.push('top failing hosts, last 24 hours');
   if (stats.topFailingHosts.length === 0) lines.push('  -');
   for (const { host, failures, gone } of stats.topFailingHosts) {
     lines.push(`  ${String(failures).padStart(6)}  ${host}${gone ? '  (answers 410 Gone: the endpoint was removed)' : ''}`);

@@ -96,11 +96,11 @@ ${renderChart(status.perMinute)}
 <table id="partners"><tr><th>partner</th><th>state</th><th>since</th><th>until</th><th>why</th></tr>
 ${held}
 </table>
-<h2>Recent failures</h2>
+<h2>Recent failures, last 24 hours</h2>
 <table id="failures"><tr><th>order</th><th>failed at</th><th>host</th><th>last error</th></tr>
 ${failures || '<tr><td colspan="4">none</td></tr>'}
 </table>
-<h2>Top failing hosts</h2>
+<h2>Top failing hosts, last 24 hours</h2>
 <table id="hosts"><tr><th>host</th><th>failed orders</th></tr>
 ${hosts || '<tr><td colspan="2">none</td></tr>'}
 </table>

@@ -2,6 +2,8 @@
 // backlog and fixed caps, never by the orders at 6 and 7. Measured as Postgres reports it (rows and
 // buffers read under EXPLAIN (ANALYZE, BUFFERS)), not as a time.
 import { Client } from 'pg';
+import { findRecentFailures } from '../../src/db/find-recent-failures';
+import { findTopFailingHosts } from '../../src/db/find-top-failing-hosts';
 import { countLastAttemptsDue, countOrders, LAST_ATTEMPTS_SCAN_CAP } from '../../src/db/count-orders';
 import { readOrderGauges } from '../../src/db/order-gauges';
 import { refreshOrderGauges } from '../../src/observability/refresh-order-gauges';
@@ -151,6 +153,25 @@ it('a scrape reads one row: the order gauges one replica computed', async () => 
   expect(stored!).toMatchObject({ ready: READY, readyAtLeast: false, oldestReadyAgeSeconds: expect.any(Number) });
 });
 
+it('the failing hosts and recent failures read a day of failed attempts, not the orders at 7', async () => {
+  // A million failed attempts over the last three weeks, 1,000 of them within the day; each ended its
+  // order 7. (With a tenth of that, a scan of the whole log is as cheap, and the planner takes it.)
+  await client.query('ALTER TABLE delivery_log SET UNLOGGED');
+  await client.query(`
+    INSERT INTO delivery_log (order_id, attempt, started_at, duration_ms, outcome, worker)
+    SELECT (g % 199999) * 10 + 3, 8, now() - CASE WHEN g <= 1000 THEN g * interval '1 minute' ELSE interval '1 day' + g * interval '2 seconds' END, 5, 'failed', 'w'
+      FROM generate_series(1, 1000000) g`);
+  await client.query('ANALYZE delivery_log');
+  for (const run of [() => findTopFailingHosts(database.db, 10), () => findRecentFailures(database.db, 20)]) {
+    const costs = await costsOf(run);
+    expect(costs.length).toBe(1);
+    // The day's 1,000 log rows (counted twice when read by bitmap: in the index, then in the table) and
+    // their 1,000 orders by primary key: not the million attempts, nor the 200,000 orders at 7.
+    expect(costs[0].rowsRead).toBeLessThanOrEqual(3 * 1000 + SLACK_ROWS);
+  }
+  expect(await findRecentFailures(database.db, 1)).toEqual([expect.objectContaining({ orderId: '13' })]);
+});
+
 it('the measure catches the queries the gauges ran before: a count by status reads every order', async () => {
   const byStatus = await costOf('SELECT status, count(*) AS n FROM orders GROUP BY status');
   expect(byStatus.rowsRead).toBeGreaterThanOrEqual(ORDERS);
@@ -161,4 +182,8 @@ it('the measure catches the queries the gauges ran before: a count by status rea
     [60, 7],
   );
   expect(allDue.rowsRead).toBeGreaterThan(LAST_ATTEMPTS_SCAN_CAP);
+  const allFailed = await costOf(
+    "SELECT callback_host(callback_url) AS host, count(*) AS n, bool_or(last_error LIKE 'HTTP 410%') AS gone FROM orders WHERE status = 7 GROUP BY 1 ORDER BY n DESC, host LIMIT 10",
+  );
+  expect(allFailed.rowsRead).toBeGreaterThanOrEqual(ORDERS);
 });

@@ -46,6 +46,7 @@ it('the status page shows what the database holds, renders the chart, and does n
   await database.db('delivery_log').insert([
     ...[4, 5, 6, 7].map((id) => ({ order_id: id, attempt: 1, started_at: minuteAgo, duration_ms: 5, http_status: 200, outcome: 'delivered', worker: 'w' })),
     { order_id: 8, attempt: 1, started_at: new Date(), duration_ms: 5, http_status: 400, outcome: 'failed', worker: 'w' },
+    { order_id: 9, attempt: 1, started_at: new Date(), duration_ms: 5, http_status: 404, outcome: 'failed', worker: 'w' },
   ]);
 
   // Orders at 6 and 7 are the planner's estimates: exact for a table this small once analyzed.
