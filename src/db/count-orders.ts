@@ -2,9 +2,9 @@ import type { Db } from './connection';
 import { OrderStatus } from './order-status';
 
 /**
- * Ready orders counted one by one up to this many (an index-only walk of orders_ready_since_idx);
- * past it, the index's size as of its last VACUUM/ANALYZE. Bounds the count's cost when a backlog
- * grows into the millions.
+ * Ready orders counted one by one up to this many (an index-only walk of orders_ready_since_idx, which
+ * visits the table only for pages not marked all-visible, at most as many rows); past it, the index's
+ * size as of its last VACUUM/ANALYZE. Bounds the count's cost when a backlog grows into the millions.
  */
 export const READY_COUNT_CAP = 100_000;
 
