@@ -48,6 +48,7 @@ function keptHistory() {
 const SECTION_SIZES = {
   overhead: ['overhead', 'pairs'],
   realistic: ['realistic', 'pairs'],
+  scaling: ['realistic', 'pairs'],
   ceilings: ['N'],
   peers: ['N', 'warmup'],
   orderCallbacks: ['N', 'warmup'],

@@ -133,7 +133,9 @@ function partnersTable(results) {
 const NAMES = {
   seedLoop: 'peer: seed-loop',
   oneReplica: 'order-callbacks, 1 replica',
+  twoReplicas: 'order-callbacks, 2 replicas',
   fourReplicas: 'order-callbacks, 4 replicas',
+  fourReplicasFourShards: 'order-callbacks, 4 replicas, 4 shards',
 };
 
 /** Overhead: the seed loop and one replica in rounds against an instant sink; CPU per order by process. */
@@ -185,6 +187,39 @@ function realisticTable(results) {
     row(['4 replicas ÷ 1 replica, sustained rate per round', '', compared(r.fourVsOneReplica), '', '', '', '']),
     '',
     `Latency lognormal (median 40 ms, p99 400 ms), 1 request in 200 never answered; callback timeout ${timeoutMs / 1000} s.`,
+  ].join('\n');
+}
+
+/** Replicas and shards under realistic partners: rates, their ratios, and CPU per order by component. */
+function scalingTable(results) {
+  const s = results.scaling;
+  if (!s) return undefined;
+  const cores = results.machine.cores;
+  const by = (runs, key) => fixed(average(runs.map((run) => run.cpuSecondsPer1kBy[key] ?? 0)), 2);
+  const shape = { oneReplica: [1, 1], twoReplicas: [2, 1], fourReplicas: [4, 1], fourReplicasFourShards: [4, 4] };
+  return [
+    row([`scaling: ${results.sizes.realistic.n} orders, realistic partners, ${s.rounds} rounds (mean of each)`, 'replicas', 'shards', 'sustained requests/s', 'CPU-s per 1k (machine)', 'daemons', 'Postgres', 'Redis', 'sink', 'machine busy']),
+    row(Array(10).fill('---')),
+    ...Object.keys(s.runs).map((name) => {
+      const runs = s.runs[name];
+      return row([
+        NAMES[name] ?? name,
+        shape[name][0],
+        shape[name][1],
+        fixed(average(runs.map((run) => run.partner.sustained))),
+        fixed(average(runs.map((run) => run.cpuSecondsPer1k)), 2),
+        by(runs, 'daemons'),
+        by(runs, 'postgres'),
+        by(runs, 'redis'),
+        by(runs, 'sink'),
+        percent(average(runs.map((run) => busy(run, cores)))),
+      ]);
+    }),
+    row(['2 replicas ÷ 1, sustained rate per round', '', '', compared(s.twoVsOne), '', '', '', '', '', '']),
+    row(['4 replicas ÷ 1, sustained rate per round', '', '', compared(s.fourVsOne), '', '', '', '', '', '']),
+    row(['4 shards ÷ 1 shard (4 replicas), sustained rate per round', '', '', compared(s.fourShardsVsOne), '', '', '', '', '', '']),
+    '',
+    `Each replica ${results.realistic?.settings.concurrency ?? 32} in flight; same partners as "realistic partners".`,
   ].join('\n');
 }
 
@@ -267,7 +302,12 @@ function goalsTable(results) {
     i ? ratio(i.healthyBesideBad.seconds, i.healthyAlone.seconds) : none,
     i ? MET[i.healthyBesideBad.seconds <= 1.5 * i.healthyAlone.seconds] : none,
   ]);
-  goals.push(['6. Scaling: 1 → 4 shards and replicas, CPU per order by component', 'needs sharded queues (QUEUE_SHARDS, the scale-out issue)', 'not built']);
+  const s = results.scaling;
+  goals.push([
+    '6. Scaling: throughput rises 1 → 2 → 4 replicas and 1 → 4 shards, CPU per order by component',
+    s ? `2 ÷ 1 replica ${compared(s.twoVsOne)}; 4 ÷ 1 ${compared(s.fourVsOne)}; 4 shards ÷ 1 ${compared(s.fourShardsVsOne)}; machine ${percent(average(s.runs.fourReplicasFourShards.map((run) => busy(run, results.machine.cores))))} busy` : none,
+    s ? cpuBound(MET[s.twoVsOne.verdict === 'higher' && s.fourVsOne.verdict === 'higher' && s.fourVsOne.ratio > s.twoVsOne.ratio && s.fourShardsVsOne.verdict !== 'lower'], s.runs.fourReplicasFourShards, results.machine.cores) : none,
+  ]);
   return [row(['goal', 'measured', 'verdict']), row(['---', '---', '---']), ...goals.map(row)].join('\n');
 }
 
@@ -278,6 +318,7 @@ function renderReport(results) {
     leverTable(results),
     overheadTable(results),
     realisticTable(results),
+    scalingTable(results),
     throughputTable(results),
     cpuTable(results),
     pickupTable(results),

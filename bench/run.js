@@ -57,7 +57,7 @@ const lever = leverArg > 0 ? parseLever(process.argv[leverArg + 1]) : against ? 
 const leverSinksArg = process.argv.indexOf('--lever-sinks');
 const leverSinks = leverSinksArg > 0 ? String(process.argv[leverSinksArg + 1]).split(',') : ['realistic', 'instant'];
 if (leverSinks.some((sink) => !['realistic', 'instant'].includes(sink))) throw new Error('--lever-sinks: realistic, instant or both');
-const SECTIONS = ['overhead', 'realistic', 'ceilings', 'peers', 'drain', 'pickup', 'backlog', 'isolation', 'partners'];
+const SECTIONS = ['overhead', 'realistic', 'scaling', 'ceilings', 'peers', 'drain', 'pickup', 'backlog', 'isolation', 'partners'];
 const onlyArg = process.argv.indexOf('--only');
 const only = lever ? ['lever'] : onlyArg > 0 ? String(process.argv[onlyArg + 1] ?? '').split(',') : SECTIONS;
 for (const section of only) {
@@ -249,6 +249,28 @@ async function main() {
       littleShare: Object.fromEntries(Object.keys(rounds.runs).map((name) => [name, paired.summarise(rounds, name, realistic.shareOfLittleBound)])),
       oneReplicaVsSeedLoop: paired.compare(rounds, 'oneReplica', 'seedLoop', realistic.sustainedRate),
       fourVsOneReplica: paired.compare(rounds, 'fourReplicas', 'oneReplica', realistic.sustainedRate),
+    };
+  }
+  if (runs('scaling')) {
+    // Replicas and shards under realistic partners: what a fleet gains from each, and what each component
+    // costs per order, to size one. On one machine the replicas share its cores with Postgres and Redis.
+    const { n, warmup } = SIZES.realistic;
+    const rounds = await paired.inRounds(
+      `scaling (${n} orders, realistic partners)`,
+      {
+        oneReplica: () => realistic.daemons(1, n, warmup),
+        twoReplicas: () => realistic.daemons(2, n, warmup),
+        fourReplicas: () => realistic.daemons(4, n, warmup),
+        fourReplicasFourShards: () => realistic.daemons(4, n, warmup, { QUEUE_SHARDS: '4' }),
+      },
+      SIZES.pairs,
+      settle,
+    );
+    results.scaling = {
+      ...rounds,
+      twoVsOne: paired.compare(rounds, 'twoReplicas', 'oneReplica', realistic.sustainedRate),
+      fourVsOne: paired.compare(rounds, 'fourReplicas', 'oneReplica', realistic.sustainedRate),
+      fourShardsVsOne: paired.compare(rounds, 'fourReplicasFourShards', 'fourReplicas', realistic.sustainedRate),
     };
   }
   if (runs('ceilings')) {

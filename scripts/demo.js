@@ -19,13 +19,14 @@ const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { Client } = require('pg');
 const { Webhook } = require('standardwebhooks');
-// The Redis client the project depends on: a liveness check, and removing the demo queue at the end.
+// The Redis client the project depends on: removing the demo queue at the end.
 const Redis = require('ioredis');
+// Starting Postgres and Redis when they are down: shared with `npm test`'s set-up.
+const { ensureServices, postgresService, redisService, runOrThrow } = require('./lib/services');
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -42,7 +43,6 @@ const FLAKY = new Set([3, 7, 11, 19, 42]); // answer 503 on the first try, then 
 const GONE = 13; // answers 404: the partner does not want it, the order fails (7)
 const BAD_URL = ORDERS + 1; // callback_url 'not a url': a bad row, fails (7) without any request
 
-const SERVICE_START_TIMEOUT_MS = 30_000;
 const DEADLINE_MS = 60_000; // for all orders to reach 6 or 7
 const STOP_TIMEOUT_MS = 20_000; // above the daemon's default SHUTDOWN_GRACE_MS (15 s); then SIGKILL
 
@@ -81,7 +81,7 @@ async function finish(code) {
 
 async function main() {
   if (!fs.existsSync(CLI)) throw new Error(`${path.relative(process.cwd(), CLI)} is missing: run \`npm run build\` first (\`npm run demo\` does)`);
-  await ensureServices();
+  await ensureServices([postgresService(maintenanceUrl(), 'DATABASE_URL'), redisService(REDIS_URL, 'REDIS_URL')], 'the demo');
 
   console.log(`demo database: ${redact(DATABASE_URL)} (demo only: dropped now and at the end)`);
   await dropDemoDatabase();
@@ -100,128 +100,6 @@ async function main() {
   await stopReplicas();
   return summarize(created.db, created.receiver.stats);
 }
-
-// ---------------------------------------------------------------------------------------------------
-// 1. Postgres and Redis
-
-/** Each service answers at its URL, or is started here (Docker, else local binaries), or we say what to install. */
-async function ensureServices() {
-  const services = [
-    {
-      name: 'postgres',
-      url: new URL(DATABASE_URL),
-      defaultPort: 5432,
-      answers: postgresAnswers,
-      binary: 'pg_ctlcluster',
-      startLocal: () => 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start', // the cluster's own port
-      install: 'PostgreSQL 15 (Debian: apt-get install postgresql)',
-      variable: 'DATABASE_URL',
-    },
-    {
-      name: 'redis',
-      url: new URL(REDIS_URL),
-      defaultPort: 6379,
-      answers: redisAnswers,
-      binary: 'redis-server',
-      startLocal: (port) => `redis-server --daemonize yes --bind 127.0.0.1 --port ${port} --save "" --appendonly no`,
-      install: 'Redis 7 (Debian: apt-get install redis-server)',
-      variable: 'REDIS_URL',
-    },
-  ];
-  for (const s of services) {
-    s.host = s.url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
-    s.port = Number(s.url.port || s.defaultPort);
-  }
-
-  const down = [];
-  for (const s of services) if (!(await tcpReachable(s.host, s.port))) down.push(s);
-  if (down.length > 0) startServices(down);
-
-  // A port that accepts connections is not yet a server that answers: Docker's proxy accepts before
-  // the container's server listens, and Postgres refuses queries while it starts up.
-  for (const s of services) await waitUntilAnswers(s);
-}
-
-function startServices(down) {
-  const names = down.map((s) => s.name);
-  const remote = down.find((s) => !isLoopback(s.host));
-  if (remote) {
-    throw new Error(`${remote.name} is not reachable at ${remote.host}:${remote.port}; the demo starts services only on this machine. Check ${remote.variable}.`);
-  }
-  console.log(`${names.join(' and ')} not running; starting ${names.length > 1 ? 'them' : 'it'}`);
-  if (dockerRuns()) {
-    // Compose interpolates the whole file, the daemon's ${CALLBACK_SECRET:?} included, even to start
-    // only these two services: give it a throwaway value unless the user has set one.
-    const env = { ...process.env, CALLBACK_SECRET: process.env.CALLBACK_SECRET || `whsec_${crypto.randomBytes(24).toString('base64')}` };
-    const compose = spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0 ? ['docker', 'compose'] : ['docker-compose'];
-    runOrThrow(compose[0], [...compose.slice(1), 'up', '-d', ...names], { cwd: ROOT, env });
-    return;
-  }
-  for (const s of down) {
-    if (!hasCommand(s.binary)) {
-      throw new Error(
-        `${s.name} is not running at ${s.host}:${s.port}, and neither Docker nor ${s.binary} is installed here. ` +
-          `Install Docker (the demo then runs \`docker compose up -d postgres redis\`) or ${s.install}, or point ${s.variable} at a running one.`,
-      );
-    }
-    runOrThrow('sh', ['-c', s.startLocal(s.port)]);
-  }
-}
-
-async function waitUntilAnswers(service) {
-  const deadline = Date.now() + SERVICE_START_TIMEOUT_MS;
-  for (;;) {
-    const problem = await service.answers();
-    if (!problem) return;
-    if (Date.now() > deadline) {
-      throw new Error(`${service.name} at ${service.host}:${service.port} does not answer after ${SERVICE_START_TIMEOUT_MS / 1000} s: ${problem}`);
-    }
-    await sleep(500);
-  }
-}
-
-/** undefined when Postgres runs a query on the server in DATABASE_URL, else why not. */
-async function postgresAnswers() {
-  const client = new Client({ connectionString: maintenanceUrl(), connectionTimeoutMillis: 2000 });
-  client.on('error', () => {}); // a server going away mid-check must not crash the demo
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return undefined;
-  } catch (err) {
-    return err.message;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-/** undefined when Redis answers PING at REDIS_URL, else why not. */
-async function redisAnswers() {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => {}); // reported through the rejected promise below
-  try {
-    await redis.connect();
-    await redis.ping();
-    return undefined;
-  } catch (err) {
-    return err.message;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-function tcpReachable(host, port) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port, timeout: 1000 });
-    const done = (ok) => (socket.destroy(), resolve(ok));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-    socket.once('timeout', () => done(false));
-  });
-}
-
-const isLoopback = (host) => host === 'localhost' || host === '::1' || (net.isIPv4(host) && host.startsWith('127.'));
-const dockerRuns = () => hasCommand('docker') && spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 15_000 }).status === 0;
 
 // ---------------------------------------------------------------------------------------------------
 // 2. The demo database
@@ -491,16 +369,6 @@ async function connect(connectionString) {
 /** `node dist/cli.js <args>` to completion, its output on our console. */
 function runCli(args) {
   runOrThrow(process.execPath, [CLI, ...args], { cwd: ROOT, env: daemonEnv({ LOG_LEVEL: 'warn' }) });
-}
-
-function runOrThrow(command, args, options = {}) {
-  const result = spawnSync(command, args, { stdio: 'inherit', ...options });
-  if (result.error) throw new Error(`${command} ${args.join(' ')}: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`\`${command} ${args.join(' ')}\` exited with ${result.status ?? result.signal}`);
-}
-
-function hasCommand(name) {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }
 
 /** The last lines of the replicas' log, when something went wrong. */

@@ -6,6 +6,7 @@ import type { CircuitRules } from './partners/partner-circuit';
 import { keyOfSecret } from './delivery/sign';
 import { ConfigError } from './errors/config-error';
 import { DEFAULT_FINAL_STATUSES, parseStatusList } from './delivery/classify';
+import { authOf, parseHostPorts, type RedisTopology } from './queue/redis-topology';
 import { DEFAULT_RETRY_SCHEDULE_MS, maxAttemptsOf, parseRetrySchedule, type RetryPolicy } from './delivery/retry-schedule';
 
 /** HOST_MAX_IN_FLIGHT when unset (or WORKER_CONCURRENCY, if lower). */
@@ -53,10 +54,20 @@ export const webhookSecret = z
 const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/order_callbacks'),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  // A cluster or a Sentinel set-up instead of one server; REDIS_URL then gives only credentials and TLS.
+  REDIS_CLUSTER_NODES: z.string().optional(),
+  REDIS_SENTINELS: z.string().optional(),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,100}$/, { message: 'must be 1-100 letters, digits, _ . or -' })
+    .optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
   QUEUE_NAME: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,100}$/, { message: 'must be 1-100 letters, digits, _ . or -' })
     .default('order-callbacks'),
+  // Queues the orders are spread over (by id mod QUEUE_SHARDS), each with its own producer lease.
+  QUEUE_SHARDS: integer(1, 64).default(1),
   CALLBACK_SECRET: webhookSecret.optional(),
   WORKER_CONCURRENCY: integer(1, 1000).default(200),
   POLL_INTERVAL_MS: integer(10, 3_600_000).default(1000),
@@ -93,6 +104,8 @@ const schema = z.object({
     .regex(/^\s*(\*|\d{1,5}(\s*,\s*\d{1,5})*)\s*$/, { message: 'must be * or a comma-separated list of ports' })
     .optional(),
   MAX_PAYLOAD_BYTES: integer(1024, 16 * 1024 * 1024).default(256 * 1024),
+  // 0: delivery_log is kept for ever.
+  DELIVERY_LOG_RETENTION_DAYS: integer(0, 36_500).default(30),
   PARTNER_SECRETS_REFRESH_MS: integer(50, 3_600_000).default(10_000),
   HOST_MAX_IN_FLIGHT: integer(1, 1000).optional(),
   BREAKER_FAILURE_RATE: z.coerce.number().min(0.5).max(1).default(0.9),
@@ -119,8 +132,13 @@ export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
 
 export interface Config {
   databaseUrl: string;
+  /** REDIS_URL as given: in a cluster or Sentinel set-up, only its credentials and TLS are used (see redis). */
   redisUrl: string;
+  /** Where Redis is: one server, a cluster, or a primary found through Sentinel. */
+  redis: RedisTopology;
   queueName: string;
+  /** Queues (and producer leases) the orders are spread over: shard = id mod queueShards. */
+  queueShards: number;
   /** Signing key: the base64-decoded part of CALLBACK_SECRET. Absent for commands that never sign. */
   signingKey?: Buffer;
   workerConcurrency: number;
@@ -136,6 +154,8 @@ export interface Config {
   destinations: DestinationPolicy;
   /** A callback body larger than this makes the order a bad row (7). */
   maxPayloadBytes: number;
+  /** delivery_log rows older than this many days are deleted, by one replica at a time; 0: never. */
+  deliveryLogRetentionDays: number;
   /** How long a worker's claim or record may wait for others to share its statement (0: not at all). */
   batchLingerMs: number;
   /** How often workers re-read partner_secrets: a rotation takes effect within this time. */
@@ -253,12 +273,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
   }
   const ports = parsePorts(v.CALLBACK_ALLOWED_PORTS, v.CALLBACK_ALLOW_PRIVATE);
   if (typeof ports === 'string') problems.push(`CALLBACK_ALLOWED_PORTS: ${ports}`);
+  const redis = redisTopologyOf(v, problems);
   if (problems.length > 0) throw new ConfigError(problems.join('; '));
 
   return Object.freeze({
     databaseUrl: v.DATABASE_URL,
     redisUrl: v.REDIS_URL,
+    redis,
     queueName: v.QUEUE_NAME,
+    queueShards: v.QUEUE_SHARDS,
     signingKey: v.CALLBACK_SECRET ? keyOfSecret(v.CALLBACK_SECRET) : undefined,
     workerConcurrency: v.WORKER_CONCURRENCY,
     pollIntervalMs: v.POLL_INTERVAL_MS,
@@ -272,6 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
       allowedPorts: ports as ReadonlySet<number> | undefined,
     }),
     maxPayloadBytes: v.MAX_PAYLOAD_BYTES,
+    deliveryLogRetentionDays: v.DELIVERY_LOG_RETENTION_DAYS,
     batchLingerMs: v.WORKER_BATCH_LINGER_MS,
     partnerSecretsRefreshMs: v.PARTNER_SECRETS_REFRESH_MS,
     partnerRules: Object.freeze({
@@ -306,6 +330,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     redisSocketTimeoutMs: v.REDIS_SOCKET_TIMEOUT_MS,
     metrics: v.METRICS_PORT === undefined ? undefined : { host: v.METRICS_HOST, port: v.METRICS_PORT },
   });
+}
+
+/** One server, a cluster or Sentinel, from the REDIS_* variables; problems named by variable. */
+function redisTopologyOf(v: z.infer<typeof schema>, problems: string[]): RedisTopology {
+  const single: RedisTopology = { kind: 'single', url: v.REDIS_URL };
+  const auth = authOf(v.REDIS_URL);
+  if (v.REDIS_CLUSTER_NODES !== undefined && v.REDIS_SENTINELS !== undefined) {
+    problems.push('REDIS_CLUSTER_NODES: set either it or REDIS_SENTINELS, not both');
+    return single;
+  }
+  if (v.REDIS_SENTINELS === undefined && v.REDIS_SENTINEL_NAME !== undefined) problems.push('REDIS_SENTINEL_NAME: needs REDIS_SENTINELS');
+  if (v.REDIS_CLUSTER_NODES !== undefined) {
+    const nodes = parseHostPorts(v.REDIS_CLUSTER_NODES);
+    if (typeof nodes === 'string') problems.push(`REDIS_CLUSTER_NODES: ${nodes}`);
+    // A cluster has one database; a REDIS_URL naming another would be silently ignored.
+    else if (auth.db !== 0) problems.push('REDIS_URL: a Redis Cluster has only database 0; remove the /' + auth.db + ' from REDIS_URL');
+    else return { kind: 'cluster', nodes, auth };
+  }
+  if (v.REDIS_SENTINELS !== undefined) {
+    const sentinels = parseHostPorts(v.REDIS_SENTINELS);
+    if (typeof sentinels === 'string') problems.push(`REDIS_SENTINELS: ${sentinels}`);
+    else if (v.REDIS_SENTINEL_NAME === undefined) problems.push('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master group name, as in sentinel.conf)');
+    else return { kind: 'sentinel', sentinels, name: v.REDIS_SENTINEL_NAME, auth, sentinelPassword: v.REDIS_SENTINEL_PASSWORD };
+  }
+  return single;
 }
 
 /**

@@ -4,11 +4,14 @@ import { loadConfig } from './config';
 import { createDb, sessionBounds } from './db/connection';
 import { Lifecycle } from './lifecycle';
 import { createLogger, type Logger } from './observability/logger';
+import { startDeliveryLogRetention } from './maintenance/delivery-log-retention';
 import { Metrics } from './observability/metrics';
+import { startOrderGaugesRefresh } from './observability/refresh-order-gauges';
 import { startOpsServer } from './observability/ops-server';
 import { startPartnerProtection } from './partners/partner-protection';
 import { startProducer } from './producer/producer';
-import { createCallbackQueue } from './queue/callback-queue';
+import { CallbackQueues } from './queue/shards';
+import { describeRedis } from './queue/redis-topology';
 import { HAND_BACK_MS, shutdownDeadlineMs } from './shutdown-budget';
 import { waitForServices } from './wait-for-services';
 import { watchProgress, Watchdog, watchdogBoundMs } from './watchdog';
@@ -55,10 +58,10 @@ export async function startDaemon(
     const bounds = sessionBounds(config.databaseStatementTimeoutMs, logger);
     const db = createDb(config.databaseUrl, config.databasePoolMax, bounds);
     lifecycle.add('postgres pool', () => db.destroy());
-    const queue = createCallbackQueue(config.queueName, config.redisUrl, config.redisSocketTimeoutMs);
-    lifecycle.add('queue', () => queue.close());
-    queue.on('error', (err) => logger.error({ err }, 'queue connection error'));
-    await waitForServices(db, queue, logger, startup.signal);
+    const queues = CallbackQueues.open(config, config.redisSocketTimeoutMs);
+    lifecycle.add('queue', () => queues.close());
+    queues.on('error', (err) => logger.error({ err }, 'queue connection error'));
+    await waitForServices(db, queues, logger, startup.signal);
 
     for (const deprecation of config.deprecations) logger.warn(deprecation);
     const watchdog = new Watchdog(watchdogBoundMs(config.databaseStatementTimeoutMs));
@@ -66,8 +69,17 @@ export async function startDaemon(
     lifecycle.add('watchdog', () => clearInterval(watching));
     const partners = startPartnerProtection({ config, logger, workerId, withGate: role !== 'producer' });
     lifecycle.add('partner protection', () => partners.close());
-    const metrics = config.metrics ? new Metrics({ db, queue, partners: partners.directory, partnerRules: config.partnerRules, partnersTopK: config.partnerMetricsTopK }) : undefined;
+    const metrics = config.metrics ? new Metrics({ db, queue: queues, partners: partners.directory, partnerRules: config.partnerRules, partnersTopK: config.partnerMetricsTopK }) : undefined;
     partners.gate?.observe(metrics?.partnerObserver);
+    // Every replica offers to do the periodic maintenance; maintenance_turns lets one at a time do it.
+    if (config.deliveryLogRetentionDays > 0) {
+      const retention = startDeliveryLogRetention({ db, holder: workerId, days: config.deliveryLogRetentionDays, logger });
+      lifecycle.add('delivery log retention', () => retention.stop());
+    }
+    if (metrics) {
+      const gauges = startOrderGaugesRefresh({ db, holder: workerId, logger });
+      lifecycle.add('order gauges', () => gauges.stop());
+    }
     // Released in reverse: on a signal, fetching stops first, then the producer, then the callbacks in
     // flight get the rest of the grace period and hand back what is left; the ops server answers
     // (/readyz red) until then.
@@ -83,7 +95,7 @@ export async function startDaemon(
             assertAnswering(bounds.silence.overdueCount());
             await db.raw('SELECT 1');
           },
-          redis: () => queue.getJobCounts('waiting'),
+          redis: () => queues.getJobCounts('waiting'),
           ...(role !== 'producer' ? { worker: async () => assertRunning(worker?.isRunning() ?? false) } : {}),
           progress: async () => assertMoving(watchdog),
         },
@@ -103,7 +115,7 @@ export async function startDaemon(
       lifecycle.add('worker', () => started.stop(), config.shutdownGraceMs + HAND_BACK_MS);
     }
     if (role !== 'worker') {
-      const producer = await startProducer({ db, queue, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get(), holder: workerId, sessionBounds: bounds });
+      const producer = await startProducer({ db, queues, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get(), holder: workerId, sessionBounds: bounds });
       lifecycle.add('producer', () => producer.stop());
     }
     const fetching = worker;
@@ -114,7 +126,7 @@ export async function startDaemon(
   }
 
   logger.info(
-    { role, queue: config.queueName, concurrency: config.workerConcurrency, maxQueuedJobs: config.maxQueuedJobs },
+    { role, queue: config.queueName, shards: config.queueShards, redis: describeRedis(config.redis), concurrency: config.workerConcurrency, maxQueuedJobs: config.maxQueuedJobs },
     'order-callbacks running',
   );
   return { logger, opsPort, shutdownDeadlineMs: shutdownDeadlineMs(config.shutdownGraceMs), stop: () => lifecycle.stop(), abortInFlight: () => worker?.abortInFlight() };

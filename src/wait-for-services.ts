@@ -1,4 +1,4 @@
-import type { Queue } from 'bullmq';
+import type { JobCounter } from './queue/shards';
 import type { Db } from './db/connection';
 import type { Logger } from './observability/logger';
 import { withTimeout } from './with-timeout';
@@ -11,7 +11,7 @@ const CHECK_TIMEOUT_MS = 5000;
  * before its services (a reboot, a compose up) comes up by itself instead of crash-looping.
  * Gives up when `signal` aborts (the process is asked to stop meanwhile).
  */
-export async function waitForServices(db: Db, queue: Queue, logger: Logger, signal: AbortSignal): Promise<void> {
+export async function waitForServices(db: Db, queue: JobCounter, logger: Logger, signal: AbortSignal): Promise<void> {
   const checks: [string, () => Promise<unknown>][] = [
     ['postgres', () => db.raw('SELECT 1')],
     ['redis', () => queue.getJobCounts('waiting')],

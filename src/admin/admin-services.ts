@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import knex, { type Knex } from 'knex';
 import type { Client } from 'pg';
 import type { Config } from '../config';
@@ -7,6 +7,8 @@ import type { Db } from '../db/connection';
 import { ServiceUnreachableError, type ServiceName } from '../errors/service-unreachable-error';
 import { redactUrl } from '../observability/redact-url';
 import type { CallbackJobData } from '../queue/callback-queue';
+import { connectRedis, describeRedis, queuePrefix } from '../queue/redis-topology';
+import { CallbackQueues } from '../queue/shards';
 import { isConnectionFailure, isSessionRefusal } from './connection-failure';
 import type { Deadline } from './deadline';
 
@@ -36,9 +38,9 @@ export class AdminServices {
   readonly unreachable: Unreachable[] = [];
   private db?: Knex;
   private dbReached?: Promise<Db>;
-  private redis?: Redis;
-  private redisReached?: Promise<Redis>;
-  private queue?: Promise<Queue<CallbackJobData>>;
+  private redis?: Redis | Cluster;
+  private redisReached?: Promise<Redis | Cluster>;
+  private queues?: Promise<CallbackQueues>;
   private redisError?: Error;
 
   /**
@@ -46,13 +48,13 @@ export class AdminServices {
    * @defaultValue the deadline's length: a command that answers within it needs no longer statement.
    */
   constructor(
-    private readonly config: Readonly<Pick<Config, 'databaseUrl' | 'redisUrl' | 'queueName'>>,
+    private readonly config: Readonly<Pick<Config, 'databaseUrl' | 'redis' | 'queueName' | 'queueShards'>>,
     readonly deadline: Deadline,
     private readonly statementTimeoutMs = deadline.ms,
   ) {}
 
   address(service: ServiceName): string {
-    return redactUrl(service === 'postgres' ? this.config.databaseUrl : this.config.redisUrl);
+    return service === 'postgres' ? redactUrl(this.config.databaseUrl) : describeRedis(this.config.redis);
   }
 
   /** Postgres, once a session on it has answered; ServiceUnreachableError if none does before the deadline. */
@@ -66,9 +68,9 @@ export class AdminServices {
   }
 
   /** Redis, connected and answering; ServiceUnreachableError if it is not before the deadline. */
-  redisClient(): Promise<Redis> {
+  redisClient(): Promise<Redis | Cluster> {
     this.redisReached ??= this.reach('redis', async () => {
-      const redis = new Redis(this.config.redisUrl, {
+      const redis = connectRedis(this.config.redis, {
         lazyConnect: true,
         // One try: a command fails with the reason instead of waiting in a queue for a reconnection.
         retryStrategy: () => null,
@@ -91,14 +93,17 @@ export class AdminServices {
     return this.redisReached;
   }
 
-  /** The callback queue on the admin's Redis connection (BullMQ leaves a connection it was given open). */
-  callbackQueue(): Promise<Queue<CallbackJobData>> {
-    this.queue ??= this.redisClient().then((redis) => {
-      const queue = new Queue<CallbackJobData>(this.config.queueName, { connection: redis });
-      queue.on('error', () => undefined); // every read fails with its reason; the queue's own echo of it is noise
-      return queue;
-    });
-    return this.queue;
+  /** Every shard's callback queue on the admin's Redis connection (BullMQ leaves a connection it was given open). */
+  callbackQueues(): Promise<CallbackQueues> {
+    this.queues ??= this.redisClient().then(
+      (redis) =>
+        new CallbackQueues(this.config.queueName, this.config.queueShards, (name) => {
+          const queue = new Queue<CallbackJobData>(name, { connection: redis, prefix: queuePrefix(this.config.redis, name) });
+          queue.on('error', () => undefined); // every read fails with its reason; the queue's own echo of it is noise
+          return queue;
+        }),
+    );
+    return this.queues;
   }
 
   /**
@@ -128,7 +133,7 @@ export class AdminServices {
    * `work()` on both services within the deadline, once both answered: for a command that interleaves
    * them. A failure of either is named for both, when the driver's error cannot tell which it was.
    */
-  async readBoth<T>(work: (db: Db, redis: Redis) => Promise<T>): Promise<T> {
+  async readBoth<T>(work: (db: Db, redis: Redis | Cluster) => Promise<T>): Promise<T> {
     const [db, redis] = await Promise.allSettled([this.postgres(), this.redisClient()]);
     if (db.status === 'rejected' || redis.status === 'rejected') {
       // Both may be down: the second is listed in `unreachable`, for the command to say so too.
@@ -164,11 +169,11 @@ export class AdminServices {
    * than ADMIN_CLOSE_TIMEOUT_MS (a session stuck on a silent host): the caller ends the process instead.
    */
   async close(): Promise<boolean> {
-    const queue = this.queue?.catch(() => undefined);
+    const queues = this.queues?.catch(() => undefined);
     const closing = Promise.allSettled([
-      queue?.then((q) => q?.close()),
+      queues?.then((q) => q?.close()),
       this.db?.destroy(),
-      Promise.resolve(queue).then(() => this.redis?.disconnect()),
+      Promise.resolve(queues).then(() => this.redis?.disconnect()),
     ]);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ADMIN_CLOSE_TIMEOUT_MS)));

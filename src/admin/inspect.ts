@@ -2,7 +2,6 @@ import { findOrder, type OrderRecord } from '../db/find-order';
 import { listAttempts, type AttemptRecord } from '../db/list-attempts';
 import { UserError } from '../errors/user-error';
 import { redactUrl } from '../observability/redact-url';
-import { jobIdFor } from '../queue/callback-queue';
 import type { AdminServices, Unreachable } from './admin-services';
 import { parseOrderId } from './parse-options';
 
@@ -32,7 +31,7 @@ export async function inspectOrder(services: AdminServices, orderIdInput: string
       const order = await findOrder(db, orderId);
       return order ? { order, attempts: await listAttempts(db, orderId) } : 'absent';
     }),
-    services.readIfReachable('redis', async () => (await services.callbackQueue()).getJobState(jobIdFor(orderId))),
+    services.readIfReachable('redis', async () => (await services.callbackQueues()).getJobState(orderId)),
   ]);
   if (fromPostgres === 'absent') throw new UserError(`no order with id ${orderId}`);
   const order = fromPostgres?.order;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import { insertPartnerAudit } from '../db/insert-partner-audit';
@@ -36,7 +36,7 @@ export interface PartnerAdminDeps {
 }
 
 /** The partner store and directory on the admin command's Redis connection. */
-export function partnerAdminDeps(config: Readonly<Pick<Config, 'partnerRules' | 'queueName'>>, db: Db, redis: Redis): PartnerAdminDeps {
+export function partnerAdminDeps(config: Readonly<Pick<Config, 'partnerRules' | 'queueName'>>, db: Db, redis: Redis | Cluster): PartnerAdminDeps {
   const rules = config.partnerRules;
   return {
     db,

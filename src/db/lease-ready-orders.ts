@@ -9,6 +9,12 @@ export interface LeaseCursor {
   id: bigint;
 }
 
+/** One shard of the orders: those whose id mod `count` is `index`. */
+export interface Shard {
+  index: number;
+  count: number;
+}
+
 export interface LeasedPage {
   ids: string[];
   /** Each leased order's callback URL as it was read: a routing hint for the job, never trusted as truth. */
@@ -41,7 +47,7 @@ const ROUTING_URL = `CASE WHEN length(o.callback_url) <= ${MAX_URL_LENGTH} THEN 
 
 /**
  * The lease statement, with knex's `?` placeholders: the cursor (microseconds, id) when `afterCursor`,
- * then the producer's fence (PRODUCER_FENCE: its lease's name and token), the page size and the
+ * then the shard (count, index), then the producer's fence (PRODUCER_FENCE: its lease's name and token), the page size and the
  * lease's lifetime in milliseconds. Exported for the test that checks how
  * Postgres plans it.
  */
@@ -56,6 +62,7 @@ export function leaseSql(afterCursor: boolean): string {
        WHERE status = 5
          AND GREATEST(next_attempt_at, lease_until) <= now()
          ${cursorClause}
+         AND mod(id, ?::bigint) = ?::bigint
          AND ${PRODUCER_FENCE}
        ORDER BY GREATEST(next_attempt_at, lease_until), id
        LIMIT ?
@@ -75,7 +82,7 @@ export function leaseSql(afterCursor: boolean): string {
 
 /**
  * The lease statement while some partners are held or half-open, with knex's `?` placeholders: the
- * per-partner limits (jsonb: origin -> how many of its orders this page may take), the page size, the
+ * shard (count, index), the per-partner limits (jsonb: origin -> how many of its orders this page may take), the page size, the
  * producer's fence (its lease's name and token), and the lease's lifetime in milliseconds.
  *
  * It reads orders_ready_origin_idx partner by partner: a skip scan finds each origin with orders at 5
@@ -89,7 +96,8 @@ export function leaseSql(afterCursor: boolean): string {
  * how Postgres plans it.
  */
 export const LEASE_BY_PARTNER_SQL = `
-  WITH RECURSIVE origins AS (
+  WITH RECURSIVE shard AS (SELECT ?::bigint AS n, ?::bigint AS k),
+  origins AS (
     (SELECT callback_origin(callback_url) AS origin FROM orders
       WHERE status = 5 AND callback_origin(callback_url) IS NOT NULL
       ORDER BY callback_origin(callback_url) LIMIT 1)
@@ -108,7 +116,8 @@ export const LEASE_BY_PARTNER_SQL = `
     SELECT allowed.origin, allowed.n FROM allowed
      WHERE COALESCE(allowed.n, 1) > 0
        AND EXISTS (SELECT 1 FROM orders o WHERE o.status = 5 AND callback_origin(o.callback_url) = allowed.origin
-                      AND GREATEST(o.next_attempt_at, o.lease_until) <= now())
+                      AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
+                      AND mod(o.id, (SELECT n FROM shard)) = (SELECT k FROM shard))
   ),
   quota AS (SELECT ceil(?::numeric / GREATEST(1, (SELECT count(*) FROM sharing)))::int AS k),
   candidates AS (
@@ -117,12 +126,14 @@ export const LEASE_BY_PARTNER_SQL = `
        SELECT o.id, GREATEST(o.next_attempt_at, o.lease_until) AS visible FROM orders o
         WHERE o.status = 5 AND callback_origin(o.callback_url) = sharing.origin
           AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
+          AND mod(o.id, (SELECT n FROM shard)) = (SELECT k FROM shard)
         ORDER BY GREATEST(o.next_attempt_at, o.lease_until), o.id
         LIMIT LEAST((SELECT k FROM quota), COALESCE(sharing.n, (SELECT k FROM quota)))
      ) c
     UNION ALL
     (SELECT o.id, GREATEST(o.next_attempt_at, o.lease_until) FROM orders o
       WHERE o.status = 5 AND callback_origin(o.callback_url) IS NULL AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
+        AND mod(o.id, (SELECT n FROM shard)) = (SELECT k FROM shard)
       ORDER BY GREATEST(o.next_attempt_at, o.lease_until), o.id LIMIT (SELECT k FROM quota))
   ),
   page AS (
@@ -151,7 +162,7 @@ const leaseByPartner = new PreparedStatement<LeasedRow>('order_callbacks_lease_b
  * `after` (or at the front; ScanStart decides), never OFFSET, so its cost does not grow with the rows
  * before it, only with the dead index entries between `after` and the first visible order.
  * SKIP LOCKED lets concurrent producers and claiming workers pass each other instead of queueing.
- * Nothing is leased unless `fence` is the producer lease that is current (PRODUCER_FENCE).
+ * Only `shard`'s orders, and nothing unless `fence` is that shard's producer lease and current (PRODUCER_FENCE).
  * `partnerLimits` (origin -> most of its orders to take; 0 while it is held): when given, the page is
  * read partner by partner (LEASE_BY_PARTNER_SQL) from the front, and `after` is not used.
  * If the process dies before the jobs reach Redis, the lease runs out and the orders come back.
@@ -161,15 +172,16 @@ export async function leaseReadyOrders(
   limit: number,
   leaseMs: number,
   fence: ProducerFence,
+  shard: Shard,
   after?: LeaseCursor,
   partnerLimits?: ReadonlyMap<string, number>,
 ): Promise<LeasedPage> {
   const byPartner = partnerLimits !== undefined && partnerLimits.size > 0;
   const result = byPartner
-    ? await leaseByPartner.run(db, [JSON.stringify(Object.fromEntries(partnerLimits)), limit, fence.name, fence.token, leaseMs])
+    ? await leaseByPartner.run(db, [shard.count, shard.index, JSON.stringify(Object.fromEntries(partnerLimits)), limit, fence.name, fence.token, leaseMs])
     : after
-      ? await leaseAfter.run(db, [after.visibleAtUs.toString(), after.id.toString(), fence.name, fence.token, limit, leaseMs])
-      : await leaseFromFront.run(db, [fence.name, fence.token, limit, leaseMs]);
+      ? await leaseAfter.run(db, [after.visibleAtUs.toString(), after.id.toString(), shard.count, shard.index, fence.name, fence.token, limit, leaseMs])
+      : await leaseFromFront.run(db, [shard.count, shard.index, fence.name, fence.token, limit, leaseMs]);
   const rows = result.rows;
   if (rows.length === 0) return { ids: [], callbackUrls: new Map(), mayHaveMore: false };
   // RETURNING does not keep the page's order: the cursor is the largest key of the page.

@@ -1,8 +1,7 @@
-import type { Queue } from 'bullmq';
+import type { JobCounter } from '../queue/shards';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db/connection';
 import type { AttemptObservation, DeliveryResult } from '../delivery/deliver-order';
-import type { CallbackJobData } from '../queue/callback-queue';
 import type { CircuitRules, CircuitState } from '../partners/partner-circuit';
 import type { PartnerDirectory } from '../partners/partner-directory';
 import type { PartnerGateObserver } from '../partners/partner-gate';
@@ -43,7 +42,7 @@ export class Metrics {
   private readonly partnerHolds: Counter<'state'>;
   private readonly partnerStateShared: Gauge;
 
-  constructor(sources: { db: Db; queue: Queue<CallbackJobData>; partners: PartnerDirectory; partnerRules: CircuitRules; partnersTopK?: number }) {
+  constructor(sources: { db: Db; queue: JobCounter; partners: PartnerDirectory; partnerRules: CircuitRules; partnersTopK?: number }) {
     const registers = [this.registry];
     this.deliveries = new Counter({
       name: 'order_callbacks_deliveries_total',

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { connectRedis } from '../queue/redis-topology';
 import { REDIS_KEEPALIVE_DELAY_MS } from '../queue/callback-queue';
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
@@ -17,7 +18,7 @@ export interface PartnerProtection {
   /** The shared directory, for metrics and the status page. */
   directory: PartnerDirectory;
   /** The connection partner state and rate limits share (commands bounded, never queued for long). */
-  redis: Redis;
+  redis: Redis | Cluster;
   close(): void;
 }
 
@@ -38,7 +39,7 @@ export function startPartnerProtection(options: {
   // autoResendUnfulfilledCommands off: a script that ran before the connection dropped would run again
   // after it came back, and count its outcomes and probes twice.
   // socketTimeout: a connection gone silent fails every command at its timeout; ended, it is opened again.
-  const redis = new Redis(config.redisUrl, {
+  const redis = connectRedis(config.redis, {
     maxRetriesPerRequest: 1,
     commandTimeout: COMMAND_TIMEOUT_MS,
     autoResendUnfulfilledCommands: false,

@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import { forgetQueueLeases } from '../db/forget-queue-leases';
-import { leaseReadyOrders, type LeaseCursor } from '../db/lease-ready-orders';
+import { leaseReadyOrders, type LeaseCursor, type Shard } from '../db/lease-ready-orders';
 import type { ProducerFence } from '../db/producer-lease';
 import type { Logger } from '../observability/logger';
 import { countUnfinishedJobs, JOB_OPTIONS, jobIdFor, type CallbackJobData } from '../queue/callback-queue';
@@ -13,7 +13,9 @@ export interface EnqueueDeps {
   queue: Queue<CallbackJobData>;
   config: Pick<Config, 'maxQueuedJobs' | 'producerPageSize' | 'queueLeaseMs'>;
   logger: Logger;
-  /** The producer lease this run holds: the lease statement leases nothing once it is not current. */
+  /** The orders this producer offers, to `queue`: one shard (id mod QUEUE_SHARDS). */
+  shard: Shard;
+  /** The shard's producer lease this run holds: the lease statement leases nothing once it is not current. */
   fence: ProducerFence;
   /** Asked before each page after the first: false when the run must stop (its lease was lost). */
   beforePage?: () => Promise<boolean>;
@@ -56,7 +58,7 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
   // Asked together: a Redis that lost its data has no unfinished jobs to count either.
   const [lost, unfinished] = await Promise.all([deps.redisLoss.lost(), countUnfinishedJobs(queue)]);
   if (lost) {
-    const released = await forgetQueueLeases(db);
+    const released = await forgetQueueLeases(db, undefined, deps.shard);
     // Only now: should forgetting fail, the next run finds the loss again and tries again.
     await deps.redisLoss.dealtWith();
     // A first look at a new Redis finds no marker either, and nothing to release.
@@ -78,7 +80,7 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
     if (pages > 0 && deps.beforePage && !(await deps.beforePage())) break;
     const limit = Math.min(room, config.producerPageSize);
     const started = process.hrtime.bigint();
-    const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, deps.fence, cursor, partnerLimits);
+    const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, deps.fence, deps.shard, cursor, partnerLimits);
     deps.observePage?.(Number(process.hrtime.bigint() - started) / 1e9);
     reachedEnd = !page.mayHaveMore;
     if (page.ids.length > 0) {

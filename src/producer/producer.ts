@@ -1,10 +1,12 @@
 import type { Queue } from 'bullmq';
-import { startBackgroundLoop, type BackgroundLoop } from '../background-loop';
+import { startBackgroundLoop } from '../background-loop';
 import type { Config } from '../config';
 import type { Db, SessionBounds } from '../db/connection';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallbackJobData } from '../queue/callback-queue';
+import { perShard, type CallbackQueues } from '../queue/shards';
+import type { Shard } from '../db/lease-ready-orders';
 import { withTimeout } from '../with-timeout';
 import { randomUUID } from 'node:crypto';
 import { releaseProducerLease, takeProducerLease, type ProducerFence } from '../db/producer-lease';
@@ -43,45 +45,85 @@ const LOCK_HOLD_MS = 1000;
 
 /**
  * The producer: wakes on Postgres NOTIFY (an order became ready) and on every POLL_INTERVAL_MS as the
- * safety net for lost notifications and for retries coming due. Any number may run; a lease with an
- * expiry (producer_leases, PRODUCER_LEASE_MS) lets one run at a time, so they share the work instead
- * of multiplying it (and two cannot both see the same free room in the queue and overfill it). The
- * lease statement checks it at write time: a holder that froze, or wedged, loses it when it runs out,
- * and leases nothing if it wakes; another replica takes over meanwhile.
+ * safety net for lost notifications and for retries coming due. The orders are split into
+ * QUEUE_SHARDS shards (id mod QUEUE_SHARDS), each fed to its own queue by a loop of its own. Any number
+ * of replicas may run; per shard, a lease with an expiry (producer_leases, PRODUCER_LEASE_MS) lets one
+ * run at a time, so the replicas share the shards instead of multiplying the work (and two cannot both
+ * see the same free room in a queue and overfill it). The lease statement checks it at write time: a
+ * holder that froze, or wedged, loses it when it runs out, and leases nothing if it wakes; another
+ * replica takes the shard over meanwhile.
  */
 export async function startProducer(deps: {
   db: Db;
-  queue: Queue<CallbackJobData>;
+  queues: CallbackQueues;
   config: Config;
   logger: Logger;
   metrics?: Metrics;
   /** EnqueueDeps.partnerLimits. */
   partnerLimits?: () => Promise<ReadonlyMap<string, number>>;
-  /** Who holds the producer lease, for people (host:pid). */
+  /** Who holds the producer leases, for people (host:pid). */
   holder: string;
   /** What its LISTEN session runs under: the daemon's session bounds. */
   sessionBounds?: SessionBounds;
 }): Promise<Producer> {
   const logger = deps.logger.child({ component: 'producer' });
-  const leaseName = `producer:${deps.config.queueName}`;
-  let loop: BackgroundLoop | undefined;
-  /** The lease while this producer holds it: since when, and when to renew it (performance.now()). */
-  let held: { fence: ProducerFence; since: number; renewAt: number } | undefined;
-  const leaseMs = deps.config.producerLeaseMs;
-  const scanStart = new ScanStart(deps.config.pollIntervalMs);
-  const redisLoss = new RedisLossDetector(deps.queue, deps.db);
+  const count = deps.queues.shards.length;
+  // One LISTEN session wakes every shard's loop: the notification carries no order (Postgres folds
+  // identical ones of a transaction into one), and a loop whose shard has nothing visible reads nothing.
+  const shards: ShardProducer[] = [];
   const listener = new ReadyListener(
     deps.config.databaseUrl,
     () => {
-      scanStart.ordersBecameReady();
-      loop?.wake();
+      for (const shard of shards) shard.ordersBecameReady();
     },
     logger,
     deps.sessionBounds,
   );
   await listener.start();
+  const config = { ...deps.config, maxQueuedJobs: perShard(deps.config.maxQueuedJobs, count) };
+  for (const [index, queue] of deps.queues.shards.entries()) {
+    shards.push(startShardProducer({ ...deps, config, queue, shard: { index, count }, logger: count > 1 ? logger.child({ shard: index }) : logger }));
+  }
 
-  loop = startBackgroundLoop({
+  let stopping: Promise<void> | undefined;
+  return {
+    stop: () =>
+      (stopping ??= (async () => {
+        try {
+          await Promise.all(shards.map((shard) => shard.stop()));
+        } finally {
+          await listener.close();
+        }
+      })()),
+  };
+}
+
+interface ShardProducer {
+  ordersBecameReady(): void;
+  stop(): Promise<void>;
+}
+
+/** One shard's producer loop: its lease, its queue, its scan position and its Redis loss detector. */
+function startShardProducer(deps: {
+  db: Db;
+  queue: Queue<CallbackJobData>;
+  shard: Shard;
+  config: Config;
+  logger: Logger;
+  metrics?: Metrics;
+  partnerLimits?: () => Promise<ReadonlyMap<string, number>>;
+  holder: string;
+}): ShardProducer {
+  const { logger } = deps;
+  // The queue's own name: with one shard, the lease every version of the producer has taken.
+  const leaseName = `producer:${deps.queue.name}`;
+  /** The lease while this producer holds it: since when, and when to renew it (performance.now()). */
+  let held: { fence: ProducerFence; since: number; renewAt: number } | undefined;
+  const leaseMs = deps.config.producerLeaseMs;
+  const scanStart = new ScanStart(deps.config.pollIntervalMs);
+  const redisLoss = new RedisLossDetector(deps.queue, deps.db);
+
+  const loop = startBackgroundLoop({
     name: 'producer',
     intervalMs: deps.config.pollIntervalMs,
     logger,
@@ -149,17 +191,19 @@ export async function startProducer(deps: {
 
   let stopping: Promise<void> | undefined;
   return {
+    ordersBecameReady: () => {
+      scanStart.ordersBecameReady();
+      loop.wake();
+    },
     stop: () =>
       (stopping ??= (async () => {
         try {
           // A run stuck on a Redis that is gone must not keep the Postgres session (and its reconnects) alive.
-          await withTimeout(loop!.stop(), RUN_FINISH_TIMEOUT_MS, 'the producer run in progress did not finish');
+          await withTimeout(loop.stop(), RUN_FINISH_TIMEOUT_MS, 'the producer run in progress did not finish');
           // A lease kept between runs goes now: another replica takes over at once, not when it runs out.
           if (held) await letGo(held.fence);
         } catch (err) {
           logger.warn({ err }, 'stopping the producer without waiting for its run');
-        } finally {
-          await listener.close();
         }
       })()),
   };

@@ -1,4 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions, type JobType } from 'bullmq';
+import type { Cluster, RedisOptions } from 'ioredis';
+import { bullConnection, queuePrefix, type RedisTopology } from './redis-topology';
 
 /** What a job carries: the order's id (and a routing hint). Everything else is read from Postgres under a claim. */
 export interface CallbackJobData {
@@ -27,13 +29,17 @@ export const REDIS_KEEPALIVE_DELAY_MS = 10_000;
  * and opened again, and its unanswered commands go out again on the new one: a peer gone silent sends
  * no FIN or RST, and every command on it would wait for as long as TCP retransmits.
  */
-export function redisConnection(redisUrl: string, socketTimeoutMs?: number): ConnectionOptions {
+export function queueRedisOptions(socketTimeoutMs?: number): RedisOptions {
   return {
-    url: redisUrl,
     maxRetriesPerRequest: null,
     retryStrategy: (times: number) => Math.min(100 * 2 ** times, 2000),
     ...(socketTimeoutMs === undefined ? {} : { socketTimeout: socketTimeoutMs, keepAlive: REDIS_KEEPALIVE_DELAY_MS }),
   };
+}
+
+/** The daemon's queue connection to one Redis server at `redisUrl` (tests and benchmarks use it too). */
+export function redisConnection(redisUrl: string, socketTimeoutMs?: number): ConnectionOptions {
+  return { url: redisUrl, ...queueRedisOptions(socketTimeoutMs) } as ConnectionOptions;
 }
 
 /**
@@ -58,8 +64,26 @@ export const JOB_OPTIONS: JobsOptions = { removeOnComplete: true, removeOnFail: 
  */
 const EVENTS_KEPT = 500;
 
-export function createCallbackQueue(queueName: string, redisUrl: string, socketTimeoutMs?: number): Queue<CallbackJobData> {
-  return new Queue<CallbackJobData>(queueName, { connection: redisConnection(redisUrl, socketTimeoutMs), streams: { events: { maxLen: EVENTS_KEPT } } });
+/** A queue that disconnects the cluster client it was given when it closes (BullMQ leaves it open). */
+class CallbackQueue extends Queue<CallbackJobData> {
+  owned?: Cluster;
+
+  override async close(): Promise<void> {
+    try {
+      await super.close();
+    } finally {
+      this.owned?.disconnect();
+    }
+  }
+}
+
+/** The callback queue on `redis`: a topology (the daemon's), or one server's URL. */
+export function createCallbackQueue(queueName: string, redis: RedisTopology | string, socketTimeoutMs?: number): Queue<CallbackJobData> {
+  const topology: RedisTopology = typeof redis === 'string' ? { kind: 'single', url: redis } : redis;
+  const { connection, owned } = bullConnection(topology, queueRedisOptions(socketTimeoutMs));
+  const queue = new CallbackQueue(queueName, { connection, prefix: queuePrefix(topology, queueName), streams: { events: { maxLen: EVENTS_KEPT } } });
+  queue.owned = owned;
+  return queue;
 }
 
 /** Jobs in Redis that no worker has finished: the number the MAX_QUEUED_JOBS bound applies to. */

@@ -23,6 +23,7 @@ const PARTNERS_TIMEOUT_MS = 2000;
 
 export interface Status {
   generatedAt: string;
+  /** Ready: exact up to READY_COUNT_CAP; delivered, failed, other: the planner's estimates (count-orders.ts). */
   orders: OrderCounts;
   perMinute: MinuteCounts[];
   recentFailures: RecentFailure[];
@@ -36,7 +37,7 @@ export interface Status {
  * redacted, so the page and /api/status show the same thing.
  */
 export async function collectStatus(db: Db, partners?: { directory: PartnerDirectory; rules: CircuitRules }): Promise<Status> {
-  const [orders, perMinute, recentFailures, topFailingHosts, heldPartners] = await Promise.all([
+  const [{ oldestReadySince: _, ...orders }, perMinute, recentFailures, topFailingHosts, heldPartners] = await Promise.all([
     countOrders(db),
     deliveriesPerMinute(db, 60),
     findRecentFailures(db, 20),

@@ -84,9 +84,9 @@ export function renderStatusPage(status: Status): string {
 <h1>order-callbacks</h1>
 <p>As of ${escapeHtml(status.generatedAt)} (refreshes every 15 s). JSON: <a href="/api/status">/api/status</a>, metrics: <a href="/metrics">/metrics</a>.</p>
 <div class="cards">
-  <div class="card" id="ready"><div>ready (5)</div><div class="n">${orders.ready}</div></div>
-  <div class="card" id="delivered"><div>delivered (6)</div><div class="n">${orders.delivered}</div></div>
-  <div class="card" id="failed"><div>failed (7)</div><div class="n">${orders.failed}</div></div>
+  <div class="card" id="ready"><div>ready (5)</div><div class="n">${orders.readyAtLeast ? '&ge; ' : ''}${orders.ready}</div></div>
+  <div class="card" id="delivered"><div>delivered (6), estimated</div><div class="n">${orders.delivered ?? '-'}</div></div>
+  <div class="card" id="failed"><div>failed (7), estimated</div><div class="n">${orders.failed ?? '-'}</div></div>
   <div class="card" id="oldest"><div>oldest ready</div><div class="n">${escapeHtml(formatAge(orders.oldestReadyAgeSeconds))}</div></div>
 </div>
 <h2>Deliveries and failures per minute, last hour</h2>
@@ -96,11 +96,11 @@ ${renderChart(status.perMinute)}
 <table id="partners"><tr><th>partner</th><th>state</th><th>since</th><th>until</th><th>why</th></tr>
 ${held}
 </table>
-<h2>Recent failures</h2>
+<h2>Recent failures, last 24 hours</h2>
 <table id="failures"><tr><th>order</th><th>failed at</th><th>host</th><th>last error</th></tr>
 ${failures || '<tr><td colspan="4">none</td></tr>'}
 </table>
-<h2>Top failing hosts</h2>
+<h2>Top failing hosts, last 24 hours</h2>
 <table id="hosts"><tr><th>host</th><th>failed orders</th></tr>
 ${hosts || '<tr><td colspan="2">none</td></tr>'}
 </table>

@@ -5,12 +5,14 @@ import { deliverOrder } from '../delivery/deliver-order';
 import { createHttpClient } from '../delivery/http-client';
 import { SigningKeys } from '../delivery/signing-keys';
 import { PartnerRateLimit } from '../delivery/partner-rate-limit';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { PartnerGate } from '../partners/partner-gate';
 import { batchedOrderWrites } from './batched-order-writes';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
-import { redisConnection, type CallbackJobData } from '../queue/callback-queue';
+import { queueRedisOptions, type CallbackJobData } from '../queue/callback-queue';
+import { perShard, shardQueueName } from '../queue/shards';
+import { bullConnection, queuePrefix } from '../queue/redis-topology';
 import type { Watchdog } from '../watchdog';
 
 export interface CallbackWorker {
@@ -45,7 +47,7 @@ export function startCallbackWorker(deps: {
   /** Partner protection (PartnerProtection.gate). */
   partners: PartnerGate;
   /** For the rate limits of PARTNER_RATE_LIMITS: a connection whose commands never wait long. */
-  redis: Redis;
+  redis: Redis | Cluster;
   /** Watches the statement batches every attempt waits on. */
   watchdog?: Watchdog;
 }): CallbackWorker {
@@ -57,31 +59,40 @@ export function startCallbackWorker(deps: {
   const rateLimit = config.partnerRateLimits.size > 0 ? new PartnerRateLimit(deps.redis, `order-callbacks:${config.queueName}`, config.partnerRateLimits) : undefined;
   const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, partners: deps.partners, rateLimit, observe: metrics?.observeAttempt };
 
-  const worker = new Worker<CallbackJobData>(
-    config.queueName,
-    async (job) => {
-      const result = await deliverOrder(delivery, job.data.orderId, shutdown.signal, job.data.origin);
-      metrics?.deliveryFinished(result);
-      return result;
-    },
-    {
-      connection: redisConnection(config.redisUrl, config.redisSocketTimeoutMs),
-      name: deps.workerId,
-      concurrency: config.workerConcurrency,
-      // The lock guards only Redis state and may lapse (a blocked event loop); the claim in Postgres
-      // is what keeps two workers from delivering one order at once.
-      lockDuration: config.jobLockMs,
-      stalledInterval: stalledIntervalFor(config.jobLockMs),
-      removeOnComplete: { count: 0 },
-      removeOnFail: { count: 0 },
-    },
-  );
-  worker.on('error', (err) => logger.error({ err }, 'queue worker error'));
-  worker.on('failed', (job, err) => {
-    logger.error(
-      { err, orderId: job?.data.orderId },
-      'delivery job failed; the order is offered again when its claim or queue lease runs out',
+  // One BullMQ worker per shard's queue, WORKER_CONCURRENCY shared among them: orders spread evenly
+  // over the shards (id mod QUEUE_SHARDS), so each takes its part.
+  const concurrency = perShard(config.workerConcurrency, config.queueShards);
+  const workers = Array.from({ length: config.queueShards }, (_, shard) => {
+    const name = shardQueueName(config.queueName, shard);
+    const { connection, owned } = bullConnection(config.redis, queueRedisOptions(config.redisSocketTimeoutMs));
+    const worker = new Worker<CallbackJobData>(
+      name,
+      async (job) => {
+        const result = await deliverOrder(delivery, job.data.orderId, shutdown.signal, job.data.origin);
+        metrics?.deliveryFinished(result);
+        return result;
+      },
+      {
+        connection,
+        prefix: queuePrefix(config.redis, name),
+        name: deps.workerId,
+        concurrency,
+        // The lock guards only Redis state and may lapse (a blocked event loop); the claim in Postgres
+        // is what keeps two workers from delivering one order at once.
+        lockDuration: config.jobLockMs,
+        stalledInterval: stalledIntervalFor(config.jobLockMs),
+        removeOnComplete: { count: 0 },
+        removeOnFail: { count: 0 },
+      },
     );
+    worker.on('error', (err) => logger.error({ err, queue: name }, 'queue worker error'));
+    worker.on('failed', (job, err) => {
+      logger.error(
+        { err, orderId: job?.data.orderId },
+        'delivery job failed; the order is offered again when its claim or queue lease runs out',
+      );
+    });
+    return { worker, owned };
   });
 
   let stopping: Promise<void> | undefined;
@@ -95,11 +106,18 @@ export function startCallbackWorker(deps: {
     }, config.shutdownGraceMs);
     // Closing stops fetching at once (a pause alone lets a fetch already waiting take one more job) and
     // waits for the jobs in flight, which go on; stop() waits for it.
-    closing = worker.close().catch((err) => logger.warn({ err }, 'closing the queue worker failed'));
+    closing = Promise.all(
+      workers.map(({ worker, owned }) =>
+        worker
+          .close()
+          .catch((err) => logger.warn({ err, queue: worker.name }, 'closing the queue worker failed'))
+          .finally(() => owned?.disconnect()),
+      ),
+    ).then(() => undefined);
   };
   return {
     abortInFlight: () => shutdown.abort(),
-    isRunning: () => !stopping && !graceTimer && worker.isRunning(),
+    isRunning: () => !stopping && !graceTimer && workers.every(({ worker }) => worker.isRunning()),
     stopFetching,
     stop: () =>
       (stopping ??= (async () => {

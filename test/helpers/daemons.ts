@@ -98,9 +98,14 @@ export async function spawnDaemon(role: DaemonRole, env: Record<string, string>)
   const daemon = new ChildDaemon(child);
   children.add(daemon);
   void daemon.exited.then(() => children.delete(daemon));
-  await daemon.waitForLog(`${role} daemon to start`, (l) => l.msg === 'order-callbacks running', 30_000).catch((err) => {
+  // A daemon that exits at start (bad configuration) fails the wait at once, with what it said.
+  const exitedEarly = daemon.exited.then(({ code, signal }) => {
+    throw new Error(`${role} daemon exited at start (${signal ?? code})`);
+  });
+  await Promise.race([daemon.waitForLog(`${role} daemon to start`, (l) => l.msg === 'order-callbacks running', 30_000), exitedEarly]).catch((err) => {
     throw new Error(`${err.message}\nstderr: ${daemon.stderr.join('')}`);
   });
+  exitedEarly.catch(() => undefined);
   return daemon;
 }
 

@@ -12,12 +12,16 @@ import { freePort } from './free-port';
  */
 export class PrivateRedis {
   private process?: ChildProcess;
-  private readonly dir = mkdtempSync(path.join(os.tmpdir(), 'oc-redis-'));
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'oc-redis-'));
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: readonly string[],
+  ) {}
 
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort());
+  /** `extraArgs` go to redis-server after the defaults (a cluster node's or a replica's settings). */
+  static async start(extraArgs: readonly string[] = []): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort(), extraArgs);
     await redis.run();
     return redis;
   }
@@ -62,7 +66,7 @@ export class PrivateRedis {
   private async run(): Promise<void> {
     this.process = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.extraArgs],
       { stdio: 'ignore' },
     );
     await waitFor(`redis-server on ${this.port}`, () => canConnect(this.port), 10_000);

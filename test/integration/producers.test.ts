@@ -33,6 +33,8 @@ afterEach(async () => {
 });
 
 const ids = (count: number) => Array.from({ length: count }, (_, i) => i + 1);
+/** Every order in one shard, as with the default QUEUE_SHARDS. */
+const ONE_SHARD = { index: 0, count: 1 };
 
 /** The producer lease, taken as a producer takes it: what a run must hold to lease orders. */
 async function heldLease(): Promise<ProducerFence> {
@@ -72,7 +74,7 @@ it('a lease statement whose producer lease is not current leases nothing', async
   await insertOrders(database.db, ids(5), 'http://127.0.0.1:9/unused');
   const mine = await heldLease();
   const stale = { name: mine.name, token: randomUUID() }; // a producer that lost its turn while it was paused
-  const deps = { db: database.db, queue, config: { maxQueuedJobs: 100, producerPageSize: 10, queueLeaseMs: 60_000 }, logger: createLogger('silent'), redisLoss: new RedisLossDetector(queue, database.db) };
+  const deps = { db: database.db, queue, config: { maxQueuedJobs: 100, producerPageSize: 10, queueLeaseMs: 60_000 }, logger: createLogger('silent'), redisLoss: new RedisLossDetector(queue, database.db), shard: ONE_SHARD };
   expect(await enqueueReadyOrders({ ...deps, fence: stale })).toMatchObject({ enqueued: 0 });
   await database.db.raw('UPDATE producer_leases SET expires_at = now() WHERE name = ?', [mine.name]); // ours ran out
   expect(await enqueueReadyOrders({ ...deps, fence: mine })).toMatchObject({ enqueued: 0 });
@@ -133,8 +135,10 @@ it('a full queue is topped up again as the workers make room, not at the next po
 });
 
 it.each([
-  ['from the front', false, `(${FENCE_VALUES}, 500, 60000)`],
-  ['after a cursor', true, `(${Date.now() * 1000 - 3_600_000_000}, 0, ${FENCE_VALUES}, 500, 60000)`],
+  ['from the front', false, `(1, 0, ${FENCE_VALUES}, 500, 60000)`],
+  ['after a cursor', true, `(${Date.now() * 1000 - 3_600_000_000}, 0, 1, 0, ${FENCE_VALUES}, 500, 60000)`],
+  ['from the front, for one shard of four', false, `(4, 1, ${FENCE_VALUES}, 500, 60000)`],
+  ['after a cursor, for one shard of four', true, `(${Date.now() * 1000 - 3_600_000_000}, 0, 4, 1, ${FENCE_VALUES}, 500, 60000)`],
 ])('the producer reads the ready index %s, planned per call or once (prepared), never the whole table', async (_, afterCursor, values) => {
   await insertOrders(database.db, ids(20_000), 'http://127.0.0.1:9/unused', {}, 6);
   await insertOrders(database.db, [50_001, 50_002], 'http://127.0.0.1:9/unused');
@@ -184,7 +188,7 @@ describe('leasing while some partners are held', () => {
       queue,
       config: { maxQueuedJobs: 30_000, producerPageSize: 1000, queueLeaseMs: 60_000 },
       logger: createLogger('silent'),
-      redisLoss: new RedisLossDetector(queue, database.db),
+      redisLoss: new RedisLossDetector(queue, database.db), shard: ONE_SHARD,
       fence: await heldLease(),
       partnerLimits: async () => new Map([[heldOrigin, 0], [origin(7), 3]]),
     };
@@ -213,7 +217,7 @@ describe('leasing while some partners are held', () => {
         await session.query(`SET plan_cache_mode = ${mode}`);
         await session.query('BEGIN');
         const [{ 'QUERY PLAN': [plan] }] = (
-          await session.query(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE lease_by_partner('{"${heldOrigin}": 0}', 500, 'producer:t', '${fence.token}', 60000)`)
+          await session.query(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE lease_by_partner(1, 0, '{"${heldOrigin}": 0}', 500, 'producer:t', '${fence.token}', 60000)`)
         ).rows;
         await session.query('ROLLBACK');
         const nodes: Record<string, unknown>[] = [];
@@ -257,7 +261,7 @@ it('a run that continues after a full queue starts where the last one stopped; o
     queue,
     config: { maxQueuedJobs: 10, producerPageSize: 4, queueLeaseMs: 60_000 },
     logger: createLogger('silent'),
-    redisLoss: new RedisLossDetector(queue, database.db),
+    redisLoss: new RedisLossDetector(queue, database.db), shard: ONE_SHARD,
     fence: await heldLease(),
   };
   const queued = async () => (await queue.getWaiting(0, -1)).map((job) => Number(job.data.orderId)).sort((a, b) => a - b);

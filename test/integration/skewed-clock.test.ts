@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { Webhook } from 'standardwebhooks';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { deliveryEnv, spawnDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
@@ -9,7 +8,7 @@ import { waitFor } from '../helpers/wait-for';
 // One clock decides: Postgres'. Replicas whose own clocks are 10 minutes off (libfaketime, Debian's
 // faketime package) still deliver every order once, stamp what a Standard Webhooks receiver accepts
 // (within 5 minutes of its clock), and wait as long as they mean to.
-const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+const LIBFAKETIME: string | undefined = require('../../scripts/lib/test-tools').findLibfaketime(process.env);
 let database: TestDatabase;
 let receiver: Receiver;
 /** Partners of their own for the orders that ask for a pause: a Retry-After pauses its whole partner. */
@@ -21,8 +20,8 @@ const rejected: string[] = [];
 const idOf = (request: ReceivedRequest) => Number(request.webhookId.slice('order-'.length));
 
 beforeAll(async () => {
-  // A missing library is a failure, never a skip: .ci/run installs Debian's faketime.
-  if (!existsSync(LIBFAKETIME)) throw new Error(`no libfaketime at ${LIBFAKETIME}: apt-get install faketime`);
+  // A missing library is a failure, never a skip.
+  if (!LIBFAKETIME) throw new Error("no libfaketime.so.1: `npm test` installs Debian's faketime, or says what to install");
   database = await createTestDatabase();
   const verifier = new Webhook(TEST_SECRET);
   /** A partner that checks every request as a Standard Webhooks receiver does (timestamp within 5 min). */
@@ -53,7 +52,7 @@ afterAll(async () => {
   await obliterateQueue(queueName);
 });
 
-const skewed = (offset: string) => ({ LD_PRELOAD: LIBFAKETIME, FAKETIME: offset, FAKETIME_DONT_FAKE_MONOTONIC: '1' });
+const skewed = (offset: string) => ({ LD_PRELOAD: LIBFAKETIME ?? '', FAKETIME: offset, FAKETIME_DONT_FAKE_MONOTONIC: '1' });
 
 it('replicas 10 minutes ahead and behind deliver every order once, with timestamps the receiver accepts, and wait as long as they mean to', async () => {
   const env = deliveryEnv(database.url, queueName, SHARED_REDIS_URL, { RETRY_BASE_MS: '1000', RETRY_MAX_MS: '5000', LOG_LEVEL: 'info' });

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -10,15 +9,17 @@ import { Redis } from 'ioredis';
 import type { PartnerState } from '../../src/partners/partner-circuit';
 import { RedisPartnerDirectory } from '../../src/partners/partner-directory';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// The same search as `npm test`'s set-up, which installs Chromium when it finds none.
+const { findChromium, CHROMIUM_NAMES } = require('../../scripts/lib/test-tools');
+const CHROMIUM: string | undefined = findChromium(process.env);
 
 let database: TestDatabase;
 let queueName: string;
 let browser: Browser;
 
 beforeAll(async () => {
-  // A missing browser is a failure, never a skip: .ci/run installs Debian's chromium.
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
+  // A missing browser is a failure, never a skip.
+  if (!CHROMIUM) throw new Error(`no Chromium at CHROMIUM_PATH or on PATH (${CHROMIUM_NAMES.join(', ')}): \`npm test\` installs Debian's chromium, or says what to install`);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
@@ -45,7 +46,11 @@ it('the status page shows what the database holds, renders the chart, and does n
   await database.db('delivery_log').insert([
     ...[4, 5, 6, 7].map((id) => ({ order_id: id, attempt: 1, started_at: minuteAgo, duration_ms: 5, http_status: 200, outcome: 'delivered', worker: 'w' })),
     { order_id: 8, attempt: 1, started_at: new Date(), duration_ms: 5, http_status: 400, outcome: 'failed', worker: 'w' },
+    { order_id: 9, attempt: 1, started_at: new Date(), duration_ms: 5, http_status: 404, outcome: 'failed', worker: 'w' },
   ]);
+
+  // Orders at 6 and 7 are the planner's estimates: exact for a table this small once analyzed.
+  await database.db.raw('ANALYZE orders');
 
   // A partner held by hand: the page lists it, with why and who.
   const redis = new Redis(SHARED_REDIS_URL);
@@ -92,7 +97,7 @@ it('the status page shows what the database holds, renders the chart, and does n
 
   let api: { orders: unknown; perMinute: { delivered: number }[]; recentFailures: { orderId: string; error: string }[] };
   api = (await (await fetch(`http://127.0.0.1:${daemon.opsPort}/api/status`)).json()) as typeof api;
-  expect(api.orders).toMatchObject({ ready: 0, delivered: 4, failed: 2, other: 3 });
+  expect(api.orders).toEqual({ ready: 0, readyAtLeast: false, delivered: 4, failed: 2, other: 3, oldestReadyAgeSeconds: null });
   expect(api.perMinute).toHaveLength(60);
   expect(api.perMinute.reduce((sum, m) => sum + m.delivered, 0)).toBe(4);
   expect(api.recentFailures.find((f) => f.orderId === '9')?.error).toBe('HTTP 404: no such order, see https://redacted@evil.example/help?token=redacted&lang=en');

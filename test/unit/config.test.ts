@@ -1,4 +1,5 @@
 import { loadConfig } from '../../src/config';
+import { describeRedis } from '../../src/queue/redis-topology';
 import { ConfigError } from '../../src/errors/config-error';
 
 const SECRET = `whsec_${Buffer.from('0123456789abcdef0123').toString('base64')}`;
@@ -185,5 +186,58 @@ describe('destinations', () => {
   it('parse the CIDR allow-list', () => {
     const ranges = loadConfig({ CALLBACK_ALLOWED_CIDRS: '10.20.0.0/16, fd00::/8' }).destinations.allowedRanges;
     expect(ranges.map(([address, bits]) => `${address.toString()}/${bits}`)).toEqual(['10.20.0.0/16', 'fd00::/8']);
+  });
+});
+
+describe('where Redis is', () => {
+  it('is one server at REDIS_URL unless a cluster or sentinels are named', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://:pw@10.0.0.5:6380/2' }).redis).toEqual({ kind: 'single', url: 'redis://:pw@10.0.0.5:6380/2' });
+  });
+
+  it('reads a cluster from its seeds, with credentials and TLS from REDIS_URL', () => {
+    const { redis } = loadConfig({ REDIS_CLUSTER_NODES: 'r1.internal:7000, 10.0.0.2:7001,[::1]:7002', REDIS_URL: 'rediss://app:s%40cret@ignored:1' });
+    expect(redis).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: 'r1.internal', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+      auth: { username: 'app', password: 's@cret', db: 0, tls: true },
+    });
+  });
+
+  it('reads a Sentinel set-up from its sentinels and master group name', () => {
+    const { redis } = loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379,127.0.0.1:26380', REDIS_SENTINEL_NAME: 'mymaster', REDIS_SENTINEL_PASSWORD: 'sp', REDIS_URL: 'redis://:pw@x/3' });
+    expect(redis).toEqual({
+      kind: 'sentinel',
+      sentinels: [
+        { host: '127.0.0.1', port: 26379 },
+        { host: '127.0.0.1', port: 26380 },
+      ],
+      name: 'mymaster',
+      auth: { username: undefined, password: 'pw', db: 3, tls: false },
+      sentinelPassword: 'sp',
+    });
+  });
+
+  it('names the variable of every mistake in the topology', () => {
+    expect(errorOf({ REDIS_CLUSTER_NODES: '127.0.0.1' })).toContain('REDIS_CLUSTER_NODES: "127.0.0.1" is not host:port');
+    expect(errorOf({ REDIS_CLUSTER_NODES: '127.0.0.1:70000' })).toContain('REDIS_CLUSTER_NODES: "127.0.0.1:70000" is not host:port');
+    expect(errorOf({ REDIS_CLUSTER_NODES: ' , ' })).toContain('REDIS_CLUSTER_NODES: must list at least one host:port');
+    expect(errorOf({ REDIS_CLUSTER_NODES: 'a:1', REDIS_SENTINELS: 'b:2', REDIS_SENTINEL_NAME: 'm' })).toContain('REDIS_CLUSTER_NODES: set either it or REDIS_SENTINELS, not both');
+    expect(errorOf({ REDIS_CLUSTER_NODES: 'a:1', REDIS_URL: 'redis://h:1/4' })).toContain('REDIS_URL: a Redis Cluster has only database 0');
+    expect(errorOf({ REDIS_SENTINELS: 'a:1' })).toContain('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS');
+    expect(errorOf({ REDIS_SENTINEL_NAME: 'm' })).toContain('REDIS_SENTINEL_NAME: needs REDIS_SENTINELS');
+  });
+
+  it('never puts a password in the description logged at start', () => {
+    const described = [
+      loadConfig({ REDIS_URL: 'redis://:hunter2@h:1' }),
+      loadConfig({ REDIS_URL: 'redis://:hunter2@h:1', REDIS_CLUSTER_NODES: 'a:1,b:2' }),
+      loadConfig({ REDIS_URL: 'redis://:hunter2@h:1', REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'm', REDIS_SENTINEL_PASSWORD: 'hunter3' }),
+    ].map((config) => describeRedis(config.redis));
+    expect(described).toEqual([expect.stringContaining('h:1'), 'cluster a:1,b:2', 'sentinel m via a:1']);
+    expect(described.join(' ')).not.toMatch(/hunter/);
   });
 });
