@@ -119,6 +119,10 @@ function clusterOptions(topology: Extract<RedisTopology, { kind: 'cluster' }>, o
       ...(auth.tls ? { tls: {} } : {}),
     },
     clusterRetryStrategy: retryStrategy ?? ((times: number) => Math.min(100 * 2 ** times, 2000)),
+    // The cluster client's own: a lazy one connects on connect(), and one without an offline queue
+    // refuses commands until it is ready, as a single server's client would.
+    lazyConnect: options.lazyConnect,
+    enableOfflineQueue: options.enableOfflineQueue ?? true,
     // Keys are read and written on primaries only: a replica may lag, and BullMQ's scripts write.
     scaleReads: 'master',
     slotsRefreshTimeout: 2000,

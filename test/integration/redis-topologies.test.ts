@@ -143,7 +143,7 @@ it('on a Redis Cluster with 4 shards, stats, inspect, partners and requeue see e
   await waitFor('every order queued', async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE lease_until > now()')).rows[0].n) === 40);
 
   const stats = await runCli(['stats', '--json'], env);
-  expect(stats.code).toBe(0);
+  expect({ code: stats.code, stderr: stats.stderr }).toEqual({ code: 0, stderr: '' });
   const parsed = JSON.parse(stats.stdout);
   expect(parsed.queue.waiting).toBe(40);
   expect(Object.values(parsed.shards).map((depths) => (depths as { waiting: number }).waiting)).toEqual([10, 10, 10, 10]);
