@@ -32,9 +32,15 @@ export async function extendMaintenanceTurn(db: Db, turn: MaintenanceTurn, holdM
   return rowCount === 1;
 }
 
-/** Ends the turn, if it is still ours: the next run is due `everyMs` after this one started. */
-export async function endMaintenanceTurn(db: Db, turn: MaintenanceTurn): Promise<void> {
-  await db.raw('UPDATE maintenance_turns SET held_until = now() WHERE name = ? AND token = ? AND held_until > now()', [turn.name, turn.token]);
+/**
+ * Ends the turn, if it is still ours: the next run is due `everyMs` after this one started, or at once
+ * with `dueAgain` (the run stopped with work left).
+ */
+export async function endMaintenanceTurn(db: Db, turn: MaintenanceTurn, dueAgain = false): Promise<void> {
+  await db.raw(
+    `UPDATE maintenance_turns SET held_until = now()${dueAgain ? ", last_started_at = '-infinity'" : ''} WHERE name = ? AND token = ? AND held_until > now()`,
+    [turn.name, turn.token],
+  );
 }
 
 /**

@@ -14,7 +14,11 @@ export const RETENTION_EVERY_MS = 60_000;
 export const RETENTION_BATCH_SIZE = 1000;
 /** Between two batches: leaves room to vacuum, replication and the delivery's own writes. */
 const BATCH_PAUSE_MS = 100;
-/** Batches of one run at most (100,000 rows a minute): a run ends, and the turn passes on, in bounded time. */
+/**
+ * Batches of one run at most: a run ends, and the turn passes on, in bounded time. A run that stopped
+ * with rows left makes the next turn due at once, so a backlog is deleted run after run, not 100,000
+ * rows a minute.
+ */
 const MAX_BATCHES_PER_RUN = 100;
 /** The turn's hold, renewed before each batch: must outlive one batch (a statement, at most its timeout). */
 const HOLD_MS = 60_000;
@@ -44,21 +48,22 @@ export async function runDeliveryLogRetention(options: RetentionOptions): Promis
   const turn = { name: RETENTION_TURN, token: randomUUID() };
   if (!(await takeMaintenanceTurn(db, turn, holder, RETENTION_EVERY_MS - TURN_SLACK_MS, HOLD_MS))) return { outcome: 'notOurTurn', deleted: 0 };
   let deleted = 0;
+  let outcome: RetentionOutcome = 'moreLeft';
   try {
     for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch += 1) {
-      if (signal?.aborted) return { outcome: 'stopped', deleted };
+      if (signal?.aborted) return { outcome: (outcome = 'stopped'), deleted };
       if (batch > 0) {
         await sleep(pauseMs, undefined, { signal }).catch(() => undefined);
-        if (signal?.aborted) return { outcome: 'stopped', deleted };
-        if (!(await extendMaintenanceTurn(db, turn, HOLD_MS))) return { outcome: 'turnLost', deleted };
+        if (signal?.aborted) return { outcome: (outcome = 'stopped'), deleted };
+        if (!(await extendMaintenanceTurn(db, turn, HOLD_MS))) return { outcome: (outcome = 'turnLost'), deleted };
       }
       const n = await deleteOldDeliveryLog(db, turn, days, batchSize);
       deleted += n;
-      if (n < batchSize) return { outcome: 'caughtUp', deleted };
+      if (n < batchSize) return { outcome: (outcome = 'caughtUp'), deleted };
     }
-    return { outcome: 'moreLeft', deleted };
+    return { outcome, deleted };
   } finally {
-    await endMaintenanceTurn(db, turn);
+    await endMaintenanceTurn(db, turn, outcome === 'moreLeft');
   }
 }
 
@@ -72,6 +77,8 @@ export function startDeliveryLogRetention(options: Omit<RetentionOptions, 'signa
     runOnce: async () => {
       const { outcome, deleted } = await runDeliveryLogRetention({ ...options, signal: stopping.signal });
       if (deleted > 0) options.logger.info({ deleted, outcome, retentionDays: options.days }, 'deleted delivery_log rows past the retention');
+      // Rows left: the next run is due now (endMaintenanceTurn), after a batch's pause.
+      return outcome === 'moreLeft' ? (options.pauseMs ?? BATCH_PAUSE_MS) : undefined;
     },
   });
   return {

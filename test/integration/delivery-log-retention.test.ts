@@ -73,6 +73,18 @@ it('a run deletes everything past the retention in batches and keeps the rest; a
   expect((await runDeliveryLogRetention({ db: database.db, holder: 'b:1', days: 30 })).outcome).toBe('notOurTurn');
 });
 
+it('a run that stops with rows left (its batches spent) makes the next turn due at once, not a minute later', async () => {
+  // 100 batches of 10 are 1,000 of the 2,500 old rows.
+  const first = await runDeliveryLogRetention({ db: database.db, holder: 'a:1', days: 30, batchSize: 10, pauseMs: 0 });
+  expect(first).toEqual({ outcome: 'moreLeft', deleted: 1000 });
+  const second = await runDeliveryLogRetention({ db: database.db, holder: 'b:1', days: 30, batchSize: 10, pauseMs: 0 });
+  expect(second).toEqual({ outcome: 'moreLeft', deleted: 1000 });
+  const third = await runDeliveryLogRetention({ db: database.db, holder: 'a:1', days: 30, batchSize: 1000, pauseMs: 0 });
+  expect(third).toEqual({ outcome: 'caughtUp', deleted: OLD - 2000 });
+  // Caught up, the turn waits for its interval again.
+  expect((await runDeliveryLogRetention({ db: database.db, holder: 'b:1', days: 30 })).outcome).toBe('notOurTurn');
+});
+
 it('a longer retention keeps more', async () => {
   // Older than 100 days: 31 days 30 minutes + g × 2 hours > 100 days from g = 828 on.
   expect(await runDeliveryLogRetention({ db: database.db, holder: 'a:1', days: 100, batchSize: 1000, pauseMs: 0 })).toEqual({ outcome: 'caughtUp', deleted: OLD - 827 });
