@@ -1,6 +1,6 @@
 import { withTimeout } from '../with-timeout';
 import type { Db } from './connection';
-import type { Shard } from './lease-ready-orders';
+import { SHARD_OF_ID, type Shard } from './lease-ready-orders';
 
 /**
  * Makes enqueued-but-unclaimed orders at 5 visible again at once, instead of when their queue lease
@@ -15,7 +15,7 @@ export async function forgetQueueLeases(db: Db, orderIds?: string[], shard?: Sha
       `UPDATE orders SET lease_until = NULL
         WHERE status = 5 AND claim_token IS NULL AND lease_until > now()
           ${orderIds ? 'AND id = ANY(?::bigint[])' : ''}
-          ${shard ? 'AND mod(id, ?::bigint) = ?::bigint' : ''}`,
+          ${shard ? `AND ${SHARD_OF_ID} = ?::bigint` : ''}`,
       [...(orderIds ? [orderIds] : []), ...(shard ? [shard.count, shard.index] : [])],
     )
     .timeout(FORGET_TIMEOUT_MS, { cancel: true });

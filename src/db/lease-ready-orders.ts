@@ -9,7 +9,14 @@ export interface LeaseCursor {
   id: bigint;
 }
 
-/** One shard of the orders: those whose id mod `count` is `index`. */
+/**
+ * An order's shard in SQL, with knex's `?` for the number of shards: the remainder of id by it, without
+ * its sign (Postgres' mod() keeps the sign of id, and an order id may be negative). shardOf() in
+ * src/queue/shards.ts is the same in TypeScript.
+ */
+export const SHARD_OF_ID = 'abs(mod(id, ?::bigint))';
+
+/** One shard of the orders: those whose id's remainder by `count`, without its sign, is `index`. */
 export interface Shard {
   index: number;
   count: number;
@@ -62,7 +69,7 @@ export function leaseSql(afterCursor: boolean): string {
        WHERE status = 5
          AND GREATEST(next_attempt_at, lease_until) <= now()
          ${cursorClause}
-         AND mod(id, ?::bigint) = ?::bigint
+         AND ${SHARD_OF_ID} = ?::bigint
          AND ${PRODUCER_FENCE}
        ORDER BY GREATEST(next_attempt_at, lease_until), id
        LIMIT ?
@@ -117,7 +124,7 @@ export const LEASE_BY_PARTNER_SQL = `
      WHERE COALESCE(allowed.n, 1) > 0
        AND EXISTS (SELECT 1 FROM orders o WHERE o.status = 5 AND callback_origin(o.callback_url) = allowed.origin
                       AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
-                      AND mod(o.id, (SELECT n FROM shard)) = (SELECT k FROM shard))
+                      AND abs(mod(o.id, (SELECT n FROM shard))) = (SELECT k FROM shard))
   ),
   quota AS (SELECT ceil(?::numeric / GREATEST(1, (SELECT count(*) FROM sharing)))::int AS k),
   candidates AS (
@@ -126,14 +133,14 @@ export const LEASE_BY_PARTNER_SQL = `
        SELECT o.id, GREATEST(o.next_attempt_at, o.lease_until) AS visible FROM orders o
         WHERE o.status = 5 AND callback_origin(o.callback_url) = sharing.origin
           AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
-          AND mod(o.id, (SELECT n FROM shard)) = (SELECT k FROM shard)
+          AND abs(mod(o.id, (SELECT n FROM shard))) = (SELECT k FROM shard)
         ORDER BY GREATEST(o.next_attempt_at, o.lease_until), o.id
         LIMIT LEAST((SELECT k FROM quota), COALESCE(sharing.n, (SELECT k FROM quota)))
      ) c
     UNION ALL
     (SELECT o.id, GREATEST(o.next_attempt_at, o.lease_until) FROM orders o
       WHERE o.status = 5 AND callback_origin(o.callback_url) IS NULL AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
-        AND mod(o.id, (SELECT n FROM shard)) = (SELECT k FROM shard)
+        AND abs(mod(o.id, (SELECT n FROM shard))) = (SELECT k FROM shard)
       ORDER BY GREATEST(o.next_attempt_at, o.lease_until), o.id LIMIT (SELECT k FROM quota))
   ),
   page AS (

@@ -1,6 +1,5 @@
 import { Queue, type ConnectionOptions, type JobsOptions, type JobType } from 'bullmq';
-import type { Cluster, RedisOptions } from 'ioredis';
-import { bullConnection, queuePrefix, type RedisTopology } from './redis-topology';
+import type { RedisOptions } from 'ioredis';
 
 /** What a job carries: the order's id (and a routing hint). Everything else is read from Postgres under a claim. */
 export interface CallbackJobData {
@@ -64,26 +63,12 @@ export const JOB_OPTIONS: JobsOptions = { removeOnComplete: true, removeOnFail: 
  */
 const EVENTS_KEPT = 500;
 
-/** A queue that disconnects the cluster client it was given when it closes (BullMQ leaves it open). */
-class CallbackQueue extends Queue<CallbackJobData> {
-  owned?: Cluster;
-
-  override async close(): Promise<void> {
-    try {
-      await super.close();
-    } finally {
-      this.owned?.disconnect();
-    }
-  }
-}
-
-/** The callback queue on `redis`: a topology (the daemon's), or one server's URL. */
-export function createCallbackQueue(queueName: string, redis: RedisTopology | string, socketTimeoutMs?: number): Queue<CallbackJobData> {
-  const topology: RedisTopology = typeof redis === 'string' ? { kind: 'single', url: redis } : redis;
-  const { connection, owned } = bullConnection(topology, queueRedisOptions(socketTimeoutMs));
-  const queue = new CallbackQueue(queueName, { connection, prefix: queuePrefix(topology, queueName), streams: { events: { maxLen: EVENTS_KEPT } } });
-  queue.owned = owned;
-  return queue;
+/**
+ * A callback queue on `connection`: BullMQ's connection options, or a cluster client, which BullMQ leaves
+ * open when the queue closes (its owner disconnects it: CallbackQueues).
+ */
+export function callbackQueueOn(name: string, connection: ConnectionOptions, prefix: string): Queue<CallbackJobData> {
+  return new Queue<CallbackJobData>(name, { connection, prefix, streams: { events: { maxLen: EVENTS_KEPT } } });
 }
 
 /** Jobs in Redis that no worker has finished: the number the MAX_QUEUED_JOBS bound applies to. */

@@ -103,7 +103,8 @@ function sentinelOptions(topology: Extract<RedisTopology, { kind: 'sentinel' }>,
     // A sentinel that does not answer is skipped after this long, not waited on.
     sentinelCommandTimeout: 2000,
     sentinelMaxConnections: 3,
-    sentinelRetryStrategy: (times: number) => Math.min(100 * 2 ** times, 2000),
+    // The caller's strategy for the sentinels too: an admin command that tries once gives up on them at once.
+    sentinelRetryStrategy: options.retryStrategy ?? ((times: number) => Math.min(100 * 2 ** times, 2000)),
   };
 }
 
@@ -157,6 +158,9 @@ export function connectRedis(topology: RedisTopology, options: RedisOptions): Re
 function boundCommands(cluster: Cluster, timeoutMs: number): Cluster {
   const send = cluster.sendCommand.bind(cluster);
   cluster.sendCommand = ((command, ...rest) => {
+    // The cluster sends its offline queue through here when it is ready again: a command that already
+    // timed out is not sent late (a rate-limit count or a partner outcome the caller gave up on).
+    if (command.isSettled) return command.promise;
     command.setTimeout(timeoutMs);
     return send(command, ...rest);
   }) as Cluster['sendCommand'];

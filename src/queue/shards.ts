@@ -1,10 +1,16 @@
 import type { JobState, JobType, Queue } from 'bullmq';
 import type { Config } from '../config';
-import { createCallbackQueue, jobIdFor, type CallbackJobData } from './callback-queue';
+import type { Cluster } from 'ioredis';
+import { callbackQueueOn, jobIdFor, queueRedisOptions, type CallbackJobData } from './callback-queue';
+import { bullConnection, queuePrefix } from './redis-topology';
 
-/** Where an order's job goes: shard `id mod QUEUE_SHARDS`. */
+/**
+ * Where an order's job goes: the remainder of its id by QUEUE_SHARDS, without its sign (ids may be
+ * negative). The lease statements pick a shard's orders with the same (SHARD_OF_ID).
+ */
 export function shardOf(orderId: string | bigint, shards: number): number {
-  return Number(BigInt(orderId) % BigInt(shards));
+  const remainder = BigInt(orderId) % BigInt(shards);
+  return Number(remainder < 0n ? -remainder : remainder);
 }
 
 /**
@@ -40,12 +46,20 @@ export interface JobCounter {
 export class CallbackQueues implements JobCounter {
   readonly shards: readonly Queue<CallbackJobData>[];
 
-  constructor(queueName: string, shards: number, open: (name: string) => Queue<CallbackJobData>) {
+  /** `owned`: a client the queues share, disconnected once they are closed. */
+  constructor(
+    queueName: string,
+    shards: number,
+    open: (name: string) => Queue<CallbackJobData>,
+    private readonly owned?: Cluster,
+  ) {
     this.shards = Array.from({ length: shards }, (_, shard) => open(shardQueueName(queueName, shard)));
   }
 
+  /** The daemon's queues: on a cluster, one cluster client serves every shard's queue. */
   static open(config: Pick<Config, 'queueName' | 'queueShards' | 'redis'>, socketTimeoutMs?: number): CallbackQueues {
-    return new CallbackQueues(config.queueName, config.queueShards, (name) => createCallbackQueue(name, config.redis, socketTimeoutMs));
+    const { connection, owned } = bullConnection(config.redis, queueRedisOptions(socketTimeoutMs));
+    return new CallbackQueues(config.queueName, config.queueShards, (name) => callbackQueueOn(name, connection, queuePrefix(config.redis, name)), owned);
   }
 
   /** The queue an order's job goes to. */
@@ -82,6 +96,10 @@ export class CallbackQueues implements JobCounter {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.shards.map((queue) => queue.close()));
+    try {
+      await Promise.all(this.shards.map((queue) => queue.close()));
+    } finally {
+      this.owned?.disconnect();
+    }
   }
 }

@@ -62,9 +62,10 @@ export function startCallbackWorker(deps: {
   // One BullMQ worker per shard's queue, WORKER_CONCURRENCY shared among them: orders spread evenly
   // over the shards (id mod QUEUE_SHARDS), so each takes its part.
   const concurrency = perShard(config.workerConcurrency, config.queueShards);
+  // On a cluster one client serves every shard's worker (BullMQ makes each its own blocking duplicate).
+  const { connection, owned } = bullConnection(config.redis, queueRedisOptions(config.redisSocketTimeoutMs));
   const workers = Array.from({ length: config.queueShards }, (_, shard) => {
     const name = shardQueueName(config.queueName, shard);
-    const { connection, owned } = bullConnection(config.redis, queueRedisOptions(config.redisSocketTimeoutMs));
     const worker = new Worker<CallbackJobData>(
       name,
       async (job) => {
@@ -92,7 +93,7 @@ export function startCallbackWorker(deps: {
         'delivery job failed; the order is offered again when its claim or queue lease runs out',
       );
     });
-    return { worker, owned };
+    return worker;
   });
 
   let stopping: Promise<void> | undefined;
@@ -107,17 +108,12 @@ export function startCallbackWorker(deps: {
     // Closing stops fetching at once (a pause alone lets a fetch already waiting take one more job) and
     // waits for the jobs in flight, which go on; stop() waits for it.
     closing = Promise.all(
-      workers.map(({ worker, owned }) =>
-        worker
-          .close()
-          .catch((err) => logger.warn({ err, queue: worker.name }, 'closing the queue worker failed'))
-          .finally(() => owned?.disconnect()),
-      ),
-    ).then(() => undefined);
+      workers.map((worker) => worker.close().catch((err) => logger.warn({ err, queue: worker.name }, 'closing the queue worker failed'))),
+    ).then(() => owned?.disconnect());
   };
   return {
     abortInFlight: () => shutdown.abort(),
-    isRunning: () => !stopping && !graceTimer && workers.every(({ worker }) => worker.isRunning()),
+    isRunning: () => !stopping && !graceTimer && workers.every((worker) => worker.isRunning()),
     stopFetching,
     stop: () =>
       (stopping ??= (async () => {

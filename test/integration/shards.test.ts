@@ -132,3 +132,11 @@ it("a replica frozen (SIGSTOP) while it produces shards: another produces them w
     frozen!.signal('SIGCONT');
   }
 });
+
+it('orders with negative ids belong to a shard like any other and are delivered', async () => {
+  receiver = await new Receiver(() => ({ status: 200 })).start();
+  await spawnDaemon('start', env({ QUEUE_SHARDS: '4' }));
+  await insertOrders(database.db, [...ids(-40, 40), ...ids(1, 40)], receiver.url());
+  await waitFor('every order delivered', async () => (await delivered()) === 80, 30_000);
+  expectEachDeliveredOnce(80);
+});
