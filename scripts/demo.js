@@ -333,7 +333,7 @@ function cleanup() {
 
 /**
  * Removes this run's queue, and only it, from Redis: every key under bull:<QUEUE_NAME>:, BullMQ's and
- * the daemon's own marker alike (BullMQ's obliterate() would leave the marker). The replicas are gone
+ * the daemon's own marker alike (BullMQ's obliterate() would leave the marker), and its partner state. The replicas are gone
  * by now, so nothing writes there any more. Bounded, in case Redis is what failed.
  */
 async function removeDemoQueue() {
@@ -341,7 +341,9 @@ async function removeDemoQueue() {
   const redis = new Redis(REDIS_URL, { connectTimeout: 2000, maxRetriesPerRequest: 1, retryStrategy: () => null });
   redis.on('error', () => {}); // reported through the rejected promise below
   try {
-    await withTimeout(deleteKeys(redis, `bull:${QUEUE_NAME}:*`), 10_000, 'Redis did not answer within 10 s');
+    // The queue's keys, and the partner state kept under the queue's name (oc:{QUEUE_NAME}...).
+    const patterns = [`bull:${QUEUE_NAME}:*`, `oc:{${QUEUE_NAME}}:*`, `oc:{${QUEUE_NAME}|*`];
+    await withTimeout(Promise.all(patterns.map((pattern) => deleteKeys(redis, pattern))), 10_000, 'Redis did not answer within 10 s');
   } finally {
     redis.disconnect();
   }
