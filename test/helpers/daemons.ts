@@ -17,6 +17,22 @@ export function deliveryEnv(databaseUrl: string, queueName: string, redisUrl: st
   return { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_NAME: queueName, CALLBACK_ALLOW_PRIVATE: 'true', POLL_INTERVAL_MS: '100', ...extra };
 }
 
+/**
+ * Short claims, leases and retries, so that recovery after a crash or a lost Redis happens within a
+ * test's patience.
+ */
+export const FAST_RECOVERY: Readonly<Record<string, string>> = {
+  CALLBACK_ALLOW_PRIVATE: 'true',
+  POLL_INTERVAL_MS: '100',
+  CALLBACK_TIMEOUT_MS: '1000',
+  CLAIM_TTL_MS: '3000',
+  QUEUE_LEASE_MS: '3000',
+  RETRY_BASE_MS: '50',
+  RETRY_MAX_MS: '200',
+  MAX_ATTEMPTS: '50',
+  WORKER_CONCURRENCY: '20',
+};
+
 /** Log lines as parsed JSON, read through a real stream the way pino writes them. */
 export class LogSink extends Writable {
   readonly lines: Record<string, unknown>[] = [];

@@ -140,3 +140,11 @@ export class Receiver {
     });
   }
 }
+
+/** Every one of `total` orders reached `receiver` exactly once, and never two requests for one at a time. */
+export function expectEachDeliveredOnce(receiver: Receiver, total: number): void {
+  expect(receiver.overlaps.size).toBe(0);
+  const counts = receiver.countsById();
+  expect(counts.size).toBe(total);
+  expect([...counts.entries()].filter(([, n]) => n !== 1)).toEqual([]);
+}

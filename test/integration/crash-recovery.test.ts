@@ -1,23 +1,10 @@
 import { createTestDatabase, statusCounts, terminateConnections, type TestDatabase } from '../helpers/database';
 import { insertOrders } from '../helpers/database';
-import { spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { FAST_RECOVERY, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { PrivateRedis } from '../helpers/redis-server';
 import { sleep, waitFor } from '../helpers/wait-for';
-
-// Short claims and leases so that recovery after a crash happens within the test's patience.
-const FAST_RECOVERY = {
-  CALLBACK_ALLOW_PRIVATE: 'true',
-  POLL_INTERVAL_MS: '100',
-  CALLBACK_TIMEOUT_MS: '1000',
-  CLAIM_TTL_MS: '3000',
-  QUEUE_LEASE_MS: '3000',
-  RETRY_BASE_MS: '50',
-  RETRY_MAX_MS: '200',
-  MAX_ATTEMPTS: '50',
-  WORKER_CONCURRENCY: '20',
-};
 
 let database: TestDatabase;
 let queueName: string;

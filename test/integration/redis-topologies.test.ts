@@ -1,24 +1,15 @@
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { runCli } from '../helpers/cli';
-import { spawnDaemon, stopAllDaemons, TEST_SECRET, type ChildDaemon } from '../helpers/daemons';
+import { FAST_RECOVERY, spawnDaemon, stopAllDaemons, TEST_SECRET, type ChildDaemon } from '../helpers/daemons';
 import { uniqueQueueName } from '../helpers/queue';
-import { Receiver } from '../helpers/receiver';
+import { expectEachDeliveredOnce, Receiver } from '../helpers/receiver';
 import { LocalRedisCluster, LocalSentinelSet, redisCommand } from '../helpers/redis-topologies';
 import { sleep, waitFor } from '../helpers/wait-for';
 import { freePort } from '../helpers/free-port';
 import { connectRedis } from '../../src/queue/redis-topology';
 
-// Short claims and leases so that recovery happens within the test's patience.
-const FAST_RECOVERY = {
-  CALLBACK_ALLOW_PRIVATE: 'true',
-  POLL_INTERVAL_MS: '100',
-  CALLBACK_TIMEOUT_MS: '1000',
-  CLAIM_TTL_MS: '3000',
-  QUEUE_LEASE_MS: '3000',
-  RETRY_BASE_MS: '50',
-  RETRY_MAX_MS: '200',
-  MAX_ATTEMPTS: '50',
-  WORKER_CONCURRENCY: '20',
+const CLUSTER_RECOVERY = {
+  ...FAST_RECOVERY,
   MAX_QUEUED_JOBS: '100',
   // Only credentials come from REDIS_URL in a cluster or Sentinel set-up: nothing listens here.
   REDIS_URL: 'redis://127.0.0.1:1',
@@ -50,12 +41,6 @@ function ids(from: number, count: number): number[] {
 
 const delivered = async () => (await statusCounts(database.db))[6] ?? 0;
 
-function expectEachDeliveredOnce(total: number): void {
-  expect(receiver!.overlaps.size).toBe(0);
-  const counts = receiver!.countsById();
-  expect(counts.size).toBe(total);
-  expect([...counts.entries()].filter(([, n]) => n !== 1)).toEqual([]);
-}
 
 function expectAlive(daemons: ChildDaemon[]): void {
   for (const daemon of daemons) expect(daemon.child.exitCode).toBeNull();
@@ -65,7 +50,7 @@ it('on a Redis Cluster of 3 primaries with 6 shards, 3 replicas deliver every or
   cluster = await LocalRedisCluster.start(3);
   receiver = await new Receiver(() => ({ status: 200, delayMs: 20 })).start();
   // The rate limit runs its script on the cluster; high enough not to slow the test.
-  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_CLUSTER_NODES: cluster.seeds, QUEUE_SHARDS: '6', PARTNER_RATE_LIMITS: '127.0.0.1=5000' };
+  const env = { ...CLUSTER_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_CLUSTER_NODES: cluster.seeds, QUEUE_SHARDS: '6', PARTNER_RATE_LIMITS: '127.0.0.1=5000' };
   const replicas = [await spawnDaemon('start', env), await spawnDaemon('start', env), await spawnDaemon('start', env)];
   await insertOrders(database.db, ids(1, 600), receiver.url());
   await waitFor('a quarter delivered', async () => (await delivered()) >= 150);
@@ -99,7 +84,7 @@ it('on a Redis Cluster of 3 primaries with 6 shards, 3 replicas deliver every or
 it('on a Redis Cluster, the primary holding the queue restarted empty mid-run: every order still ends 6, none delivered twice', async () => {
   cluster = await LocalRedisCluster.start(3);
   receiver = await new Receiver(() => ({ status: 200, delayMs: 10 })).start();
-  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_CLUSTER_NODES: cluster.seeds };
+  const env = { ...CLUSTER_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_CLUSTER_NODES: cluster.seeds };
   const replicas = [await spawnDaemon('start', env), await spawnDaemon('start', env)];
   await insertOrders(database.db, ids(1, 600), receiver.url());
   await waitFor('a third delivered', async () => (await delivered()) >= 200);
@@ -109,14 +94,14 @@ it('on a Redis Cluster, the primary holding the queue restarted empty mid-run: e
   await cluster.waitUntilOk();
   await waitFor('every order delivered', async () => (await delivered()) === 600, 60_000);
 
-  expectEachDeliveredOnce(600);
+  expectEachDeliveredOnce(receiver!, 600);
   expectAlive(replicas);
 });
 
 it('Sentinel: a failover in the middle of a run loses nothing, and the daemons carry on against the new primary without a restart', async () => {
   sentinels = await LocalSentinelSet.start();
   receiver = await new Receiver(() => ({ status: 200, delayMs: 10 })).start();
-  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_SENTINELS: sentinels.addresses, REDIS_SENTINEL_NAME: sentinels.name };
+  const env = { ...CLUSTER_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_SENTINELS: sentinels.addresses, REDIS_SENTINEL_NAME: sentinels.name };
   const replicas = [await spawnDaemon('start', env), await spawnDaemon('start', env)];
   const firstPrimary = await sentinels.primaryPort();
   await insertOrders(database.db, ids(1, 600), receiver.url());
@@ -129,14 +114,14 @@ it('Sentinel: a failover in the middle of a run loses nothing, and the daemons c
   // Orders that arrive after the failover go through the new primary.
   await insertOrders(database.db, ids(601, 100), receiver.url());
   await waitFor('the later orders delivered', async () => (await delivered()) === 700, 30_000);
-  expectEachDeliveredOnce(700);
+  expectEachDeliveredOnce(receiver!, 700);
   expectAlive(replicas);
   expect(await redisCommand(newPrimary, 'EXISTS', `bull:${queueName}:order-callbacks:marker`)).toBe(1);
 });
 
 it('on a Redis Cluster with 4 shards, stats, inspect, partners and requeue see every shard', async () => {
   cluster = await LocalRedisCluster.start(3);
-  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_CLUSTER_NODES: cluster.seeds, QUEUE_SHARDS: '4', CALLBACK_SECRET: TEST_SECRET };
+  const env = { ...CLUSTER_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_CLUSTER_NODES: cluster.seeds, QUEUE_SHARDS: '4', CALLBACK_SECRET: TEST_SECRET };
   // A producer and no worker: the jobs stay in their shards' queues.
   const producer = await spawnDaemon('producer', env);
   await insertOrders(database.db, ids(1, 40), 'http://127.0.0.1:9/callback');

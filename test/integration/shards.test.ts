@@ -1,24 +1,12 @@
 import { Queue } from 'bullmq';
 import { countUnfinishedJobs, redisConnection } from '../../src/queue/callback-queue';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
-import { spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
+import { FAST_RECOVERY, spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
-import { Receiver } from '../helpers/receiver';
+import { expectEachDeliveredOnce, Receiver } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
 
-const FAST_RECOVERY = {
-  CALLBACK_ALLOW_PRIVATE: 'true',
-  POLL_INTERVAL_MS: '100',
-  CALLBACK_TIMEOUT_MS: '1000',
-  CLAIM_TTL_MS: '3000',
-  QUEUE_LEASE_MS: '3000',
-  PRODUCER_LEASE_MS: '2000',
-  RETRY_BASE_MS: '50',
-  RETRY_MAX_MS: '200',
-  MAX_ATTEMPTS: '50',
-  WORKER_CONCURRENCY: '20',
-  MAX_QUEUED_JOBS: '100',
-};
+const SHARD_RECOVERY = { ...FAST_RECOVERY, PRODUCER_LEASE_MS: '2000', MAX_QUEUED_JOBS: '100' };
 
 let database: TestDatabase;
 let queueName: string;
@@ -39,14 +27,8 @@ afterEach(async () => {
 
 const ids = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
 const delivered = async () => (await statusCounts(database.db))[6] ?? 0;
-const env = (extra: Record<string, string> = {}) => ({ ...FAST_RECOVERY, DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, ...extra });
+const env = (extra: Record<string, string> = {}) => ({ ...SHARD_RECOVERY, DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, ...extra });
 
-function expectEachDeliveredOnce(total: number): void {
-  expect(receiver!.overlaps.size).toBe(0);
-  const counts = receiver!.countsById();
-  expect(counts.size).toBe(total);
-  expect([...counts.entries()].filter(([, n]) => n !== 1)).toEqual([]);
-}
 
 it('going from 1 shard to 4 on a running system loses and duplicates nothing', async () => {
   receiver = await new Receiver(() => ({ status: 200, delayMs: 10 })).start();
@@ -63,7 +45,7 @@ it('going from 1 shard to 4 on a running system loses and duplicates nothing', a
   }
   await insertOrders(database.db, ids(801, 200), receiver.url());
   await waitFor('every order delivered', async () => (await delivered()) === 1000, 60_000);
-  expectEachDeliveredOnce(1000);
+  expectEachDeliveredOnce(receiver!, 1000);
   // No job was left behind in the queue of the one shard there was.
   const queue = new Queue(queueName, { connection: redisConnection(SHARED_REDIS_URL) });
   try {
@@ -138,5 +120,5 @@ it('orders with negative ids belong to a shard like any other and are delivered'
   await spawnDaemon('start', env({ QUEUE_SHARDS: '4' }));
   await insertOrders(database.db, [...ids(-40, 40), ...ids(1, 40)], receiver.url());
   await waitFor('every order delivered', async () => (await delivered()) === 80, 30_000);
-  expectEachDeliveredOnce(80);
+  expectEachDeliveredOnce(receiver!, 80);
 });
