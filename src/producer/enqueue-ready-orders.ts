@@ -76,25 +76,35 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
   // Read partner by partner, a page starts at the front: the cursor is of the other way of reading.
   const byPartner = partnerLimits !== undefined && partnerLimits.size > 0;
   if (byPartner) cursor = undefined;
-  for (let pages = 0; room > 0; pages++) {
-    if (pages > 0 && deps.beforePage && !(await deps.beforePage())) break;
-    const limit = Math.min(room, config.producerPageSize);
-    const started = process.hrtime.bigint();
-    const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, deps.fence, deps.shard, cursor, partnerLimits);
-    deps.observePage?.(Number(process.hrtime.bigint() - started) / 1e9);
-    reachedEnd = !page.mayHaveMore;
-    if (page.ids.length > 0) {
-      const jobs = page.ids.map((orderId) => ({ orderId, origin: originOf(page.callbackUrls.get(orderId)) }));
-      for (const { origin } of jobs) {
-        const left = origin === undefined ? undefined : partnerLimits?.get(origin);
-        if (left !== undefined) partnerLimits!.set(origin!, Math.max(0, left - 1));
+  // Each page's jobs go to Redis while the next page is leased in Postgres: the two round trips overlap.
+  let adding: PageAdd | undefined;
+  try {
+    for (let pages = 0; room > 0; pages++) {
+      if (pages > 0 && deps.beforePage && !(await deps.beforePage())) break;
+      const limit = Math.min(room, config.producerPageSize);
+      const started = process.hrtime.bigint();
+      const page = await leaseReadyOrders(db, limit, config.queueLeaseMs, deps.fence, deps.shard, cursor, partnerLimits);
+      deps.observePage?.(Number(process.hrtime.bigint() - started) / 1e9);
+      reachedEnd = !page.mayHaveMore;
+      const previous = adding;
+      adding = undefined;
+      await finishAdding(deps, previous, page.ids);
+      if (page.ids.length > 0) {
+        const jobs = page.ids.map((orderId) => ({ orderId, origin: originOf(page.callbackUrls.get(orderId)) }));
+        for (const { origin } of jobs) {
+          const left = origin === undefined ? undefined : partnerLimits?.get(origin);
+          if (left !== undefined) partnerLimits!.set(origin!, Math.max(0, left - 1));
+        }
+        adding = startAdding(deps, jobs);
+        enqueued += page.ids.length;
+        room -= page.ids.length;
+        cursor = page.next;
       }
-      await addJobs(deps, jobs);
-      enqueued += page.ids.length;
-      room -= page.ids.length;
-      cursor = page.next;
+      if (reachedEnd) break;
     }
-    if (reachedEnd) break;
+  } finally {
+    // Also when leasing failed: the page already leased still reaches Redis (or loses its leases).
+    await finishAdding(deps, adding, []);
   }
   if (enqueued > 0) await deps.redisLoss.jobsAdded();
   if (enqueued > 0) logger.debug({ enqueued, heldPartners: byPartner ? partnerLimits.size : 0 }, 'enqueued ready orders');
@@ -114,15 +124,38 @@ function originOf(url: string | null | undefined): string | undefined {
   }
 }
 
-/** Adds one job per order. When Redis refuses, the leases are dropped so the orders are not held up. */
-async function addJobs(deps: EnqueueDeps, orders: CallbackJobData[]): Promise<void> {
-  try {
-    await deps.queue.addBulk(orders.map((data) => ({ name: 'callback', data, opts: { ...JOB_OPTIONS, jobId: jobIdFor(data.orderId) } })));
-  } catch (err) {
-    const orderIds = orders.map(({ orderId }) => orderId);
-    await forgetQueueLeases(deps.db, orderIds).catch((releaseErr) =>
-      deps.logger.warn({ err: releaseErr }, 'could not drop queue leases; they will run out by themselves'),
+/** A page's jobs on their way to Redis: settles with the error when Redis refused them. */
+type PageAdd = Promise<unknown>;
+
+/**
+ * Adds one job per order, in the background (see finishAdding). When Redis refuses, the leases are
+ * dropped so the orders are not held up.
+ */
+function startAdding(deps: EnqueueDeps, orders: CallbackJobData[]): PageAdd {
+  return deps.queue
+    .addBulk(orders.map((data) => ({ name: 'callback', data, opts: { ...JOB_OPTIONS, jobId: jobIdFor(data.orderId) } })))
+    .then(
+      () => undefined,
+      async (err: unknown) => {
+        await forgetLeases(deps, orders.map(({ orderId }) => orderId));
+        return { failed: err };
+      },
     );
-    throw err;
-  }
+}
+
+/**
+ * Waits for the previous page's jobs. When Redis refused them, the page leased meanwhile (`leasedSince`)
+ * will not be added either: its leases are dropped too, and the run fails with Redis' error.
+ */
+async function finishAdding(deps: EnqueueDeps, adding: PageAdd | undefined, leasedSince: string[]): Promise<void> {
+  const outcome = (await adding) as { failed: unknown } | undefined;
+  if (outcome === undefined) return;
+  if (leasedSince.length > 0) await forgetLeases(deps, leasedSince);
+  throw outcome.failed;
+}
+
+async function forgetLeases(deps: EnqueueDeps, orderIds: string[]): Promise<void> {
+  await forgetQueueLeases(deps.db, orderIds).catch((releaseErr) =>
+    deps.logger.warn({ err: releaseErr }, 'could not drop queue leases; they will run out by themselves'),
+  );
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { LEASE_BY_PARTNER_SQL, leaseSql } from '../../src/db/lease-ready-orders';
 import { positionalParameters } from '../../src/db/prepared-statement';
 import { createLogger } from '../../src/observability/logger';
@@ -11,6 +12,7 @@ import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } fro
 import { spawnDaemon, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
+import { PrivateRedis } from '../helpers/redis-server';
 import { waitFor } from '../helpers/wait-for';
 
 let database: TestDatabase;
@@ -80,6 +82,58 @@ it('a lease statement whose producer lease is not current leases nothing', async
   expect(await enqueueReadyOrders({ ...deps, fence: mine })).toMatchObject({ enqueued: 0 });
   expect(await takeProducerLease(database.db, mine, 'test', 60_000)).toBe(true);
   expect(await enqueueReadyOrders({ ...deps, fence: mine })).toMatchObject({ enqueued: 5 });
+});
+
+it("a run leases its next page while the previous page's jobs are on their way to Redis", async () => {
+  const redis = await PrivateRedis.start();
+  const slow = new Queue(queueName, { connection: redisConnection(redis.url) });
+  const pauser = new Redis(redis.url);
+  const leases: number[] = [];
+  try {
+    await insertOrders(database.db, ids(300), 'http://127.0.0.1:9/unused');
+    await slow.waitUntilReady();
+    // Each page's leases counted when its jobs were handed to Redis and when Redis took them.
+    const adds: { leasedBefore: number; leasedAfter?: number }[] = [];
+    const addBulk = slow.addBulk.bind(slow);
+    slow.addBulk = async (jobs) => {
+      const add: { leasedBefore: number; leasedAfter?: number } = { leasedBefore: leases.length };
+      adds.push(add);
+      // Writes wait a moment, as on a busy or distant Redis.
+      await pauser.call('CLIENT', 'PAUSE', '300', 'WRITE');
+      const added = await addBulk(jobs);
+      add.leasedAfter = leases.length;
+      return added;
+    };
+    const deps = { db: database.db, queue: slow, config: { maxQueuedJobs: 300, producerPageSize: 100, queueLeaseMs: 60_000 }, logger: createLogger('silent'), redisLoss: new RedisLossDetector(slow, database.db), shard: ONE_SHARD };
+    const observePage = (seconds: number) => leases.push(seconds);
+    expect(await enqueueReadyOrders({ ...deps, observePage, fence: await heldLease() })).toMatchObject({ enqueued: 300 });
+    expect(adds).toHaveLength(3);
+    expect(adds[0]).toEqual({ leasedBefore: 1, leasedAfter: 2 });
+    expect(await slow.getWaitingCount()).toBe(300);
+  } finally {
+    pauser.disconnect();
+    await slow.close();
+    await redis.stop();
+  }
+});
+
+it('when Redis refuses a page of jobs, no order stays leased without a job: the page leased while it was being added is let go too', async () => {
+  // Full after some pages: a run adds each page while it leases the next one, so a refused page has a
+  // leased one behind it.
+  const redis = await PrivateRedis.start(['--maxmemory', '1500kb', '--maxmemory-policy', 'noeviction']);
+  const small = new Queue(queueName, { connection: redisConnection(redis.url) });
+  try {
+    await insertOrders(database.db, ids(5000), 'http://127.0.0.1:9/unused');
+    const deps = { db: database.db, queue: small, config: { maxQueuedJobs: 5000, producerPageSize: 100, queueLeaseMs: 60_000 }, logger: createLogger('silent'), redisLoss: new RedisLossDetector(small, database.db), shard: ONE_SHARD };
+    await expect(enqueueReadyOrders({ ...deps, fence: await heldLease() })).rejects.toThrow(/OOM/);
+    const jobs = new Set((await small.getWaiting(0, -1)).map((job) => String(job.data.orderId)));
+    const leased = (await database.db.raw('SELECT id FROM orders WHERE status = 5 AND lease_until > now()')).rows.map((row: { id: string }) => String(row.id));
+    expect(jobs.size).toBeGreaterThan(0);
+    expect(leased.filter((id: string) => !jobs.has(id))).toEqual([]);
+  } finally {
+    await small.close();
+    await redis.stop();
+  }
 });
 
 it('a backlog larger than MAX_QUEUED_JOBS never holds more than that many jobs in Redis, and all of it is delivered once', async () => {
