@@ -9,7 +9,8 @@ import { perShard, type CallbackQueues } from '../queue/shards';
 import type { Shard } from '../db/lease-ready-orders';
 import { withTimeout } from '../with-timeout';
 import { randomUUID } from 'node:crypto';
-import { releaseProducerLease, takeProducerLease, type ProducerFence } from '../db/producer-lease';
+import { askProducerLease, releaseProducerLease, type ProducerFence } from '../db/producer-lease';
+import { routeReadyNotifications, shardNamed } from '../db/ready-notifications';
 import { RedisLossDetector } from '../queue/redis-reset-detector';
 import { enqueueReadyOrders } from './enqueue-ready-orders';
 import { ReadyListener } from './ready-listener';
@@ -22,7 +23,12 @@ export interface Producer {
 /** How long stop() waits for a run in progress before closing the session under it. */
 const RUN_FINISH_TIMEOUT_MS = 4000;
 
-/** How soon to try again when another producer held the lease. */
+/**
+ * How soon to ask again when another producer won a race for the lease, or its lease is about to run
+ * out. Otherwise a replica that does not hold a shard asks again when the holder's lease would run out
+ * (the answer says when), not every few hundred milliseconds: asking costs a statement per replica and
+ * shard.
+ */
 const LOCK_RETRY_MS = 200;
 
 /**
@@ -68,13 +74,21 @@ export async function startProducer(deps: {
 }): Promise<Producer> {
   const logger = deps.logger.child({ component: 'producer' });
   const count = deps.queues.shards.length;
-  // One LISTEN session wakes every shard's loop: the notification carries no order (Postgres folds
-  // identical ones of a transaction into one), and a loop whose shard has nothing visible reads nothing.
+  // One LISTEN session for every shard's loop. The trigger names the order's shard (notifyReadyBody), so
+  // only that shard's loop wakes; a notification naming none, or another number of shards (replicas
+  // disagree while the number changes), or missed ones, wake them all.
+  const named = await routeReadyNotifications(deps.db, count).catch((err: unknown) => {
+    logger.warn({ err }, 'could not make notifications name their shard; each wakes every shard loop');
+    return false;
+  });
+  if (!named && count > 1) logger.info('this role may not replace orders_notify_ready(): each notification wakes every shard loop');
   const shards: ShardProducer[] = [];
   const listener = new ReadyListener(
     deps.config.databaseUrl,
-    () => {
-      for (const shard of shards) shard.ordersBecameReady();
+    (payload) => {
+      const shard = shardNamed(payload);
+      if (shard?.count === count && shards[shard.index]) shards[shard.index].ordersBecameReady();
+      else for (const each of shards) each.ordersBecameReady();
     },
     logger,
     deps.sessionBounds,
@@ -119,6 +133,11 @@ function startShardProducer(deps: {
   const leaseName = `producer:${deps.queue.name}`;
   /** The lease while this producer holds it: since when, and when to renew it (performance.now()). */
   let held: { fence: ProducerFence; since: number; renewAt: number } | undefined;
+  /**
+   * Until when (performance.now()) another replica's lease on the shard runs, by the last answer: until
+   * then that replica produces the shard, so a notification need not wake this loop. 0 once unknown.
+   */
+  let heldElsewhereUntil = 0;
   const leaseMs = deps.config.producerLeaseMs;
   const scanStart = new ScanStart(deps.config.pollIntervalMs);
   const redisLoss = new RedisLossDetector(deps.queue, deps.db);
@@ -134,7 +153,8 @@ function startShardProducer(deps: {
   async function runOnce(): Promise<number | undefined> {
     const fence = held?.fence ?? { name: leaseName, token: randomUUID() };
     if (!held || performance.now() >= held.renewAt) {
-      if (!(await renew(fence))) return LOCK_RETRY_MS;
+      const heldForMs = await renew(fence);
+      if (heldForMs !== undefined) return Math.max(heldForMs, LOCK_RETRY_MS);
     }
     const { since } = held!;
     let keepLock = false;
@@ -157,22 +177,28 @@ function startShardProducer(deps: {
     }
   }
 
-  /** Takes or renews the lease; false when another producer holds it. */
-  async function renew(fence: ProducerFence): Promise<boolean> {
+  /**
+   * Takes or renews the lease. Undefined when held; otherwise how long another replica holds it for
+   * (0 when that is unknown).
+   */
+  async function renew(fence: ProducerFence): Promise<number | undefined> {
     const asked = performance.now();
-    if (!(await takeProducerLease(deps.db, fence, deps.holder, leaseMs))) {
+    const answer = await askProducerLease(deps.db, fence, deps.holder, leaseMs);
+    if (!answer.held) {
       held = undefined;
-      return false;
+      heldElsewhereUntil = asked + answer.heldForMs;
+      return answer.heldForMs;
     }
+    heldElsewhereUntil = 0;
     // Renewed well before its end, counted from when it was asked for (the lease counts from later).
     held = { fence, since: held?.since ?? asked, renewAt: asked + leaseMs / 3 };
-    return true;
+    return undefined;
   }
 
   /** Between the pages of a long run: renews the lease when due; false (and a warning) once it is lost. */
   async function stillHeld(fence: ProducerFence): Promise<boolean> {
     if (held && performance.now() < held.renewAt) return true;
-    if (await renew(fence)) return true;
+    if ((await renew(fence)) === undefined) return true;
     logger.warn('lost the producer lease during a run (it ran out, and another replica took it); stopping the run');
     return false;
   }
@@ -193,7 +219,9 @@ function startShardProducer(deps: {
   return {
     ordersBecameReady: () => {
       scanStart.ordersBecameReady();
-      loop.wake();
+      // The holder elsewhere was woken by the same notification. Should it have died, its lease runs
+      // out by heldElsewhereUntil, and this loop's next run, due then, takes the shard over.
+      if (performance.now() >= heldElsewhereUntil) loop.wake();
     },
     stop: () =>
       (stopping ??= (async () => {

@@ -24,7 +24,8 @@ export class ReadyListener {
 
   constructor(
     private readonly databaseUrl: string,
-    private readonly onReady: () => void,
+    /** Told each notification's payload; called without one when notifications may have been missed. */
+    private readonly onReady: (payload?: string) => void,
     private readonly logger: Logger,
     /** The daemon's session bounds; unbounded without. */
     private readonly bounds?: SessionBounds,
@@ -51,7 +52,7 @@ export class ReadyListener {
 
   private async openSession(): Promise<void> {
     const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-callbacks-producer', ...(this.bounds ? boundedConnection() : {}) });
-    client.on('notification', () => this.onReady());
+    client.on('notification', (message) => this.onReady(message.payload));
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client));
     try {
