@@ -115,7 +115,7 @@ export async function startDaemon(
       lifecycle.add('worker', () => started.stop(), config.shutdownGraceMs + HAND_BACK_MS);
     }
     if (role !== 'worker') {
-      const producer = await startProducer({ db, queues, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get(), holder: workerId, sessionBounds: bounds });
+      const producer = await startProducer({ db, queues, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get(), probesLeased: (origins) => partners.leaseLimits.probesLeased(origins), holder: workerId, sessionBounds: bounds });
       lifecycle.add('producer', () => producer.stop());
     }
     const fetching = worker;

@@ -8,10 +8,12 @@ import { readRequest, type PartnerStore } from './partner-store';
 /** A producer reads the directory at most this often: a pause reaches every producer within about this. */
 const DIRECTORY_TTL_MS = 500;
 /**
- * A half-open partner's probes are leased at most this often by one producer: a run leases them, they
- * are queued and admitted (or handed back when other replicas' probes took the slots), and the next runs,
- * tens of milliseconds apart, would otherwise lease and hand back more of its backlog until the probes
- * have answered, which takes up to a callback timeout.
+ * A half-open partner's probes are leased at most this often by one producer process (all its shard
+ * loops together): a run leases them, they are queued and admitted (or handed back when other replicas'
+ * probes took the slots), and the next runs, tens of milliseconds apart, would otherwise lease and hand
+ * back more of its backlog until the probes have answered, which takes up to a callback timeout. The
+ * second starts when probes were leased, not when a run was offered them: a shard without the partner's
+ * orders must not spend the allowance of the shard that has them.
  */
 const PROBE_LEASE_EVERY_MS = 1000;
 /**
@@ -24,8 +26,9 @@ const READ_TIMEOUT_MS = 1000;
 
 /**
  * What a producer run may lease of each partner that is not closed (leaseLimit: 0 while held, the probes
- * while half-open, once a second), read from the directory every replica writes to, plus the partners
- * this process's workers found silent at their cap. An empty map: lease as usual. Call once per run.
+ * while half-open, once a second: tell probesLeased), read from the directory every replica writes to,
+ * plus the partners this process's workers found silent at their cap. An empty map: lease as usual. Call
+ * once per run.
  */
 export class LeaseLimits {
   private read?: { now: number; at: number; states: Map<string, PartnerState> };
@@ -65,11 +68,14 @@ export class LeaseLimits {
     return limits;
   }
 
+  /** A run leased orders of these partners while they were offered probes: no more for a second. */
+  probesLeased(origins: Iterable<string>): void {
+    for (const origin of origins) this.probesLeasedAt.set(origin, performance.now());
+  }
+
   private probesLeasedRecently(origin: string): boolean {
     const last = this.probesLeasedAt.get(origin);
-    if (last !== undefined && performance.now() - last < PROBE_LEASE_EVERY_MS) return true;
-    this.probesLeasedAt.set(origin, performance.now());
-    return false;
+    return last !== undefined && performance.now() - last < PROBE_LEASE_EVERY_MS;
   }
 
   /**

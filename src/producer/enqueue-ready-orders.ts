@@ -29,6 +29,8 @@ export interface EnqueueDeps {
    * neither the queue's room nor the workers' time from other partners.
    */
   partnerLimits?: () => Promise<ReadonlyMap<string, number>>;
+  /** Told, as soon as a page is leased, the partners of whose limited allowance it took orders. */
+  probesLeased?: (origins: ReadonlySet<string>) => void;
 }
 
 export interface EnqueueResult {
@@ -91,10 +93,14 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
       await finishAdding(deps, previous, page.ids);
       if (page.ids.length > 0) {
         const jobs = page.ids.map((orderId) => ({ orderId, origin: originOf(page.callbackUrls.get(orderId)) }));
+        const probed = new Set<string>();
         for (const { origin } of jobs) {
           const left = origin === undefined ? undefined : partnerLimits?.get(origin);
-          if (left !== undefined) partnerLimits!.set(origin!, Math.max(0, left - 1));
+          if (left === undefined) continue;
+          partnerLimits!.set(origin!, Math.max(0, left - 1));
+          if (left > 0) probed.add(origin!);
         }
+        if (probed.size > 0) deps.probesLeased?.(probed);
         adding = startAdding(deps, jobs);
         enqueued += page.ids.length;
         room -= page.ids.length;

@@ -67,6 +67,8 @@ export async function startProducer(deps: {
   metrics?: Metrics;
   /** EnqueueDeps.partnerLimits. */
   partnerLimits?: () => Promise<ReadonlyMap<string, number>>;
+  /** EnqueueDeps.probesLeased. */
+  probesLeased?: (origins: ReadonlySet<string>) => void;
   /** Who holds the producer leases, for people (host:pid). */
   holder: string;
   /** What its LISTEN session runs under: the daemon's session bounds. */
@@ -126,6 +128,7 @@ function startShardProducer(deps: {
   logger: Logger;
   metrics?: Metrics;
   partnerLimits?: () => Promise<ReadonlyMap<string, number>>;
+  probesLeased?: (origins: ReadonlySet<string>) => void;
   holder: string;
 }): ShardProducer {
   const { logger } = deps;

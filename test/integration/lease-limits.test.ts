@@ -6,7 +6,7 @@ import { LocalPartnerDirectory, RedisPartnerDirectory } from '../../src/partners
 import { readRequest, storeTimings } from '../../src/partners/partner-store';
 import { partnerKeys, RedisPartnerStore } from '../../src/partners/redis-partner-store';
 import { SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
-import { waitFor } from '../helpers/wait-for';
+import { sleep, waitFor } from '../helpers/wait-for';
 
 // What the producer may lease of each partner, and how it keeps the directory honest: the directory is
 // a copy that can fall behind the partners' own state (a note lost to a Redis blip), and a half-open
@@ -67,3 +67,17 @@ it('closes a half-open partner that had nothing to probe for a minute, so the pr
   expect((await limits.get()).get(held)).toBe(0);
   expect((await store.exchange(held, readRequest())).state.state).toBe('held');
 }, 20_000);
+
+it("a half-open partner's probes stay on offer to every shard's run until one leases some; then to none for a second", async () => {
+  const origin = 'http://127.0.0.1:41004';
+  const { now } = await store.exchange(origin, readRequest());
+  await directory.note(origin, await storeState(origin, { state: 'open', version: 1, since: now - 10_000, until: now - 5000, cooldownMs: 1000 }));
+
+  await sleep(600); // the directory is read again after at most half a second
+  // Shard 0's run is offered the probes, but its shard has none of the partner's orders.
+  expect((await limits.get()).get(origin)).toBe(3);
+  expect((await limits.get()).get(origin)).toBe(3); // so shard 2's run, which has them, is offered them too
+  limits.probesLeased([origin]);
+  expect((await limits.get()).get(origin)).toBe(0);
+  await waitFor('offered again a second later', async () => (await limits.get()).get(origin) === 3, 3000, 100);
+});
