@@ -127,8 +127,11 @@ const schema = z.object({
     .default('127.0.0.1'),
 });
 
-/** Every variable the daemon reads: the compose file, .env.example and the README list each (a test checks). */
+/** Every variable the daemon reads: the compose file, .env.example and docs/configuration.md list each (tests check). */
 export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
+/** The schema itself, for the test that checks docs/configuration.md's defaults and ranges against it. */
+export const CONFIG_SCHEMA = schema;
 
 export interface Config {
   databaseUrl: string;
