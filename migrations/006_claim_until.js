@@ -7,7 +7,7 @@
 // fillfactor 80: new pages keep a fifth free, so the claim's new row version fits on the page of the
 // one it replaces (in place only works on the same page). Affects pages written from now on; nothing
 // is rewritten. Measured: 55-60 % of claims in place with it, a few without; Postgres ~6 µs less per
-// order in a drain (BENCHMARKS.md, 2026-11-28).
+// order in a drain (docs/decisions/0006-claim-until-and-fillfactor.md).
 
 // orders_before_update. Without claim_until: the trigger as migration 001 made it, which `down` puts
 // back. With it, claim_until belongs to claim_token too: a status change drops both, and a claim that

@@ -83,7 +83,8 @@ const schema = z.object({
   CALLBACK_ALLOW_PRIVATE: boolean.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // The queue is a buffer between runs of the producer (one every ~200 ms when it is full): it must hold
-  // more than the workers take meanwhile. 1000 starved one replica at ~3,500 orders/s (BENCHMARKS.md).
+  // more than the workers take meanwhile. 1000 starved one replica at ~3,500 orders/s
+  // (docs/decisions/0002-queue-buffer-and-refill.md).
   MAX_QUEUED_JOBS: integer(1, 1_000_000).default(2000),
   PRODUCER_PAGE_SIZE: integer(1, 10_000).default(1000),
   PRODUCER_LEASE_MS: integer(1000, 300_000).default(5000),

@@ -24,7 +24,8 @@ export function lockedBatch(columns: string): string {
  * (orders_ready_since_idx) instead of looking the ids up by primary key whenever its statistics saw few
  * orders at 5, and that scan reads every dead entry the index has gathered since the last vacuum: a
  * drain ran ~25 % slower, and with prepared (generic) plans — which the claim and record statements now
- * use (PreparedStatement) — pickup at 2,000 orders/s built up to seconds (BENCHMARKS.md). Used as
+ * use (PreparedStatement) — pickup at 2,000 orders/s built up to seconds
+ * (docs/decisions/0005-still-ready-by-primary-key.md). Used as
  * `AND ${STILL_READY}`; the producer's lease keeps `status = 5`, it wants its index.
  */
 export const STILL_READY = '(o.status + 0) = 5';

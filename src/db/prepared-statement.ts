@@ -10,7 +10,8 @@ export function positionalParameters(sql: string): string {
  * A statement that each pooled connection parses and plans once, then runs by name: the producer's
  * lease and the worker's batched claim and record. Parsing and planning them cost more than running
  * them when batches are small, as they are while orders trickle in: a claim and record pair for one
- * order took ~2.0 ms of Postgres CPU planned per call and ~0.9 ms prepared (BENCHMARKS.md). Postgres
+ * order took ~2.0 ms of Postgres CPU planned per call and ~0.9 ms prepared
+ * (docs/decisions/0004-prepared-hot-path-statements.md). Postgres
  * re-plans by itself after DDL or ANALYZE; that the generic plan keeps to the right index is tested.
  *
  * Written with knex's `?` placeholders, like every other statement here, so there must be no other `?`

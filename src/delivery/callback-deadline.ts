@@ -4,7 +4,8 @@ import { whenAborted } from './when-aborted';
 /**
  * When one callback in flight must stop early: its time budget ran out, or the daemon is shutting down.
  * It remembers which came first, which decides how the attempt is recorded. Not an AbortController with
- * a listener on the shutdown signal: those two cost ~10 µs of CPU per callback (BENCHMARKS.md, history).
+ * a listener on the shutdown signal: those two cost ~10 µs of CPU per callback
+ * (docs/decisions/0001-callbacks-through-undici-dispatch.md).
  */
 export class CallbackDeadline {
   private firstCause: AbortCause | undefined;

@@ -47,7 +47,7 @@ const DISCARD_TIMEOUT_MS = 1000;
  * connection comes, or the connection attempt fails by itself within its connect timeout.
  *
  * Built on undici's dispatch rather than request(): no body stream and no AbortSignal per callback,
- * which halved the client's CPU per callback (BENCHMARKS.md, history).
+ * which halved the client's CPU per callback (docs/decisions/0001-callbacks-through-undici-dispatch.md).
  */
 export function sendCallback(client: Dispatcher, request: SignedRequest, stopSwitch: StopSwitch): Promise<HttpAnswer> {
   const timestamp = Math.floor(request.now() / 1000);

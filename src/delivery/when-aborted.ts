@@ -1,8 +1,8 @@
 /**
  * Per signal, what to run when it aborts, behind one listener. The worker's shutdown signal is shared
  * by every callback in flight and every attempt waiting for a partner's slot; a listener of each one's
- * own on it, added and removed per callback, cost several µs of CPU per callback (BENCHMARKS.md,
- * history): EventTarget is slow to add to and to remove from.
+ * own on it, added and removed per callback, cost several µs of CPU per callback
+ * (docs/decisions/0001-callbacks-through-undici-dispatch.md): EventTarget is slow to add to and to remove from.
  */
 const runOnAbort = new WeakMap<AbortSignal, Set<() => void>>();
 

@@ -36,7 +36,7 @@ const LOCK_RETRY_MS = 200;
  * partners' orders included). Workers empty a full queue fast (2,000 jobs in about 300 ms at 7,000
  * orders/s), and a run takes tens of milliseconds to refill it: looking 200 ms later left one replica's
  * workers without a job for a fifth of a drain, and cost it 8–13 % of its orders per second
- * (BENCHMARKS.md, history). A look at a queue that is still full is one Redis round trip.
+ * (docs/decisions/0002-queue-buffer-and-refill.md). A look at a queue that is still full is one Redis round trip.
  */
 const QUEUE_FULL_RECHECK_MS = 20;
 

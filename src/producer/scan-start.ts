@@ -5,7 +5,8 @@ import type { LeaseCursor } from '../db/lease-ready-orders';
  *
  * Every leased order leaves a dead entry at the front of the index until VACUUM removes it, and a scan
  * from the front walks past all of them: a page's index scan took ~1.5 ms on a fresh million-order
- * backlog and ~10 ms once 750,000 of them had been leased, on an idle machine (BENCHMARKS.md). So a
+ * backlog and ~10 ms once 750,000 of them had been leased, on an idle machine
+ * (docs/decisions/0003-producer-continues-after-its-last-lease.md). So a
  * run that follows a full queue continues after the last order it leased. Orders can become ready
  * behind that point, though: an order moved to 5 keeps the next_attempt_at it was created with, a
  * transaction can commit rows dated before the cursor, and SKIP LOCKED passes over rows someone held.
