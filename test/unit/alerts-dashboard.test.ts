@@ -133,7 +133,7 @@ describe('every metric the alerts and the dashboard read is one the daemon serve
 });
 
 describe('the alert rules', () => {
-  const runbook = anchors(read('docs/alerts.md'));
+  const runbook = anchors(read('docs/operations.md'));
 
   it.each(rules.map((rule) => [rule.alert, rule]))('%s says how bad, for how long, what it means and where the runbook is', (_name, rule) => {
     expect(rule.for).toMatch(/^\d+[smh]$/);
@@ -141,12 +141,12 @@ describe('the alert rules', () => {
     expect(rule.annotations?.summary).toBeTruthy();
     expect(rule.annotations?.description).toBeTruthy();
     const [file, anchor] = (rule.annotations?.runbook_url ?? '').split('#');
-    expect(file).toBe('docs/alerts.md');
+    expect(file).toBe('docs/operations.md');
     expect([...runbook]).toContain(anchor);
   });
 
-  it('docs/alerts.md has a section for every alert, and no section for an alert that is not a rule', () => {
-    const sections = read('docs/alerts.md').split('\n').filter((line) => /^### OrderCallbacks\w+$/.test(line)).map((line) => line.slice(4));
+  it('docs/operations.md has a section for every alert, and no section for an alert that is not a rule', () => {
+    const sections = read('docs/operations.md').split('\n').filter((line) => /^### OrderCallbacks\w+$/.test(line)).map((line) => line.slice(4));
     expect(sections.sort()).toEqual(rules.map((r) => r.alert).sort());
   });
 });
