@@ -35,13 +35,13 @@ function machine() {
 
 const BENCHMARKS = path.join(__dirname, '..', 'BENCHMARKS.md');
 const BASELINE = path.join(__dirname, 'baseline.json');
-const HISTORY_MARK = '<!-- history: kept by npm run bench -->';
+const KEPT_MARK = '<!-- written by hand from here on: npm run bench rewrites only what is above -->';
 
-/** The hand-kept part of BENCHMARKS.md (what changed, measured before and after), from its mark on. */
-function keptHistory() {
+/** The hand-kept part of BENCHMARKS.md (what the goals say, the method, how to reproduce), from its mark on. */
+function keptPart() {
   const current = fs.existsSync(BENCHMARKS) ? fs.readFileSync(BENCHMARKS, 'utf8') : '';
-  const at = current.indexOf(HISTORY_MARK);
-  return `\n${at >= 0 ? current.slice(at) : `${HISTORY_MARK}\n## History\n`}`;
+  const at = current.indexOf(KEPT_MARK);
+  return `\n${at >= 0 ? current.slice(at) : `${KEPT_MARK}\n`}`;
 }
 
 /** Which entries of `sizes` each section of the results reads. */
@@ -78,7 +78,7 @@ function reportFrom(files) {
 
 /** BENCHMARKS.md, and the figures behind it (bench/baseline.json: the one result file kept in git). */
 function publishReport(results) {
-  fs.writeFileSync(BENCHMARKS, renderReport(results).markdown + keptHistory());
+  fs.writeFileSync(BENCHMARKS, renderReport(results).markdown + keptPart());
   fs.writeFileSync(BASELINE, `${JSON.stringify(results, null, 1)}\n`);
 }
 

@@ -340,7 +340,7 @@ function renderReport(results) {
     'difference is called (higher, lower) only when the interval lies wholly past ±3 %, `level` when it lies\n' +
     'within ±3 %, `undecided` otherwise. Other figures are the mean of two runs. CPU-seconds are the whole\n' +
     'machine\'s, then split by process; `rest` is busy time no listed process accounts for.\n' +
-    'How to run and what each row does: "Benchmark" in the README.\n\n' +
+    'What each section measures and how to run it: [Method](#method) and [Reproducing](#reproducing), below.\n\n' +
     `${table}\n`;
   return { table, markdown };
 }
