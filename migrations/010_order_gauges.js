@@ -21,7 +21,7 @@ exports.up = async function up(knex) {
   `);
   // The order gauges as last computed (one row: id is always true). Counts of 6, 7 and other statuses
   // are the planner's estimates (pg_class.reltuples × pg_stats' frequency of the status), refreshed by
-  // (auto)ANALYZE; see src/db/count-orders.ts.
+  // (auto)ANALYZE; see src/db/reports/order-counts.ts.
   await knex.raw(`
     CREATE TABLE IF NOT EXISTS order_gauges (
       id                  boolean PRIMARY KEY DEFAULT true CHECK (id),

@@ -1,4 +1,4 @@
-import { findOrder, type OrderRecord } from '../db/find-order';
+import { findOrder, type OrderRecord } from '../db/reports/order-history';
 import { listAttempts, type AttemptRecord } from '../db/list-attempts';
 import { UserError } from '../errors/user-error';
 import { redactUrl } from '../observability/redact-url';

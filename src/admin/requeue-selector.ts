@@ -1,9 +1,9 @@
 import { OrderStatus } from '../db/order-status';
-import type { RequeueSelector } from '../db/requeue-selection';
+import type { RequeueSelector } from '../db/requeue';
 import { UsageError } from '../errors/usage-error';
 import { canonicalOrderId, parsePositiveInteger, parseTimestamp } from './parse-options';
 
-export type { RequeueSelector } from '../db/requeue-selection';
+export type { RequeueSelector } from '../db/requeue';
 
 /** The command line of `requeue`, as commander hands it over: strings, unchecked. */
 export interface RequeueOptionsInput {

@@ -6,7 +6,7 @@ import { insertRequeueAudit } from '../db/insert-requeue-audit';
 import { OrderStatus } from '../db/order-status';
 import { recordRequeueProgress } from '../db/record-requeue-progress';
 import { requeueOrders } from '../db/requeue-orders';
-import type { RequeueSelector } from '../db/requeue-selection';
+import type { RequeueSelector } from '../db/requeue';
 
 export interface RequeueRequest {
   selector: RequeueSelector;

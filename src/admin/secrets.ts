@@ -1,6 +1,6 @@
 import { webhookSecret } from '../config';
 import type { Db } from '../db/connection';
-import { insertPartnerSecret, listPartnerSecrets, retirePartnerSecrets } from '../db/partner-secrets';
+import { insertPartnerSecret, listPartnerSecrets, retirePartnerSecrets } from '../db/partners';
 import { generateSecret } from '../delivery/sign';
 import { UsageError } from '../errors/usage-error';
 import { UserError } from '../errors/user-error';

@@ -1,5 +1,5 @@
 import type { Db } from './connection';
-import { lockedBatch, STILL_READY } from './locked-batch';
+import { lockedBatch, STILL_READY } from './batching/locked-batch';
 import { PreparedStatement } from './prepared-statement';
 
 export interface ClaimedOrder {

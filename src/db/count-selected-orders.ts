@@ -1,5 +1,5 @@
 import type { Db } from './connection';
-import { selectionWhere, type RequeueSelector } from './requeue-selection';
+import { selectionWhere, type RequeueSelector } from './requeue';
 
 /**
  * How many orders a requeue selector matches, by status, whatever the status: what a run will change

@@ -1,6 +1,6 @@
 import type { Db } from './connection';
 import { isOrderId, type ClaimedOrder } from './claim-order';
-import { BUSY_ROWS, lockedBatch, ROW_BUSY, STILL_READY, type OrBusy } from './locked-batch';
+import { BUSY_ROWS, lockedBatch, ROW_BUSY, STILL_READY, type OrBusy } from './batching/locked-batch';
 
 /**
  * When a handed-back order comes due again: this long after Postgres' now(), the one clock every replica

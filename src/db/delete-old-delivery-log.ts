@@ -1,5 +1,5 @@
 import type { Db } from './connection';
-import { MAINTENANCE_FENCE, type MaintenanceTurn } from './maintenance-turn';
+import { MAINTENANCE_FENCE, type MaintenanceTurn } from './maintenance';
 
 /**
  * Deletes at most `limit` delivery_log rows that started more than `days` ago (Postgres' clock), the

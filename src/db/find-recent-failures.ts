@@ -1,5 +1,5 @@
 import type { Db } from './connection';
-import { FAILURES_WINDOW_HOURS, ORDER_AT_7 } from './find-top-failing-hosts';
+import { FAILURES_WINDOW_HOURS, ORDER_AT_7 } from './reports/recent-outcomes';
 
 export interface RecentFailure {
   orderId: string;

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Db } from './connection';
-import { selectionWhere, type RequeueSelector } from './requeue-selection';
+import { selectionWhere, type RequeueSelector } from './requeue';
 
 /**
  * One keyset page of the ids a selector matches among `statuses`, in id order, after `afterId`: a

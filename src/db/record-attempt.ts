@@ -1,6 +1,6 @@
 import type { Db } from './connection';
 import type { ClaimedOrder } from './claim-order';
-import { BUSY_ROWS, lockedBatch, ROW_BUSY, STILL_READY, type OrBusy } from './locked-batch';
+import { BUSY_ROWS, lockedBatch, ROW_BUSY, STILL_READY, type OrBusy } from './batching/locked-batch';
 import { PreparedStatement } from './prepared-statement';
 
 /** What one attempt ends as, and what the order becomes. */

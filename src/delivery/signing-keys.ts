@@ -1,5 +1,5 @@
 import type { Db } from '../db/connection';
-import { listActiveSecrets } from '../db/partner-secrets';
+import { listActiveSecrets } from '../db/partners';
 import type { Logger } from '../observability/logger';
 import { withTimeout } from '../with-timeout';
 import { keyOfSecret } from './sign';

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startBackgroundLoop, type BackgroundLoop } from '../background-loop';
 import type { Db } from '../db/connection';
 import { deleteOldDeliveryLog } from '../db/delete-old-delivery-log';
-import { endMaintenanceTurn, extendMaintenanceTurn, takeMaintenanceTurn } from '../db/maintenance-turn';
+import { endMaintenanceTurn, extendMaintenanceTurn, takeMaintenanceTurn } from '../db/maintenance';
 import type { Logger } from '../observability/logger';
 
 /** The task's name in maintenance_turns. */

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { startBackgroundLoop, type BackgroundLoop } from '../background-loop';
 import type { Db } from '../db/connection';
-import { countOrders } from '../db/count-orders';
-import { endMaintenanceTurn, takeMaintenanceTurn } from '../db/maintenance-turn';
-import { storeOrderGauges } from '../db/order-gauges';
+import { countOrders } from '../db/reports/order-counts';
+import { endMaintenanceTurn, takeMaintenanceTurn } from '../db/maintenance';
+import { storeOrderGauges } from '../db/reports/order-gauges';
 import type { Logger } from './logger';
 
 /** The task's name in maintenance_turns. */

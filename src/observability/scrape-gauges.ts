@@ -1,8 +1,8 @@
 import type { JobCounter } from '../queue/shards';
 import { Gauge, type Registry } from 'prom-client';
 import type { Db } from '../db/connection';
-import { READY_COUNT_CAP } from '../db/count-orders';
-import { readOrderGauges, type StoredOrderGauges } from '../db/order-gauges';
+import { READY_COUNT_CAP } from '../db/reports/order-counts';
+import { readOrderGauges, type StoredOrderGauges } from '../db/reports/order-gauges';
 import { withTimeout } from '../with-timeout';
 import { cachedFor } from './cached';
 import { ORDER_GAUGES_EVERY_MS } from './refresh-order-gauges';

@@ -1,8 +1,8 @@
 import type { Db } from '../db/connection';
-import { countOrders, type OrderCounts } from '../db/count-orders';
+import { countOrders, type OrderCounts } from '../db/reports/order-counts';
 import { deliveriesPerMinute, type MinuteCounts } from '../db/deliveries-per-minute';
 import { findRecentFailures, type RecentFailure } from '../db/find-recent-failures';
-import { findTopFailingHosts, type FailingHost } from '../db/find-top-failing-hosts';
+import { findTopFailingHosts, type FailingHost } from '../db/reports/recent-outcomes';
 import { effectiveState, type CircuitRules, type CircuitState } from '../partners/partner-circuit';
 import type { PartnerDirectory } from '../partners/partner-directory';
 import { withTimeout } from '../with-timeout';

@@ -1,10 +1,10 @@
-import { askWhileBusy } from '../db/ask-while-busy';
+import { askWhileBusy } from '../db/batching/ask-while-busy';
 import { claimOrders, type ClaimedOrder } from '../db/claim-order';
 import type { Db } from '../db/connection';
 import { deferClaimedOrders, deferUnclaimedOrders, type ClaimedDeferral, type DeferTo, type UnclaimedDeferral } from '../db/defer-orders';
 import { recordAttempts, type AttemptRecord } from '../db/record-attempt';
-import { retryOnDeadlock } from '../db/retry-on-deadlock';
-import { StatementBatcher } from '../db/statement-batcher';
+import { retryOnDeadlock } from '../db/batching/retry-on-deadlock';
+import { StatementBatcher } from '../db/batching/statement-batcher';
 import type { OrderWrites } from '../delivery/deliver-order';
 import type { Watchdog } from '../watchdog';
 

@@ -2,7 +2,7 @@
 import { Queue } from 'bullmq';
 import { deliveriesPerMinute } from '../../src/db/deliveries-per-minute';
 import { findRecentFailures } from '../../src/db/find-recent-failures';
-import { findTopFailingHosts } from '../../src/db/find-top-failing-hosts';
+import { findTopFailingHosts } from '../../src/db/reports/recent-outcomes';
 import { redisConnection } from '../../src/queue/callback-queue';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { runCli } from '../helpers/cli';

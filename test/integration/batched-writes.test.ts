@@ -1,6 +1,6 @@
 import { CLAIM_ORDERS_SQL, claimOrders, QUEUE_LEASE_KEPT_WITHIN_MS, type ClaimedOrder } from '../../src/db/claim-order';
 import { deferClaimedOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
-import { ROW_BUSY } from '../../src/db/locked-batch';
+import { ROW_BUSY } from '../../src/db/batching/locked-batch';
 import { positionalParameters } from '../../src/db/prepared-statement';
 import { RECORD_ATTEMPTS_SQL, recordAttempts, type AttemptOutcome } from '../../src/db/record-attempt';
 import { batchedOrderWrites } from '../../src/worker/batched-order-writes';

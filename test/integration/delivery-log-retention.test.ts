@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { deleteOldDeliveryLog } from '../../src/db/delete-old-delivery-log';
-import { takeMaintenanceTurn } from '../../src/db/maintenance-turn';
+import { takeMaintenanceTurn } from '../../src/db/maintenance';
 import { RETENTION_TURN, runDeliveryLogRetention } from '../../src/maintenance/delivery-log-retention';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';

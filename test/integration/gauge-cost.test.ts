@@ -3,9 +3,9 @@
 // buffers read under EXPLAIN (ANALYZE, BUFFERS)), not as a time.
 import { Client } from 'pg';
 import { findRecentFailures } from '../../src/db/find-recent-failures';
-import { findTopFailingHosts } from '../../src/db/find-top-failing-hosts';
-import { countLastAttemptsDue, countOrders, LAST_ATTEMPTS_SCAN_CAP } from '../../src/db/count-orders';
-import { readOrderGauges } from '../../src/db/order-gauges';
+import { findTopFailingHosts } from '../../src/db/reports/recent-outcomes';
+import { countLastAttemptsDue, countOrders, LAST_ATTEMPTS_SCAN_CAP } from '../../src/db/reports/order-counts';
+import { readOrderGauges } from '../../src/db/reports/order-gauges';
 import { refreshOrderGauges } from '../../src/observability/refresh-order-gauges';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 

@@ -1,9 +1,9 @@
 // The order gauges are computed by one replica at a time, per interval, by Postgres' clock; a replica
 // that froze past its turn writes nothing when it wakes.
 import { randomUUID } from 'node:crypto';
-import { countOrders } from '../../src/db/count-orders';
-import { takeMaintenanceTurn } from '../../src/db/maintenance-turn';
-import { readOrderGauges, storeOrderGauges } from '../../src/db/order-gauges';
+import { countOrders } from '../../src/db/reports/order-counts';
+import { takeMaintenanceTurn } from '../../src/db/maintenance';
+import { readOrderGauges, storeOrderGauges } from '../../src/db/reports/order-gauges';
 import { ORDER_GAUGES_TURN, refreshOrderGauges } from '../../src/observability/refresh-order-gauges';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 

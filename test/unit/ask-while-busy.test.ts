@@ -1,5 +1,5 @@
-import { askWhileBusy } from '../../src/db/ask-while-busy';
-import { ROW_BUSY } from '../../src/db/locked-batch';
+import { askWhileBusy } from '../../src/db/batching/ask-while-busy';
+import { ROW_BUSY } from '../../src/db/batching/locked-batch';
 import { RowBusyError } from '../../src/errors/row-busy-error';
 
 describe('askWhileBusy', () => {

@@ -1,4 +1,4 @@
-import { estimateByStatus } from '../../src/db/count-orders';
+import { estimateByStatus } from '../../src/db/reports/order-counts';
 
 const none = { vals: null, freqs: null, distinct: null, null_share: null };
 

@@ -1,4 +1,4 @@
-import { retryOnDeadlock } from '../../src/db/retry-on-deadlock';
+import { retryOnDeadlock } from '../../src/db/batching/retry-on-deadlock';
 
 const failing = (codes: (string | undefined)[]) => {
   let calls = 0;

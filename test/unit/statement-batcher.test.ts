@@ -1,4 +1,4 @@
-import { StatementBatcher } from '../../src/db/statement-batcher';
+import { StatementBatcher } from '../../src/db/batching/statement-batcher';
 
 /** A statement stand-in that records each batch it gets and answers when told to. */
 function recordingStatement<I>() {

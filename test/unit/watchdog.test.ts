@@ -1,4 +1,4 @@
-import { StatementBatcher } from '../../src/db/statement-batcher';
+import { StatementBatcher } from '../../src/db/batching/statement-batcher';
 import { createLogger } from '../../src/observability/logger';
 import { progressOf, Watchdog, watchdogBoundMs, watchProgress } from '../../src/watchdog';
 

@@ -1,6 +1,6 @@
-import type { Db } from './connection';
-import type { OrderCounts, OrderCountsAt } from './count-orders';
-import { MAINTENANCE_FENCE, type MaintenanceTurn } from './maintenance-turn';
+import type { Db } from '../connection';
+import type { OrderCounts, OrderCountsAt } from './order-counts';
+import { MAINTENANCE_FENCE, type MaintenanceTurn } from '../maintenance';
 
 export interface StoredOrderGauges extends OrderCounts {
   /** How long ago they were computed, by Postgres' clock. */

@@ -1,4 +1,4 @@
-import { RowBusyError } from '../errors/row-busy-error';
+import { RowBusyError } from '../../errors/row-busy-error';
 import { ROW_BUSY, type OrBusy } from './locked-batch';
 
 /**

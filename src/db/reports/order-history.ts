@@ -1,4 +1,4 @@
-import type { Db } from './connection';
+import type { Db } from '../connection';
 
 export interface OrderRecord {
   id: string;

@@ -1,5 +1,5 @@
-import type { Db } from './connection';
-import { OrderStatus } from './order-status';
+import type { Db } from '../connection';
+import { OrderStatus } from '../order-status';
 
 /**
  * Ready orders counted one by one up to this many (an index-only walk of orders_ready_since_idx, which
