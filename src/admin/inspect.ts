@@ -1,5 +1,4 @@
-import { findOrder, type OrderRecord } from '../db/reports/order-history';
-import { listAttempts, type AttemptRecord } from '../db/list-attempts';
+import { findOrder, listAttempts, type AttemptRecord, type OrderRecord } from '../db/reports/order-history';
 import { UserError } from '../errors/user-error';
 import { redactUrl } from '../observability/redact-url';
 import type { AdminServices, Unreachable } from './admin-services';

@@ -1,8 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
-import { insertPartnerAudit } from '../db/insert-partner-audit';
-import { readyByPartner } from '../db/ready-by-partner';
+import { insertPartnerAudit } from '../db/partners';
+import { readyByPartner } from '../db/reports/order-counts';
 import { UsageError } from '../errors/usage-error';
 import { UserError } from '../errors/user-error';
 import { clearsWindow, effectiveState, nextState, type CircuitEvent, type CircuitRules, type CircuitState } from '../partners/partner-circuit';

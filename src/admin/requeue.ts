@@ -1,12 +1,14 @@
 import type { Db } from '../db/connection';
-import { countSelectedOrders } from '../db/count-selected-orders';
-import { findSelectedIds } from '../db/find-selected-ids';
-import { findUnknownIds } from '../db/find-unknown-ids';
-import { insertRequeueAudit } from '../db/insert-requeue-audit';
+import {
+  countSelectedOrders,
+  findSelectedIds,
+  findUnknownIds,
+  insertRequeueAudit,
+  recordRequeueProgress,
+  requeueOrders,
+  type RequeueSelector,
+} from '../db/requeue';
 import { OrderStatus } from '../db/order-status';
-import { recordRequeueProgress } from '../db/record-requeue-progress';
-import { requeueOrders } from '../db/requeue-orders';
-import type { RequeueSelector } from '../db/requeue';
 
 export interface RequeueRequest {
   selector: RequeueSelector;

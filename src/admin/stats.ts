@@ -1,8 +1,13 @@
 import type { Db } from '../db/connection';
 import { countLastAttemptsDue, countOrders, type OrderCounts } from '../db/reports/order-counts';
-import { countRecentOutcomes, type RecentOutcomes } from '../db/count-recent-outcomes';
-import { findRetryingHosts, type RetryingHost } from '../db/find-retrying-hosts';
-import { findTopFailingHosts, type FailingHost } from '../db/reports/recent-outcomes';
+import {
+  countRecentOutcomes,
+  findRetryingHosts,
+  findTopFailingHosts,
+  type FailingHost,
+  type RecentOutcomes,
+  type RetryingHost,
+} from '../db/reports/recent-outcomes';
 import { sumJobCounts, type CallbackQueues } from '../queue/shards';
 import type { AdminServices, Unreachable } from './admin-services';
 

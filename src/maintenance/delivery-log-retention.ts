@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startBackgroundLoop, type BackgroundLoop } from '../background-loop';
 import type { Db } from '../db/connection';
-import { deleteOldDeliveryLog } from '../db/delete-old-delivery-log';
-import { endMaintenanceTurn, extendMaintenanceTurn, takeMaintenanceTurn } from '../db/maintenance';
+import { deleteOldDeliveryLog, endMaintenanceTurn, extendMaintenanceTurn, takeMaintenanceTurn } from '../db/maintenance';
 import type { Logger } from '../observability/logger';
 
 /** The task's name in maintenance_turns. */

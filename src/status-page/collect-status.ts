@@ -1,8 +1,13 @@
 import type { Db } from '../db/connection';
 import { countOrders, type OrderCounts } from '../db/reports/order-counts';
-import { deliveriesPerMinute, type MinuteCounts } from '../db/deliveries-per-minute';
-import { findRecentFailures, type RecentFailure } from '../db/find-recent-failures';
-import { findTopFailingHosts, type FailingHost } from '../db/reports/recent-outcomes';
+import {
+  deliveriesPerMinute,
+  findRecentFailures,
+  findTopFailingHosts,
+  type FailingHost,
+  type MinuteCounts,
+  type RecentFailure,
+} from '../db/reports/recent-outcomes';
 import { effectiveState, type CircuitRules, type CircuitState } from '../partners/partner-circuit';
 import type { PartnerDirectory } from '../partners/partner-directory';
 import { withTimeout } from '../with-timeout';

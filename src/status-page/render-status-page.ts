@@ -1,4 +1,4 @@
-import type { MinuteCounts } from '../db/deliveries-per-minute';
+import type { MinuteCounts } from '../db/reports/recent-outcomes';
 import type { Status } from './collect-status';
 
 /** Everything that reaches the page passes through here: errors and hosts come from partners. */

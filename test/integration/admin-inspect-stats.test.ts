@@ -1,8 +1,6 @@
 // inspect, stats, and the queries the status page shares with stats, on the real Postgres and Redis.
 import { Queue } from 'bullmq';
-import { deliveriesPerMinute } from '../../src/db/deliveries-per-minute';
-import { findRecentFailures } from '../../src/db/find-recent-failures';
-import { findTopFailingHosts } from '../../src/db/reports/recent-outcomes';
+import { deliveriesPerMinute, findRecentFailures, findTopFailingHosts } from '../../src/db/reports/recent-outcomes';
 import { redisConnection } from '../../src/queue/callback-queue';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { runCli } from '../helpers/cli';

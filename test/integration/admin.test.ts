@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { requeue } from '../../src/admin/requeue';
-import { requeueOrders } from '../../src/db/requeue-orders';
+import { requeueOrders } from '../../src/db/requeue';
 import { createTestDatabase, getOrder, insertOrders, type TestDatabase } from '../helpers/database';
 import { runCli } from '../helpers/cli';
 import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';

@@ -2,8 +2,7 @@
 // replica at a time, without holding back the workers' inserts.
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { deleteOldDeliveryLog } from '../../src/db/delete-old-delivery-log';
-import { takeMaintenanceTurn } from '../../src/db/maintenance';
+import { deleteOldDeliveryLog, takeMaintenanceTurn } from '../../src/db/maintenance';
 import { RETENTION_TURN, runDeliveryLogRetention } from '../../src/maintenance/delivery-log-retention';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';
