@@ -82,7 +82,7 @@ const schema = z.object({
   FINAL_STATUSES: z.string().optional(),
   CALLBACK_ALLOW_PRIVATE: boolean.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  // The queue is a buffer between runs of the producer (one every ~200 ms when it is full): it must hold
+  // The queue is a buffer between runs of the producer (one every ~20 ms when it is full): it must hold
   // more than the workers take meanwhile. 1000 starved one replica at ~3,500 orders/s
   // (docs/decisions/0002-queue-buffer-and-refill.md).
   MAX_QUEUED_JOBS: integer(1, 1_000_000).default(2000),

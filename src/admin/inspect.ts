@@ -1,4 +1,4 @@
-import { findOrder, listAttempts, type AttemptRecord, type OrderRecord } from '../db/reports/order-history';
+import { findOrder, listAttempts, type LoggedAttempt, type OrderRecord } from '../db/reports/order-history';
 import { UserError } from '../errors/user-error';
 import { redactUrl } from '../observability/redact-url';
 import type { AdminServices, Unreachable } from './admin-services';
@@ -8,7 +8,7 @@ export interface Inspection {
   orderId: string;
   /** Null, as `attempts` is, when Postgres was unreachable. */
   order: (Omit<OrderRecord, 'callback_url'> & { callback_url: string | null; status_name: string }) | null;
-  attempts: AttemptRecord[] | null;
+  attempts: LoggedAttempt[] | null;
   /** Where the order's job is in BullMQ: waiting, active, delayed, prioritized, completed, failed... or absent; null when Redis was unreachable. */
   job: string | null;
   unreachable: Unreachable[];

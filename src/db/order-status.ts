@@ -4,5 +4,3 @@ export const OrderStatus = {
   delivered: 6,
   failed: 7,
 } as const;
-
-export type FinalStatus = typeof OrderStatus.delivered | typeof OrderStatus.failed;

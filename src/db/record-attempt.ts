@@ -1,6 +1,7 @@
 import type { Db } from './connection';
 import type { ClaimedOrder } from './claim-order';
 import { BUSY_ROWS, lockedBatch, ROW_BUSY, STILL_READY, type OrBusy } from './batching/locked-batch';
+import { OrderStatus } from './order-status';
 import { PreparedStatement } from './prepared-statement';
 
 /** What one attempt ends as, and what the order becomes. */
@@ -32,7 +33,7 @@ function asInputRow(record: AttemptRecord, ord: number) {
     id: order.id,
     version: order.version,
     token: order.token,
-    status: outcome.kind === 'delivered' ? 6 : outcome.kind === 'failed' ? 7 : 5,
+    status: outcome.kind === 'delivered' ? OrderStatus.delivered : outcome.kind === 'failed' ? OrderStatus.failed : OrderStatus.ready,
     counted: outcome.kind === 'released' ? 0 : 1,
     kind: outcome.kind,
     error,
@@ -61,7 +62,7 @@ export const RECORD_ATTEMPTS_SQL = `
        SET status = i.status,
            attempts = o.attempts + i.counted,
            last_error = CASE i.kind WHEN 'delivered' THEN NULL WHEN 'released' THEN o.last_error ELSE i.error END,
-           delivered_at = CASE WHEN i.status = 6 THEN now() ELSE o.delivered_at END,
+           delivered_at = CASE WHEN i.status = ${OrderStatus.delivered} THEN now() ELSE o.delivered_at END,
            next_attempt_at = CASE WHEN i.kind = 'retry' OR (i.kind = 'released' AND i.delay_ms > 0)
                                   THEN now() + i.delay_ms * interval '1 millisecond'
                                   ELSE o.next_attempt_at END,

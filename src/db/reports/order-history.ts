@@ -23,7 +23,8 @@ export async function findOrder(db: Db, orderId: string): Promise<OrderRecord | 
   return db('orders').where({ id: orderId }).first();
 }
 
-export interface AttemptRecord {
+/** One delivery_log row: an attempt as it was logged (AttemptRecord is the one about to be recorded). */
+export interface LoggedAttempt {
   attempt: number;
   started_at: Date;
   duration_ms: number;
@@ -35,7 +36,7 @@ export interface AttemptRecord {
 }
 
 /** Every attempt at one order, oldest first: the answer to "we never got it". */
-export async function listAttempts(db: Db, orderId: string): Promise<AttemptRecord[]> {
+export async function listAttempts(db: Db, orderId: string): Promise<LoggedAttempt[]> {
   return db('delivery_log')
     .where({ order_id: orderId })
     .orderBy('id')
