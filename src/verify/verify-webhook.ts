@@ -17,6 +17,10 @@ type Headers = Record<string, string | string[] | undefined>;
  * the HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<raw body>" under one of the partner's
  * secrets (several while a secret is being rotated), compared in constant time. Returns the parsed
  * body; throws WebhookVerificationError otherwise. `rawBody` must be the bytes as received.
+ *
+ * Not a wrapper over the `standardwebhooks` package: its verify() (1.1 to 1.3) reads Date.now() against a fixed
+ * five minutes, so it cannot take `nowSeconds` or `toleranceSeconds`, and it checks one secret at a time;
+ * the unit tests hold the two to the same answers.
  */
 export function verifyWebhook(secrets: string | string[], headers: Headers, rawBody: string | Buffer, options: VerifyOptions = {}): unknown {
   const id = header(headers, 'webhook-id');
