@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { startDaemon, type Daemon, type DaemonRole } from '../../src/daemon';
+import { SHARED_REDIS_URL } from './queue';
 import { waitFor } from './wait-for';
 
 export const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -10,11 +11,19 @@ export const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 export const TEST_SECRET = `whsec_${Buffer.from('order-callbacks-test-key!').toString('base64')}`;
 
 /**
- * What every delivering daemon in a test needs: its database and queue, the shared Redis, a partner on
- * 127.0.0.1 (so private destinations are allowed), and a short poll. `extra` adds or overrides.
+ * The environment of a test's daemon or admin command: its database, its queue, and the shared Redis
+ * (another Redis with REDIS_URL in `extra`). `extra` adds or overrides.
+ */
+export function daemonEnv(databaseUrl: string, queueName: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { DATABASE_URL: databaseUrl, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, ...extra };
+}
+
+/**
+ * What every delivering daemon in a test needs: daemonEnv on `redisUrl`, a partner on 127.0.0.1 (so
+ * private destinations are allowed), and a short poll. `extra` adds or overrides.
  */
 export function deliveryEnv(databaseUrl: string, queueName: string, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_NAME: queueName, CALLBACK_ALLOW_PRIVATE: 'true', POLL_INTERVAL_MS: '100', ...extra };
+  return daemonEnv(databaseUrl, queueName, { REDIS_URL: redisUrl, CALLBACK_ALLOW_PRIVATE: 'true', POLL_INTERVAL_MS: '100', ...extra });
 }
 
 /**

@@ -4,12 +4,13 @@ import { deliveriesPerMinute, findRecentFailures, findTopFailingHosts } from '..
 import { redisConnection } from '../../src/queue/callback-queue';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { runCli } from '../helpers/cli';
+import { daemonEnv } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 
 let database: TestDatabase;
 let queueName: string;
 
-const env = () => ({ DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName });
+const env = () => daemonEnv(database.url, queueName);
 const cli = (...args: string[]) => runCli(args, env());
 
 const json = async (...args: string[]) => {

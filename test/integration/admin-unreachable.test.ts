@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { redisConnection } from '../../src/queue/callback-queue';
 import { runCli, type CliResult } from '../helpers/cli';
-import { CLI } from '../helpers/daemons';
+import { CLI, daemonEnv } from '../helpers/daemons';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { freePort } from '../helpers/free-port';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
@@ -105,7 +105,7 @@ describe('Postgres down', () => {
     await queue.close();
   });
   afterAll(() => obliterateQueue(queueName));
-  const env = () => ({ DATABASE_URL: closedUrl, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName });
+  const env = () => daemonEnv(closedUrl, queueName);
 
   it('stats at a closed port prints the queue depths from Redis, one line about Postgres, exit 3', async () => {
     const result = await timed(['stats'], env());

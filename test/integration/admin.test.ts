@@ -6,15 +6,15 @@ import { requeue } from '../../src/admin/requeue';
 import { requeueOrders } from '../../src/db/requeue';
 import { createTestDatabase, getOrder, insertOrders, type TestDatabase } from '../helpers/database';
 import { runCli } from '../helpers/cli';
-import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';
-import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { daemonEnv, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
 
 let database: TestDatabase;
 let queueName: string;
 
-const env = () => ({ DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName });
+const env = () => daemonEnv(database.url, queueName);
 const cli = (...args: string[]) => runCli(args, env());
 
 const json = async (...args: string[]) => {

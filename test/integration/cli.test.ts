@@ -6,7 +6,7 @@ import { createDb } from '../../src/db/connection';
 import { redisConnection } from '../../src/queue/callback-queue';
 import { adminQuery, ADMIN_URL, createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { runCli } from '../helpers/cli';
-import { spawnDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
+import { daemonEnv, spawnDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 
 const cli = runCli;
@@ -91,7 +91,7 @@ describe('bad configuration stops the process at start with a message naming the
     const database = await createTestDatabase();
     const queueName = uniqueQueueName();
     try {
-      const producer = await spawnDaemon('producer', { DATABASE_URL: database.url, QUEUE_NAME: queueName, CALLBACK_SECRET: '' });
+      const producer = await spawnDaemon('producer', daemonEnv(database.url, queueName, { CALLBACK_SECRET: '' }));
       producer.signal('SIGTERM');
       expect(await producer.exited).toEqual({ code: 0, signal: null });
     } finally {
@@ -124,7 +124,7 @@ describe('stats', () => {
   });
 
   it('--json counts orders by status, the oldest ready age and the queue depths', async () => {
-    const result = await cli(['stats', '--json'], { DATABASE_URL: database.url, QUEUE_NAME: queueName });
+    const result = await cli(['stats', '--json'], daemonEnv(database.url, queueName));
     expect(result.code).toBe(0);
     const stats = JSON.parse(result.stdout);
     expect(stats.orders).toEqual({ ready: 3, readyAtLeast: false, delivered: 2, failed: 1, other: 4 });
@@ -133,7 +133,7 @@ describe('stats', () => {
   });
 
   it('prints the same for people', async () => {
-    const result = await cli(['stats'], { DATABASE_URL: database.url, QUEUE_NAME: queueName });
+    const result = await cli(['stats'], daemonEnv(database.url, queueName));
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/ready \(5\)\s+3\n\s+delivered \(6\)\s+~2\n\s+failed \(7\)\s+~1\n\s+other\s+~4/);
     expect(result.stdout).toMatch(new RegExp(`queue ${queueName}\\n\\s+waiting\\s+1`));

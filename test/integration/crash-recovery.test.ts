@@ -1,7 +1,7 @@
 import { createTestDatabase, statusCounts, terminateConnections, type TestDatabase } from '../helpers/database';
 import { insertOrders } from '../helpers/database';
-import { FAST_RECOVERY, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
-import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { daemonEnv, FAST_RECOVERY, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { PrivateRedis } from '../helpers/redis-server';
 import { sleep, waitFor } from '../helpers/wait-for';
@@ -34,7 +34,7 @@ async function allFinal(total: number): Promise<boolean> {
 it('a worker killed with SIGKILL mid-callback leaves its orders deliverable, and another replica delivers them', async () => {
   let firstReplicaAlive = true;
   receiver = await new Receiver(() => (firstReplicaAlive ? { never: true } : { status: 200 })).start();
-  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName };
+  const env = daemonEnv(database.url, queueName, FAST_RECOVERY);
   const doomed = await spawnDaemon('start', { ...env, CALLBACK_TIMEOUT_MS: '2000', CLAIM_TTL_MS: '5000' });
   await insertOrders(database.db, ids(1, 30), receiver.url());
   await waitFor('callbacks in flight at the receiver', () => receiver.inFlight() >= 10);
@@ -62,7 +62,7 @@ it('Redis restarted empty mid-run: every order still ends 6, none delivered twic
   const redis = await PrivateRedis.start();
   try {
     receiver = await new Receiver(() => ({ status: 200, delayMs: 10 })).start();
-    const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, REDIS_URL: redis.url, QUEUE_NAME: queueName, MAX_QUEUED_JOBS: '100' };
+    const env = daemonEnv(database.url, queueName, { ...FAST_RECOVERY, REDIS_URL: redis.url, MAX_QUEUED_JOBS: '100' });
     await spawnDaemon('start', env);
     await spawnDaemon('start', env);
     await insertOrders(database.db, ids(1, 600), receiver.url());
@@ -83,7 +83,7 @@ it('Redis restarted empty mid-run: every order still ends 6, none delivered twic
 
 it('Postgres connections terminated mid-run: every order still ends 6, with no overlapping deliveries', async () => {
   receiver = await new Receiver(() => ({ status: 200, delayMs: 10 })).start();
-  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, MAX_QUEUED_JOBS: '100' };
+  const env = daemonEnv(database.url, queueName, { ...FAST_RECOVERY, MAX_QUEUED_JOBS: '100' });
   await spawnDaemon('start', env);
   await spawnDaemon('start', env);
   await insertOrders(database.db, ids(1, 600), receiver.url());
@@ -103,7 +103,7 @@ it('a claim cut off with its connection is asked again, not left until its queue
   receiver = await new Receiver(() => ({ status: 200 })).start();
   // A queue lease far longer than the test waits: an order whose claim failed and was left to it would
   // come back only after a minute.
-  const env = { ...FAST_RECOVERY, DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, QUEUE_LEASE_MS: '60000' };
+  const env = daemonEnv(database.url, queueName, { ...FAST_RECOVERY, QUEUE_LEASE_MS: '60000' });
   await insertOrders(database.db, ids(1, 40), receiver.url());
   const producer = await spawnDaemon('producer', env);
   await waitFor('every order queued', async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE lease_until > now()')).rows[0].n) === 40);
@@ -127,16 +127,13 @@ it('a claim cut off with its connection is asked again, not left until its queue
 
 it('a job whose lock expires while its callback is in flight is not delivered a second time (the claim fences it)', async () => {
   receiver = await new Receiver(() => ({ status: 200, delayMs: 8000 })).start();
-  const env = {
+  const env = daemonEnv(database.url, queueName, {
     ...FAST_RECOVERY,
-    DATABASE_URL: database.url,
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
     CALLBACK_TIMEOUT_MS: '15000',
     CLAIM_TTL_MS: '30000',
     // BullMQ's lock lapses after a second without renewal; the stopped process cannot renew it.
     JOB_LOCK_MS: '1000',
-  };
+  });
   const paused = await spawnDaemon('start', env);
   await insertOrders(database.db, [42], receiver.url());
   await waitFor('the callback in flight', () => receiver.inFlight() === 1);

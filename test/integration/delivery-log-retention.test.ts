@@ -5,8 +5,8 @@ import { Client } from 'pg';
 import { deleteOldDeliveryLog, takeMaintenanceTurn } from '../../src/db/maintenance';
 import { RETENTION_TURN, runDeliveryLogRetention } from '../../src/maintenance/delivery-log-retention';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
-import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';
-import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { daemonEnv, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { waitFor } from '../helpers/wait-for';
 
 const OLD = 2500;
@@ -40,7 +40,7 @@ async function logAges(): Promise<{ old: number; recent: number }> {
 it('a daemon keeps DELIVERY_LOG_RETENTION_DAYS (30 by default) of delivery_log', async () => {
   const queueName = uniqueQueueName();
   try {
-    const daemon = await startTestDaemon('producer', { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName });
+    const daemon = await startTestDaemon('producer', daemonEnv(database.url, queueName));
     const logged = await waitFor('the deletion logged', () => daemon.logs.lines.find((line) => line.msg === 'deleted delivery_log rows past the retention'), 20_000, 200);
     expect(logged).toMatchObject({ deleted: OLD, outcome: 'caughtUp', retentionDays: 30 });
     expect(await logAges()).toEqual({ old: 0, recent: RECENT });

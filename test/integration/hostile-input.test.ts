@@ -1,6 +1,6 @@
 import { createTestDatabase, insertOrders, type OrderRow, type TestDatabase } from '../helpers/database';
-import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';
-import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { daemonEnv, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
 
@@ -47,10 +47,7 @@ it('hostile rows and partners end with a clear last_error, crash nothing, and ho
     ['a CR/LF header injection in the URL', `${receiver.url('/inject')}\r\nX-Injected: yes`, {}, 6, /^$/],
   ];
   const good = Array.from({ length: 30 }, (_, i) => 1000 + i);
-  await startTestDaemon('start', {
-    DATABASE_URL: database.url,
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
+  await startTestDaemon('start', daemonEnv(database.url, queueName, {
     POLL_INTERVAL_MS: '100',
     MAX_ATTEMPTS: '2',
     RETRY_BASE_MS: '20',
@@ -60,7 +57,7 @@ it('hostile rows and partners end with a clear last_error, crash nothing, and ho
     // Private destinations stay refused; only the test receiver's loopback address and port are let in.
     CALLBACK_ALLOWED_CIDRS: '127.0.0.0/8',
     CALLBACK_ALLOWED_PORTS: `80,443,${port}`,
-  });
+  }));
   for (const [i, [, url, payload]] of hostile.entries()) await insertOrders(database.db, [i + 1], url, payload);
   await insertOrders(database.db, good, receiver.url('/ok'));
 

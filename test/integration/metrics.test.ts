@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
-import { spawnDaemon, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
-import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { daemonEnv, spawnDaemon, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { PrivateRedis } from '../helpers/redis-server';
 import { waitFor } from '../helpers/wait-for';
@@ -35,16 +35,13 @@ it('/metrics counts what the table and the receiver saw', async () => {
     return { status: 200 };
   }).start();
   try {
-    const daemon = await startTestDaemon('start', {
-      DATABASE_URL: database.url,
-      REDIS_URL: SHARED_REDIS_URL,
-      QUEUE_NAME: queueName,
+    const daemon = await startTestDaemon('start', daemonEnv(database.url, queueName, {
       CALLBACK_ALLOW_PRIVATE: 'true',
       POLL_INTERVAL_MS: '50',
       RETRY_BASE_MS: '20',
       RETRY_MAX_MS: '40',
       METRICS_PORT: String(await freePort()),
-    });
+    }));
     await insertOrders(database.db, [1, 2, 3, 4, 5], receiver.url('/ok'));
     await insertOrders(database.db, [6, 7, 8], receiver.url('/flaky'));
     await insertOrders(database.db, [9, 10], receiver.url('/gone'));
@@ -130,12 +127,10 @@ it('/metrics counts what the table and the receiver saw', async () => {
 it('/readyz turns 503 and names Redis when Redis stops answering; /healthz and /metrics still answer', async () => {
   const redis = await PrivateRedis.start();
   try {
-    const daemon = await startTestDaemon('start', {
-      DATABASE_URL: database.url,
+    const daemon = await startTestDaemon('start', daemonEnv(database.url, queueName, {
       REDIS_URL: redis.url,
-      QUEUE_NAME: queueName,
       METRICS_PORT: String(await freePort()),
-    });
+    }));
     const base = `http://127.0.0.1:${daemon.opsPort}`;
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     await waitFor('the order gauges computed', async () => sample(await (await fetch(`${base}/metrics`)).text(), 'order_callbacks_orders{status="ready"}') === 0);
@@ -163,12 +158,9 @@ it('/readyz turns 503 and names Redis when Redis stops answering; /healthz and /
 
 it('the ops server is part of the lifecycle: SIGTERM closes it and the process exits 0', async () => {
   const port = await freePort();
-  const daemon = await spawnDaemon('worker', {
-    DATABASE_URL: database.url,
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
+  const daemon = await spawnDaemon('worker', daemonEnv(database.url, queueName, {
     METRICS_PORT: String(port),
-  });
+  }));
   const base = `http://127.0.0.1:${port}`;
   expect((await fetch(`${base}/healthz`)).status).toBe(200);
   const ready = await fetch(`${base}/readyz`);
@@ -185,7 +177,7 @@ it('a METRICS_PORT that is taken stops the start with an error, instead of runni
   try {
     const port = (taken.address() as net.AddressInfo).port;
     await expect(
-      startTestDaemon('producer', { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, METRICS_PORT: String(port) }),
+      startTestDaemon('producer', daemonEnv(database.url, queueName, { METRICS_PORT: String(port) })),
     ).rejects.toThrow(/EADDRINUSE/);
   } finally {
     await new Promise((resolve) => taken.close(resolve));

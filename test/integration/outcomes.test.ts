@@ -1,7 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { createTestDatabase, getOrder, insertOrders, type OrderRow, type TestDatabase } from '../helpers/database';
-import { startTestDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
-import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { daemonEnv, startTestDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
+import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { Receiver, type Behaviour } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
 
@@ -14,10 +14,7 @@ const routes = new Map<string, Behaviour>();
 beforeAll(async () => {
   database = await createTestDatabase();
   receiver = await new Receiver((request, attempt) => (routes.get(request.path) ?? (() => ({ status: 200 })))(request, attempt)).start();
-  await startTestDaemon('start', {
-    DATABASE_URL: database.url,
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
+  await startTestDaemon('start', daemonEnv(database.url, queueName, {
     CALLBACK_ALLOW_PRIVATE: 'true',
     POLL_INTERVAL_MS: '100',
     RETRY_BASE_MS: '50',
@@ -27,7 +24,7 @@ beforeAll(async () => {
     CALLBACK_TIMEOUT_MS: '1000',
     // Every route here is one origin; its deliberate failures must not open the partner's circuit.
     BREAKER_MIN_ATTEMPTS: '1000000',
-  });
+  }));
 });
 
 afterAll(async () => {
@@ -205,13 +202,10 @@ describe('prompt pick-up', () => {
   it('an order that becomes ready is delivered long before the next poll (LISTEN/NOTIFY)', async () => {
     const slowDb = await createTestDatabase();
     const slowQueue = uniqueQueueName();
-    const slow = await startTestDaemon('start', {
-      DATABASE_URL: slowDb.url,
-      REDIS_URL: SHARED_REDIS_URL,
-      QUEUE_NAME: slowQueue,
+    const slow = await startTestDaemon('start', daemonEnv(slowDb.url, slowQueue, {
       CALLBACK_ALLOW_PRIVATE: 'true',
       POLL_INTERVAL_MS: '3600000',
-    });
+    }));
     try {
       // The first run happens at start; everything after it must come from a notification.
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -231,13 +225,10 @@ describe('with CALLBACK_ALLOW_PRIVATE=false (the default)', () => {
   it('a callback_url on a loopback or private address ends 7 at once and is never contacted', async () => {
     const strictDb = await createTestDatabase();
     const strictQueue = uniqueQueueName();
-    const strict = await startTestDaemon('start', {
-      DATABASE_URL: strictDb.url,
-      REDIS_URL: SHARED_REDIS_URL,
-      QUEUE_NAME: strictQueue,
+    const strict = await startTestDaemon('start', daemonEnv(strictDb.url, strictQueue, {
       POLL_INTERVAL_MS: '100',
       CALLBACK_ALLOWED_PORTS: '*', // the receiver's port is random; the address is what is refused here
-    });
+    }));
     try {
       await insertOrders(strictDb.db, [1], receiver.url('/private-literal'));
       await insertOrders(strictDb.db, [2], `http://localhost:${receiver.port}/private-name`);
@@ -263,14 +254,11 @@ describe('with CALLBACK_ALLOWED_CIDRS', () => {
   it('an allow-listed private range is reached, by address and by name; the default ports still apply', async () => {
     const listDb = await createTestDatabase();
     const listQueue = uniqueQueueName();
-    const listed = await startTestDaemon('start', {
-      DATABASE_URL: listDb.url,
-      REDIS_URL: SHARED_REDIS_URL,
-      QUEUE_NAME: listQueue,
+    const listed = await startTestDaemon('start', daemonEnv(listDb.url, listQueue, {
       POLL_INTERVAL_MS: '100',
       CALLBACK_ALLOWED_CIDRS: '127.0.0.0/8, ::1/128', // localhost may resolve to either
       CALLBACK_ALLOWED_PORTS: `443,${receiver.port}`,
-    });
+    }));
     try {
       await insertOrders(listDb.db, [1], receiver.url('/listed-literal'));
       await insertOrders(listDb.db, [2], `http://localhost:${receiver.port}/listed-name`);

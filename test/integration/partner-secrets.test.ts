@@ -1,8 +1,8 @@
 import { Webhook } from 'standardwebhooks';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { runCli } from '../helpers/cli';
-import { startTestDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
-import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { daemonEnv, startTestDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
+import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { Receiver, type ReceivedRequest } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
 
@@ -15,14 +15,11 @@ const cli = (...args: string[]) => runCli(args, { DATABASE_URL: database.url });
 beforeAll(async () => {
   database = await createTestDatabase();
   receiver = await new Receiver().start();
-  await startTestDaemon('start', {
-    DATABASE_URL: database.url,
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
+  await startTestDaemon('start', daemonEnv(database.url, queueName, {
     CALLBACK_ALLOW_PRIVATE: 'true',
     POLL_INTERVAL_MS: '100',
     PARTNER_SECRETS_REFRESH_MS: '100',
-  });
+  }));
 });
 
 afterAll(async () => {

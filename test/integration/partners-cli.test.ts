@@ -1,6 +1,6 @@
 import { runCli } from '../helpers/cli';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
-import { deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { daemonEnv, deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
@@ -22,7 +22,7 @@ afterEach(async () => {
 });
 
 const delivered = async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE status = 6')).rows[0].n);
-const cliEnv = () => ({ DATABASE_URL: env.DATABASE_URL, REDIS_URL: env.REDIS_URL, QUEUE_NAME: env.QUEUE_NAME });
+const cliEnv = () => daemonEnv(database.url, queueName);
 
 it('pause holds a partner on every replica within a second, is listed and audited; resume lets its orders go', async () => {
   const partner = await new Receiver(() => ({ status: 200, delayMs: 20 })).start();

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
-import { TEST_SECRET } from '../helpers/daemons';
+import { deliveryEnv, TEST_SECRET } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
@@ -43,15 +43,12 @@ beforeAll(async () => {
     PM2_HOME: pm2Home,
     ORDER_CALLBACKS_LOG_DIR: path.join(pm2Home, 'logs'),
     ORDER_CALLBACKS_INSTANCES: '2',
-    DATABASE_URL: database.url,
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
-    CALLBACK_SECRET: TEST_SECRET,
-    CALLBACK_ALLOW_PRIVATE: 'true',
-    POLL_INTERVAL_MS: '100',
-    WORKER_CONCURRENCY: '10',
-    MAX_QUEUED_JOBS: '50',
-    CALLBACK_TIMEOUT_MS: '2000',
+    ...deliveryEnv(database.url, queueName, SHARED_REDIS_URL, {
+      CALLBACK_SECRET: TEST_SECRET,
+      WORKER_CONCURRENCY: '10',
+      MAX_QUEUED_JOBS: '50',
+      CALLBACK_TIMEOUT_MS: '2000',
+    }),
   };
 });
 

@@ -9,7 +9,7 @@ import { countUnfinishedJobs, redisConnection } from '../../src/queue/callback-q
 import { RedisLossDetector } from '../../src/queue/redis-reset-detector';
 import { takeProducerLease, type ProducerFence } from '../../src/db/producer-lease';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
-import { spawnDaemon, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { daemonEnv, spawnDaemon, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { PrivateRedis } from '../helpers/redis-server';
@@ -47,7 +47,7 @@ async function heldLease(): Promise<ProducerFence> {
 const FENCE_VALUES = `'producer:none', '00000000-0000-4000-8000-000000000000'`;
 
 it('two producers at once enqueue every ready order exactly once', async () => {
-  const env = { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, POLL_INTERVAL_MS: '50', PRODUCER_PAGE_SIZE: '37', MAX_QUEUED_JOBS: '5000' };
+  const env = daemonEnv(database.url, queueName, { POLL_INTERVAL_MS: '50', PRODUCER_PAGE_SIZE: '37', MAX_QUEUED_JOBS: '5000' });
   await Promise.all([spawnDaemon('producer', env), spawnDaemon('producer', env)]);
   await insertOrders(database.db, ids(1500), 'http://127.0.0.1:9/unused');
 
@@ -63,7 +63,7 @@ it('two producers at once enqueue every ready order exactly once', async () => {
 });
 
 it('a producer keeps its lease only while runs follow each other: soon after the last orders it lets go, though its next poll is a minute away', async () => {
-  const env = { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, POLL_INTERVAL_MS: '60000' };
+  const env = daemonEnv(database.url, queueName, { POLL_INTERVAL_MS: '60000' });
   await spawnDaemon('producer', env);
   await insertOrders(database.db, ids(20), 'http://127.0.0.1:9/unused');
   await waitFor('20 jobs', async () => (await queue.getWaitingCount()) >= 20);
@@ -138,15 +138,12 @@ it('when Redis refuses a page of jobs, no order stays leased without a job: the 
 
 it('a backlog larger than MAX_QUEUED_JOBS never holds more than that many jobs in Redis, and all of it is delivered once', async () => {
   receiver = await new Receiver(() => ({ status: 200, delayMs: 2 })).start();
-  const env = {
-    DATABASE_URL: database.url,
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
+  const env = daemonEnv(database.url, queueName, {
     CALLBACK_ALLOW_PRIVATE: 'true',
     POLL_INTERVAL_MS: '50',
     MAX_QUEUED_JOBS: '25',
     WORKER_CONCURRENCY: '10',
-  };
+  });
   await Promise.all([spawnDaemon('start', env), spawnDaemon('start', env)]);
   await insertOrders(database.db, ids(3000), receiver.url());
 
@@ -175,14 +172,11 @@ it('a full queue is topped up again as the workers make room, not at the next po
   receiver = await new Receiver(() => ({ status: 200 })).start();
   // One NOTIFY wakes the producer for the whole insert, and the next poll is an hour away: only
   // looking again after finding the queue full can deliver 40 queues' worth before the deadline.
-  await spawnDaemon('start', {
-    DATABASE_URL: database.url,
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
+  await spawnDaemon('start', daemonEnv(database.url, queueName, {
     CALLBACK_ALLOW_PRIVATE: 'true',
     POLL_INTERVAL_MS: '3600000',
     MAX_QUEUED_JOBS: '25',
-  });
+  }));
   await insertOrders(database.db, ids(1000), receiver.url());
   await waitFor('the backlog delivered', async () => (await statusCounts(database.db))[6] === 1000, 30_000);
   expect(receiver.countsById().size).toBe(1000);
@@ -197,12 +191,9 @@ it.each([
   await insertOrders(database.db, ids(20_000), 'http://127.0.0.1:9/unused', {}, 6);
   await insertOrders(database.db, [50_001, 50_002], 'http://127.0.0.1:9/unused');
   await database.db.raw('ANALYZE orders');
-  const producer = await startTestDaemon('producer', {
-    DATABASE_URL: database.url,
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
+  const producer = await startTestDaemon('producer', daemonEnv(database.url, queueName, {
     LOG_LEVEL: 'debug',
-  });
+  }));
   await waitFor('both enqueued', async () => (await queue.getWaitingCount()) === 2);
   await producer.stop();
 
@@ -348,17 +339,14 @@ describe('an order that becomes ready behind the point where a continuing run st
   async function readyDuringBacklog(options: { notify: boolean; pollIntervalMs: number }): Promise<number> {
     receiver = await new Receiver(() => ({ status: 200, delayMs: 20 })).start();
     await insertOrders(database.db, ids(BACKLOG), receiver.url());
-    await spawnDaemon('start', {
-      DATABASE_URL: database.url,
-      REDIS_URL: SHARED_REDIS_URL,
-      QUEUE_NAME: queueName,
+    await spawnDaemon('start', daemonEnv(database.url, queueName, {
       CALLBACK_ALLOW_PRIVATE: 'true',
       POLL_INTERVAL_MS: String(options.pollIntervalMs),
       MAX_QUEUED_JOBS: '25',
       PRODUCER_PAGE_SIZE: '10',
       WORKER_CONCURRENCY: '10',
       LOG_LEVEL: 'info',
-    });
+    }));
     await waitFor('the backlog under way', async () => ((await statusCounts(database.db))[6] ?? 0) >= 100, 60_000);
     await readyBehindEveryone(100_000, { notify: options.notify, callbackUrl: receiver.url() });
     // How many backlog orders were still waiting when it was delivered.
@@ -383,7 +371,7 @@ describe('an order that becomes ready behind the point where a continuing run st
 });
 
 it('a producer that stops gives its lease up at once: another replica need not wait for it to run out', async () => {
-  const env = { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, POLL_INTERVAL_MS: '100', PRODUCER_LEASE_MS: '60000', MAX_QUEUED_JOBS: '100000' };
+  const env = daemonEnv(database.url, queueName, { POLL_INTERVAL_MS: '100', PRODUCER_LEASE_MS: '60000', MAX_QUEUED_JOBS: '100000' });
   const producer = await spawnDaemon('producer', env);
   await insertOrders(database.db, ids(20_000), 'http://127.0.0.1:9/unused');
   // Stopped while it works: it holds the lease from one run to the next.
@@ -412,7 +400,7 @@ it('a producer whose letting go of the lease failed takes it again on its next r
   `);
   const releaseLost = async () => (await database.db.raw('SELECT is_called FROM releases')).rows[0].is_called === true;
   const queued = async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE lease_until IS NOT NULL')).rows[0].n);
-  const env = { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, POLL_INTERVAL_MS: '100', PRODUCER_LEASE_MS: '60000' };
+  const env = daemonEnv(database.url, queueName, { POLL_INTERVAL_MS: '100', PRODUCER_LEASE_MS: '60000' });
   await spawnDaemon('producer', env);
   // Its first run finds nothing and lets the lease go: that release is lost, and the lease stands for a
   // minute under the token the producer failed to release.

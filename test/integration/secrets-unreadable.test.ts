@@ -1,7 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { runCli } from '../helpers/cli';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
-import { startTestDaemon, stopAllDaemons, TEST_SECRET, type InProcessDaemon } from '../helpers/daemons';
+import { deliveryEnv, startTestDaemon, stopAllDaemons, TEST_SECRET, type InProcessDaemon } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver, type ReceivedRequest } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
@@ -34,7 +34,7 @@ const verifies = (secret: string, request: ReceivedRequest) => {
 };
 
 const start = () =>
-  startTestDaemon('start', { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, CALLBACK_ALLOW_PRIVATE: 'true', POLL_INTERVAL_MS: '100' });
+  startTestDaemon('start', deliveryEnv(database.url, queueName, SHARED_REDIS_URL));
 
 async function addPartnerSecret(): Promise<string> {
   const added = await runCli(['secrets', 'add', '--host', '127.0.0.1'], { DATABASE_URL: database.url });

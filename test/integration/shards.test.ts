@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { countUnfinishedJobs, redisConnection } from '../../src/queue/callback-queue';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
-import { FAST_RECOVERY, spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
+import { daemonEnv, FAST_RECOVERY, spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { expectEachDeliveredOnce, Receiver } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
@@ -27,7 +27,7 @@ afterEach(async () => {
 
 const ids = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
 const delivered = async () => (await statusCounts(database.db))[6] ?? 0;
-const env = (extra: Record<string, string> = {}) => ({ ...SHARD_RECOVERY, DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, ...extra });
+const env = (extra: Record<string, string> = {}) => daemonEnv(database.url, queueName, { ...SHARD_RECOVERY, ...extra });
 
 
 it('going from 1 shard to 4 on a running system loses and duplicates nothing', async () => {

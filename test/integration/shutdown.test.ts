@@ -1,6 +1,6 @@
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
-import { spawnDaemon, stopAllDaemons } from '../helpers/daemons';
-import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { daemonEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
 
@@ -12,14 +12,11 @@ let env: Record<string, string>;
 beforeEach(async () => {
   database = await createTestDatabase();
   queueName = uniqueQueueName();
-  env = {
-    DATABASE_URL: database.url,
-    REDIS_URL: SHARED_REDIS_URL,
-    QUEUE_NAME: queueName,
+  env = daemonEnv(database.url, queueName, {
     CALLBACK_ALLOW_PRIVATE: 'true',
     POLL_INTERVAL_MS: '100',
     CALLBACK_TIMEOUT_MS: '20000',
-  };
+  });
 });
 
 afterEach(async () => {

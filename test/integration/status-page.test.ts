@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
-import { startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { daemonEnv, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { freePort } from '../helpers/free-port';
 import { Redis } from 'ioredis';
@@ -61,7 +61,7 @@ it('the status page shows what the database holds, renders the chart, and does n
     redis.disconnect();
   }
 
-  const daemon = await startTestDaemon('producer', { DATABASE_URL: database.url, REDIS_URL: SHARED_REDIS_URL, QUEUE_NAME: queueName, METRICS_PORT: String(await freePort()) });
+  const daemon = await startTestDaemon('producer', daemonEnv(database.url, queueName, { METRICS_PORT: String(await freePort()) }));
   const page = await browser.newPage();
   const dialogs: string[] = [];
   page.on('dialog', (dialog) => (dialogs.push(dialog.message()), void dialog.dismiss()));
