@@ -1,3 +1,7 @@
+/**
+ * The periodic tasks' turns (one replica at a time, by Postgres' clock), and the delivery log
+ * retention's delete, which writes only while its turn is held.
+ */
 import type { Db } from './connection';
 
 /** A replica's hold on one run of a periodic task (maintenance_turns, migration 010). */

@@ -1,3 +1,4 @@
+/** The partner tables: signing secrets (partner_secrets) and who paused or resumed whom (partner_audit). */
 import type { Db } from './connection';
 
 export interface PartnerSecret {

@@ -1,3 +1,7 @@
+/**
+ * The statements of `requeue` (src/admin/requeue.ts): which orders a selector matches, moving them back
+ * to 5 a page at a time, and the audit row each run keeps.
+ */
 import type { Knex } from 'knex';
 import type { Db } from './connection';
 import { OrderStatus } from './order-status';

@@ -1,3 +1,7 @@
+/**
+ * Orders counted by status and by partner, for stats, the status page and the order gauges. Each is
+ * bounded by an index, the planner's statistics or a timeout, never by the size of the table.
+ */
 import type { Db } from '../connection';
 import { OrderStatus } from '../order-status';
 

@@ -1,3 +1,4 @@
+/** One order and every attempt at it, as `inspect` shows them. */
 import type { Db } from '../connection';
 
 export interface OrderRecord {

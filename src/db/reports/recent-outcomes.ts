@@ -1,3 +1,8 @@
+/**
+ * What the last minutes and hours of delivery_log say, for stats and the status page: outcomes,
+ * deliveries per minute, retrying and failing hosts, the latest failures. Each reads its window through
+ * delivery_log's started_at index, so its cost follows the window, not the table.
+ */
 import type { Db } from '../connection';
 
 export interface RecentOutcomes {
