@@ -13,7 +13,7 @@ import type { AdminServices, Unreachable } from './admin-services';
 
 /** What Postgres holds. */
 export interface OrderStats {
-  /** Ready: exact up to READY_COUNT_CAP; delivered, failed, other: the planner's estimates (count-orders.ts). */
+  /** Ready: exact up to READY_COUNT_CAP; delivered, failed, other: the planner's estimates (db/reports/order-counts.ts). */
   orders: Omit<OrderCounts, 'oldestReadyAgeSeconds'>;
   /** The number to watch: how long the longest-waiting ready order has waited (null: none is ready). */
   oldestReadyAgeSeconds: number | null;

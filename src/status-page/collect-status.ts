@@ -28,7 +28,7 @@ const PARTNERS_TIMEOUT_MS = 2000;
 
 export interface Status {
   generatedAt: string;
-  /** Ready: exact up to READY_COUNT_CAP; delivered, failed, other: the planner's estimates (count-orders.ts). */
+  /** Ready: exact up to READY_COUNT_CAP; delivered, failed, other: the planner's estimates (db/reports/order-counts.ts). */
   orders: OrderCounts;
   perMinute: MinuteCounts[];
   recentFailures: RecentFailure[];
