@@ -3,7 +3,7 @@
 // memory and key count (the queue is a bounded buffer, not a copy of the table), the producer's page
 // cost (a keyset read, never OFFSET) and the daemon's memory.
 const net = require('node:net');
-const Redis = require('ioredis');
+const { Redis } = require('ioredis');
 const { createDatabase } = require('./database');
 const { startSink, waitForDeliveries, startDaemon, stop, removeQueue, rssBytes } = require('./processes');
 const { machineCpuSeconds } = require('./util');
@@ -14,7 +14,7 @@ const PAGE_METRIC = 'order_callbacks_producer_page_duration_seconds';
 function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
       server.close(() => resolve(port));
     });
     server.on('error', reject);
@@ -55,7 +55,7 @@ function meanBetween(before, after) {
 
 async function redisUsage(redis) {
   const memory = await redis.info('memory');
-  return { usedMemory: Number(/used_memory:(\d+)/.exec(memory)[1]), keys: await redis.dbsize() };
+  return { usedMemory: Number(/** @type {RegExpExecArray} */ (/used_memory:(\d+)/.exec(memory))[1]), keys: await redis.dbsize() };
 }
 
 /** One drain of `size` orders by one replica of `start`. */
@@ -76,11 +76,13 @@ async function backlog(size, daemonEnv) {
     const cpuBefore = machineCpuSeconds();
     const started = Date.now();
     daemon = startDaemon({ ...env, METRICS_PORT: String(metricsPort) });
-    sampler = setInterval(async () => {
+    const sample = async () => {
       const [usage, histogram] = await Promise.all([redisUsage(redis), pageHistogram(metricsPort)]);
       samples.push({ atS: (Date.now() - started) / 1000, rss: rssBytes(daemon.pid), ...usage });
       if (histogram) scrapes.push(histogram);
-    }, SAMPLE_MS);
+    };
+    // A sample that fails (Redis gone) is an unhandled rejection: it ends the run, as it should.
+    sampler = setInterval(() => void sample(), SAMPLE_MS);
     await waitForDeliveries(sink, size, async () => (await db.delivered(1, size + 1)) === size, 3_600_000);
     const seconds = (Date.now() - started) / 1000;
     const cpu = machineCpuSeconds() - cpuBefore;

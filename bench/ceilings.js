@@ -63,6 +63,7 @@ async function conditionalUpdates(n, perStatement) {
 async function bullmqAlone(n) {
   const name = `bench-ceiling-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
   const queue = new Queue(name, { connection: redisConnection() });
+  /** @type {import('bullmq').Worker | undefined} */
   let worker;
   try {
     const adds = await measured(n, async () => {

@@ -40,6 +40,8 @@ async function sinkWindow(sink) {
  * first, then the clock runs from the commit that makes the n orders ready; startup is in the backlog
  * figure. `env` is added to the daemon's environment, `sink` are the sink's options (several origins
  * with `ports`: the orders spread over them). `cli`: another build's dist/cli.js to run instead.
+ * @param {number} replicas
+ * @param {{ n: number, warmup: number, env?: object, sink?: object, cli?: string }} options
  */
 async function drain(replicas, { n, warmup, env: extra = {}, sink: sinkOptions = {}, cli }) {
   const sink = await startSink(sinkOptions);

@@ -9,7 +9,7 @@ const { compareRatios, meanWithInterval, roundOrders } = require('./stats');
  */
 async function inRounds(title, scenarios, count, settle) {
   const names = Object.keys(scenarios);
-  const runs = Object.fromEntries(names.map((name) => [name, []]));
+  const runs = Object.fromEntries(names.map((name) => [name, /** @type {unknown[]} */ ([])]));
   const orders = roundOrders(names, count);
   for (const [round, order] of orders.entries()) {
     process.stdout.write(`${title}: round ${round + 1} of ${count}... `);

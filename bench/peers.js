@@ -22,6 +22,10 @@ const redisConnection = () => {
  * A fresh table of n orders at 5 for the sink, a pool on it, and cleanup; `run` does the job. It does
  * it first, off the clock, for `warmup` orders of their own, as the daemon's replicas do before theirs.
  * `sink`: the sink's options (several origins with `ports`); `timeoutMs`: the callbacks' timeout.
+ * @param {number} n
+ * @param {number} warmup
+ * @param {(job: { pool: import('pg').Pool, poster: ReturnType<typeof createPoster>, count: number }) => Promise<void>} run
+ * @param {{ sink?: object, timeoutMs?: number }} [options]
  */
 async function withOrders(n, warmup, run, { sink: sinkOptions = {}, timeoutMs } = {}) {
   const sink = await startSink(sinkOptions);
@@ -52,6 +56,9 @@ async function withOrders(n, warmup, run, { sink: sinkOptions = {}, timeoutMs } 
 /**
  * The pattern from the incident write-ups: select up to 1,000 at 5, POST and update each (64 at a time,
  * or `concurrency`), repeat. A callback that fails leaves its order at 5, for the next page.
+ * @param {number} n
+ * @param {number} warmup
+ * @param {{ concurrency?: number, sink?: object, timeoutMs?: number }} [options]
  */
 function seedLoop(n, warmup, { concurrency = CONCURRENCY, sink, timeoutMs } = {}) {
   return withOrders(

@@ -69,6 +69,7 @@ async function waitForDeliveries(sink, requests, delivered, timeoutMs) {
 function rssBytes(pid) {
   try {
     const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    if (line === undefined) return 0;
     return Number(line.split(/\s+/)[1]) * 1024;
   } catch {
     return 0;

@@ -63,7 +63,7 @@ const SECTION_SIZES = {
  * it, so a section measured again (`--only`) joins the figures of the last full run.
  */
 function reportFrom(files) {
-  const merged = { sources: [], sizes: {} };
+  const merged = { sources: /** @type {object[]} */ ([]), sizes: {} };
   for (const file of files) {
     const run = JSON.parse(fs.readFileSync(file, 'utf8'));
     const { at, command, build: commit, machine: box, sizes, sources, ...sections } = run;

@@ -23,6 +23,7 @@ const sink = { realistic: true, ports: REALISTIC.origins };
 /**
  * order-callbacks, `replicas` × `start` at REALISTIC.concurrency each; `extra` is added to their
  * environment; `cli`: another build's dist/cli.js to run instead.
+ * @param {string} [cli]
  */
 function daemons(replicas, n, warmup, extra = {}, cli = undefined) {
   const env = {

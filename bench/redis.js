@@ -4,7 +4,7 @@
 // server instead; that one is never flushed (the bench removes its queues one by one).
 const net = require('node:net');
 const { spawn } = require('node:child_process');
-const Redis = require('ioredis');
+const { Redis } = require('ioredis');
 const { track } = require('./processes');
 const { waitUntil } = require('./util');
 
@@ -15,7 +15,7 @@ function freePort() {
     const probe = net.createServer();
     probe.once('error', reject);
     probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (probe.address());
       probe.close(() => resolve(port));
     });
   });

@@ -6,7 +6,10 @@ const { Agent } = require('undici');
 
 const KEY = crypto.randomBytes(24);
 
-/** `timeoutMs`: how long to wait for an answer's headers, then for its body (undici's default without). */
+/**
+ * `timeoutMs`: how long to wait for an answer's headers, then for its body (undici's default without).
+ * @param {{ timeoutMs?: number }} [options]
+ */
 function createPoster({ timeoutMs } = {}) {
   const agent = new Agent({ keepAliveTimeout: 30_000, ...(timeoutMs ? { headersTimeout: timeoutMs, bodyTimeout: timeoutMs } : {}) });
   return {

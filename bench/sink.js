@@ -76,19 +76,26 @@ function answer(req, res) {
 function listen() {
   const server = http.createServer({ keepAlive: true }, answer);
   server.keepAliveTimeout = 60_000;
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(/** @type {import('node:net').AddressInfo} */ (server.address()).port)));
 }
 
-Promise.all(Array.from({ length: portCount }, listen)).then((ports) => process.send({ port: ports[0], ports }));
-process.on('message', (msg) => {
-  if (msg === 'count') process.send({ requests, ...partner });
+/**
+ * To the bench that forked this process.
+ * @param {object} message
+ */
+const send = (message) => /** @type {NonNullable<typeof process.send>} */ (process.send)(message);
+
+// listen() never rejects: a port that cannot be had is an 'error' event, which ends the process.
+void Promise.all(Array.from({ length: portCount }, listen)).then((ports) => send({ port: ports[0], ports }));
+process.on('message', (/** @type {any} */ msg) => {
+  if (msg === 'count') send({ requests, ...partner });
   // The requests per second between the 10th and the 90th percentile of the arrivals since request
   // number `since`: the rate held once work has ramped up, before the last stragglers.
   if (msg?.sustainedSince !== undefined) {
     const times = arrivedAt.slice(msg.sustainedSince);
     const at = (q) => times[Math.floor(q * (times.length - 1))];
     const span = (at(0.9) - at(0.1)) / 1000;
-    process.send({ sustained: span > 0 ? (Math.floor(0.9 * (times.length - 1)) - Math.floor(0.1 * (times.length - 1))) / span : NaN });
+    send({ sustained: span > 0 ? (Math.floor(0.9 * (times.length - 1)) - Math.floor(0.1 * (times.length - 1))) / span : NaN });
   }
-  if (msg === 'arrivals') process.send({ arrivals: [...arrivals] });
+  if (msg === 'arrivals') send({ arrivals: [...arrivals] });
 });
