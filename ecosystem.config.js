@@ -24,7 +24,7 @@ let daemon;
 try {
   daemon = { config: require('./dist/config'), shutdown: require('./dist/shutdown-budget') };
 } catch (err) {
-  throw new Error(`order-callbacks: build it first (npm ci && npm run build): ${err.message}`);
+  throw new Error(`order-callbacks: build it first (npm ci && npm run build): ${/** @type {Error} */ (err).message}`);
 }
 const { shutdownGraceMs } = daemon.config.loadConfig(process.env);
 

@@ -15,7 +15,7 @@
 // Exit 0 when every order reached the state its endpoint dictates, 1 otherwise.
 'use strict';
 
-const { spawn, spawnSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
@@ -24,7 +24,7 @@ const path = require('node:path');
 const { Client } = require('pg');
 const { Webhook } = require('standardwebhooks');
 // The Redis client the project depends on: removing the demo queue at the end.
-const Redis = require('ioredis');
+const { Redis } = require('ioredis');
 // Starting Postgres and Redis when they are down: shared with `npm test`'s set-up.
 const { ensureServices, postgresService, redisService, runOrThrow } = require('./lib/services');
 
@@ -46,7 +46,10 @@ const BAD_URL = ORDERS + 1; // callback_url 'not a url': a bad row, fails (7) wi
 const DEADLINE_MS = 60_000; // for all orders to reach 6 or 7
 const STOP_TIMEOUT_MS = 20_000; // above the daemon's default SHUTDOWN_GRACE_MS (15 s); then SIGKILL
 
-/** Everything that cleanup() must undo, filled in as the demo goes. */
+/**
+ * Everything that cleanup() must undo, filled in as the demo goes.
+ * @type {{ replicas: import('node:child_process').ChildProcess[], receiver: Receiver | undefined, db: import('pg').Client | undefined, database: boolean }}
+ */
 const created = { replicas: [], receiver: undefined, db: undefined, database: false };
 let interrupted = false; // set by Ctrl-C (or SIGTERM): cleanup is under way
 
@@ -70,7 +73,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     }
     interrupted = true;
     console.error(`\n${signal}: stopping the replicas and cleaning up (again to quit at once)`);
-    return finish(130);
+    void finish(130);
   });
 }
 
@@ -163,6 +166,9 @@ function answerFor(orderId, attempt) {
  * An HTTP server on 127.0.0.1 that verifies every request with `standardwebhooks` (the raw body, as
  * sent) and counts requests and acceptances per webhook-id: the id is the same on every retry of an
  * order, so one id accepted twice would be a duplicate delivery.
+ * @typedef {{ requests: number, badSignatures: number, perWebhookId: Map<string, { requests: number, accepted: number }> }} ReceiverStats
+ * @typedef {{ server: http.Server, stats: ReceiverStats, url: string }} Receiver
+ * @returns {Promise<Receiver>}
  */
 function startReceiver(secret) {
   const verifier = new Webhook(secret);
@@ -174,7 +180,7 @@ function startReceiver(secret) {
     req.on('end', () => {
       stats.requests += 1;
       try {
-        verifier.verify(Buffer.concat(chunks).toString('utf8'), req.headers);
+        verifier.verify(Buffer.concat(chunks).toString('utf8'), /** @type {Record<string, string>} */ (req.headers));
       } catch {
         stats.badSignatures += 1;
         res.writeHead(401).end('bad signature');
@@ -194,7 +200,7 @@ function startReceiver(secret) {
 
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve({ server, stats, url: `http://127.0.0.1:${server.address().port}` }));
+    server.listen(0, '127.0.0.1', () => resolve({ server, stats, url: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}` }));
   });
 }
 
@@ -322,8 +328,9 @@ let cleaning;
 function cleanup() {
   cleaning ||= (async () => {
     await stopReplicas().catch((err) => (console.error(`stopping the replicas: ${err.message}`), killReplicas()));
-    if (created.receiver) await new Promise((resolve) => created.receiver.server.close(resolve)).catch(() => {});
-    if (created.receiver) created.receiver.server.closeAllConnections();
+    const { receiver } = created;
+    if (receiver) await new Promise((resolve) => receiver.server.close(resolve)).catch(() => {});
+    if (receiver) receiver.server.closeAllConnections();
     await removeDemoQueue().catch((err) => console.error(`removing queue ${QUEUE_NAME}: ${err.message}`));
     if (created.db) await created.db.end().catch(() => {});
     if (created.database) await dropDemoDatabase().catch((err) => console.error(`dropping the demo database: ${err.message}`));

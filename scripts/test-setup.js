@@ -58,7 +58,7 @@ async function checkCreateDatabase() {
 /** Each tool's path, after installing the missing ones when the plan says so; throws when it says stop. */
 function ensureTools() {
   const missing = () => TOOLS.filter((tool) => !tool.find(process.env));
-  const variablesSet = TOOLS.map((tool) => tool.variable).filter((name) => name && process.env[name]);
+  const variablesSet = /** @type {string[]} */ (TOOLS.map((tool) => tool.variable).filter((name) => name && process.env[name]));
   const plan = planTools(missing(), { root: process.getuid?.() === 0, apt: hasCommand('apt-get'), variablesSet });
   if (plan.state === 'stop') throw new Error(plan.message);
   if (plan.state === 'install') {

@@ -7,7 +7,7 @@ const crypto = require('node:crypto');
 const net = require('node:net');
 const path = require('node:path');
 const { Client } = require('pg');
-const Redis = require('ioredis');
+const { Redis } = require('ioredis');
 
 const ROOT = path.join(__dirname, '..', '..');
 const SERVICE_START_TIMEOUT_MS = 30_000;
@@ -103,7 +103,7 @@ async function postgresAnswers(url) {
     await client.query('SELECT 1');
     return undefined;
   } catch (err) {
-    return err.message;
+    return /** @type {Error} */ (err).message;
   } finally {
     await client.end().catch(() => {});
   }
@@ -118,7 +118,7 @@ async function redisAnswers(url) {
     await redis.ping();
     return undefined;
   } catch (err) {
-    return err.message;
+    return /** @type {Error} */ (err).message;
   } finally {
     redis.disconnect();
   }

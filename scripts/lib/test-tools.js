@@ -91,6 +91,9 @@ function onPath(names, env, exists) {
  *   set (in `variablesSet`) to nothing there         → stop      naming the variable, whatever the machine
  *
  * A variable that names nothing is never installed over: it says which program the user wants.
+ * @param {typeof TOOLS} missing
+ * @param {{ root: boolean, apt: boolean, variablesSet?: string[] }} machine
+ * @returns {{ state: 'ready' } | { state: 'install', packages: string[], withoutRecommends: string[] } | { state: 'stop', message: string }}
  */
 function planTools(missing, { root, apt, variablesSet = [] }) {
   if (missing.length === 0) return { state: 'ready' };
