@@ -34,6 +34,9 @@ module.exports = tseslint.config(
       // An interface's method may be async with nothing to await (an in-memory store, a fake): it still
       // returns a promise, and a throw in it becomes a rejection as callers expect.
       '@typescript-eslint/require-await': 'off',
+      // A `let` that a callback reads before its one assignment (a signal handler set up before the
+      // daemon starts) cannot be const: the callback would meet the temporal dead zone.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
   {

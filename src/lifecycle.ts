@@ -1,7 +1,8 @@
 import type { Logger } from './observability/logger';
 import { withTimeout } from './with-timeout';
 
-type Releaser = () => Promise<unknown> | unknown;
+/** May return a promise, which the stop awaits. */
+type Releaser = () => unknown;
 
 /** How long one releaser may take unless told otherwise: a service that is down must not hold up the exit. */
 const DEFAULT_RELEASE_TIMEOUT_MS = 5000;

@@ -32,7 +32,7 @@ export function selectionWhere(selector: RequeueSelector): { sql: string; bindin
   const bindings: Knex.Value[] = [];
   if (selector.ids) {
     parts.push('id = ANY(?::bigint[])');
-    bindings.push(selector.ids as unknown as Knex.Value);
+    bindings.push(selector.ids);
   }
   if (selector.since) {
     parts.push('updated_at >= ?');

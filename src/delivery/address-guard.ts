@@ -16,7 +16,7 @@ export function createGuardedLookup(policy: DestinationPolicy): LookupFunction {
         const range = refusalFor(address, policy);
         if (range) {
           const refusal = new UnsafeDestinationError(`${hostname} resolves to ${address} (${range}), which is not allowed`);
-          return callback(refusal as NodeJS.ErrnoException, '', 4);
+          return callback(refusal, '', 4);
         }
       }
       if (options.all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, addresses);

@@ -37,7 +37,7 @@ export function parseHostPorts(value: string): HostPort[] | string {
     const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(entry);
     const port = match ? Number(match[3]) : 0;
     if (!match || port < 1 || port > 65535) return `"${entry}" is not host:port`;
-    found.push({ host: match[1] ?? match[2]!, port });
+    found.push({ host: match[1] ?? match[2], port });
   }
   return found;
 }

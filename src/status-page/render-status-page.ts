@@ -2,7 +2,7 @@ import type { MinuteCounts } from '../db/reports/recent-outcomes';
 import type { Status } from './collect-status';
 
 /** Everything that reaches the page passes through here: errors and hosts come from partners. */
-function escapeHtml(value: unknown): string {
+function escapeHtml(value: string | number | null | undefined): string {
   return String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

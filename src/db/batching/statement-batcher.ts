@@ -98,7 +98,8 @@ export class StatementBatcher<I, O> {
     while (this.waiting.length > 0 && this.inFlight < this.maxInFlight) {
       const batch = this.waiting.splice(0, this.maxBatch);
       this.inFlight += 1;
-      this.runBatch(batch).finally(() => {
+      // runBatch settles every waiter itself and never rejects.
+      void this.runBatch(batch).finally(() => {
         this.inFlight -= 1;
         this.scheduleFlush();
       });
