@@ -42,7 +42,7 @@ export class PrivateRedis {
   async save(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const socket = net.connect(this.port, '127.0.0.1', () => socket.write('SAVE\r\n'));
-      socket.once('data', (reply) => (socket.destroy(), reply.toString().startsWith('+OK') ? resolve() : reject(new Error(`SAVE: ${reply}`))));
+      socket.once('data', (reply) => (socket.destroy(), reply.toString().startsWith('+OK') ? resolve() : reject(new Error(`SAVE: ${reply.toString()}`))));
       socket.once('error', reject);
     });
   }

@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+
 /**
  * Polls `check` until it returns a truthy value, or fails with `what` after `timeoutMs`. A bound on
  * how long a test waits for the system, not an assertion about speed.
@@ -13,12 +15,12 @@ export async function waitFor<T>(
   for (;;) {
     try {
       const value = await check();
-      if (value) return value as NonNullable<T>;
+      if (value) return value;
     } catch (err) {
       last = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last instanceof Error ? String(last) : inspect(last)}` : ''}`);
     }
     await sleep(everyMs);
   }

@@ -220,6 +220,7 @@ onTerminal('requeue progress', () => {
   const script = (args: string[], env: Record<string, string>) =>
     new Promise<string>((resolve, reject) =>
       execFile('/usr/bin/script', ['-qec', [process.execPath, CLI, ...args].join(' '), '/dev/null'], { env: { PATH: process.env.PATH, ...env }, timeout: 30_000 }, (err, stdout) =>
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an ExecFileException is an Error; its type, an Omit<> of one, does not say so
         err ? reject(err) : resolve(stdout),
       ),
     );

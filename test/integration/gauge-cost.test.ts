@@ -53,12 +53,24 @@ interface Cost {
   buffers: number;
 }
 
+/** The fields of a node of EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) that costOf reads. */
+interface PlanNode {
+  'Relation Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
+  'Shared Hit Blocks': number;
+  'Shared Read Blocks': number;
+  Plans?: PlanNode[];
+}
+
 /** Runs `sql` under EXPLAIN (ANALYZE, BUFFERS) and sums what its scans read. */
 async function costOf(sql: string, bindings: unknown[] = []): Promise<Cost> {
   const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`, bindings);
-  const plan = rows[0]['QUERY PLAN'][0].Plan;
+  const plan = rows[0]['QUERY PLAN'][0].Plan as PlanNode;
   let rowsRead = 0;
-  const walk = (node: Record<string, any>) => {
+  const walk = (node: PlanNode) => {
     // Scans of a table or an index (a subquery's scan reads rows already counted below it).
     if (node['Relation Name'] !== undefined) {
       const perLoop = node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0);

@@ -200,7 +200,7 @@ it.each([
   // The statement itself, as the producer prepares it: its generic plan is the one most calls run.
   const session = await database.db.client.acquireConnection();
   try {
-    await session.query(`PREPARE lease AS ${positionalParameters(leaseSql(afterCursor as boolean))}`);
+    await session.query(`PREPARE lease AS ${positionalParameters(leaseSql(afterCursor))}`);
     for (const mode of ['force_custom_plan', 'force_generic_plan']) {
       await session.query(`SET plan_cache_mode = ${mode}`);
       const plan = (await session.query(`EXPLAIN EXECUTE lease${values}`)).rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']);

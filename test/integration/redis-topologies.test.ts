@@ -94,7 +94,7 @@ it('on a Redis Cluster, the primary holding the queue restarted empty mid-run: e
   await cluster.waitUntilOk();
   await waitFor('every order delivered', async () => (await delivered()) === 600, 60_000);
 
-  expectEachDeliveredOnce(receiver!, 600);
+  expectEachDeliveredOnce(receiver, 600);
   expectAlive(replicas);
 });
 
@@ -114,7 +114,7 @@ it('Sentinel: a failover in the middle of a run loses nothing, and the daemons c
   // Orders that arrive after the failover go through the new primary.
   await insertOrders(database.db, ids(601, 100), receiver.url());
   await waitFor('the later orders delivered', async () => (await delivered()) === 700, 30_000);
-  expectEachDeliveredOnce(receiver!, 700);
+  expectEachDeliveredOnce(receiver, 700);
   expectAlive(replicas);
   expect(await redisCommand(newPrimary, 'EXISTS', `bull:${queueName}:order-callbacks:marker`)).toBe(1);
 });

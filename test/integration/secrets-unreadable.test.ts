@@ -84,5 +84,5 @@ it('a read of the partner secrets that waits on a lock gives up within its bound
     await database.db.client.releaseConnection(locker);
   }
   await deliveredWith(2, partnerSecret);
-  await daemon!.stop();
+  await daemon.stop();
 }, 40_000);

@@ -45,7 +45,7 @@ it('going from 1 shard to 4 on a running system loses and duplicates nothing', a
   }
   await insertOrders(database.db, ids(801, 200), receiver.url());
   await waitFor('every order delivered', async () => (await delivered()) === 1000, 60_000);
-  expectEachDeliveredOnce(receiver!, 1000);
+  expectEachDeliveredOnce(receiver, 1000);
   // No job was left behind in the queue of the one shard there was.
   const queue = new Queue(queueName, { connection: redisConnection(SHARED_REDIS_URL) });
   try {
@@ -73,7 +73,7 @@ it("a replica frozen (SIGSTOP) while it produces shards: another produces them w
     while (streaming) {
       const batch = ids(next, 10);
       next += 10;
-      await insertOrders(database.db, batch, receiver!.url());
+      await insertOrders(database.db, batch, receiver.url());
       for (const id of batch) insertedAt.set(`order-${id}`, Date.now());
       await sleep(100);
     }
@@ -102,14 +102,14 @@ it("a replica frozen (SIGSTOP) while it produces shards: another produces them w
     const pickup: number[] = [];
     for (const [webhookId, at] of insertedAt) {
       if (at < frozenAt) continue;
-      const first = receiver!.requestsFor(webhookId)[0];
+      const first = receiver.requestsFor(webhookId)[0];
       pickup.push(first.startedAt - at);
     }
     pickup.sort((a, b) => a - b);
     const p99 = pickup[Math.floor(pickup.length * 0.99)];
     expect(pickup.length).toBeGreaterThan(50);
     expect(p99).toBeLessThan(10_000);
-    expect(receiver!.overlaps.size).toBe(0);
+    expect(receiver.overlaps.size).toBe(0);
   } finally {
     frozen!.signal('SIGCONT');
   }
@@ -120,5 +120,5 @@ it('orders with negative ids belong to a shard like any other and are delivered'
   await spawnDaemon('start', env({ QUEUE_SHARDS: '4' }));
   await insertOrders(database.db, [...ids(-40, 40), ...ids(1, 40)], receiver.url());
   await waitFor('every order delivered', async () => (await delivered()) === 80, 30_000);
-  expectEachDeliveredOnce(receiver!, 80);
+  expectEachDeliveredOnce(receiver, 80);
 });

@@ -95,8 +95,11 @@ it('the status page shows what the database holds, renders the chart, and does n
   expect(bars.find((b) => b.cls === 'delivered')?.fill).toBe('rgb(46, 139, 87)');
   await page.screenshot({ path: path.join(os.tmpdir(), 'order-callbacks-status-page.png'), fullPage: true });
 
-  let api: { orders: unknown; perMinute: { delivered: number }[]; recentFailures: { orderId: string; error: string }[] };
-  api = (await (await fetch(`http://127.0.0.1:${daemon.opsPort}/api/status`)).json()) as typeof api;
+  const api = (await (await fetch(`http://127.0.0.1:${daemon.opsPort}/api/status`)).json()) as {
+    orders: unknown;
+    perMinute: { delivered: number }[];
+    recentFailures: { orderId: string; error: string }[];
+  };
   expect(api.orders).toEqual({ ready: 0, readyAtLeast: false, delivered: 4, failed: 2, other: 3, oldestReadyAgeSeconds: null });
   expect(api.perMinute).toHaveLength(60);
   expect(api.perMinute.reduce((sum, m) => sum + m.delivered, 0)).toBe(4);

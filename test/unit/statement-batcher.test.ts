@@ -6,7 +6,7 @@ function recordingStatement<I>() {
   const pending: (() => void)[] = [];
   const run = (items: I[]) => {
     batches.push(items);
-    return new Promise<string[]>((resolve) => pending.push(() => resolve(items.map((item) => `done ${item}`))));
+    return new Promise<string[]>((resolve) => pending.push(() => resolve(items.map((item) => `done ${String(item)}`))));
   };
   const answerAll = () => pending.splice(0).forEach((answer) => answer());
   return { batches, run, answerAll };
