@@ -73,7 +73,10 @@ program
 
 program
   .command('stats')
-  .description('orders by status, age of the oldest ready order, orders on their last attempt within the hour, recent outcomes, queue depths, failing and retrying hosts')
+  .description(
+    'orders by status, age of the oldest ready order, orders on their last attempt within the hour, ' +
+      'recent outcomes, queue depths, failing and retrying hosts',
+  )
   .option('--json', 'print JSON instead of text')
   .option('--minutes <n>', 'window for the recent outcomes and retrying hosts', '15')
   .action((options: { json?: boolean; minutes: string }) => {

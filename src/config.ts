@@ -319,7 +319,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     deprecations:
       v.BREAKER_FAILURE_THRESHOLD === undefined
         ? []
-        : [`BREAKER_FAILURE_THRESHOLD is read as BREAKER_MIN_ATTEMPTS${v.BREAKER_MIN_ATTEMPTS === undefined ? '' : ', which is set and wins'}: the breaker trips on a failure rate now (docs/partners.md)`],
+        : [
+            'BREAKER_FAILURE_THRESHOLD is read as BREAKER_MIN_ATTEMPTS' +
+              (v.BREAKER_MIN_ATTEMPTS === undefined ? '' : ', which is set and wins') +
+              ': the breaker trips on a failure rate now (docs/partners.md)',
+          ],
     partnerRateLimits,
     logLevel: v.LOG_LEVEL,
     maxQueuedJobs: v.MAX_QUEUED_JOBS,

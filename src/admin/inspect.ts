@@ -9,7 +9,10 @@ export interface Inspection {
   /** Null, as `attempts` is, when Postgres was unreachable. */
   order: (Omit<OrderRecord, 'callback_url'> & { callback_url: string | null; status_name: string }) | null;
   attempts: LoggedAttempt[] | null;
-  /** Where the order's job is in BullMQ: waiting, active, delayed, prioritized, completed, failed... or absent; null when Redis was unreachable. */
+  /**
+   * Where the order's job is in BullMQ: waiting, active, delayed, prioritized, completed, failed... or
+   * absent; null when Redis was unreachable.
+   */
   job: string | null;
   unreachable: Unreachable[];
 }
@@ -55,6 +58,11 @@ export function formatInspection({ orderId, order, attempts, job, unreachable }:
   }
   const when = (d: Date | null) => (d ? d.toISOString() : '-');
   const cut = (text: string) => (text.length > TEXT_WIDTH ? `${text.slice(0, TEXT_WIDTH)}…` : text).replace(/\s+/g, ' ');
+  const claim = order.claim_token
+    ? `held until ${when(order.claim_until ?? order.lease_until)}`
+    : order.lease_until
+      ? `queued, lease until ${when(order.lease_until)}`
+      : '-';
   const lines = [
     `order ${order.id}: ${order.status_name} (status ${order.status}, version ${order.version})`,
     `  callback_url     ${order.callback_url ?? '-'}`,
@@ -64,7 +72,7 @@ export function formatInspection({ orderId, order, attempts, job, unreachable }:
     `  ready_since      ${when(order.ready_since)}`,
     `  delivered_at     ${when(order.delivered_at)}`,
     `  created/updated  ${when(order.created_at)} / ${when(order.updated_at)}`,
-    `  claim            ${order.claim_token ? `held until ${when(order.claim_until ?? order.lease_until)}` : order.lease_until ? `queued, lease until ${when(order.lease_until)}` : '-'}`,
+    `  claim            ${claim}`,
     `  job in queue     ${job ?? missing('redis')}`,
     `delivery log (${attempts.length} attempt${attempts.length === 1 ? '' : 's'})`,
   ];
@@ -74,7 +82,8 @@ export function formatInspection({ orderId, order, attempts, job, unreachable }:
     const status = a.http_status ? `HTTP ${a.http_status}` : undefined;
     const result = a.error ? (status && !a.error.startsWith(status) ? `${status} ${cut(a.error)}` : cut(a.error)) : (status ?? '-');
     lines.push(
-      `  #${a.attempt}  ${a.started_at.toISOString()}  ${String(a.duration_ms).padStart(6)} ms  ${a.outcome.padEnd(9)}  ${result}  [${a.worker}]${a.superseded ? '  (superseded)' : ''}`,
+      `  #${a.attempt}  ${a.started_at.toISOString()}  ${String(a.duration_ms).padStart(6)} ms  ${a.outcome.padEnd(9)}  ` +
+        `${result}  [${a.worker}]${a.superseded ? '  (superseded)' : ''}`,
     );
   }
   return lines.join('\n');

@@ -208,7 +208,8 @@ export function formatChanges(changes: PartnerChange[], action: 'pause' | 'resum
     .map((c) =>
       c.before === c.after && !(action === 'pause' && c.after === 'held')
         ? `${c.origin}: ${c.after.replace('_', '-')}, nothing to ${action}`
-        : `${c.origin}: ${c.before.replace('_', '-')} -> ${c.after.replace('_', '-')}${c.until ? ` until ${c.until}` : ''}${c.warning ? ` (warning: ${c.warning})` : ''}`,
+        : `${c.origin}: ${c.before.replace('_', '-')} -> ${c.after.replace('_', '-')}` +
+          `${c.until ? ` until ${c.until}` : ''}${c.warning ? ` (warning: ${c.warning})` : ''}`,
     )
     .join('\n');
 }

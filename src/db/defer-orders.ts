@@ -28,7 +28,8 @@ export async function deferClaimedOrders(db: Db, deferrals: ClaimedDeferral[]): 
     WITH ${lockedBatch('ord int, id bigint, version int, token uuid, delay_ms bigint')},
     ${BUSY_ROWS},
     deferred AS (
-      UPDATE orders o SET next_attempt_at = now() + i.delay_ms * interval '1 millisecond', claim_token = NULL, claim_until = NULL, lease_until = NULL
+      UPDATE orders o SET next_attempt_at = now() + i.delay_ms * interval '1 millisecond',
+                          claim_token = NULL, claim_until = NULL, lease_until = NULL
         FROM (SELECT DISTINCT ON (id, token) * FROM input ORDER BY id, token, ord) i
        WHERE o.id = ANY(ARRAY(SELECT id FROM locked)) AND o.id = i.id
          AND ${STILL_READY} AND o.version = i.version AND o.claim_token = i.token

@@ -5,7 +5,8 @@ import { SHARD_OF_ID, type Shard } from './lease-ready-orders';
 /**
  * Makes enqueued-but-unclaimed orders at 5 visible again at once, instead of when their queue lease
  * runs out. For when their jobs are known not to be in Redis: Redis lost its data (all of them), or
- * adding them failed (`orderIds`); `shard`: only that shard's orders (its queue's Redis lost them). Claimed orders keep their claim: a worker may still be delivering.
+ * adding them failed (`orderIds`); `shard`: only that shard's orders (its queue's Redis lost them).
+ * Claimed orders keep their claim: a worker may still be delivering.
  */
 export async function forgetQueueLeases(db: Db, orderIds?: string[], shard?: Shard): Promise<number> {
   // Bounded: one that waits on a lock gives up, and the caller tries again on its next run. withTimeout

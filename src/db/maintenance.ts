@@ -19,7 +19,8 @@ export async function takeMaintenanceTurn(db: Db, turn: MaintenanceTurn, holder:
   const { rows } = await db.raw(
     `INSERT INTO maintenance_turns AS t (name, holder, token, held_until, last_started_at)
      VALUES (?, ?, ?, now() + ? * interval '1 millisecond', now())
-     ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = EXCLUDED.token, held_until = EXCLUDED.held_until, last_started_at = now()
+     ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = EXCLUDED.token,
+                                      held_until = EXCLUDED.held_until, last_started_at = now()
       WHERE t.held_until <= now() AND t.last_started_at <= now() - ? * interval '1 millisecond'
      RETURNING 1 AS taken`,
     [turn.name, holder, turn.token, holdMs, everyMs],
@@ -42,7 +43,8 @@ export async function extendMaintenanceTurn(db: Db, turn: MaintenanceTurn, holdM
  */
 export async function endMaintenanceTurn(db: Db, turn: MaintenanceTurn, dueAgain = false): Promise<void> {
   await db.raw(
-    `UPDATE maintenance_turns SET held_until = now()${dueAgain ? ", last_started_at = '-infinity'" : ''} WHERE name = ? AND token = ? AND held_until > now()`,
+    `UPDATE maintenance_turns SET held_until = now()${dueAgain ? ", last_started_at = '-infinity'" : ''}` +
+      ' WHERE name = ? AND token = ? AND held_until > now()',
     [turn.name, turn.token],
   );
 }

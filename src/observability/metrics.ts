@@ -46,7 +46,9 @@ export class Metrics {
     const registers = [this.registry];
     this.deliveries = new Counter({
       name: 'order_callbacks_deliveries_total',
-      help: 'Delivery attempts by outcome: delivered, retry, failed, released (handed back by shutdown), skipped (claimed elsewhere), deferred (partner held, at its cap or over its rate limit), duplicate_finish (superseded claim)',
+      help:
+        'Delivery attempts by outcome: delivered, retry, failed, released (handed back by shutdown), skipped (claimed elsewhere), ' +
+        'deferred (partner held, at its cap or over its rate limit), duplicate_finish (superseded claim)',
       labelNames: ['outcome'],
       registers,
     });
@@ -86,7 +88,9 @@ export class Metrics {
     this.enqueued = new Counter({ name: 'order_callbacks_enqueued_total', help: 'Jobs added to the queue by this producer', registers });
     this.partnerHolds = new Counter({
       name: 'order_callbacks_partner_holds_total',
-      help: 'Holds this process opened: a circuit opened for failures (open), a pause for a Retry-After (paused); a pause extended is not a new hold',
+      help:
+        'Holds this process opened: a circuit opened for failures (open), a pause for a Retry-After (paused); ' +
+        'a pause extended is not a new hold',
       labelNames: ['state'],
       registers,
     });

@@ -62,7 +62,10 @@ export function registerScrapeGauges(registry: Registry, sources: { db: Db; queu
   });
   new Gauge({
     name: 'order_callbacks_orders',
-    help: `Orders by status: ready (5) counted up to ${READY_COUNT_CAP} then estimated; delivered (6), failed (7), other: the planner's estimates as of the last ANALYZE. Computed every ${ORDER_GAUGES_EVERY_MS / 1000} s by one replica; absent when Postgres does not answer or they are stale`,
+    help:
+      `Orders by status: ready (5) counted up to ${READY_COUNT_CAP} then estimated; delivered (6), failed (7), other: ` +
+      `the planner's estimates as of the last ANALYZE. Computed every ${ORDER_GAUGES_EVERY_MS / 1000} s by one replica; ` +
+      'absent when Postgres does not answer or they are stale',
     labelNames: ['status'],
     registers,
     async collect() {
@@ -77,7 +80,9 @@ export function registerScrapeGauges(registry: Registry, sources: { db: Db; queu
   });
   new Gauge({
     name: 'order_callbacks_oldest_ready_age_seconds',
-    help: `How long the longest-waiting ready order has waited (as of the order gauges, at most ${ORDER_GAUGES_EVERY_MS / 1000} s old); 0 when none is waiting, NaN when Postgres does not answer or the order gauges are stale`,
+    help:
+      `How long the longest-waiting ready order has waited (as of the order gauges, at most ${ORDER_GAUGES_EVERY_MS / 1000} s old); ` +
+      '0 when none is waiting, NaN when Postgres does not answer or the order gauges are stale',
     registers,
     async collect() {
       const counts = await orderCounts();
@@ -86,7 +91,9 @@ export function registerScrapeGauges(registry: Registry, sources: { db: Db; queu
   });
   new Gauge({
     name: 'order_callbacks_order_gauges_age_seconds',
-    help: `How long ago one replica last computed the order gauges (every ${ORDER_GAUGES_EVERY_MS / 1000} s; past ${ORDER_GAUGES_STALE_AFTER_S} s they are not shown); absent when Postgres does not answer or they were never computed`,
+    help:
+      `How long ago one replica last computed the order gauges (every ${ORDER_GAUGES_EVERY_MS / 1000} s; ` +
+      `past ${ORDER_GAUGES_STALE_AFTER_S} s they are not shown); absent when Postgres does not answer or they were never computed`,
     registers,
     async collect() {
       this.reset();

@@ -28,16 +28,23 @@ export function renderChart(minutes: MinuteCounts[]): string {
     const title = `${m.minute.slice(11, 16)} UTC: ${m.delivered} delivered, ${m.failed} failed`;
     const out: string[] = [];
     if (m.delivered > 0) {
-      out.push(`<rect class="delivered" x="${x.toFixed(1)}" y="${(base - deliveredHeight).toFixed(1)}" width="${(slot * 0.8).toFixed(1)}" height="${deliveredHeight.toFixed(1)}"><title>${escapeHtml(title)}</title></rect>`);
+      out.push(
+        `<rect class="delivered" x="${x.toFixed(1)}" y="${(base - deliveredHeight).toFixed(1)}" ` +
+          `width="${(slot * 0.8).toFixed(1)}" height="${deliveredHeight.toFixed(1)}"><title>${escapeHtml(title)}</title></rect>`,
+      );
     }
     if (m.failed > 0) {
-      out.push(`<rect class="failed" x="${x.toFixed(1)}" y="${(base - deliveredHeight - failedHeight).toFixed(1)}" width="${(slot * 0.8).toFixed(1)}" height="${failedHeight.toFixed(1)}"><title>${escapeHtml(title)}</title></rect>`);
+      out.push(
+        `<rect class="failed" x="${x.toFixed(1)}" y="${(base - deliveredHeight - failedHeight).toFixed(1)}" ` +
+          `width="${(slot * 0.8).toFixed(1)}" height="${failedHeight.toFixed(1)}"><title>${escapeHtml(title)}</title></rect>`,
+      );
     }
     return out;
   });
   const first = minutes[0]?.minute.slice(11, 16) ?? '';
   const last = minutes[minutes.length - 1]?.minute.slice(11, 16) ?? '';
-  return `<svg id="chart" viewBox="0 0 ${CHART.width} ${CHART.height}" role="img" aria-label="deliveries and failures per minute, last hour">
+  const label = 'deliveries and failures per minute, last hour';
+  return `<svg id="chart" viewBox="0 0 ${CHART.width} ${CHART.height}" role="img" aria-label="${label}">
   <line x1="${CHART.pad}" y1="${CHART.height - CHART.pad}" x2="${CHART.width}" y2="${CHART.height - CHART.pad}" stroke="#999"/>
   <text x="${CHART.pad}" y="${CHART.height - 6}" class="axis">${first}</text>
   <text x="${CHART.width - 40}" y="${CHART.height - 6}" class="axis">${last}</text>
@@ -49,7 +56,11 @@ export function renderChart(minutes: MinuteCounts[]): string {
 export function renderStatusPage(status: Status): string {
   const { orders } = status;
   const failures = status.recentFailures
-    .map((f) => `<tr><td>${escapeHtml(f.orderId)}</td><td>${escapeHtml(f.failedAt)}</td><td>${escapeHtml(f.host ?? '-')}</td><td class="error">${escapeHtml(f.error ?? '-')}</td></tr>`)
+    .map(
+      (f) =>
+        `<tr><td>${escapeHtml(f.orderId)}</td><td>${escapeHtml(f.failedAt)}</td><td>${escapeHtml(f.host ?? '-')}</td>` +
+        `<td class="error">${escapeHtml(f.error ?? '-')}</td></tr>`,
+    )
     .join('\n');
   const hosts = status.topFailingHosts
     .map((h) => `<tr><td>${escapeHtml(h.host)}${h.gone ? ' <strong>(410 Gone)</strong>' : ''}</td><td>${h.failures}</td></tr>`)
@@ -58,8 +69,15 @@ export function renderStatusPage(status: Status): string {
     status.heldPartners === null
       ? '<tr><td colspan="5">unknown: Redis did not answer</td></tr>'
       : status.heldPartners
-          .map((p) => `<tr><td>${escapeHtml(p.origin)}</td><td>${escapeHtml(p.state.replace('_', '-'))}</td><td>${escapeHtml(p.since)}</td><td>${escapeHtml(p.until ?? 'until resumed')}</td><td class="error">${escapeHtml(p.reason)}${p.actor ? ` (${escapeHtml(p.actor)})` : ''}</td></tr>`)
+          .map(
+            (p) =>
+              `<tr><td>${escapeHtml(p.origin)}</td><td>${escapeHtml(p.state.replace('_', '-'))}</td><td>${escapeHtml(p.since)}</td>` +
+              `<td>${escapeHtml(p.until ?? 'until resumed')}</td>` +
+              `<td class="error">${escapeHtml(p.reason)}${p.actor ? ` (${escapeHtml(p.actor)})` : ''}</td></tr>`,
+          )
           .join('\n') || '<tr><td colspan="5">none: every partner is closed</td></tr>';
+  const links = '<a href="/api/status">/api/status</a>, metrics: <a href="/metrics">/metrics</a>';
+  const legend = '<span class="swatch delivered"></span> delivered <span class="swatch failed"></span> failed for good';
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -82,7 +100,7 @@ export function renderStatusPage(status: Status): string {
 </head>
 <body>
 <h1>order-callbacks</h1>
-<p>As of ${escapeHtml(status.generatedAt)} (refreshes every 15 s). JSON: <a href="/api/status">/api/status</a>, metrics: <a href="/metrics">/metrics</a>.</p>
+<p>As of ${escapeHtml(status.generatedAt)} (refreshes every 15 s). JSON: ${links}.</p>
 <div class="cards">
   <div class="card" id="ready"><div>ready (5)</div><div class="n">${orders.readyAtLeast ? '&ge; ' : ''}${orders.ready}</div></div>
   <div class="card" id="delivered"><div>delivered (6), estimated</div><div class="n">${orders.delivered ?? '-'}</div></div>
@@ -90,7 +108,7 @@ export function renderStatusPage(status: Status): string {
   <div class="card" id="oldest"><div>oldest ready</div><div class="n">${escapeHtml(formatAge(orders.oldestReadyAgeSeconds))}</div></div>
 </div>
 <h2>Deliveries and failures per minute, last hour</h2>
-<p class="legend"><span class="swatch delivered"></span> delivered <span class="swatch failed"></span> failed for good (UTC; hover a bar for its numbers)</p>
+<p class="legend">${legend} (UTC; hover a bar for its numbers)</p>
 ${renderChart(status.perMinute)}
 <h2>Partners held</h2>
 <table id="partners"><tr><th>partner</th><th>state</th><th>since</th><th>until</th><th>why</th></tr>

@@ -36,7 +36,8 @@ export async function deliveriesPerMinute(db: Db, minutes = 60): Promise<MinuteC
   const result = await db.raw<{ rows: { minute: Date; delivered: string; failed: string }[] }>(
     `
     WITH minutes AS (
-      SELECT generate_series(date_trunc('minute', now()) - (? - 1) * interval '1 minute', date_trunc('minute', now()), interval '1 minute') AS minute
+      SELECT generate_series(date_trunc('minute', now()) - (? - 1) * interval '1 minute', date_trunc('minute', now()),
+                             interval '1 minute') AS minute
     )
     SELECT m.minute,
            count(*) FILTER (WHERE l.outcome = 'delivered') AS delivered,
