@@ -35,7 +35,8 @@ async function createDatabase() {
          FROM generate_series($2::bigint, $3::bigint) g`,
         [[callbackUrl].flat(), from, from + count - 1],
       ),
-    delivered: async (from, to) => Number((await client.query('SELECT count(*) AS n FROM orders WHERE status = 6 AND id >= $1 AND id < $2', [from, to])).rows[0].n),
+    delivered: async (from, to) =>
+      Number((await client.query('SELECT count(*) AS n FROM orders WHERE status = 6 AND id >= $1 AND id < $2', [from, to])).rows[0].n),
     drop: async () => {
       await client.end();
       await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);

@@ -106,7 +106,7 @@ function bullmqPlain(n, warmup) {
       { connection: redisConnection(), concurrency: CONCURRENCY, removeOnComplete: { count: 0 }, removeOnFail: { count: 0 } },
     );
     try {
-      for (let last = 0; ; ) {
+      for (let last = 0; ;) {
         const { rows } = await pool.query('SELECT id FROM orders WHERE status = 5 AND id > $1 ORDER BY id LIMIT $2', [last, PAGE]);
         if (rows.length === 0) break;
         await queue.addBulk(rows.map(({ id }) => ({ name: 'callback', data: { orderId: id }, opts: { jobId: `order-${id}` } })));

@@ -68,7 +68,10 @@ async function waitForDeliveries(sink, requests, delivered, timeoutMs) {
 /** Resident memory of a pid in bytes, 0 when gone. */
 function rssBytes(pid) {
   try {
-    const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    const line = fs
+      .readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmRSS:'));
     if (line === undefined) return 0;
     return Number(line.split(/\s+/)[1]) * 1024;
   } catch {
@@ -82,7 +85,12 @@ function rssBytes(pid) {
  */
 function startDaemon(env, cli = CLI) {
   const logDir = process.env.BENCH_LOG_DIR;
-  const child = track(spawn(process.execPath, [cli, 'start'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', logDir ? 'pipe' : 'ignore', 'inherit'] }));
+  const child = track(
+    spawn(process.execPath, [cli, 'start'], {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', logDir ? 'pipe' : 'ignore', 'inherit'],
+    }),
+  );
   if (logDir) child.stdout.pipe(fs.createWriteStream(path.join(logDir, `daemon-${child.pid}.log`)));
   return child;
 }

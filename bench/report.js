@@ -45,7 +45,17 @@ function throughputTable(results) {
   ].filter(Boolean);
   if (lines.length === 0) return undefined;
   return [
-    row(['scenario', 'N', 'orders/s', '÷ signed POSTs', '÷ updates 1/stmt', '÷ BullMQ alone', '÷ best peer', 'CPU-s per 1k (machine)', 'daemon peak RSS']),
+    row([
+      'scenario',
+      'N',
+      'orders/s',
+      '÷ signed POSTs',
+      '÷ updates 1/stmt',
+      '÷ BullMQ alone',
+      '÷ best peer',
+      'CPU-s per 1k (machine)',
+      'daemon peak RSS',
+    ]),
     row(Array(9).fill('---')),
     ...lines,
   ].join('\n');
@@ -57,7 +67,7 @@ function cpuTable(results) {
     ['ceiling: raw signed POSTs', results.ceilings?.signedPosts],
     ['ceiling: conditional updates, 1 per statement', results.ceilings?.updatesOne],
     ['ceiling: conditional updates, 100 per statement', results.ceilings?.updatesHundred],
-    ['ceiling: BullMQ alone (the Worker\'s part)', results.ceilings?.bullmq],
+    ["ceiling: BullMQ alone (the Worker's part)", results.ceilings?.bullmq],
     ['peer: seed-loop', results.peers?.seedLoop],
     ['peer: bullmq-plain', results.peers?.bullmqPlain],
     ['order-callbacks, 1 replica', results.orderCallbacks?.oneReplica],
@@ -71,7 +81,16 @@ function cpuTable(results) {
     row(Array(8).fill('---')),
     ...scenarios.map(([name, r]) => {
       const by = r.cpuSecondsPer1kBy;
-      return row([name, cell(by.bench), cell(by.daemons), cell(by.sink), cell(by.postgres), cell(by.redis), cell(by.rest), fixed(r.cpuSecondsPer1k, 2)]);
+      return row([
+        name,
+        cell(by.bench),
+        cell(by.daemons),
+        cell(by.sink),
+        cell(by.postgres),
+        cell(by.redis),
+        cell(by.rest),
+        fixed(r.cpuSecondsPer1k, 2),
+      ]);
     }),
   ].join('\n');
 }
@@ -84,7 +103,12 @@ function pickupTable(results) {
     row(['---', '---', '---', '---']),
     ...rates.map((rate) => {
       const r = results.pickup[rate];
-      return row([`${rate} orders/s for ${results.sizes.latencySeconds} s`, `${fixed(r.p50, 1)} ms`, `${fixed(r.p95, 1)} ms`, `${fixed(r.p99, 1)} ms`]);
+      return row([
+        `${rate} orders/s for ${results.sizes.latencySeconds} s`,
+        `${fixed(r.p50, 1)} ms`,
+        `${fixed(r.p95, 1)} ms`,
+        `${fixed(r.p99, 1)} ms`,
+      ]);
     }),
   ].join('\n');
 }
@@ -96,10 +120,19 @@ function backlogTable(results) {
     row([`backlog: ${results.sizes.backlog} orders at 5 before start, 1 replica`, '']),
     row(['---', '---']),
     row(['drain time', `${fixed(b.seconds, 1)} s (${fixed(b.ordersPerSecond)} orders/s, ${fixed(b.cpuSecondsPer1k, 2)} CPU-s per 1k)`]),
-    row(['Redis used_memory: peak growth over the run (peak absolute)', `${fixed((b.peakRedisUsedMemory - b.redisUsedMemoryBefore) / MB, 1)} MB (${fixed(b.peakRedisUsedMemory / MB, 1)} MB)`]),
+    row([
+      'Redis used_memory: peak growth over the run (peak absolute)',
+      `${fixed((b.peakRedisUsedMemory - b.redisUsedMemoryBefore) / MB, 1)} MB (${fixed(b.peakRedisUsedMemory / MB, 1)} MB)`,
+    ]),
     row(['Redis keys: peak growth (peak absolute)', `${fixed(b.peakRedisKeys - b.redisKeysBefore)} (${fixed(b.peakRedisKeys)})`]),
-    row(['producer page p99: whole run / first quarter / last quarter', `≤ ${fixed(b.pageP99 * 1000, 1)} / ${fixed(b.pageP99FirstQuarter * 1000, 1)} / ${fixed(b.pageP99LastQuarter * 1000, 1)} ms (histogram bucket bounds)`]),
-    row(['producer page mean: first quarter / last quarter', `${fixed(b.pageMeanFirstQuarter * 1000, 1)} / ${fixed(b.pageMeanLastQuarter * 1000, 1)} ms`]),
+    row([
+      'producer page p99: whole run / first quarter / last quarter',
+      `≤ ${fixed(b.pageP99 * 1000, 1)} / ${fixed(b.pageP99FirstQuarter * 1000, 1)} / ${fixed(b.pageP99LastQuarter * 1000, 1)} ms (histogram bucket bounds)`,
+    ]),
+    row([
+      'producer page mean: first quarter / last quarter',
+      `${fixed(b.pageMeanFirstQuarter * 1000, 1)} / ${fixed(b.pageMeanLastQuarter * 1000, 1)} ms`,
+    ]),
     row(['daemon peak RSS', `${fixed(b.peakDaemonRss / MB)} MB (every second of the run: the JSON)`]),
   ].join('\n');
 }
@@ -112,7 +145,10 @@ function isolationTable(results) {
     row(['partner isolation (2 replicas)', 'healthy drain time']),
     row(['---', '---']),
     row([`healthy partner alone (${healthy})`, `${fixed(healthyAlone.seconds, 2)} s`]),
-    row([`beside a partner that never answers (${bad})`, `${fixed(healthyBesideBad.seconds, 2)} s (${ratio(healthyBesideBad.seconds, healthyAlone.seconds)}; goal ≤ 1.5×)`]),
+    row([
+      `beside a partner that never answers (${bad})`,
+      `${fixed(healthyBesideBad.seconds, 2)} s (${ratio(healthyBesideBad.seconds, healthyAlone.seconds)}; goal ≤ 1.5×)`,
+    ]),
   ].join('\n');
 }
 
@@ -124,9 +160,17 @@ function partnersTable(results) {
     row(['partner behaviour (2 replicas)', 'drain time', 'vs all-healthy']),
     row(['---', '---', '---']),
     row([`all-healthy (${n})`, `${fixed(healthy.seconds, 2)} s`, '']),
-    row([`1 order in 4 fails its first try (${n})`, `${fixed(flaky.seconds, 2)} s`, `${ratio(flaky.seconds, healthy.seconds)} (goal ≤ 1.5× + ${retryDelaySeconds} s retry delay)`]),
+    row([
+      `1 order in 4 fails its first try (${n})`,
+      `${fixed(flaky.seconds, 2)} s`,
+      `${ratio(flaky.seconds, healthy.seconds)} (goal ≤ 1.5× + ${retryDelaySeconds} s retry delay)`,
+    ]),
     row([`all-healthy (${healthyOfMixed})`, `${fixed(healthyOfMixedSize.seconds, 2)} s`, '']),
-    row([`mixed outcomes: its ${healthyOfMixed} healthy orders of ${n} (the rest 410, 404, 500, 302, no answer)`, `${fixed(mixed.seconds, 2)} s`, ratio(mixed.seconds, healthyOfMixedSize.seconds)]),
+    row([
+      `mixed outcomes: its ${healthyOfMixed} healthy orders of ${n} (the rest 410, 404, 500, 302, no answer)`,
+      `${fixed(mixed.seconds, 2)} s`,
+      ratio(mixed.seconds, healthyOfMixedSize.seconds),
+    ]),
   ].join('\n');
 }
 
@@ -144,10 +188,28 @@ function overheadTable(results) {
   if (!o) return undefined;
   const by = (name, key) => fixed(average(o.runs[name].map((r) => r.cpuSecondsPer1kBy[key] ?? 0)), 2);
   return [
-    row([`overhead: ${results.sizes.overhead.n} orders, instant sink, ${o.rounds} rounds (mean of each)`, 'CPU-s per 1k (machine)', 'bench process', 'daemons', 'sink', 'Postgres', 'Redis', 'orders/s']),
+    row([
+      `overhead: ${results.sizes.overhead.n} orders, instant sink, ${o.rounds} rounds (mean of each)`,
+      'CPU-s per 1k (machine)',
+      'bench process',
+      'daemons',
+      'sink',
+      'Postgres',
+      'Redis',
+      'orders/s',
+    ]),
     row(Array(8).fill('---')),
     ...['seedLoop', 'oneReplica'].map((name) =>
-      row([NAMES[name], fixed(average(o.runs[name].map((r) => r.cpuSecondsPer1k)), 2), by(name, 'bench'), by(name, 'daemons'), by(name, 'sink'), by(name, 'postgres'), by(name, 'redis'), fixed(average(o.runs[name].map((r) => r.ordersPerSecond)))]),
+      row([
+        NAMES[name],
+        fixed(average(o.runs[name].map((r) => r.cpuSecondsPer1k)), 2),
+        by(name, 'bench'),
+        by(name, 'daemons'),
+        by(name, 'sink'),
+        by(name, 'postgres'),
+        by(name, 'redis'),
+        fixed(average(o.runs[name].map((r) => r.ordersPerSecond))),
+      ]),
     ),
     row(['1 replica ÷ seed loop, per pair', compared(o.cpu), '', '', '', '', '', compared(o.throughput)]),
   ].join('\n');
@@ -198,7 +260,18 @@ function scalingTable(results) {
   const by = (runs, key) => fixed(average(runs.map((run) => run.cpuSecondsPer1kBy[key] ?? 0)), 2);
   const shape = { oneReplica: [1, 1], twoReplicas: [2, 1], fourReplicas: [4, 1], fourReplicasFourShards: [4, 4] };
   return [
-    row([`scaling: ${results.sizes.realistic.n} orders, realistic partners, ${s.rounds} rounds (mean of each)`, 'replicas', 'shards', 'sustained requests/s', 'CPU-s per 1k (machine)', 'daemons', 'Postgres', 'Redis', 'sink', 'machine busy']),
+    row([
+      `scaling: ${results.sizes.realistic.n} orders, realistic partners, ${s.rounds} rounds (mean of each)`,
+      'replicas',
+      'shards',
+      'sustained requests/s',
+      'CPU-s per 1k (machine)',
+      'daemons',
+      'Postgres',
+      'Redis',
+      'sink',
+      'machine busy',
+    ]),
     row(Array(10).fill('---')),
     ...Object.keys(s.runs).map((name) => {
       const runs = s.runs[name];
@@ -227,12 +300,19 @@ function scalingTable(results) {
 function leverTable(results) {
   const l = results.lever;
   if (!l) return undefined;
-  const setting = Object.entries(l.env).map(([name, value]) => `${name}=${value}`).join(', ');
+  const setting = Object.entries(l.env)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(', ');
   const title = l.against ? `this build${setting ? ` with ${setting}` : ''} ÷ the build at ${l.against}` : `lever: ${setting} ÷ defaults`;
   return [
     row([`${title}, 1 replica, per round`, 'CPU-s per order', 'throughput']),
     row(['---', '---', '---']),
-    l.realisticCpu && row([`realistic partners (${results.sizes.realistic.n} orders; sustained rate)`, compared(l.realisticCpu), compared(l.realisticRate)]),
+    l.realisticCpu &&
+      row([
+        `realistic partners (${results.sizes.realistic.n} orders; sustained rate)`,
+        compared(l.realisticCpu),
+        compared(l.realisticRate),
+      ]),
     l.instantCpu && row([`instant sink (${results.sizes.overhead.n} orders)`, compared(l.instantCpu), compared(l.instantRate)]),
   ]
     .filter(Boolean)
@@ -261,7 +341,7 @@ function goalsTable(results) {
   const i = results.isolation;
   const goals = [];
   goals.push([
-    '1. Overhead: CPU per order, 1 replica ÷ seed loop ≤ 1.0, interval\'s upper end ≤ 1.1',
+    "1. Overhead: CPU per order, 1 replica ÷ seed loop ≤ 1.0, interval's upper end ≤ 1.1",
     o ? compared(o.cpu) : none,
     o ? MET[o.cpu.ratio <= 1 && o.cpu.high <= 1.1] : none,
   ]);
@@ -272,7 +352,9 @@ function goalsTable(results) {
   ]);
   goals.push([
     '2b. Realistic partners: 4 replicas ≥ 3.4 × 1 replica while CPU allows',
-    r ? `${compared(r.fourVsOneReplica)}; machine ${percent(average(r.runs.fourReplicas.map((run) => busy(run, results.machine.cores))))} busy` : none,
+    r
+      ? `${compared(r.fourVsOneReplica)}; machine ${percent(average(r.runs.fourReplicas.map((run) => busy(run, results.machine.cores))))} busy`
+      : none,
     r ? cpuBound(atLeast(r.fourVsOneReplica.low, r.fourVsOneReplica.high, 3.4), r.runs.fourReplicas, results.machine.cores) : none,
   ]);
   goals.push([
@@ -294,7 +376,9 @@ function goalsTable(results) {
   }
   goals.push([
     '5a. Backlog: Redis grows < 64 MB; pages cost the same at the end as at the start (mean within 1.25×)',
-    b ? `+${fixed((b.peakRedisUsedMemory - b.redisUsedMemoryBefore) / MB, 1)} MB; pages ${fixed(b.pageMeanFirstQuarter * 1000, 1)} → ${fixed(b.pageMeanLastQuarter * 1000, 1)} ms` : none,
+    b
+      ? `+${fixed((b.peakRedisUsedMemory - b.redisUsedMemoryBefore) / MB, 1)} MB; pages ${fixed(b.pageMeanFirstQuarter * 1000, 1)} → ${fixed(b.pageMeanLastQuarter * 1000, 1)} ms`
+      : none,
     b ? MET[b.peakRedisUsedMemory - b.redisUsedMemoryBefore < 64 * MB && b.pageMeanLastQuarter <= 1.25 * b.pageMeanFirstQuarter] : none,
   ]);
   goals.push([
@@ -305,8 +389,21 @@ function goalsTable(results) {
   const s = results.scaling;
   goals.push([
     '6. Scaling: throughput rises 1 → 2 → 4 replicas and 1 → 4 shards, CPU per order by component',
-    s ? `2 ÷ 1 replica ${compared(s.twoVsOne)}; 4 ÷ 1 ${compared(s.fourVsOne)}; 4 shards ÷ 1 ${compared(s.fourShardsVsOne)}; machine ${percent(average(s.runs.fourReplicasFourShards.map((run) => busy(run, results.machine.cores))))} busy` : none,
-    s ? cpuBound(MET[s.twoVsOne.verdict === 'higher' && s.fourVsOne.verdict === 'higher' && s.fourVsOne.ratio > s.twoVsOne.ratio && s.fourShardsVsOne.verdict !== 'lower'], s.runs.fourReplicasFourShards, results.machine.cores) : none,
+    s
+      ? `2 ÷ 1 replica ${compared(s.twoVsOne)}; 4 ÷ 1 ${compared(s.fourVsOne)}; 4 shards ÷ 1 ${compared(s.fourShardsVsOne)}; machine ${percent(average(s.runs.fourReplicasFourShards.map((run) => busy(run, results.machine.cores))))} busy`
+      : none,
+    s
+      ? cpuBound(
+          MET[
+            s.twoVsOne.verdict === 'higher' &&
+              s.fourVsOne.verdict === 'higher' &&
+              s.fourVsOne.ratio > s.twoVsOne.ratio &&
+              s.fourShardsVsOne.verdict !== 'lower'
+          ],
+          s.runs.fourReplicasFourShards,
+          results.machine.cores,
+        )
+      : none,
   ]);
   return [row(['goal', 'measured', 'verdict']), row(['---', '---', '---']), ...goals.map(row)].join('\n');
 }
@@ -329,17 +426,19 @@ function renderReport(results) {
     .filter(Boolean)
     .join('\n\n');
   const m = results.machine;
-  const runs = (results.sources ?? [results]).map((run) => `${run.at}, \`${run.command}\`${run.build ? `, build ${run.build}` : ''}`).join('; ');
+  const runs = (results.sources ?? [results])
+    .map((run) => `${run.at}, \`${run.command}\`${run.build ? `, build ${run.build}` : ''}`)
+    .join('; ');
   const markdown =
     '# Benchmarks\n\n' +
     `Runs: ${runs}; on ${m.cores} cores (${m.cpu}), Node ${m.node}, ${m.postgres}, ${m.redis}.\n\n` +
     'Everything on one machine over loopback, so every process shares the same cores. Comparisons are made\n' +
     'of rounds: each round runs every scenario once, back to back, from the same state (a fresh database, a\n' +
-    'CHECKPOINT, the bench\'s own Redis flushed, the same N after a discarded warm-up), in alternating order\n' +
+    "CHECKPOINT, the bench's own Redis flushed, the same N after a discarded warm-up), in alternating order\n" +
     '(ABBA). A ratio is the geometric mean of the per-round ratios, with its 95 % bootstrap interval; a\n' +
     'difference is called (higher, lower) only when the interval lies wholly past ±3 %, `level` when it lies\n' +
     'within ±3 %, `undecided` otherwise. Other figures are the mean of two runs. CPU-seconds are the whole\n' +
-    'machine\'s, then split by process; `rest` is busy time no listed process accounts for.\n' +
+    "machine's, then split by process; `rest` is busy time no listed process accounts for.\n" +
     'What each section measures and how to run it: [Method](#method) and [Reproducing](#reproducing), below.\n\n' +
     `${table}\n`;
   return { table, markdown };

@@ -69,7 +69,9 @@ const runs = (section) => only.includes(section);
 /** `NAME=VALUE,NAME=VALUE` → an environment; a value may hold '=' (NODE_OPTIONS=--max-semi-space-size=32). */
 function parseLever(text) {
   const env = {};
-  for (const setting of String(text ?? '').split(',').filter(Boolean)) {
+  for (const setting of String(text ?? '')
+    .split(',')
+    .filter(Boolean)) {
     const at = setting.indexOf('=');
     if (at <= 0) throw new Error(`--lever: "${setting}" is not NAME=VALUE`);
     env[setting.slice(0, at)] = setting.slice(at + 1);
@@ -97,7 +99,12 @@ async function isolation(withBadPartner) {
     const started = process.hrtime.bigint();
     daemons = [startDaemon(env), startDaemon(env)];
     const healthyIds = [1_000_000, 1_000_000 + SIZES.isolation.healthy];
-    await waitForDeliveries(healthy, SIZES.isolation.healthy, async () => (await db.delivered(...healthyIds)) === SIZES.isolation.healthy, 600_000);
+    await waitForDeliveries(
+      healthy,
+      SIZES.isolation.healthy,
+      async () => (await db.delivered(...healthyIds)) === SIZES.isolation.healthy,
+      600_000,
+    );
     return { seconds: Number(process.hrtime.bigint() - started) / 1e9 };
   } finally {
     await Promise.all(daemons.map((d) => stop(d)));
@@ -181,7 +188,9 @@ async function main() {
   if (reportArg > 0) return reportFrom(process.argv.slice(reportArg + 1));
   const flags = process.argv.slice(2).join(' ');
   const command = `npm run bench${flags ? ` -- ${flags}` : ''}`;
-  console.log(`${command}: ${SIZES.pairs} rounds per comparison, N = ${SIZES.N}, backlog ${SIZES.backlog}, pickup ${SIZES.latencySeconds} s at ${SIZES.latencyRates.join(' and ')}/s`);
+  console.log(
+    `${command}: ${SIZES.pairs} rounds per comparison, N = ${SIZES.N}, backlog ${SIZES.backlog}, pickup ${SIZES.latencySeconds} s at ${SIZES.latencyRates.join(' and ')}/s`,
+  );
   await startOwnRedis();
   const { N } = SIZES;
   const results = { at: new Date().toISOString(), command, build: build(), machine: machine(), sizes: SIZES };
@@ -246,7 +255,9 @@ async function main() {
     results.realistic = {
       ...rounds,
       settings: realistic.REALISTIC,
-      littleShare: Object.fromEntries(Object.keys(rounds.runs).map((name) => [name, paired.summarise(rounds, name, realistic.shareOfLittleBound)])),
+      littleShare: Object.fromEntries(
+        Object.keys(rounds.runs).map((name) => [name, paired.summarise(rounds, name, realistic.shareOfLittleBound)]),
+      ),
       oneReplicaVsSeedLoop: paired.compare(rounds, 'oneReplica', 'seedLoop', realistic.sustainedRate),
       fourVsOneReplica: paired.compare(rounds, 'fourReplicas', 'oneReplica', realistic.sustainedRate),
     };
@@ -313,8 +324,12 @@ async function main() {
     results.partners = {
       healthy: await twice(`partners: all-healthy partner (${n})`, () => partnerDrain({}, n, n)),
       flaky: await twice(`partners: 1 order in 4 fails its first try (${n})`, () => partnerDrain({ flaky: true }, n, n)),
-      healthyOfMixedSize: await twice(`partners: all-healthy partner (${healthyOfMixed})`, () => partnerDrain({}, healthyOfMixed, healthyOfMixed)),
-      mixed: await twice(`partners: mixed outcomes (${n}, ${healthyOfMixed} healthy)`, () => partnerDrain({ mixed: true }, n, healthyOfMixed)),
+      healthyOfMixedSize: await twice(`partners: all-healthy partner (${healthyOfMixed})`, () =>
+        partnerDrain({}, healthyOfMixed, healthyOfMixed),
+      ),
+      mixed: await twice(`partners: mixed outcomes (${n}, ${healthyOfMixed} healthy)`, () =>
+        partnerDrain({ mixed: true }, n, healthyOfMixed),
+      ),
       healthyOfMixed,
       retryDelaySeconds: RETRY_DELAY_SECONDS,
       callbackTimeoutSeconds: Number(PARTNER_SCENARIO.CALLBACK_TIMEOUT_MS) / 1000,

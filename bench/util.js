@@ -5,7 +5,12 @@ const { cpuSeconds, serverPids } = require('./processes');
 
 /** Busy CPU-seconds of the whole machine (all processes: daemons, sink, Postgres, Redis). */
 function machineCpuSeconds() {
-  const [, user, nice, system, , , irq, softirq, steal] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const [, user, nice, system, , , irq, softirq, steal] = fs
+    .readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]
+    .trim()
+    .split(/\s+/)
+    .map(Number);
   return (user + nice + system + irq + softirq + steal) / 100;
 }
 

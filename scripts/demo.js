@@ -83,7 +83,8 @@ async function finish(code) {
 }
 
 async function main() {
-  if (!fs.existsSync(CLI)) throw new Error(`${path.relative(process.cwd(), CLI)} is missing: run \`npm run build\` first (\`npm run demo\` does)`);
+  if (!fs.existsSync(CLI))
+    throw new Error(`${path.relative(process.cwd(), CLI)} is missing: run \`npm run build\` first (\`npm run demo\` does)`);
   await ensureServices([postgresService(maintenanceUrl(), 'DATABASE_URL'), redisService(REDIS_URL, 'REDIS_URL')], 'the demo');
 
   console.log(`demo database: ${redact(DATABASE_URL)} (demo only: dropped now and at the end)`);
@@ -200,7 +201,9 @@ function startReceiver(secret) {
 
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve({ server, stats, url: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}` }));
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, stats, url: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}` }),
+    );
   });
 }
 
@@ -256,7 +259,8 @@ async function stopReplicas() {
   // Wait for the kernel to report them gone, so nothing of theirs touches the database we drop next.
   while (live.some(running)) await sleep(50);
   const all = created.replicas;
-  if (all.some((c) => c.exitCode !== 0)) console.error(`replica exit codes: ${all.map((c) => c.exitCode ?? c.signalCode).join(', ')} (0 expected)`);
+  if (all.some((c) => c.exitCode !== 0))
+    console.error(`replica exit codes: ${all.map((c) => c.exitCode ?? c.signalCode).join(', ')} (0 expected)`);
 }
 
 function killReplicas() {
@@ -279,7 +283,9 @@ async function showProgressUntilDone(db, receiverStats) {
   for (;;) {
     const c = await countByStatus(db);
     const seconds = ((Date.now() - started) / 1000).toFixed(0).padStart(3);
-    console.log(`[${seconds}s] ready ${c.ready}  delivered ${c.delivered}  failed ${c.failed}  other ${c.other}  |  requests at the receiver ${receiverStats.requests}`);
+    console.log(
+      `[${seconds}s] ready ${c.ready}  delivered ${c.delivered}  failed ${c.failed}  other ${c.other}  |  requests at the receiver ${receiverStats.requests}`,
+    );
     if (c.ready === 0 && c.other === 0) return;
     if (Date.now() - started > DEADLINE_MS) {
       console.log(`not finished after ${DEADLINE_MS / 1000} s`);
@@ -308,7 +314,9 @@ async function summarize(db, receiverStats) {
   console.log(`  delivered (6)             ${delivered.length} of ${expectedDelivered} expected`);
   console.log(`  failed (7)                ${failed.length} of ${orders.length - expectedDelivered} expected`);
   for (const o of failed) console.log(`    order ${o.id} after ${o.attempts} attempt(s): ${o.last_error}`);
-  console.log(`  retries seen              ${retries} at the receiver; ${delivered.filter((o) => o.attempts > 1).length} orders delivered after a retry (${FLAKY.size} expected)`);
+  console.log(
+    `  retries seen              ${retries} at the receiver; ${delivered.filter((o) => o.attempts > 1).length} orders delivered after a retry (${FLAKY.size} expected)`,
+  );
   console.log(`  duplicate webhook-ids     ${duplicates} accepted more than once (expected 0)`);
   console.log(`  signature failures        ${receiverStats.badSignatures} (expected 0)`);
   if (wrong.length > 0) {

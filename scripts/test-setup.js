@@ -43,7 +43,9 @@ async function checkCreateDatabase() {
   client.on('error', () => {}); // reported through the query's rejection
   try {
     await client.connect();
-    const { rows } = await client.query('SELECT current_user AS role, rolsuper OR rolcreatedb AS may FROM pg_roles WHERE rolname = current_user');
+    const { rows } = await client.query(
+      'SELECT current_user AS role, rolsuper OR rolcreatedb AS may FROM pg_roles WHERE rolname = current_user',
+    );
     if (!rows[0]?.may) {
       throw new Error(
         `the Postgres role ${rows[0]?.role} may not create databases, and each test file creates one. ` +
@@ -66,7 +68,9 @@ function ensureTools() {
     installPackages(plan.packages, plan.withoutRecommends);
     const still = missing();
     if (still.length > 0) {
-      throw new Error(`apt-get installed ${plan.packages.join(' ')}, yet ${still.map((tool) => tool.name).join(', ')} cannot be found: install ${still.map((tool) => tool.elsewhere).join('; ')}`);
+      throw new Error(
+        `apt-get installed ${plan.packages.join(' ')}, yet ${still.map((tool) => tool.name).join(', ')} cannot be found: install ${still.map((tool) => tool.elsewhere).join('; ')}`,
+      );
     }
   }
   return Object.fromEntries(TOOLS.map((tool) => [tool.name, tool.find(process.env)]));
@@ -106,6 +110,8 @@ function pidsOf(name) {
 function aptGet(args, env) {
   const result = spawnSync('apt-get', args, { stdio: 'inherit', env });
   if (result.error || result.status !== 0) {
-    throw new Error(`\`apt-get ${args.join(' ')}\` failed (${result.error?.message ?? `exit ${result.status ?? result.signal}`}); install the packages by hand`);
+    throw new Error(
+      `\`apt-get ${args.join(' ')}\` failed (${result.error?.message ?? `exit ${result.status ?? result.signal}`}); install the packages by hand`,
+    );
   }
 }

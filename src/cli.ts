@@ -1,20 +1,28 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+
 import { Command, CommanderError } from 'commander';
+
 import { resolveActor } from './admin/actor';
 import { ADMIN_LONG_STATEMENT_TIMEOUT_MS, type AdminServices } from './admin/admin-services';
 import { EXIT_CODES_HELP, exitCodeOf } from './admin/exit-codes';
 import { formatInspection, inspectOrder } from './admin/inspect';
 import { parseDuration, parsePositiveInteger } from './admin/parse-options';
 import { changePartners, formatChanges, formatPartners, listPartners, partnerAdminDeps } from './admin/partners';
-import { formatRequeueReport, requeue } from './admin/requeue';
 import { ProgressLine } from './admin/progress';
+import { formatRequeueReport, requeue } from './admin/requeue';
+import {
+  DEFAULT_BATCH_SIZE,
+  MAX_BATCH_SIZE,
+  parseBatchSize,
+  parseRequeueOptions,
+  type RequeueOptionsInput,
+} from './admin/requeue-selector';
 import { runAdminCommand } from './admin/run-admin-command';
 import { addSecret, checkGivenSecret, formatSecrets, listSecrets, normalizeHost, parseRetireWhich, retireSecret } from './admin/secrets';
-import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, parseBatchSize, parseRequeueOptions, type RequeueOptionsInput } from './admin/requeue-selector';
 import { collectStats, formatStats, MAX_STATS_MINUTES } from './admin/stats';
-import { loadConfig, type Config } from './config';
+import { type Config, loadConfig } from './config';
 import { runDaemon } from './daemon';
 import { migrateLatest, migrationStatus } from './db/migrate';
 import { ConfigError } from './errors/config-error';
@@ -26,7 +34,7 @@ const program = new Command()
   .name('order-callbacks')
   .description('Delivers signed HTTP callbacks for orders at status 5, crash-safe: Postgres is the truth, BullMQ the buffer.')
   .version(packageVersion(), '-V, --version', 'print the version')
-  .option('--debug', "on a failure, print its stack trace as well as its message")
+  .option('--debug', 'on a failure, print its stack trace as well as its message')
   .helpOption('-h, --help', 'print help for a command')
   .showHelpAfterError('(add --help for the usage)')
   // Commander's own errors come back here, to exit 2 like every other usage mistake.
@@ -53,7 +61,10 @@ migrate
       const status = await services.read('postgres', async () => migrationStatus(await services.postgres()));
       // Commander gives a --json after `status` to `migrate`, which has one too.
       if (options.json || migrate.opts<{ json?: boolean }>().json) return console.log(JSON.stringify(status));
-      console.log([...status.applied.map((name) => `applied  ${name}`), ...status.pending.map((name) => `pending  ${name}`)].join('\n') || 'no migrations');
+      console.log(
+        [...status.applied.map((name) => `applied  ${name}`), ...status.pending.map((name) => `pending  ${name}`)].join('\n') ||
+          'no migrations',
+      );
       console.log(status.pending.length ? `${status.pending.length} pending: run \`order-callbacks migrate\`` : 'up to date');
     }),
   );
@@ -137,18 +148,21 @@ Examples:
     return admin(
       async (services) => {
         // Progress for a person watching a long run; nothing on a pipe or with --json, where stdout is the report.
-        const progress = process.stderr.isTTY && !options.json ? new ProgressLine('requeued', (text) => process.stderr.write(text)) : undefined;
+        const progress =
+          process.stderr.isTTY && !options.json ? new ProgressLine('requeued', (text) => process.stderr.write(text)) : undefined;
         const db = await services.postgres();
-        const report = await services.unbounded('postgres', () =>
-          requeue(db, {
-            selector,
-            statuses,
-            actor,
-            dryRun: Boolean(options.dryRun),
-            batchSize,
-            onBatch: progress && (({ processedSoFar, matched }) => progress.update(processedSoFar, matched)),
-          }),
-        ).finally(() => progress?.done());
+        const report = await services
+          .unbounded('postgres', () =>
+            requeue(db, {
+              selector,
+              statuses,
+              actor,
+              dryRun: Boolean(options.dryRun),
+              batchSize,
+              onBatch: progress && (({ processedSoFar, matched }) => progress.update(processedSoFar, matched)),
+            }),
+          )
+          .finally(() => progress?.done());
         console.log(options.json ? JSON.stringify(report) : formatRequeueReport(report));
       },
       // Reaching Postgres is bounded by the deadline; the batches after it by a statement timeout each.
@@ -158,7 +172,9 @@ Examples:
 
 const secrets = program
   .command('secrets')
-  .description("per-partner signing secrets, by callback host: a host with active secrets is signed with all of them, others with CALLBACK_SECRET");
+  .description(
+    'per-partner signing secrets, by callback host: a host with active secrets is signed with all of them, others with CALLBACK_SECRET',
+  );
 secrets
   .command('add')
   .description('add a secret for a host (generated unless --secret); its other active secrets stay active, so this also starts a rotation')
@@ -170,7 +186,11 @@ secrets
     checkGivenSecret(options.secret);
     return admin(async (services) => {
       const added = await services.read('postgres', async () => addSecret(await services.postgres(), options.host, options.secret));
-      console.log(options.json ? JSON.stringify(added) : `secret ${added.id} for ${added.host} (shown once; give it to the partner):\n${added.secret}`);
+      console.log(
+        options.json
+          ? JSON.stringify(added)
+          : `secret ${added.id} for ${added.host} (shown once; give it to the partner):\n${added.secret}`,
+      );
     });
   });
 secrets
@@ -220,7 +240,9 @@ const partners = program
   .description('partners (callback origins): their state, shared by every replica, and holding them by hand; see docs/partners.md');
 partners
   .command('list', { isDefault: true })
-  .description('partners seen lately, held, or with ready orders: state, failure rate, in flight, ready orders, oldest ready age, last error')
+  .description(
+    'partners seen lately, held, or with ready orders: state, failure rate, in flight, ready orders, oldest ready age, last error',
+  )
   .option('--json', 'print JSON instead of text')
   .action((options: { json?: boolean }) =>
     admin(async (services, config) => {
@@ -230,7 +252,9 @@ partners
   );
 partners
   .command('pause')
-  .description('hold a partner on every replica (within a second): none of its orders is sent or leased until `resume`, or the end given with --for')
+  .description(
+    'hold a partner on every replica (within a second): none of its orders is sent or leased until `resume`, or the end given with --for',
+  )
   .argument('<partner>', 'an origin (https://host[:port]), or a host name for every known partner on it')
   .option('--for <duration>', 'resume by itself after this long (90s, 30m, 2h, 1d); half-open then, as after any hold')
   .option('--reason <text>', 'why, for the audit and the partners list')
@@ -241,7 +265,12 @@ partners
     const actor = resolveActor(options.actor);
     return admin(async (services, config) => {
       const changes = await services.readBoth((db, redis) =>
-        changePartners(partnerAdminDeps(config, db, redis), target, { action: 'pause', forMs, reason: options.reason?.slice(0, 500), actor }),
+        changePartners(partnerAdminDeps(config, db, redis), target, {
+          action: 'pause',
+          forMs,
+          reason: options.reason?.slice(0, 500),
+          actor,
+        }),
       );
       console.log(options.json ? JSON.stringify(changes) : formatChanges(changes, 'pause'));
     });
@@ -255,7 +284,9 @@ partners
   .action((target: string, options: { actor?: string; json?: boolean }) => {
     const actor = resolveActor(options.actor);
     return admin(async (services, config) => {
-      const changes = await services.readBoth((db, redis) => changePartners(partnerAdminDeps(config, db, redis), target, { action: 'resume', actor }));
+      const changes = await services.readBoth((db, redis) =>
+        changePartners(partnerAdminDeps(config, db, redis), target, { action: 'resume', actor }),
+      );
       console.log(options.json ? JSON.stringify(changes) : formatChanges(changes, 'resume'));
     });
   });
@@ -267,7 +298,10 @@ partners
  */
 let endProcess = false;
 
-async function admin(run: (services: AdminServices, config: Readonly<Config>) => Promise<void>, options: { statementTimeoutMs?: number } = {}): Promise<void> {
+async function admin(
+  run: (services: AdminServices, config: Readonly<Config>) => Promise<void>,
+  options: { statementTimeoutMs?: number } = {},
+): Promise<void> {
   try {
     await runAdminCommand(loadConfig(), run, options);
   } finally {

@@ -1,13 +1,15 @@
 import { isIP } from 'node:net';
+
 import { z } from 'zod';
-import { parseCidrList, type DestinationPolicy } from './delivery/destination-policy';
+
+import { DEFAULT_FINAL_STATUSES, parseStatusList } from './delivery/classify';
+import { type DestinationPolicy, parseCidrList } from './delivery/destination-policy';
 import { parseRateLimits } from './delivery/partner-rate-limit';
-import type { CircuitRules } from './partners/partner-circuit';
+import { DEFAULT_RETRY_SCHEDULE_MS, maxAttemptsOf, parseRetrySchedule, type RetryPolicy } from './delivery/retry-schedule';
 import { keyOfSecret } from './delivery/sign';
 import { ConfigError } from './errors/config-error';
-import { DEFAULT_FINAL_STATUSES, parseStatusList } from './delivery/classify';
+import type { CircuitRules } from './partners/partner-circuit';
 import { authOf, parseHostPorts, type RedisTopology } from './queue/redis-topology';
-import { DEFAULT_RETRY_SCHEDULE_MS, maxAttemptsOf, parseRetrySchedule, type RetryPolicy } from './delivery/retry-schedule';
 
 /** HOST_MAX_IN_FLIGHT when unset (or WORKER_CONCURRENCY, if lower). */
 const DEFAULT_HOST_MAX_IN_FLIGHT = 64;
@@ -240,9 +242,7 @@ const QUEUE_LEASE_DEFAULT_MAX_MS = 60_000;
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Readonly<Config> {
   const parsed = schema.safeParse(withoutEmptyValues(env));
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
-    );
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
   }
   const v = parsed.data;
   const problems: string[] = [];
@@ -359,7 +359,8 @@ function redisTopologyOf(v: z.infer<typeof schema>, problems: string[]): RedisTo
   if (v.REDIS_SENTINELS !== undefined) {
     const sentinels = parseHostPorts(v.REDIS_SENTINELS);
     if (typeof sentinels === 'string') problems.push(`REDIS_SENTINELS: ${sentinels}`);
-    else if (v.REDIS_SENTINEL_NAME === undefined) problems.push('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master group name, as in sentinel.conf)');
+    else if (v.REDIS_SENTINEL_NAME === undefined)
+      problems.push('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master group name, as in sentinel.conf)');
     else return { kind: 'sentinel', sentinels, name: v.REDIS_SENTINEL_NAME, auth, sentinelPassword: v.REDIS_SENTINEL_PASSWORD };
   }
   return single;
@@ -385,7 +386,9 @@ function retryPolicyOf(v: z.infer<typeof schema>, problems: string[]): RetryPoli
   const exponential = (['MAX_ATTEMPTS', 'RETRY_BASE_MS', 'RETRY_MAX_MS'] as const).filter((name) => v[name] !== undefined);
   if (v.RETRY_SCHEDULE !== undefined) {
     if (exponential.length > 0) {
-      problems.push(`RETRY_SCHEDULE: cannot be combined with ${exponential.join(', ')}; set the schedule or the exponential backoff, not both`);
+      problems.push(
+        `RETRY_SCHEDULE: cannot be combined with ${exponential.join(', ')}; set the schedule or the exponential backoff, not both`,
+      );
     }
     try {
       return { kind: 'schedule', delaysMs: Object.freeze(parseRetrySchedule(v.RETRY_SCHEDULE)) };

@@ -1,21 +1,23 @@
 import os from 'node:os';
+
 import type { DestinationStream } from 'pino';
+
 import { loadConfig } from './config';
 import { createDb, sessionBounds } from './db/connection';
 import { Lifecycle } from './lifecycle';
-import { createLogger, type Logger } from './observability/logger';
 import { startDeliveryLogRetention } from './maintenance/delivery-log-retention';
+import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
-import { startOrderGaugesRefresh } from './observability/refresh-order-gauges';
 import { startOpsServer } from './observability/ops-server';
+import { startOrderGaugesRefresh } from './observability/refresh-order-gauges';
 import { startPartnerProtection } from './partners/partner-protection';
 import { startProducer } from './producer/producer';
-import { CallbackQueues } from './queue/shards';
 import { describeRedis } from './queue/redis-topology';
+import { CallbackQueues } from './queue/shards';
 import { HAND_BACK_MS, shutdownDeadlineMs } from './shutdown-budget';
 import { waitForServices } from './wait-for-services';
-import { watchProgress, Watchdog, watchdogBoundMs } from './watchdog';
-import { startCallbackWorker, type CallbackWorker } from './worker/callback-worker';
+import { Watchdog, watchdogBoundMs, watchProgress } from './watchdog';
+import { type CallbackWorker, startCallbackWorker } from './worker/callback-worker';
 
 export type DaemonRole = 'start' | 'worker' | 'producer';
 
@@ -69,7 +71,15 @@ export async function startDaemon(
     lifecycle.add('watchdog', () => clearInterval(watching));
     const partners = startPartnerProtection({ config, logger, workerId, withGate: role !== 'producer' });
     lifecycle.add('partner protection', () => partners.close());
-    const metrics = config.metrics ? new Metrics({ db, queue: queues, partners: partners.directory, partnerRules: config.partnerRules, partnersTopK: config.partnerMetricsTopK }) : undefined;
+    const metrics = config.metrics
+      ? new Metrics({
+          db,
+          queue: queues,
+          partners: partners.directory,
+          partnerRules: config.partnerRules,
+          partnersTopK: config.partnerMetricsTopK,
+        })
+      : undefined;
     partners.gate?.observe(metrics?.partnerObserver);
     // Every replica offers to do the periodic maintenance; maintenance_turns lets one at a time do it.
     if (config.deliveryLogRetentionDays > 0) {
@@ -109,13 +119,32 @@ export async function startDaemon(
       lifecycle.add('ops server', () => ops.close());
     }
     if (role !== 'producer') {
-      const started = startCallbackWorker({ db, config, logger, workerId, metrics, partners: partners.gate!, redis: partners.redis, watchdog });
+      const started = startCallbackWorker({
+        db,
+        config,
+        logger,
+        workerId,
+        metrics,
+        partners: partners.gate!,
+        redis: partners.redis,
+        watchdog,
+      });
       worker = started;
       // The rest of the grace period, then the aborted callbacks' hand-backs (Postgres), then BullMQ's close.
       lifecycle.add('worker', () => started.stop(), config.shutdownGraceMs + HAND_BACK_MS);
     }
     if (role !== 'worker') {
-      const producer = await startProducer({ db, queues, config, logger, metrics, partnerLimits: () => partners.leaseLimits.get(), probesLeased: (origins) => partners.leaseLimits.probesLeased(origins), holder: workerId, sessionBounds: bounds });
+      const producer = await startProducer({
+        db,
+        queues,
+        config,
+        logger,
+        metrics,
+        partnerLimits: () => partners.leaseLimits.get(),
+        probesLeased: (origins) => partners.leaseLimits.probesLeased(origins),
+        holder: workerId,
+        sessionBounds: bounds,
+      });
       lifecycle.add('producer', () => producer.stop());
     }
     const fetching = worker;
@@ -126,10 +155,23 @@ export async function startDaemon(
   }
 
   logger.info(
-    { role, queue: config.queueName, shards: config.queueShards, redis: describeRedis(config.redis), concurrency: config.workerConcurrency, maxQueuedJobs: config.maxQueuedJobs },
+    {
+      role,
+      queue: config.queueName,
+      shards: config.queueShards,
+      redis: describeRedis(config.redis),
+      concurrency: config.workerConcurrency,
+      maxQueuedJobs: config.maxQueuedJobs,
+    },
     'order-callbacks running',
   );
-  return { logger, opsPort, shutdownDeadlineMs: shutdownDeadlineMs(config.shutdownGraceMs), stop: () => lifecycle.stop(), abortInFlight: () => worker?.abortInFlight() };
+  return {
+    logger,
+    opsPort,
+    shutdownDeadlineMs: shutdownDeadlineMs(config.shutdownGraceMs),
+    stop: () => lifecycle.stop(),
+    abortInFlight: () => worker?.abortInFlight(),
+  };
 }
 
 function assertRunning(running: boolean): void {

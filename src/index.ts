@@ -3,5 +3,5 @@
  * does. The daemon itself is the `order-callbacks` command (dist/cli.js).
  */
 export { signPayload } from './delivery/sign';
-export { verifyWebhook, type VerifyOptions } from './verify/verify-webhook';
 export { WebhookVerificationError } from './errors/webhook-verification-error';
+export { type VerifyOptions, verifyWebhook } from './verify/verify-webhook';

@@ -1,6 +1,6 @@
-import type { JobCounter } from './queue/shards';
 import type { Db } from './db/connection';
 import type { Logger } from './observability/logger';
+import type { JobCounter } from './queue/shards';
 import { withTimeout } from './with-timeout';
 
 /** One check may not hang: the Redis client queues commands while it reconnects. */

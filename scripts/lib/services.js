@@ -60,14 +60,17 @@ function startServices(down, who) {
   const names = down.map((s) => s.name);
   const remote = down.find((s) => !isLoopback(s.host));
   if (remote) {
-    throw new Error(`${remote.name} is not reachable at ${remote.host}:${remote.port}; ${who} starts services only on this machine. Check ${remote.variable}.`);
+    throw new Error(
+      `${remote.name} is not reachable at ${remote.host}:${remote.port}; ${who} starts services only on this machine. Check ${remote.variable}.`,
+    );
   }
   console.log(`${names.join(' and ')} not running; starting ${names.length > 1 ? 'them' : 'it'}`);
   if (dockerRuns()) {
     // Compose interpolates the whole file, the daemon's ${CALLBACK_SECRET:?} included, even to start
     // only these two services: give it a throwaway value unless the user has set one.
     const env = { ...process.env, CALLBACK_SECRET: process.env.CALLBACK_SECRET || `whsec_${crypto.randomBytes(24).toString('base64')}` };
-    const compose = spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0 ? ['docker', 'compose'] : ['docker-compose'];
+    const compose =
+      spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0 ? ['docker', 'compose'] : ['docker-compose'];
     runOrThrow(compose[0], [...compose.slice(1), 'up', '-d', ...names], { cwd: ROOT, env });
     return;
   }
@@ -88,7 +91,9 @@ async function waitUntilAnswers(service) {
     const problem = await service.answers();
     if (!problem) return;
     if (Date.now() > deadline) {
-      throw new Error(`${service.name} at ${service.host}:${service.port} does not answer after ${SERVICE_START_TIMEOUT_MS / 1000} s: ${problem}`);
+      throw new Error(
+        `${service.name} at ${service.host}:${service.port} does not answer after ${SERVICE_START_TIMEOUT_MS / 1000} s: ${problem}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, RECHECK_MS));
   }
@@ -111,7 +116,12 @@ async function postgresAnswers(url) {
 
 /** undefined when Redis answers PING at `url`, else why not. */
 async function redisAnswers(url) {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: ANSWER_TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: ANSWER_TIMEOUT_MS,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => {}); // reported through the rejected promise below
   try {
     await redis.connect();

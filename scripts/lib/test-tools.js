@@ -29,7 +29,8 @@ const TOOLS = [
     name: 'libfaketime',
     neededBy: 'the skewed-clock test (replicas whose clocks are off)',
     debianPackage: 'faketime',
-    elsewhere: 'libfaketime (https://github.com/wolfcw/libfaketime), its libfaketime.so.1 under /usr/lib/<multiarch>/faketime, /usr/lib64/faketime or /usr/local/lib/faketime',
+    elsewhere:
+      'libfaketime (https://github.com/wolfcw/libfaketime), its libfaketime.so.1 under /usr/lib/<multiarch>/faketime, /usr/lib64/faketime or /usr/local/lib/faketime',
     find: findLibfaketime,
   },
   {
@@ -64,8 +65,16 @@ function findPromtool(env = process.env, exists = isExecutable) {
 }
 
 function findLibfaketime(_env = process.env, exists = isFile, arch = process.arch) {
-  const dirs = [MULTIARCH[arch] && `/usr/lib/${MULTIARCH[arch]}/faketime`, '/usr/lib64/faketime', '/usr/lib/faketime', '/usr/local/lib/faketime'];
-  return dirs.filter(Boolean).map((dir) => path.join(dir, 'libfaketime.so.1')).find(exists);
+  const dirs = [
+    MULTIARCH[arch] && `/usr/lib/${MULTIARCH[arch]}/faketime`,
+    '/usr/lib64/faketime',
+    '/usr/lib/faketime',
+    '/usr/local/lib/faketime',
+  ];
+  return dirs
+    .filter(Boolean)
+    .map((dir) => path.join(dir, 'libfaketime.so.1'))
+    .find(exists);
 }
 
 function onPath(names, env, exists) {
@@ -100,12 +109,17 @@ function planTools(missing, { root, apt, variablesSet = [] }) {
   const misnamed = missing.filter((tool) => tool.variable && variablesSet.includes(tool.variable));
   const packages = missing.map((tool) => tool.debianPackage);
   if (root && apt && misnamed.length === 0) {
-    return { state: 'install', packages, withoutRecommends: missing.filter((tool) => tool.withoutRecommends).map((tool) => tool.debianPackage) };
+    return {
+      state: 'install',
+      packages,
+      withoutRecommends: missing.filter((tool) => tool.withoutRecommends).map((tool) => tool.debianPackage),
+    };
   }
 
   const lines = missing.map((tool) => `  - ${tool.name}, for ${tool.neededBy}`);
   let how;
-  if (misnamed.length > 0) how = misnamed.map((tool) => `${tool.variable} names no executable: point it at ${tool.name}, or unset it.`).join('\n');
+  if (misnamed.length > 0)
+    how = misnamed.map((tool) => `${tool.variable} names no executable: point it at ${tool.name}, or unset it.`).join('\n');
   else if (apt) how = `Install with: sudo apt-get install ${packages.join(' ')}`;
   else how = `Install:\n${missing.map((tool) => `  - ${tool.elsewhere}`).join('\n')}`;
   return { state: 'stop', message: `not on this machine:\n${lines.join('\n')}\n${how}` };

@@ -2,9 +2,10 @@ import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import knex, { type Knex } from 'knex';
 import type { Client } from 'pg';
+
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
-import { ServiceUnreachableError, type ServiceName } from '../errors/service-unreachable-error';
+import { type ServiceName, ServiceUnreachableError } from '../errors/service-unreachable-error';
 import { redactUrl } from '../observability/redact-url';
 import type { CallbackJobData } from '../queue/callback-queue';
 import { connectRedis, describeRedis, queuePrefix } from '../queue/redis-topology';
@@ -227,7 +228,11 @@ function createAdminDb(databaseUrl: string, connectTimeoutMs: number, statementT
       afterCreate: (client: Client, done: (err: Error | null, client: Client) => void) => {
         client.query(`SET statement_timeout = ${Math.round(statementTimeoutMs)}`).then(
           () => done(null, client),
-          (err: Error) => void client.end().catch(() => undefined).then(() => done(err, client)),
+          (err: Error) =>
+            void client
+              .end()
+              .catch(() => undefined)
+              .then(() => done(err, client)),
         );
       },
     },

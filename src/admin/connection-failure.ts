@@ -12,7 +12,8 @@ const SESSION_SQLSTATES = /^(08...|57P0[123]|53300)$/;
  * "Connection terminated unexpectedly", "Query read timeout"; ioredis' "Connection is closed",
  * "Command timed out", the refused write of an offline connection): their text is all there is.
  */
-const DRIVER_CONNECTION_MESSAGES = /Connection terminated|timeout expired|Query read timeout|Connection is closed|Command timed out|Stream isn't writeable/;
+const DRIVER_CONNECTION_MESSAGES =
+  /Connection terminated|timeout expired|Query read timeout|Connection is closed|Command timed out|Stream isn't writeable/;
 
 /**
  * Whether an error from Postgres or Redis means the service could not be used (no connection, a

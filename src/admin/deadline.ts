@@ -7,7 +7,10 @@ export class Deadline {
   private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(readonly ms: number, now = Date.now()) {
+  constructor(
+    readonly ms: number,
+    now = Date.now(),
+  ) {
     this.endsAt = now + ms;
     // Not unref'd (as AbortSignal.timeout's is): a connection that hears nothing may hold no handle, and
     // the process has to live on to say which service did not answer.

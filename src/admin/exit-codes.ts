@@ -1,4 +1,5 @@
 import { CommanderError } from 'commander';
+
 import { ConfigError } from '../errors/config-error';
 import { ServiceUnreachableError } from '../errors/service-unreachable-error';
 import { UsageError } from '../errors/usage-error';

@@ -40,7 +40,11 @@ export async function inspectOrder(services: AdminServices, orderIdInput: string
   return {
     orderId,
     order: order
-      ? { ...order, callback_url: order.callback_url === null ? null : redactUrl(order.callback_url), status_name: STATUS_NAMES[order.status] ?? `other (${order.status})` }
+      ? {
+          ...order,
+          callback_url: order.callback_url === null ? null : redactUrl(order.callback_url),
+          status_name: STATUS_NAMES[order.status] ?? `other (${order.status})`,
+        }
       : null,
     attempts: fromPostgres?.attempts ?? null,
     job: state === null ? null : state === 'unknown' ? 'absent' : state,

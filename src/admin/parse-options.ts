@@ -36,16 +36,23 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9}
  * refused rather than rolled over into the next month as Date does.
  */
 export function parseTimestamp(flag: string, value: string): Date {
-  const fail = () => new UsageError(`${flag}: expected an ISO timestamp like 2026-11-24T10:00:00Z or 2026-11-24; got ${JSON.stringify(value)}`);
+  const fail = () =>
+    new UsageError(`${flag}: expected an ISO timestamp like 2026-11-24T10:00:00Z or 2026-11-24; got ${JSON.stringify(value)}`);
   const m = ISO.exec(value.trim());
   if (!m) throw fail();
-  const [year, month, day, hour = 0, minute = 0, second = 0] = m.slice(1, 7).map((p) => (p === undefined ? undefined : Number(p))) as number[];
+  const [year, month, day, hour = 0, minute = 0, second = 0] = m
+    .slice(1, 7)
+    .map((p) => (p === undefined ? undefined : Number(p))) as number[];
   const ms = m[7] ? Math.floor(Number(m[7]) * 1000) : 0;
   const utc = new Date(Date.UTC(year, month - 1, day, hour, minute, second, ms));
   utc.setUTCFullYear(year); // Date.UTC maps years 0-99 to 1900-1999
   const sameFields =
-    utc.getUTCFullYear() === year && utc.getUTCMonth() === month - 1 && utc.getUTCDate() === day &&
-    utc.getUTCHours() === hour && utc.getUTCMinutes() === minute && utc.getUTCSeconds() === second;
+    utc.getUTCFullYear() === year &&
+    utc.getUTCMonth() === month - 1 &&
+    utc.getUTCDate() === day &&
+    utc.getUTCHours() === hour &&
+    utc.getUTCMinutes() === minute &&
+    utc.getUTCSeconds() === second;
   if (!sameFields) throw fail();
   const zone = m[8]?.toUpperCase();
   if (!zone || zone === 'Z') return utc;
@@ -62,7 +69,9 @@ export function parseDuration(flag: string, value: string, maxMs = 30 * 86_400_0
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(value);
   const ms = m ? Math.round(Number(m[1]) * DURATION_UNITS_MS[(m[2] ?? 's').toLowerCase()]) : NaN;
   if (!Number.isFinite(ms) || ms < 1000 || ms > maxMs) {
-    throw new UsageError(`${flag}: expected a duration from 1s to ${maxMs / 86_400_000}d, like 90s, 30m, 2h or 1d; got ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `${flag}: expected a duration from 1s to ${maxMs / 86_400_000}d, like 90s, 30m, 2h or 1d; got ${JSON.stringify(value)}`,
+    );
   }
   return ms;
 }

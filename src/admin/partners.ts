@@ -1,14 +1,22 @@
 import type { Cluster, Redis } from 'ioredis';
+
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import { insertPartnerAudit } from '../db/partners';
 import { readyByPartner } from '../db/reports/order-counts';
 import { UsageError } from '../errors/usage-error';
 import { UserError } from '../errors/user-error';
-import { clearsWindow, effectiveState, nextState, type CircuitEvent, type CircuitRules, type CircuitState } from '../partners/partner-circuit';
-import { RedisPartnerDirectory, type PartnerDirectory } from '../partners/partner-directory';
+import {
+  type CircuitEvent,
+  type CircuitRules,
+  type CircuitState,
+  clearsWindow,
+  effectiveState,
+  nextState,
+} from '../partners/partner-circuit';
+import { type PartnerDirectory, RedisPartnerDirectory } from '../partners/partner-directory';
+import { type PartnerStore, readRequest, storeTimings } from '../partners/partner-store';
 import { RedisPartnerStore } from '../partners/redis-partner-store';
-import { readRequest, storeTimings, type PartnerStore } from '../partners/partner-store';
 
 export interface PartnerRow {
   origin: string;
@@ -36,7 +44,11 @@ export interface PartnerAdminDeps {
 }
 
 /** The partner store and directory on the admin command's Redis connection. */
-export function partnerAdminDeps(config: Readonly<Pick<Config, 'partnerRules' | 'queueName'>>, db: Db, redis: Redis | Cluster): PartnerAdminDeps {
+export function partnerAdminDeps(
+  config: Readonly<Pick<Config, 'partnerRules' | 'queueName'>>,
+  db: Db,
+  redis: Redis | Cluster,
+): PartnerAdminDeps {
   const rules = config.partnerRules;
   return {
     db,
@@ -86,7 +98,10 @@ export async function listPartners(deps: PartnerAdminDeps): Promise<PartnerRow[]
     }),
   );
   const heldFirst = (row: PartnerRow) => (row.state === 'closed' ? 1 : 0);
-  return rows.sort((a, b) => heldFirst(a) - heldFirst(b) || (a.since ?? '').localeCompare(b.since ?? '') || b.ready - a.ready || a.origin.localeCompare(b.origin));
+  return rows.sort(
+    (a, b) =>
+      heldFirst(a) - heldFirst(b) || (a.since ?? '').localeCompare(b.since ?? '') || b.ready - a.ready || a.origin.localeCompare(b.origin),
+  );
 }
 
 export interface PartnerChange {
@@ -120,10 +135,17 @@ export async function changePartners(
       const before = effectiveState(snapshot.state, snapshot.now, deps.rules);
       const event: CircuitEvent =
         change.action === 'pause'
-          ? { kind: 'operator_pause', until: change.forMs ? snapshot.now + change.forMs : 0, actor: change.actor, reason: change.reason ?? 'paused by hand' }
+          ? {
+              kind: 'operator_pause',
+              until: change.forMs ? snapshot.now + change.forMs : 0,
+              actor: change.actor,
+              reason: change.reason ?? 'paused by hand',
+            }
           : { kind: 'operator_resume', actor: change.actor };
       const to = nextState(snapshot.state, event, snapshot.now, deps.rules);
-      const result = to ? await deps.store.transition(origin, snapshot.state.version, to, clearsWindow(to)) : { applied: true, state: snapshot.state };
+      const result = to
+        ? await deps.store.transition(origin, snapshot.state.version, to, clearsWindow(to))
+        : { applied: true, state: snapshot.state };
       if (result.applied) {
         // Noted even when nothing changed: a note lost earlier is mended by saying it again.
         const warning = await deps.directory.note(origin, result.state).then(
@@ -131,7 +153,13 @@ export async function changePartners(
           (err: Error) => `the directory the producers read was not updated (${err.message}); they catch up within seconds`,
         );
         const after = to ? result.state.state : before.state;
-        done = { origin, before: before.state, after, until: to && result.state.until > 0 ? new Date(result.state.until).toISOString() : null, ...(warning ? { warning } : {}) };
+        done = {
+          origin,
+          before: before.state,
+          after,
+          until: to && result.state.until > 0 ? new Date(result.state.until).toISOString() : null,
+          ...(warning ? { warning } : {}),
+        };
       } else if (tries + 1 >= CHANGE_TRIES) {
         throw new Error(`the state of ${origin} kept changing under us; try again`);
       }
@@ -162,7 +190,8 @@ async function resolveTarget(deps: PartnerAdminDeps, target: string): Promise<st
     } catch {
       throw new UsageError(`"${target}" is not a URL`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`"${target}": a partner's origin is http:// or https://`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new UsageError(`"${target}": a partner's origin is http:// or https://`);
     return [url.origin];
   }
   const host = target.trim().toLowerCase();
@@ -174,7 +203,8 @@ async function resolveTarget(deps: PartnerAdminDeps, target: string): Promise<st
   ]);
   const known = new Set([...backlogs.map((b) => b.origin).filter((o): o is string => o !== null), ...seen, ...notClosed.states.keys()]);
   const matching = [...known].filter((origin) => new URL(origin).hostname === host).sort();
-  if (matching.length === 0) throw new UserError(`no partner on host ${host} is known (seen lately or with orders at 5); give its origin, e.g. https://${host}`);
+  if (matching.length === 0)
+    throw new UserError(`no partner on host ${host} is known (seen lately or with orders at 5); give its origin, e.g. https://${host}`);
   return matching;
 }
 
@@ -193,14 +223,24 @@ export function formatPartners(rows: PartnerRow[], now = Date.now()): string {
       String(row.inFlight),
       String(row.ready),
       row.oldestReadyAgeSeconds === null ? '-' : humanSeconds(row.oldestReadyAgeSeconds),
-      [row.state === 'closed' ? '' : `${row.reason}${row.actor ? ` (${row.actor})` : ''}`, row.lastError ? `last error ${ago(row.lastError.at)}: ${row.lastError.message}` : '']
+      [
+        row.state === 'closed' ? '' : `${row.reason}${row.actor ? ` (${row.actor})` : ''}`,
+        row.lastError ? `last error ${ago(row.lastError.at)}: ${row.lastError.message}` : '',
+      ]
         .filter(Boolean)
         .join('; ')
         .slice(0, 120),
     ]),
   ];
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
-  return table.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
+  return table
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function formatChanges(changes: PartnerChange[], action: 'pause' | 'resume'): string {

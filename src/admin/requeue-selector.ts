@@ -78,7 +78,10 @@ function parseStatuses(status: string | undefined, resendDelivered: boolean): nu
 }
 
 function parseIdList(value: string): string[] {
-  const given = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const given = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (given.length === 0) throw new UsageError(`--id: expected order ids like 1,2,3; got ${JSON.stringify(value)}`);
   const ids = given.map((s) => {
     const id = canonicalOrderId(s);

@@ -1,4 +1,5 @@
 import type { Db } from '../db/connection';
+import { OrderStatus } from '../db/order-status';
 import {
   countSelectedOrders,
   findSelectedIds,
@@ -8,7 +9,6 @@ import {
   requeueOrders,
   type RequeueSelector,
 } from '../db/requeue';
-import { OrderStatus } from '../db/order-status';
 
 export interface RequeueRequest {
   selector: RequeueSelector;
@@ -84,7 +84,13 @@ export async function requeue(db: Db, request: RequeueRequest): Promise<RequeueR
       changedMeanwhile += ids.length - changedIds.length;
       sample.push(...changedIds.slice(0, SAMPLE_SIZE - sample.length));
       afterId = ids[ids.length - 1];
-      request.onBatch?.({ selected: ids.length, changed: changedIds.length, changedSoFar: changed, processedSoFar: changed + changedMeanwhile, matched });
+      request.onBatch?.({
+        selected: ids.length,
+        changed: changedIds.length,
+        changedSoFar: changed,
+        processedSoFar: changed + changedMeanwhile,
+        matched,
+      });
     }
   }
 

@@ -8,7 +8,8 @@ import { UserError } from '../errors/user-error';
 /** A host as callback_host() stores it: lower-case, no scheme, port or path. */
 export function normalizeHost(value: string): string {
   const host = value.trim().toLowerCase();
-  if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(host)) throw new UsageError(`--host: ${JSON.stringify(value)} is not a host name (no scheme, port or path)`);
+  if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(host))
+    throw new UsageError(`--host: ${JSON.stringify(value)} is not a host name (no scheme, port or path)`);
   return host;
 }
 
@@ -26,7 +27,8 @@ export async function addSecret(db: Db, hostInput: string, given?: string): Prom
 
 /** Which secrets `retire` means: --id N, or --all-but-newest; checked before anything is opened. */
 export function parseRetireWhich(which: { id?: string; allButNewest?: boolean }): { id: string } | 'all-but-newest' {
-  if (which.id !== undefined && !/^\d+$/.test(which.id)) throw new UsageError(`--id: expected a secret id; got ${JSON.stringify(which.id)}`);
+  if (which.id !== undefined && !/^\d+$/.test(which.id))
+    throw new UsageError(`--id: expected a secret id; got ${JSON.stringify(which.id)}`);
   if ((which.id === undefined) === !which.allButNewest) throw new UsageError('say which: --id N, or --all-but-newest');
   return which.id === undefined ? 'all-but-newest' : { id: which.id };
 }
@@ -49,7 +51,13 @@ export async function retireSecret(db: Db, hostInput: string, whichInput: { id?:
 /** A host's secrets, or every host's: ids and dates, never the secrets. */
 export async function listSecrets(db: Db, hostInput?: string): Promise<SecretRow[]> {
   const rows = await listPartnerSecrets(db, hostInput === undefined ? undefined : normalizeHost(hostInput));
-  return rows.map((r) => ({ id: String(r.id), host: r.host, createdAt: r.created_at.toISOString(), retiredAt: r.retired_at?.toISOString() ?? null, active: r.retired_at === null }));
+  return rows.map((r) => ({
+    id: String(r.id),
+    host: r.host,
+    createdAt: r.created_at.toISOString(),
+    retiredAt: r.retired_at?.toISOString() ?? null,
+    active: r.retired_at === null,
+  }));
 }
 
 export interface SecretRow {
@@ -62,5 +70,7 @@ export interface SecretRow {
 
 export function formatSecrets(rows: SecretRow[]): string {
   if (rows.length === 0) return 'no partner secrets: every host is signed with CALLBACK_SECRET';
-  return rows.map((r) => `${r.id.padStart(5)}  ${r.host}  created ${r.createdAt}  ${r.retiredAt ? `retired ${r.retiredAt}` : 'ACTIVE'}`).join('\n');
+  return rows
+    .map((r) => `${r.id.padStart(5)}  ${r.host}  created ${r.createdAt}  ${r.retiredAt ? `retired ${r.retiredAt}` : 'ACTIVE'}`)
+    .join('\n');
 }

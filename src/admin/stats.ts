@@ -2,13 +2,13 @@ import type { Db } from '../db/connection';
 import { countLastAttemptsDue, countOrders, type OrderCounts } from '../db/reports/order-counts';
 import {
   countRecentOutcomes,
+  type FailingHost,
   findRetryingHosts,
   findTopFailingHosts,
-  type FailingHost,
   type RecentOutcomes,
   type RetryingHost,
 } from '../db/reports/recent-outcomes';
-import { sumJobCounts, type CallbackQueues } from '../queue/shards';
+import { type CallbackQueues, sumJobCounts } from '../queue/shards';
 import type { AdminServices, Unreachable } from './admin-services';
 
 /** What Postgres holds. */
@@ -45,7 +45,11 @@ export interface QueueStats {
  * What could be read: with Postgres unreachable its fields are null (`orders` is the one to test), with
  * Redis unreachable `queue` is; `unreachable` says which, where, and why.
  */
-export type Stats = { [K in keyof OrderStats]: OrderStats[K] | null } & { queue: QueueDepths | null; shards?: Record<string, QueueDepths>; unreachable: Unreachable[] };
+export type Stats = { [K in keyof OrderStats]: OrderStats[K] | null } & {
+  queue: QueueDepths | null;
+  shards?: Record<string, QueueDepths>;
+  unreachable: Unreachable[];
+};
 
 /** How far back `stats --minutes` may look (a year): keeps Postgres' interval arithmetic in range. */
 export const MAX_STATS_MINUTES = 525_600;
@@ -58,13 +62,14 @@ const depthsOf = (jobs: Record<string, number>): QueueDepths => ({
 });
 
 export async function readOrderStats(db: Db, maxAttempts: number, windowMinutes: number): Promise<OrderStats> {
-  const [{ oldestReadyAgeSeconds, oldestReadySince: _, ...orders }, lastAttempts, recent, topFailingHosts, retryingHosts] = await Promise.all([
-    countOrders(db),
-    countLastAttemptsDue(db, maxAttempts, 60),
-    countRecentOutcomes(db, windowMinutes),
-    findTopFailingHosts(db, 10),
-    findRetryingHosts(db, windowMinutes, 10),
-  ]);
+  const [{ oldestReadyAgeSeconds, oldestReadySince: _, ...orders }, lastAttempts, recent, topFailingHosts, retryingHosts] =
+    await Promise.all([
+      countOrders(db),
+      countLastAttemptsDue(db, maxAttempts, 60),
+      countRecentOutcomes(db, windowMinutes),
+      findTopFailingHosts(db, 10),
+      findRetryingHosts(db, windowMinutes, 10),
+    ]);
   return {
     orders,
     oldestReadyAgeSeconds,
@@ -99,7 +104,12 @@ export async function collectStats(services: AdminServices, maxAttempts: number,
     topFailingHosts: null,
     retryingHosts: null,
   };
-  return { ...(fromPostgres ?? none), queue: fromRedis?.queue ?? null, ...(fromRedis?.shards && { shards: fromRedis.shards }), unreachable: services.unreachable };
+  return {
+    ...(fromPostgres ?? none),
+    queue: fromRedis?.queue ?? null,
+    ...(fromRedis?.shards && { shards: fromRedis.shards }),
+    unreachable: services.unreachable,
+  };
 }
 
 export function formatStats(stats: Stats, queueName: string): string {
@@ -137,7 +147,9 @@ export function formatStats(stats: Stats, queueName: string): string {
       `  prioritized    ${queue.prioritized}`,
     );
     for (const [name, depths] of Object.entries(stats.shards ?? {})) {
-      lines.push(`  ${name}: ${depths.waiting} waiting, ${depths.active} active, ${depths.delayed} delayed, ${depths.prioritized} prioritized`);
+      lines.push(
+        `  ${name}: ${depths.waiting} waiting, ${depths.active} active, ${depths.delayed} delayed, ${depths.prioritized} prioritized`,
+      );
     }
   }
   if (stats.topFailingHosts === null || stats.retryingHosts === null || recent === null) return lines.join('\n');

@@ -1,5 +1,5 @@
-import type { Db } from './connection';
 import { lockedBatch, STILL_READY } from './batching/locked-batch';
+import type { Db } from './connection';
 import { PreparedStatement } from './prepared-statement';
 
 export interface ClaimedOrder {
@@ -121,7 +121,12 @@ const claimStatement = new PreparedStatement<ClaimedOrder>('order_callbacks_clai
  * id is not an order id. An id listed twice is claimed once, for its first entry. An order skipped
  * for a held row keeps its queue lease and is offered again when that runs out.
  */
-export async function claimOrders(db: Db, orderIds: string[], ttlMs: number, maxPayloadBytes: number): Promise<(ClaimedOrder | undefined)[]> {
+export async function claimOrders(
+  db: Db,
+  orderIds: string[],
+  ttlMs: number,
+  maxPayloadBytes: number,
+): Promise<(ClaimedOrder | undefined)[]> {
   const valid = [...new Set(orderIds.filter(isOrderId))];
   if (valid.length === 0) return orderIds.map(() => undefined);
   const batch = JSON.stringify(valid.map((id) => ({ id })));

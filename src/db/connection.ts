@@ -1,7 +1,8 @@
 import knex, { type Knex } from 'knex';
-import { types, type Client, type ClientConfig } from 'pg';
+import { type Client, type ClientConfig, types } from 'pg';
+
 import type { Logger } from '../observability/logger';
-import { SilenceWatch, silenceBoundMs } from './end-silent-connections';
+import { silenceBoundMs, SilenceWatch } from './end-silent-connections';
 
 export type Db = Knex;
 
@@ -26,7 +27,9 @@ export function sessionBounds(statementTimeoutMs: number, logger: Logger): Sessi
   const silenceMs = silenceBoundMs(statementTimeoutMs);
   // Overdue a second after the statement timeout: a statement cancelled by it has its answer on the
   // way by then, and does not show as overdue while it travels.
-  const silence = new SilenceWatch(statementTimeoutMs + 1000, silenceMs, (err) => logger.warn({ err, silenceMs }, 'a Postgres connection did not answer; ending it'));
+  const silence = new SilenceWatch(statementTimeoutMs + 1000, silenceMs, (err) =>
+    logger.warn({ err, silenceMs }, 'a Postgres connection did not answer; ending it'),
+  );
   return { statementTimeoutMs, silence };
 }
 
@@ -34,7 +37,11 @@ export function sessionBounds(statementTimeoutMs: number, logger: Logger): Sessi
 export function boundedConnection(
   connectTimeoutMs = CONNECT_TIMEOUT_MS,
 ): Pick<ClientConfig, 'connectionTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> {
-  return { connectionTimeoutMillis: Math.max(1, Math.round(connectTimeoutMs)), keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS };
+  return {
+    connectionTimeoutMillis: Math.max(1, Math.round(connectTimeoutMs)),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+  };
 }
 
 /**
@@ -66,7 +73,11 @@ export function createDb(databaseUrl: string, poolMax = 10, bounds?: SessionBoun
               // knex does not end a connection whose afterCreate failed: it would stay open, unpooled.
               boundSession(client, bounds).then(
                 () => done(null, client),
-                (err: Error) => void client.end().catch(() => undefined).then(() => done(err, client)),
+                (err: Error) =>
+                  void client
+                    .end()
+                    .catch(() => undefined)
+                    .then(() => done(err, client)),
               );
             },
           }

@@ -1,6 +1,6 @@
+import { BUSY_ROWS, lockedBatch, type OrBusy, ROW_BUSY, STILL_READY } from './batching/locked-batch';
+import { type ClaimedOrder, isOrderId } from './claim-order';
 import type { Db } from './connection';
-import { isOrderId, type ClaimedOrder } from './claim-order';
-import { BUSY_ROWS, lockedBatch, ROW_BUSY, STILL_READY, type OrBusy } from './batching/locked-batch';
 
 /**
  * When a handed-back order comes due again: this long after Postgres' now(), the one clock every replica
@@ -22,7 +22,13 @@ export interface ClaimedDeferral extends DeferTo {
  */
 export async function deferClaimedOrders(db: Db, deferrals: ClaimedDeferral[]): Promise<OrBusy<boolean>[]> {
   if (deferrals.length === 0) return [];
-  const rows = deferrals.map(({ order, delayMs }, ord) => ({ ord, id: order.id, version: order.version, token: order.token, delay_ms: Math.max(0, Math.round(delayMs)) }));
+  const rows = deferrals.map(({ order, delayMs }, ord) => ({
+    ord,
+    id: order.id,
+    version: order.version,
+    token: order.token,
+    delay_ms: Math.max(0, Math.round(delayMs)),
+  }));
   const result = await db.raw<{ rows: { ord: number; deferred: boolean }[] }>(
     `
     WITH ${lockedBatch('ord int, id bigint, version int, token uuid, delay_ms bigint')},
@@ -60,7 +66,9 @@ export interface UnclaimedDeferral extends DeferTo {
  * that runs out. Answers how many orders it deferred.
  */
 export async function deferUnclaimedOrders(db: Db, deferrals: UnclaimedDeferral[]): Promise<number> {
-  const rows = deferrals.filter(({ orderId }) => isOrderId(orderId)).map(({ orderId, delayMs }) => ({ id: orderId, delay_ms: Math.max(0, Math.round(delayMs)) }));
+  const rows = deferrals
+    .filter(({ orderId }) => isOrderId(orderId))
+    .map(({ orderId, delayMs }) => ({ id: orderId, delay_ms: Math.max(0, Math.round(delayMs)) }));
   if (rows.length === 0) return 0;
   const result = await db.raw(
     `

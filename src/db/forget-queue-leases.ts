@@ -1,6 +1,6 @@
 import { withTimeout } from '../with-timeout';
 import type { Db } from './connection';
-import { SHARD_OF_ID, type Shard } from './lease-ready-orders';
+import { type Shard, SHARD_OF_ID } from './lease-ready-orders';
 
 /**
  * Makes enqueued-but-unclaimed orders at 5 visible again at once, instead of when their queue lease

@@ -1,7 +1,7 @@
-import type { Db } from './connection';
 import { MAX_URL_LENGTH } from './claim-order';
-import { PRODUCER_FENCE, type ProducerFence } from './producer-lease';
+import type { Db } from './connection';
 import { PreparedStatement } from './prepared-statement';
+import { PRODUCER_FENCE, type ProducerFence } from './producer-lease';
 
 /** A position in orders_ready_idx. Microseconds since the epoch keep Postgres' full precision. */
 export interface LeaseCursor {
@@ -185,9 +185,26 @@ export async function leaseReadyOrders(
 ): Promise<LeasedPage> {
   const byPartner = partnerLimits !== undefined && partnerLimits.size > 0;
   const result = byPartner
-    ? await leaseByPartner.run(db, [shard.count, shard.index, JSON.stringify(Object.fromEntries(partnerLimits)), limit, fence.name, fence.token, leaseMs])
+    ? await leaseByPartner.run(db, [
+        shard.count,
+        shard.index,
+        JSON.stringify(Object.fromEntries(partnerLimits)),
+        limit,
+        fence.name,
+        fence.token,
+        leaseMs,
+      ])
     : after
-      ? await leaseAfter.run(db, [after.visibleAtUs.toString(), after.id.toString(), shard.count, shard.index, fence.name, fence.token, limit, leaseMs])
+      ? await leaseAfter.run(db, [
+          after.visibleAtUs.toString(),
+          after.id.toString(),
+          shard.count,
+          shard.index,
+          fence.name,
+          fence.token,
+          limit,
+          leaseMs,
+        ])
       : await leaseFromFront.run(db, [shard.count, shard.index, fence.name, fence.token, limit, leaseMs]);
   const rows = result.rows;
   if (rows.length === 0) return { ids: [], callbackUrls: new Map(), mayHaveMore: false };
@@ -197,5 +214,10 @@ export async function leaseReadyOrders(
     const key = { visibleAtUs: BigInt(row.visible_us), id: BigInt(row.id) };
     if (key.visibleAtUs > next.visibleAtUs || (key.visibleAtUs === next.visibleAtUs && key.id > next.id)) next = key;
   }
-  return { ids: rows.map((row) => row.id), callbackUrls: new Map(rows.map((row) => [row.id, row.callback_url])), next, mayHaveMore: byPartner ? filledAShare(rows) : rows.length >= limit };
+  return {
+    ids: rows.map((row) => row.id),
+    callbackUrls: new Map(rows.map((row) => [row.id, row.callback_url])),
+    next,
+    mayHaveMore: byPartner ? filledAShare(rows) : rows.length >= limit,
+  };
 }

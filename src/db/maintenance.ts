@@ -15,7 +15,13 @@ export interface MaintenanceTurn {
  * started at least `everyMs` ago: of all the replicas that try, one runs the task per interval. True when
  * taken.
  */
-export async function takeMaintenanceTurn(db: Db, turn: MaintenanceTurn, holder: string, everyMs: number, holdMs: number): Promise<boolean> {
+export async function takeMaintenanceTurn(
+  db: Db,
+  turn: MaintenanceTurn,
+  holder: string,
+  everyMs: number,
+  holdMs: number,
+): Promise<boolean> {
   const { rows } = await db.raw(
     `INSERT INTO maintenance_turns AS t (name, holder, token, held_until, last_started_at)
      VALUES (?, ?, ?, now() + ? * interval '1 millisecond', now())

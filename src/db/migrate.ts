@@ -1,6 +1,8 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
+
 import { Client } from 'pg';
+
 import { boundedConnection, createDb, type Db } from './connection';
 
 const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
@@ -43,15 +45,16 @@ export async function ensureDatabase(databaseUrl: string, connectTimeoutMs?: num
 /** `connectTimeoutMs` bounds each connection it opens (the migrations themselves are not bounded). */
 export async function migrateLatest(databaseUrl: string, connectTimeoutMs?: number): Promise<string[]> {
   await ensureDatabase(databaseUrl, connectTimeoutMs);
-  const lock = new Client({ connectionString: databaseUrl, application_name: 'order-callbacks-migrate', ...boundedConnection(connectTimeoutMs) });
+  const lock = new Client({
+    connectionString: databaseUrl,
+    application_name: 'order-callbacks-migrate',
+    ...boundedConnection(connectTimeoutMs),
+  });
   await lock.connect();
   const db = createDb(databaseUrl, 2);
   try {
     await lock.query("SELECT pg_advisory_lock(hashtextextended('order-callbacks:migrate', 0))");
-    const [, applied] = (await db.migrate.latest({ directory: MIGRATIONS_DIR, loadExtensions: ['.js'] })) as [
-      number,
-      string[],
-    ];
+    const [, applied] = (await db.migrate.latest({ directory: MIGRATIONS_DIR, loadExtensions: ['.js'] })) as [number, string[]];
     return applied;
   } finally {
     await db.destroy();
@@ -70,8 +73,12 @@ export interface MigrationStatus {
  * (knex's own list() would create its tables first).
  */
 export async function migrationStatus(db: Db): Promise<MigrationStatus> {
-  const files = readdirSync(MIGRATIONS_DIR).filter((name) => name.endsWith('.js')).sort();
+  const files = readdirSync(MIGRATIONS_DIR)
+    .filter((name) => name.endsWith('.js'))
+    .sort();
   const { rows } = await db.raw<{ rows: { exists: boolean }[] }>("SELECT to_regclass('knex_migrations') IS NOT NULL AS exists");
-  const applied: string[] = rows[0].exists ? (await db('knex_migrations').orderBy('id').select('name')).map((r: { name: string }) => r.name) : [];
+  const applied: string[] = rows[0].exists
+    ? (await db('knex_migrations').orderBy('id').select('name')).map((r: { name: string }) => r.name)
+    : [];
   return { applied, pending: files.filter((name) => !applied.includes(name)) };
 }

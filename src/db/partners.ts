@@ -20,7 +20,9 @@ export async function listActiveSecrets(db: Db, timeoutMs = 5000): Promise<Pick<
 
 /** For people: never the secret itself. */
 export async function listPartnerSecrets(db: Db, host?: string): Promise<Omit<PartnerSecret, 'secret'>[]> {
-  const query = db('partner_secrets').orderBy([{ column: 'host' }, { column: 'id' }]).select('id', 'host', 'created_at', 'retired_at');
+  const query = db('partner_secrets')
+    .orderBy([{ column: 'host' }, { column: 'id' }])
+    .select('id', 'host', 'created_at', 'retired_at');
   return host ? query.where({ host }) : query;
 }
 

@@ -1,6 +1,6 @@
-import type { Db } from './connection';
+import { BUSY_ROWS, lockedBatch, type OrBusy, ROW_BUSY, STILL_READY } from './batching/locked-batch';
 import type { ClaimedOrder } from './claim-order';
-import { BUSY_ROWS, lockedBatch, ROW_BUSY, STILL_READY, type OrBusy } from './batching/locked-batch';
+import type { Db } from './connection';
 import { OrderStatus } from './order-status';
 import { PreparedStatement } from './prepared-statement';
 

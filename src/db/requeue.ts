@@ -3,6 +3,7 @@
  * to 5 a page at a time, and the audit row each run keeps.
  */
 import type { Knex } from 'knex';
+
 import type { Db } from './connection';
 import { OrderStatus } from './order-status';
 

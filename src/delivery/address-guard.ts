@@ -1,7 +1,8 @@
 import dns from 'node:dns';
 import type { LookupFunction } from 'node:net';
+
 import { UnsafeDestinationError } from '../errors/unsafe-destination-error';
-import { refusalFor, type DestinationPolicy } from './destination-policy';
+import { type DestinationPolicy, refusalFor } from './destination-policy';
 
 /**
  * A DNS lookup for the HTTP client's connect step that refuses the whole answer when any address in

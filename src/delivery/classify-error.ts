@@ -14,8 +14,7 @@ export function classifyError(err: unknown, abortCause?: AbortCause, timeoutMs?:
   if (abortCause === 'timeout') return { kind: 'retry', reason: `timed out after ${timeoutMs} ms` };
   if (abortCause === 'claim') return { kind: 'retry', reason: 'aborted: the claim on the order was running out' };
   const coded = findInChain(err, (e) => typeof (e as { code?: unknown }).code === 'string') as
-    | { code: string; message?: string }
-    | undefined;
+    { code: string; message?: string } | undefined;
   const message = err instanceof Error ? err.message : String(err);
   return { kind: 'retry', reason: `network error: ${coded ? `${coded.code} ` : ''}${message}`.slice(0, 500) };
 }

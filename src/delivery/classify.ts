@@ -1,8 +1,5 @@
 /** What the partner's answer (or the lack of one) means for the order. Pure: no I/O. */
-export type Verdict =
-  | { kind: 'delivered' }
-  | { kind: 'retry'; reason: string; retryAfterMs?: number }
-  | { kind: 'failed'; reason: string };
+export type Verdict = { kind: 'delivered' } | { kind: 'retry'; reason: string; retryAfterMs?: number } | { kind: 'failed'; reason: string };
 
 export interface HttpAnswer {
   status: number;
@@ -22,7 +19,10 @@ export const DEFAULT_FINAL_STATUSES: ReadonlySet<number> = new Set([400, 404, 41
 /** `400,404,410-413`: HTTP statuses from 300 to 599, single or as ranges. */
 export function parseStatusList(text: string): ReadonlySet<number> {
   const statuses = new Set<number>();
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const match = /^(\d{3})(?:-(\d{3}))?$/.exec(part);
     const from = Number(match?.[1]);
     const to = Number(match?.[2] ?? match?.[1]);

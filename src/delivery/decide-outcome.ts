@@ -6,12 +6,7 @@ import { longestDelayOf, maxAttemptsOf, retryDelay, type RetryPolicy } from './r
  * Turns a verdict on attempt number `attempt` (1-based) into what the order becomes. Pure.
  * Retry-After is honoured, up to the longest delay of our own policy.
  */
-export function decideOutcome(
-  verdict: Verdict,
-  attempt: number,
-  policy: RetryPolicy,
-  random: () => number = Math.random,
-): AttemptOutcome {
+export function decideOutcome(verdict: Verdict, attempt: number, policy: RetryPolicy, random: () => number = Math.random): AttemptOutcome {
   if (verdict.kind === 'delivered') return { kind: 'delivered' };
   if (verdict.kind === 'failed') return { kind: 'failed', error: verdict.reason };
   if (attempt >= maxAttemptsOf(policy)) {

@@ -1,21 +1,22 @@
 import type { Dispatcher } from 'undici';
+
 import type { Config } from '../config';
-import type { Db } from '../db/connection';
 import type { ClaimedOrder } from '../db/claim-order';
+import type { Db } from '../db/connection';
 import type { DeferTo } from '../db/defer-orders';
 import { mayPassOnRetry } from '../db/may-pass-on-retry';
 import type { AttemptOutcome, AttemptRecord } from '../db/record-attempt';
+import { ClaimLapsedError } from '../errors/claim-lapsed-error';
 import type { Logger } from '../observability/logger';
 import { redactUrl } from '../observability/redact-url';
-import { classifyAnswer, type HttpAnswer, type Verdict } from './classify';
-import { CallbackDeadline } from './callback-deadline';
-import { ClaimLapsedError } from '../errors/claim-lapsed-error';
-import { classifyError } from './classify-error';
-import { decideOutcome } from './decide-outcome';
-import { prepareCallback } from './prepare-callback';
 import type { Hold, PartnerGate } from '../partners/partner-gate';
 import { partnerOutcome, stoppedByUs } from '../partners/partner-outcome';
+import { CallbackDeadline } from './callback-deadline';
+import { classifyAnswer, type HttpAnswer, type Verdict } from './classify';
+import { classifyError } from './classify-error';
+import { decideOutcome } from './decide-outcome';
 import type { PartnerRateLimit } from './partner-rate-limit';
+import { prepareCallback } from './prepare-callback';
 import { sendCallback } from './send-callback';
 import type { SigningKeys } from './signing-keys';
 import { webhookIdFor } from './webhook-id';
@@ -36,10 +37,7 @@ export interface DeliveryDeps {
   db: Db;
   orders: OrderWrites;
   http: Dispatcher;
-  config: Pick<
-    Config,
-    'claimTtlMs' | 'callbackTimeoutMs' | 'destinations' | 'maxPayloadBytes' | 'retry' | 'finalStatuses'
-  >;
+  config: Pick<Config, 'claimTtlMs' | 'callbackTimeoutMs' | 'destinations' | 'maxPayloadBytes' | 'retry' | 'finalStatuses'>;
   logger: Logger;
   workerId: string;
   signingKeys: SigningKeys;
@@ -106,11 +104,16 @@ export async function deliverOrder(
   // throw, its order would wait for its queue lease (up to a minute) after a cut connection.
   let claimAskedAt = 0;
   let claimAskedAtWall = 0;
-  const order = await withRetries(log, 'claiming the order', () => {
-    claimAskedAt = performance.now();
-    claimAskedAtWall = Date.now();
-    return deps.orders.claim(orderId);
-  }, shutdown);
+  const order = await withRetries(
+    log,
+    'claiming the order',
+    () => {
+      claimAskedAt = performance.now();
+      claimAskedAtWall = Date.now();
+      return deps.orders.claim(orderId);
+    },
+    shutdown,
+  );
   if (!order) {
     log.debug('not claimable (held by another worker, not due, or no longer at 5)');
     return 'skipped';
@@ -158,14 +161,21 @@ export async function deliverOrder(
       startedAt = new Date(pgNow());
       startedMono = performance.now();
       const claimEndsAt = claimAskedAt + config.claimTtlMs - CLAIM_SAFETY_MS;
-    const minSendBudget = Math.min(MIN_SEND_BUDGET_MS, config.callbackTimeoutMs / 2);
+      const minSendBudget = Math.min(MIN_SEND_BUDGET_MS, config.callbackTimeoutMs / 2);
       const budget = Math.min(config.callbackTimeoutMs, claimEndsAt - performance.now());
       const deadline = new CallbackDeadline(shutdown, budget, budget < config.callbackTimeoutMs ? 'claim' : 'timeout');
       let settled: Verdict | undefined;
       try {
         answer = await sendCallback(
           deps.http,
-          { url, body: prepared.callback.body, webhookId: webhookIdFor(order.id), signingKeys, sendBy: { mono: claimEndsAt - minSendBudget, wall: claimAskedAtWall + (claimEndsAt - claimAskedAt) - minSendBudget }, now: pgNow },
+          {
+            url,
+            body: prepared.callback.body,
+            webhookId: webhookIdFor(order.id),
+            signingKeys,
+            sendBy: { mono: claimEndsAt - minSendBudget, wall: claimAskedAtWall + (claimEndsAt - claimAskedAt) - minSendBudget },
+            now: pgNow,
+          },
           deadline,
         );
         settled = classifyAnswer(answer, config.finalStatuses);
@@ -182,7 +192,10 @@ export async function deliverOrder(
         // lease runs out. A request we stopped (shutdown, a claim running out early, a claim that had run
         // out before it was written) says nothing of the partner.
         const aborted = lapsed || stoppedByUs(deadline.cause, budget, config.callbackTimeoutMs);
-        deps.partners.settle(admission.slot, partnerOutcome(settled, answer, { aborted, answerMs: httpMs, firstAttempt: order.attempts === 0 }));
+        deps.partners.settle(
+          admission.slot,
+          partnerOutcome(settled, answer, { aborted, answerMs: httpMs, firstAttempt: order.attempts === 0 }),
+        );
       }
       verdict = settled;
     }

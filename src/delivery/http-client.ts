@@ -1,4 +1,5 @@
 import { Agent } from 'undici';
+
 import { createGuardedLookup } from './address-guard';
 import type { DestinationPolicy } from './destination-policy';
 

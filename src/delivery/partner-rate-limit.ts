@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+
 import type { Logger } from '../observability/logger';
 
 /**
@@ -84,7 +85,10 @@ export class PartnerRateLimit {
  */
 export function parseRateLimits(value: string): Map<string, number> {
   const limits = new Map<string, number>();
-  for (const entry of value.split(',').map((part) => part.trim()).filter(Boolean)) {
+  for (const entry of value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     const match = /^([^=\s]+)\s*=\s*(\d+)$/.exec(entry);
     if (!match) throw new Error(`"${entry}" is not host=requests_per_second`);
     const [, host, perSecond] = match;

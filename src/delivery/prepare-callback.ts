@@ -1,6 +1,7 @@
 import net from 'node:net';
+
 import { MAX_URL_LENGTH } from '../db/claim-order';
-import { refusalFor, type DestinationPolicy } from './destination-policy';
+import { type DestinationPolicy, refusalFor } from './destination-policy';
 
 export interface PreparedCallback {
   url: URL;
@@ -8,7 +9,6 @@ export interface PreparedCallback {
 }
 
 export type Preparation = { ok: true; callback: PreparedCallback } | { ok: false; reason: string };
-
 
 /**
  * Checks an order row and builds the request body, or says why the row can never be delivered. Pure:
@@ -52,6 +52,7 @@ export function prepareCallback(
   }
   const body = JSON.stringify({ orderId: order.id, payload });
   const size = Buffer.byteLength(body);
-  if (size > maxBodyBytes) return { ok: false, reason: `callback body is ${size} bytes, over the ${maxBodyBytes}-byte limit (MAX_PAYLOAD_BYTES)` };
+  if (size > maxBodyBytes)
+    return { ok: false, reason: `callback body is ${size} bytes, over the ${maxBodyBytes}-byte limit (MAX_PAYLOAD_BYTES)` };
   return { ok: true, callback: { url, body } };
 }

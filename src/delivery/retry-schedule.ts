@@ -8,8 +8,7 @@ import { backoffDelay } from './backoff';
 
 export type RetryPolicy =
   /** Retry n waits delaysMs[n - 1]; after the last, the order fails: delaysMs.length + 1 attempts. */
-  | { kind: 'schedule'; delaysMs: readonly number[] }
-  | { kind: 'exponential'; baseMs: number; maxMs: number; maxAttempts: number };
+  { kind: 'schedule'; delaysMs: readonly number[] } | { kind: 'exponential'; baseMs: number; maxMs: number; maxAttempts: number };
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -32,7 +31,11 @@ export function parseDuration(text: string): number {
 
 /** `5s,5m,30m,2h`: one delay per retry, at least one, each at least 1 s and at most 7 days. */
 export function parseRetrySchedule(text: string): number[] {
-  const delays = text.split(',').map((part) => part.trim()).filter(Boolean).map(parseDuration);
+  const delays = text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .map(parseDuration);
   if (delays.length === 0) throw new Error('needs at least one delay, e.g. 5s,5m,30m,2h,5h,10h,10h');
   if (delays.length > 100) throw new Error('at most 100 retries');
   for (const delay of delays) {

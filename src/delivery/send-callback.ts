@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+
 import { ClaimLapsedError } from '../errors/claim-lapsed-error';
 import { parseRetryAfter } from './backoff';
 import type { HttpAnswer } from './classify';
@@ -60,7 +61,9 @@ export function sendCallback(client: Dispatcher, request: SignedRequest, stopSwi
   };
   const lapsed = () => {
     const late = Math.max(performance.now() - request.sendBy.mono, Date.now() - request.sendBy.wall);
-    return late > 0 ? new ClaimLapsedError(`not sent: the claim was running out (${Math.round(late)} ms past the last moment to send)`) : undefined;
+    return late > 0
+      ? new ClaimLapsedError(`not sent: the claim was running out (${Math.round(late)} ms past the last moment to send)`)
+      : undefined;
   };
   return new Promise<HttpAnswer>((resolve, reject) => {
     // Checked first: a process paused since its claim finds its deadline's timer late, or not yet run.
@@ -114,7 +117,10 @@ export function sendCallback(client: Dispatcher, request: SignedRequest, stopSwi
         // 1xx (102 Processing, 103 Early Hints) is not the answer: the final status is still to come.
         if (statusCode < 200) return;
         const retryAfter = responseHeaders['retry-after'];
-        answer = { status: statusCode, retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, request.now()) };
+        answer = {
+          status: statusCode,
+          retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, request.now()),
+        };
         if (Number(responseHeaders['content-length']) > DISCARD_LIMIT_BYTES) dropBody(c);
         else cutOff = setTimeout(() => dropBody(c), DISCARD_TIMEOUT_MS);
       },

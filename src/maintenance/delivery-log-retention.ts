@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startBackgroundLoop, type BackgroundLoop } from '../background-loop';
+
+import { type BackgroundLoop, startBackgroundLoop } from '../background-loop';
 import type { Db } from '../db/connection';
 import { deleteOldDeliveryLog, endMaintenanceTurn, extendMaintenanceTurn, takeMaintenanceTurn } from '../db/maintenance';
 import type { Logger } from '../observability/logger';
@@ -45,7 +46,8 @@ export interface RetentionOptions {
 export async function runDeliveryLogRetention(options: RetentionOptions): Promise<{ outcome: RetentionOutcome; deleted: number }> {
   const { db, holder, days, batchSize = RETENTION_BATCH_SIZE, pauseMs = BATCH_PAUSE_MS, signal } = options;
   const turn = { name: RETENTION_TURN, token: randomUUID() };
-  if (!(await takeMaintenanceTurn(db, turn, holder, RETENTION_EVERY_MS - TURN_SLACK_MS, HOLD_MS))) return { outcome: 'notOurTurn', deleted: 0 };
+  if (!(await takeMaintenanceTurn(db, turn, holder, RETENTION_EVERY_MS - TURN_SLACK_MS, HOLD_MS)))
+    return { outcome: 'notOurTurn', deleted: 0 };
   let deleted = 0;
   let outcome: RetentionOutcome = 'moreLeft';
   try {
@@ -75,7 +77,8 @@ export function startDeliveryLogRetention(options: Omit<RetentionOptions, 'signa
     logger: options.logger,
     runOnce: async () => {
       const { outcome, deleted } = await runDeliveryLogRetention({ ...options, signal: stopping.signal });
-      if (deleted > 0) options.logger.info({ deleted, outcome, retentionDays: options.days }, 'deleted delivery_log rows past the retention');
+      if (deleted > 0)
+        options.logger.info({ deleted, outcome, retentionDays: options.days }, 'deleted delivery_log rows past the retention');
       // Rows left: the next run is due now (endMaintenanceTurn), after a batch's pause.
       return outcome === 'moreLeft' ? (options.pauseMs ?? BATCH_PAUSE_MS) : undefined;
     },

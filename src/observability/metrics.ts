@@ -1,10 +1,11 @@
-import type { JobCounter } from '../queue/shards';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
 import type { Db } from '../db/connection';
 import type { AttemptObservation, DeliveryResult } from '../delivery/deliver-order';
 import type { CircuitRules, CircuitState } from '../partners/partner-circuit';
 import type { PartnerDirectory } from '../partners/partner-directory';
 import type { PartnerGateObserver } from '../partners/partner-gate';
+import type { JobCounter } from '../queue/shards';
 import { registerPartnerGauges } from './partner-gauges';
 import { registerScrapeGauges } from './scrape-gauges';
 

@@ -1,14 +1,15 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+
 import type { Db } from '../db/connection';
 import type { CircuitRules } from '../partners/partner-circuit';
 import type { PartnerDirectory } from '../partners/partner-directory';
 import { collectStatus } from '../status-page/collect-status';
 import { renderStatusPage } from '../status-page/render-status-page';
+import { withTimeout } from '../with-timeout';
 import { cachedFor } from './cached';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
-import { withTimeout } from '../with-timeout';
 
 /** A readiness check: resolves when the dependency answers. */
 export type ReadinessCheck = () => Promise<unknown>;
@@ -56,7 +57,12 @@ export async function startOpsServer(options: {
       const failed = await failingChecks(checks);
       const degraded = options.degraded?.() ?? {};
       const detail = Object.keys(degraded).length > 0 ? { degraded } : {};
-      send(res, failed.length ? 503 : 200, 'application/json', JSON.stringify(failed.length ? { status: 'not ready', failed, ...detail } : { status: 'ready', ...detail }));
+      send(
+        res,
+        failed.length ? 503 : 200,
+        'application/json',
+        JSON.stringify(failed.length ? { status: 'not ready', failed, ...detail } : { status: 'ready', ...detail }),
+      );
     },
     '/metrics': async (res) => send(res, 200, metrics.registry.contentType, await metrics.registry.metrics()),
     '/api/status': async (res) => send(res, 200, 'application/json', JSON.stringify(await status())),

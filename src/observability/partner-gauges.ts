@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
-import { effectiveState, type CircuitRules, type CircuitState, type PartnerState } from '../partners/partner-circuit';
+
+import { type CircuitRules, type CircuitState, effectiveState, type PartnerState } from '../partners/partner-circuit';
 import type { PartnerDirectory } from '../partners/partner-directory';
 import { withTimeout } from '../with-timeout';
 import { cachedFor } from './cached';

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { startBackgroundLoop, type BackgroundLoop } from '../background-loop';
+
+import { type BackgroundLoop, startBackgroundLoop } from '../background-loop';
 import type { Db } from '../db/connection';
-import { countOrders } from '../db/reports/order-counts';
 import { endMaintenanceTurn, takeMaintenanceTurn } from '../db/maintenance';
+import { countOrders } from '../db/reports/order-counts';
 import { storeOrderGauges } from '../db/reports/order-gauges';
 import type { Logger } from './logger';
 

@@ -1,8 +1,9 @@
-import type { JobCounter } from '../queue/shards';
 import { Gauge, type Registry } from 'prom-client';
+
 import type { Db } from '../db/connection';
 import { READY_COUNT_CAP } from '../db/reports/order-counts';
 import { readOrderGauges, type StoredOrderGauges } from '../db/reports/order-gauges';
+import type { JobCounter } from '../queue/shards';
 import { withTimeout } from '../with-timeout';
 import { cachedFor } from './cached';
 import { ORDER_GAUGES_EVERY_MS } from './refresh-order-gauges';
@@ -107,7 +108,11 @@ export function registerScrapeGauges(registry: Registry, sources: { db: Db; queu
     labelNames: ['source'],
     registers,
     async collect() {
-      const up = (read: Promise<unknown>) => read.then(() => 1, () => 0);
+      const up = (read: Promise<unknown>) =>
+        read.then(
+          () => 1,
+          () => 0,
+        );
       const [postgres, redis] = await Promise.all([up(storedGauges()), up(queueCounts())]);
       this.set({ source: 'postgres' }, postgres);
       this.set({ source: 'redis' }, redis);

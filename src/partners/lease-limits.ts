@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
+
 import type { Logger } from '../observability/logger';
 import { withTimeout } from '../with-timeout';
-import { clearsWindow, leaseLimit, nextState, type CircuitRules, type PartnerState } from './partner-circuit';
+import { type CircuitRules, clearsWindow, leaseLimit, nextState, type PartnerState } from './partner-circuit';
 import type { PartnerDirectory } from './partner-directory';
-import { readRequest, type PartnerStore } from './partner-store';
+import { type PartnerStore, readRequest } from './partner-store';
 
 /** A producer reads the directory at most this often: a pause reaches every producer within about this. */
 const DIRECTORY_TTL_MS = 500;
@@ -50,7 +51,8 @@ export class LeaseLimits {
   ) {}
 
   async get(): Promise<Map<string, number>> {
-    if (!this.read || performance.now() - this.read.at > DIRECTORY_TTL_MS) await (this.reading ??= this.refresh().finally(() => (this.reading = undefined)));
+    if (!this.read || performance.now() - this.read.at > DIRECTORY_TTL_MS)
+      await (this.reading ??= this.refresh().finally(() => (this.reading = undefined)));
     const limits = new Map<string, number>();
     const { now, at, states } = this.read!;
     const storeNow = now + (performance.now() - at);
@@ -92,11 +94,16 @@ export class LeaseLimits {
         const to = nextState(snapshot.state, { kind: 'quiet', inFlight: snapshot.inFlight, lastAnswerAt }, snapshot.now, this.deps.rules);
         let state = snapshot.state;
         if (to) {
-          const result = await withTimeout(store.transition(origin, snapshot.state.version, to, clearsWindow(to)), READ_TIMEOUT_MS, 'partner state did not answer');
+          const result = await withTimeout(
+            store.transition(origin, snapshot.state.version, to, clearsWindow(to)),
+            READ_TIMEOUT_MS,
+            'partner state did not answer',
+          );
           if (result.applied) this.deps.logger.info({ origin, from: 'half_open', to: to.state, reason: to.reason }, `partner ${to.state}`);
           state = result.state;
         }
-        if (state.since !== noted.since || state.version !== noted.version) await withTimeout(directory.note(origin, state), READ_TIMEOUT_MS, 'the partner directory did not answer');
+        if (state.since !== noted.since || state.version !== noted.version)
+          await withTimeout(directory.note(origin, state), READ_TIMEOUT_MS, 'the partner directory did not answer');
       } catch (err) {
         this.deps.logger.debug({ err, origin }, 'could not reconcile a partner with the directory; trying again later');
       }
@@ -109,7 +116,8 @@ export class LeaseLimits {
       read = await withTimeout(this.deps.shared.directory.notClosed(), READ_TIMEOUT_MS, 'the partner directory did not answer');
       this.warned = false;
     } catch (err) {
-      if (!this.warned) this.deps.logger.warn({ err }, "could not read the partner directory; leasing with this process's own view of partners");
+      if (!this.warned)
+        this.deps.logger.warn({ err }, "could not read the partner directory; leasing with this process's own view of partners");
       this.warned = true;
       read = await this.deps.local.notClosed();
     }

@@ -1,6 +1,14 @@
 import type { PartnerState } from './partner-circuit';
 import { monotonicEpochMs } from './partner-directory';
-import { stateFromHash, stateToHash, type ExchangeRequest, type PartnerStore, type Snapshot, type StoreTimings, type TransitionResult } from './partner-store';
+import {
+  type ExchangeRequest,
+  type PartnerStore,
+  type Snapshot,
+  stateFromHash,
+  stateToHash,
+  type StoreTimings,
+  type TransitionResult,
+} from './partner-store';
 
 interface LocalPartner {
   hash: Record<string, string>;
@@ -72,7 +80,15 @@ export class LocalPartnerStore implements PartnerStore {
       for (const id of r.want.ids.slice(0, granted)) p.slots.set(id, leaseEnd);
     }
     const parsed = stateFromHash(p.hash, this.defaultCooldownMs);
-    return { now, granted, inFlight: p.slots.size, state: parsed.state, tallies: { attempts, failures, ...parsed.tallies }, answers: parsed.answers, lastError: parsed.lastError };
+    return {
+      now,
+      granted,
+      inFlight: p.slots.size,
+      state: parsed.state,
+      tallies: { attempts, failures, ...parsed.tallies },
+      answers: parsed.answers,
+      lastError: parsed.lastError,
+    };
   }
 
   async transition(origin: string, expectedVersion: number, to: PartnerState, clearWindow: boolean): Promise<TransitionResult> {
@@ -81,7 +97,13 @@ export class LocalPartnerStore implements PartnerStore {
     const version = Number(p.hash.version ?? 0);
     if (version !== expectedVersion) return { applied: false, now, state: stateFromHash(p.hash, this.defaultCooldownMs).state };
     const untilAt = to.until > 0 ? now + Math.max(1, to.until - to.since) : 0;
-    Object.assign(p.hash, stateToHash(to), { version: String(version + 1), since: String(now), until: String(untilAt), probesOk: '0', probesFailed: '0' });
+    Object.assign(p.hash, stateToHash(to), {
+      version: String(version + 1),
+      since: String(now),
+      until: String(untilAt),
+      probesOk: '0',
+      probesFailed: '0',
+    });
     if (clearWindow) p.window.clear();
     return { applied: true, now, state: stateFromHash(p.hash, this.defaultCooldownMs).state };
   }

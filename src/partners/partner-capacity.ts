@@ -82,7 +82,11 @@ export function atCap(c: CapacityContext): AtCap {
  * that follows starts now, never earlier (a spell that ended before a quiet hour, or a hold, would
  * otherwise make the partner look silent the moment it is at its cap again).
  */
-export function atCapSince(prev: number | undefined, exchange: { inFlight: number; limit: number; granted: number }, now: number): number | undefined {
+export function atCapSince(
+  prev: number | undefined,
+  exchange: { inFlight: number; limit: number; granted: number },
+  now: number,
+): number | undefined {
   if (exchange.inFlight < exchange.limit) return undefined;
   return exchange.granted > 0 || prev === undefined ? now : prev;
 }

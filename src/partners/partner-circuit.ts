@@ -101,7 +101,8 @@ const tripped = (c: Context) => {
   return attempts >= c.rules.minAttempts && failures >= c.rules.failureRate * attempts;
 };
 const tallies = (c: Context) => (c.event as Extract<CircuitEvent, { kind: 'outcomes' }>).tallies;
-const pauseEnd = ({ event, now, rules }: Context) => now + Math.min((event as Extract<CircuitEvent, { kind: 'retry_after' }>).pauseMs, rules.maxPauseMs);
+const pauseEnd = ({ event, now, rules }: Context) =>
+  now + Math.min((event as Extract<CircuitEvent, { kind: 'retry_after' }>).pauseMs, rules.maxPauseMs);
 const ended = ({ state, now }: Context) => state.until > 0 && state.until <= now;
 const doubled = ({ state, rules }: Context) => Math.min(state.cooldownMs * 2, rules.maxCooldownMs);
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
@@ -126,7 +127,11 @@ export const TRANSITIONS: readonly Transition[] = [
     to: 'open',
     enter: (c) => {
       const { attempts, failures } = tallies(c);
-      return { until: c.now + c.rules.cooldownMs, cooldownMs: c.rules.cooldownMs, reason: `${failures} of ${attempts} first attempts failed within ${seconds(c.rules.windowMs)}` };
+      return {
+        until: c.now + c.rules.cooldownMs,
+        cooldownMs: c.rules.cooldownMs,
+        reason: `${failures} of ${attempts} first attempts failed within ${seconds(c.rules.windowMs)}`,
+      };
     },
   },
   {
@@ -154,7 +159,11 @@ export const TRANSITIONS: readonly Transition[] = [
     when: 'a 429 or 503 came with Retry-After',
     guard: () => true,
     to: 'paused',
-    enter: (c) => ({ until: pauseEnd(c), cooldownMs: c.state.cooldownMs, reason: `HTTP ${(c.event as { status: number }).status} with Retry-After` }),
+    enter: (c) => ({
+      until: pauseEnd(c),
+      cooldownMs: c.state.cooldownMs,
+      reason: `HTTP ${(c.event as { status: number }).status} with Retry-After`,
+    }),
   },
   {
     from: ['paused'],
@@ -228,9 +237,7 @@ export function clearsWindow(to: PartnerState): boolean {
   return to.state === 'closed';
 }
 
-export type Admission =
-  | { send: true; limit: number; probe: boolean }
-  | { send: false; until: number; reason: string };
+export type Admission = { send: true; limit: number; probe: boolean } | { send: false; until: number; reason: string };
 
 /** How long an order refused by an untimed hold (held by hand) waits before it is looked at again. */
 export const UNTIMED_HOLD_RECHECK_MS = 5000;

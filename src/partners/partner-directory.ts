@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+
 import type { PartnerState } from './partner-circuit';
 
 /**
@@ -78,7 +79,14 @@ export class RedisPartnerDirectory implements PartnerDirectory {
   }
 
   async note(origin: string, state: PartnerState): Promise<void> {
-    await this.redis.partnerNote(this.keys.held, this.keys.versions, origin, state.version, state.state === 'closed' ? '' : JSON.stringify(state), Math.max(0, Math.round(state.since)));
+    await this.redis.partnerNote(
+      this.keys.held,
+      this.keys.versions,
+      origin,
+      state.version,
+      state.state === 'closed' ? '' : JSON.stringify(state),
+      Math.max(0, Math.round(state.since)),
+    );
   }
 
   async seen(origins: string[]): Promise<void> {
@@ -125,6 +133,9 @@ export class LocalPartnerDirectory implements PartnerDirectory {
 
   async recent(sinceMs: number): Promise<string[]> {
     const from = this.clock() - sinceMs;
-    return [...this.lastSeen].filter(([, at]) => at >= from).sort((a, b) => b[1] - a[1]).map(([origin]) => origin);
+    return [...this.lastSeen]
+      .filter(([, at]) => at >= from)
+      .sort((a, b) => b[1] - a[1])
+      .map(([origin]) => origin);
   }
 }

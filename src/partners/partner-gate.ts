@@ -1,13 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+
 import type { Logger } from '../observability/logger';
 import { withTimeout } from '../with-timeout';
 import { atCap, atCapSince, SLOT_WAIT_MS } from './partner-capacity';
-import { admission, clearsWindow, effectiveState, nextState, type CircuitEvent, type CircuitRules, type CircuitState, type PartnerState } from './partner-circuit';
+import {
+  admission,
+  type CircuitEvent,
+  type CircuitRules,
+  type CircuitState,
+  clearsWindow,
+  effectiveState,
+  nextState,
+  type PartnerState,
+} from './partner-circuit';
 import type { PartnerDirectory } from './partner-directory';
 import { PartnerLine, type WantTerms } from './partner-line';
 import type { PartnerOutcome } from './partner-outcome';
-import { readRequest, SLOT_RENEW_MS, type ExchangeRequest, type PartnerStore, type Snapshot } from './partner-store';
+import { type ExchangeRequest, type PartnerStore, readRequest, SLOT_RENEW_MS, type Snapshot } from './partner-store';
 
 /** A place in a partner's cap, held while one callback is in flight. */
 export interface Slot {
@@ -136,7 +146,14 @@ export class PartnerGate {
       if (!snapshot) return { admitted: false, delayMs: 1000, reason: 'partner state could not be read' };
       const store = this.storeOf.get(snapshot)!;
       if (answer.grantedId) {
-        const slot: Slot = { id: answer.grantedId, origin, version: answer.version, probe: answer.probe, store, renewedAt: performance.now() };
+        const slot: Slot = {
+          id: answer.grantedId,
+          origin,
+          version: answer.version,
+          probe: answer.probe,
+          store,
+          renewedAt: performance.now(),
+        };
         this.slots.set(slot.id, slot);
         return { admitted: true, slot };
       }
@@ -149,7 +166,12 @@ export class PartnerGate {
         if (left > 0 || asksPastTheWait-- > 0) continue;
         return { admitted: false, delayMs: 500, reason: `no slot granted (${snapshot.inFlight} in flight)` };
       }
-      const decision = atCap({ answers: snapshot.answers, atCapSince: line.atCapSince ?? now, now, callbackTimeoutMs: this.deps.callbackTimeoutMs });
+      const decision = atCap({
+        answers: snapshot.answers,
+        atCapSince: line.atCapSince ?? now,
+        now,
+        callbackTimeoutMs: this.deps.callbackTimeoutMs,
+      });
       if (decision.kind === 'hand_back') {
         if (decision.skipInProducer) line.skipUntil = Math.max(line.skipUntil, decision.until);
         return { admitted: false, delayMs: decision.until - now, reason: `${decision.reason} (${snapshot.inFlight} in flight)` };
@@ -189,7 +211,11 @@ export class PartnerGate {
   private line(origin: string): PartnerLine {
     let line = this.lines.get(origin);
     if (!line) {
-      line = new PartnerLine(origin, (l, request, terms, retryAfter) => this.send(l, request, terms, retryAfter), () => this.terms(origin));
+      line = new PartnerLine(
+        origin,
+        (l, request, terms, retryAfter) => this.send(l, request, terms, retryAfter),
+        () => this.terms(origin),
+      );
       this.lines.set(origin, line);
     }
     line.lastUsed = performance.now();
@@ -229,7 +255,12 @@ export class PartnerGate {
     return store === this.deps.shared.store ? this.deps.shared.directory : this.deps.local.directory;
   }
 
-  private async send(line: PartnerLine, request: ExchangeRequest, terms: WantTerms | undefined, retryAfter?: { pauseMs: number; status: number }): Promise<Snapshot> {
+  private async send(
+    line: PartnerLine,
+    request: ExchangeRequest,
+    terms: WantTerms | undefined,
+    retryAfter?: { pauseMs: number; status: number },
+  ): Promise<Snapshot> {
     let store = this.current();
     let snapshot: Snapshot;
     try {
@@ -241,7 +272,13 @@ export class PartnerGate {
       // again under this store's own state, which starts from what Redis last said.
       store = this.deps.local.store;
       await this.seedLocal(line.origin);
-      snapshot = await store.exchange(line.origin, { ...request, release: [], renew: [], probes: { version: -1, ok: 0, failed: 0 }, want: { ...request.want, version: -1 } });
+      snapshot = await store.exchange(line.origin, {
+        ...request,
+        release: [],
+        renew: [],
+        probes: { version: -1, ok: 0, failed: 0 },
+        want: { ...request.want, version: -1 },
+      });
     }
     if (line.store !== store) {
       // Times kept for the partner were on the other store's clock.
@@ -251,8 +288,19 @@ export class PartnerGate {
     }
     this.storeOf.set(snapshot, store);
     this.cache.set(line.origin, { snapshot, store, at: performance.now() });
-    if (terms) line.atCapSince = atCapSince(line.atCapSince, { inFlight: snapshot.inFlight, limit: terms.limit, granted: snapshot.granted }, snapshot.now);
-    await this.afterExchange(line, snapshot, store, request.outcomes.attempts > 0 || request.probes.ok + request.probes.failed > 0, retryAfter);
+    if (terms)
+      line.atCapSince = atCapSince(
+        line.atCapSince,
+        { inFlight: snapshot.inFlight, limit: terms.limit, granted: snapshot.granted },
+        snapshot.now,
+      );
+    await this.afterExchange(
+      line,
+      snapshot,
+      store,
+      request.outcomes.attempts > 0 || request.probes.ok + request.probes.failed > 0,
+      retryAfter,
+    );
     return snapshot;
   }
 
@@ -303,7 +351,13 @@ export class PartnerGate {
   }
 
   /** Applies what the exchange's outcomes mean for the partner, and keeps the directory up to date. */
-  private async afterExchange(line: PartnerLine, snapshot: Snapshot, store: PartnerStore, recorded: boolean, retryAfter?: { pauseMs: number; status: number }): Promise<void> {
+  private async afterExchange(
+    line: PartnerLine,
+    snapshot: Snapshot,
+    store: PartnerStore,
+    recorded: boolean,
+    retryAfter?: { pauseMs: number; status: number },
+  ): Promise<void> {
     const events: CircuitEvent[] = [];
     if (retryAfter) events.push({ kind: 'retry_after', ...retryAfter });
     if (recorded) events.push({ kind: 'outcomes', tallies: snapshot.tallies });
@@ -328,7 +382,10 @@ export class PartnerGate {
     if (result.applied) {
       const was = effectiveState(from, now, this.deps.rules).state;
       const level = to.state === 'closed' || to.state === 'half_open' ? 'info' : 'warn';
-      this.deps.logger[level]({ origin: line.origin, from: was, to: to.state, reason: to.reason, until: result.state.until || undefined }, `partner ${to.state.replace('_', '-')}`);
+      this.deps.logger[level](
+        { origin: line.origin, from: was, to: to.state, reason: to.reason, until: result.state.until || undefined },
+        `partner ${to.state.replace('_', '-')}`,
+      );
       this.observer?.transition(line.origin, was, to.state);
     }
     this.note(line, result.state, store);
@@ -366,7 +423,9 @@ export class PartnerGate {
     const seen = [...this.lines.values()].filter((l) => l.lastUsed > l.seenReportedAt && now - l.seenReportedAt >= SEEN_EVERY_MS);
     for (const line of seen) line.seenReportedAt = now;
     if (seen.length > 0) {
-      this.directory(store).seen(seen.map((l) => l.origin)).catch((err) => this.deps.logger.debug({ err }, 'could not report the partners seen'));
+      this.directory(store)
+        .seen(seen.map((l) => l.origin))
+        .catch((err) => this.deps.logger.debug({ err }, 'could not report the partners seen'));
     }
     const held = new Set([...this.slots.values()].map((s) => s.origin));
     for (const [origin, line] of this.lines) {

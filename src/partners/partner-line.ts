@@ -55,7 +55,12 @@ export class PartnerLine {
 
   constructor(
     readonly origin: string,
-    private readonly send: (line: PartnerLine, request: ExchangeRequest, terms: WantTerms | undefined, retryAfter: PartnerLine['retryAfter']) => Promise<Snapshot>,
+    private readonly send: (
+      line: PartnerLine,
+      request: ExchangeRequest,
+      terms: WantTerms | undefined,
+      retryAfter: PartnerLine['retryAfter'],
+    ) => Promise<Snapshot>,
     private readonly terms: () => WantTerms | undefined,
   ) {}
 
@@ -119,7 +124,16 @@ export class PartnerLine {
 
   private pendingWork(): boolean {
     const o = this.outcomes;
-    return this.release.length > 0 || this.renew.length > 0 || o.attempts > 0 || o.healthy > 0 || o.lastError !== undefined || this.probes.size > 0 || this.wants.length > 0 || this.retryAfter !== undefined;
+    return (
+      this.release.length > 0 ||
+      this.renew.length > 0 ||
+      o.attempts > 0 ||
+      o.healthy > 0 ||
+      o.lastError !== undefined ||
+      this.probes.size > 0 ||
+      this.wants.length > 0 ||
+      this.retryAfter !== undefined
+    );
   }
 
   private forced = false;
@@ -153,7 +167,9 @@ export class PartnerLine {
         renew: this.renew,
         outcomes: this.outcomes,
         probes: { version: newest, ...probes },
-        want: terms ? { ids: wants.map((w) => w.id), version: terms.version, notBefore: terms.notBefore, limit: terms.limit } : { ids: [], version: -1, notBefore: 0, limit: 0 },
+        want: terms
+          ? { ids: wants.map((w) => w.id), version: terms.version, notBefore: terms.notBefore, limit: terms.limit }
+          : { ids: [], version: -1, notBefore: 0, limit: 0 },
       };
       const retryAfter = this.retryAfter;
       this.release = [];

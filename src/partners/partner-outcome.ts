@@ -35,7 +35,9 @@ export function partnerOutcome(
   if (status < 500 && !SERVER_TROUBLE_4XX.has(status)) return { kind: 'healthy', answerMs, firstAttempt };
   const error = verdict.kind === 'delivered' ? `HTTP ${status}` : verdict.reason;
   const pauses = (status === 429 || status === 503) && answer.retryAfterMs !== undefined;
-  return pauses ? { kind: 'failed', error, firstAttempt, retryAfter: { pauseMs: answer.retryAfterMs!, status } } : { kind: 'failed', error, firstAttempt };
+  return pauses
+    ? { kind: 'failed', error, firstAttempt, retryAfter: { pauseMs: answer.retryAfterMs!, status } }
+    : { kind: 'failed', error, firstAttempt };
 }
 
 /**

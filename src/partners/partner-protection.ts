@@ -1,14 +1,15 @@
 import type { Cluster, Redis } from 'ioredis';
-import { connectRedis } from '../queue/redis-topology';
-import { REDIS_KEEPALIVE_DELAY_MS } from '../queue/callback-queue';
+
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
+import { REDIS_KEEPALIVE_DELAY_MS } from '../queue/callback-queue';
+import { connectRedis } from '../queue/redis-topology';
 import { LeaseLimits } from './lease-limits';
-import { LocalPartnerDirectory, RedisPartnerDirectory, type PartnerDirectory } from './partner-directory';
-import { PartnerGate } from './partner-gate';
 import { LocalPartnerStore } from './local-partner-store';
-import { RedisPartnerStore } from './redis-partner-store';
+import { LocalPartnerDirectory, type PartnerDirectory, RedisPartnerDirectory } from './partner-directory';
+import { PartnerGate } from './partner-gate';
 import { storeTimings } from './partner-store';
+import { RedisPartnerStore } from './redis-partner-store';
 
 export interface PartnerProtection {
   /** For workers: admission, slots, transitions. Absent in a producer-only process. */
@@ -55,12 +56,28 @@ export function startPartnerProtection(options: {
   });
   const rules = config.partnerRules;
   const timings = storeTimings(rules.windowMs);
-  const shared = { store: new RedisPartnerStore(redis, config.queueName, timings, rules.cooldownMs), directory: new RedisPartnerDirectory(redis, config.queueName) };
+  const shared = {
+    store: new RedisPartnerStore(redis, config.queueName, timings, rules.cooldownMs),
+    directory: new RedisPartnerDirectory(redis, config.queueName),
+  };
   const local = { store: new LocalPartnerStore(timings, rules.cooldownMs), directory: new LocalPartnerDirectory() };
   const gate = options.withGate
-    ? new PartnerGate({ shared, local, rules, callbackTimeoutMs: config.callbackTimeoutMs, workerId: options.workerId, logger: logger.child({ component: 'partners' }) })
+    ? new PartnerGate({
+        shared,
+        local,
+        rules,
+        callbackTimeoutMs: config.callbackTimeoutMs,
+        workerId: options.workerId,
+        logger: logger.child({ component: 'partners' }),
+      })
     : undefined;
-  const leaseLimits = new LeaseLimits({ shared, local: local.directory, rules, logger: logger.child({ component: 'partners' }), capacitySkips: gate && (() => gate.capacitySkips()) });
+  const leaseLimits = new LeaseLimits({
+    shared,
+    local: local.directory,
+    rules,
+    logger: logger.child({ component: 'partners' }),
+    capacitySkips: gate && (() => gate.capacitySkips()),
+  });
   return {
     gate,
     leaseLimits,

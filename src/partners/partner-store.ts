@@ -71,7 +71,13 @@ export const NO_OUTCOMES: OutcomeCounts = Object.freeze({ attempts: 0, failures:
 
 /** An exchange that changes nothing: reads the partner. */
 export function readRequest(): ExchangeRequest {
-  return { release: [], renew: [], outcomes: NO_OUTCOMES, probes: { version: -1, ok: 0, failed: 0 }, want: { ids: [], version: -1, notBefore: 0, limit: 0 } };
+  return {
+    release: [],
+    renew: [],
+    outcomes: NO_OUTCOMES,
+    probes: { version: -1, ok: 0, failed: 0 },
+    want: { ids: [], version: -1, notBefore: 0, limit: 0 },
+  };
 }
 
 /** How the stores bucket and keep things; the same for both. */
@@ -99,7 +105,10 @@ export const SLOT_RENEW_MS = 1000;
 const KEEP_CLOSED_MS = 7 * 86_400_000;
 
 /** Parses a state hash as both stores keep it (string fields). */
-export function stateFromHash(hash: Record<string, string>, defaultCooldownMs: number): { state: PartnerState; tallies: Pick<Tallies, 'probesOk' | 'probesFailed'>; answers: AnswerStats; lastError?: Snapshot['lastError'] } {
+export function stateFromHash(
+  hash: Record<string, string>,
+  defaultCooldownMs: number,
+): { state: PartnerState; tallies: Pick<Tallies, 'probesOk' | 'probesFailed'>; answers: AnswerStats; lastError?: Snapshot['lastError'] } {
   const num = (key: string, fallback = 0) => (hash[key] === undefined || hash[key] === '' ? fallback : Number(hash[key]));
   const state: PartnerState = {
     state: (hash.state as PartnerState['state']) || 'closed',

@@ -1,11 +1,12 @@
 import type { Cluster, Redis } from 'ioredis';
+
 import type { PartnerState } from './partner-circuit';
 import {
-  stateFromHash,
-  stateToHash,
   type ExchangeRequest,
   type PartnerStore,
   type Snapshot,
+  stateFromHash,
+  stateToHash,
   type StoreTimings,
   type TransitionResult,
 } from './partner-store';
@@ -148,17 +149,42 @@ export class RedisPartnerStore implements PartnerStore {
     const { slotLeaseMs, windowMs, bucketMs, keepMs } = this.timings;
     const o = r.outcomes;
     const reply = await this.redis.partnerExchange(
-      state, slots, window,
-      slotLeaseMs, windowMs, bucketMs, keepMs,
-      o.attempts, o.failures, o.healthy, Math.round(o.healthyMs), (o.lastError ?? '').slice(0, MAX_ERROR_CHARS),
-      r.probes.version, r.probes.ok, r.probes.failed,
-      r.want.version, Math.ceil(r.want.notBefore), r.want.limit,
-      r.release.length, r.renew.length, r.want.ids.length,
-      ...r.release, ...r.renew, ...r.want.ids,
+      state,
+      slots,
+      window,
+      slotLeaseMs,
+      windowMs,
+      bucketMs,
+      keepMs,
+      o.attempts,
+      o.failures,
+      o.healthy,
+      Math.round(o.healthyMs),
+      (o.lastError ?? '').slice(0, MAX_ERROR_CHARS),
+      r.probes.version,
+      r.probes.ok,
+      r.probes.failed,
+      r.want.version,
+      Math.ceil(r.want.notBefore),
+      r.want.limit,
+      r.release.length,
+      r.renew.length,
+      r.want.ids.length,
+      ...r.release,
+      ...r.renew,
+      ...r.want.ids,
     );
     const [now, granted, inFlight, attempts, failures, flat] = reply;
     const parsed = stateFromHash(hashOf(flat), this.defaultCooldownMs);
-    return { now: Number(now), granted: Number(granted), inFlight: Number(inFlight), state: parsed.state, tallies: { attempts: Number(attempts), failures: Number(failures), ...parsed.tallies }, answers: parsed.answers, lastError: parsed.lastError };
+    return {
+      now: Number(now),
+      granted: Number(granted),
+      inFlight: Number(inFlight),
+      state: parsed.state,
+      tallies: { attempts: Number(attempts), failures: Number(failures), ...parsed.tallies },
+      answers: parsed.answers,
+      lastError: parsed.lastError,
+    };
   }
 
   async transition(origin: string, expectedVersion: number, to: PartnerState, clearWindow: boolean): Promise<TransitionResult> {
@@ -166,9 +192,16 @@ export class RedisPartnerStore implements PartnerStore {
     const fields = stateToHash(to);
     const untilIn = to.until > 0 ? Math.max(1, to.until - to.since) : 0;
     const [applied, now, flat] = await this.redis.partnerTransition(
-      state, window,
-      expectedVersion, clearWindow ? 1 : 0, this.timings.keepMs,
-      fields.state, untilIn, fields.cooldownMs, fields.reason, fields.actor,
+      state,
+      window,
+      expectedVersion,
+      clearWindow ? 1 : 0,
+      this.timings.keepMs,
+      fields.state,
+      untilIn,
+      fields.cooldownMs,
+      fields.reason,
+      fields.actor,
     );
     return { applied: Number(applied) === 1, now: Number(now), state: stateFromHash(hashOf(flat), this.defaultCooldownMs).state };
   }

@@ -1,11 +1,12 @@
 import type { Queue } from 'bullmq';
+
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import { forgetQueueLeases } from '../db/forget-queue-leases';
-import { leaseReadyOrders, type LeaseCursor, type Shard } from '../db/lease-ready-orders';
+import { type LeaseCursor, leaseReadyOrders, type Shard } from '../db/lease-ready-orders';
 import type { ProducerFence } from '../db/producer-lease';
 import type { Logger } from '../observability/logger';
-import { countUnfinishedJobs, JOB_OPTIONS, jobIdFor, type CallbackJobData } from '../queue/callback-queue';
+import { type CallbackJobData, countUnfinishedJobs, JOB_OPTIONS, jobIdFor } from '../queue/callback-queue';
 import type { RedisLossDetector } from '../queue/redis-reset-detector';
 
 export interface EnqueueDeps {
@@ -143,7 +144,10 @@ function startAdding(deps: EnqueueDeps, orders: CallbackJobData[]): PageAdd {
     .then(
       () => undefined,
       async (err: unknown) => {
-        await forgetLeases(deps, orders.map(({ orderId }) => orderId));
+        await forgetLeases(
+          deps,
+          orders.map(({ orderId }) => orderId),
+        );
         return { failed: err };
       },
     );

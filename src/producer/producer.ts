@@ -1,17 +1,19 @@
+import { randomUUID } from 'node:crypto';
+
 import type { Queue } from 'bullmq';
+
 import { startBackgroundLoop } from '../background-loop';
 import type { Config } from '../config';
 import type { Db, SessionBounds } from '../db/connection';
+import type { Shard } from '../db/lease-ready-orders';
+import { askProducerLease, type ProducerFence, releaseProducerLease } from '../db/producer-lease';
+import { routeReadyNotifications, shardNamed } from '../db/ready-notifications';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallbackJobData } from '../queue/callback-queue';
-import { perShard, type CallbackQueues } from '../queue/shards';
-import type { Shard } from '../db/lease-ready-orders';
-import { withTimeout } from '../with-timeout';
-import { randomUUID } from 'node:crypto';
-import { askProducerLease, releaseProducerLease, type ProducerFence } from '../db/producer-lease';
-import { routeReadyNotifications, shardNamed } from '../db/ready-notifications';
 import { RedisLossDetector } from '../queue/redis-reset-detector';
+import { type CallbackQueues, perShard } from '../queue/shards';
+import { withTimeout } from '../with-timeout';
 import { enqueueReadyOrders } from './enqueue-ready-orders';
 import { ReadyListener } from './ready-listener';
 import { ScanStart } from './scan-start';
@@ -98,7 +100,9 @@ export async function startProducer(deps: {
   await listener.start();
   const config = { ...deps.config, maxQueuedJobs: perShard(deps.config.maxQueuedJobs, count) };
   for (const [index, queue] of deps.queues.shards.entries()) {
-    shards.push(startShardProducer({ ...deps, config, queue, shard: { index, count }, logger: count > 1 ? logger.child({ shard: index }) : logger }));
+    shards.push(
+      startShardProducer({ ...deps, config, queue, shard: { index, count }, logger: count > 1 ? logger.child({ shard: index }) : logger }),
+    );
   }
 
   let stopping: Promise<void> | undefined;

@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+
 import { boundedConnection, boundSession, type SessionBounds } from '../db/connection';
 import type { Logger } from '../observability/logger';
 
@@ -51,7 +52,11 @@ export class ReadyListener {
   }
 
   private async openSession(): Promise<void> {
-    const client = new Client({ connectionString: this.databaseUrl, application_name: 'order-callbacks-producer', ...(this.bounds ? boundedConnection() : {}) });
+    const client = new Client({
+      connectionString: this.databaseUrl,
+      application_name: 'order-callbacks-producer',
+      ...(this.bounds ? boundedConnection() : {}),
+    });
     client.on('notification', (message) => this.onReady(message.payload));
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client));

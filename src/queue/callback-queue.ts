@@ -1,4 +1,4 @@
-import { Queue, type ConnectionOptions, type JobsOptions, type JobType } from 'bullmq';
+import { type ConnectionOptions, type JobsOptions, type JobType, Queue } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 
 /** What a job carries: the order's id (and a routing hint). Everything else is read from Postgres under a claim. */

@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+
 import type { Db } from '../db/connection';
 import { recordQueueGeneration, resetQueueGeneration } from '../db/queue-generation';
 
@@ -68,7 +69,10 @@ export class RedisLossDetector {
       client.defineCommand('orderCallbacksLookAtRedis', { numberOfKeys: 2, lua: LOOK });
       this.defined.add(client);
     }
-    const [marker, generation] = (await client.runCommand('orderCallbacksLookAtRedis', [resetMarkerKey(this.queue), generationKey(this.queue)])) as [string | null, number];
+    const [marker, generation] = (await client.runCommand('orderCallbacksLookAtRedis', [
+      resetMarkerKey(this.queue),
+      generationKey(this.queue),
+    ])) as [string | null, number];
     return [marker, Number(generation)];
   }
 
@@ -83,7 +87,8 @@ export class RedisLossDetector {
   }
 }
 
-const wentBack = (from: number, to: number) => `its generation went back from ${from} to ${to} (older data: a restore or a lagging replica)`;
+const wentBack = (from: number, to: number) =>
+  `its generation went back from ${from} to ${to} (older data: a restore or a lagging replica)`;
 
 /** The marker's key, beside the queue's own keys (which BullMQ's obliterate does not know of). */
 export function resetMarkerKey(queue: Queue): string {

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'bullmq';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+
 import { redactUrl } from '../observability/redact-url';
 
 export interface HostPort {
@@ -56,7 +57,8 @@ export function authOf(url: string): RedisAuth {
 
 /** Where Redis is, for a log line or an error message: addresses only, never a password. */
 export function describeRedis(topology: RedisTopology): string {
-  const list = (nodes: readonly HostPort[]) => nodes.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)).join(',');
+  const list = (nodes: readonly HostPort[]) =>
+    nodes.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)).join(',');
   switch (topology.kind) {
     case 'single':
       return redactUrl(topology.url);
@@ -143,7 +145,10 @@ export function connectRedis(topology: RedisTopology, options: RedisOptions): Re
     case 'sentinel':
       return new Redis(sentinelOptions(topology, options));
     case 'cluster': {
-      const cluster = new Cluster(topology.nodes.map(({ host, port }) => ({ host, port })), clusterOptions(topology, options));
+      const cluster = new Cluster(
+        topology.nodes.map(({ host, port }) => ({ host, port })),
+        clusterOptions(topology, options),
+      );
       return options.commandTimeout === undefined ? cluster : boundCommands(cluster, options.commandTimeout);
     }
   }

@@ -1,7 +1,8 @@
 import type { JobState, JobType, Queue } from 'bullmq';
-import type { Config } from '../config';
 import type { Cluster } from 'ioredis';
-import { callbackQueueOn, jobIdFor, queueRedisOptions, type CallbackJobData } from './callback-queue';
+
+import type { Config } from '../config';
+import { type CallbackJobData, callbackQueueOn, jobIdFor, queueRedisOptions } from './callback-queue';
 import { bullConnection, queuePrefix } from './redis-topology';
 
 /**
@@ -59,7 +60,12 @@ export class CallbackQueues implements JobCounter {
   /** The daemon's queues: on a cluster, one cluster client serves every shard's queue. */
   static open(config: Pick<Config, 'queueName' | 'queueShards' | 'redis'>, socketTimeoutMs?: number): CallbackQueues {
     const { connection, owned } = bullConnection(config.redis, queueRedisOptions(socketTimeoutMs));
-    return new CallbackQueues(config.queueName, config.queueShards, (name) => callbackQueueOn(name, connection, queuePrefix(config.redis, name)), owned);
+    return new CallbackQueues(
+      config.queueName,
+      config.queueShards,
+      (name) => callbackQueueOn(name, connection, queuePrefix(config.redis, name)),
+      owned,
+    );
   }
 
   /** The queue an order's job goes to. */

@@ -2,13 +2,13 @@ import type { Db } from '../db/connection';
 import { countOrders, type OrderCounts } from '../db/reports/order-counts';
 import {
   deliveriesPerMinute,
+  type FailingHost,
   findRecentFailures,
   findTopFailingHosts,
-  type FailingHost,
   type MinuteCounts,
   type RecentFailure,
 } from '../db/reports/recent-outcomes';
-import { effectiveState, type CircuitRules, type CircuitState } from '../partners/partner-circuit';
+import { type CircuitRules, type CircuitState, effectiveState } from '../partners/partner-circuit';
 import type { PartnerDirectory } from '../partners/partner-directory';
 import { withTimeout } from '../with-timeout';
 import { redactError } from './redact-error';

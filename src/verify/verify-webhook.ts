@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+
 import { keyOfSecret } from '../delivery/sign';
 import { WebhookVerificationError } from '../errors/webhook-verification-error';
 
@@ -22,7 +23,12 @@ type Headers = Record<string, string | string[] | undefined>;
  * five minutes, so it cannot take `nowSeconds` or `toleranceSeconds`, and it checks one secret at a time;
  * the unit tests hold the two to the same answers.
  */
-export function verifyWebhook(secrets: string | string[], headers: Headers, rawBody: string | Buffer, options: VerifyOptions = {}): unknown {
+export function verifyWebhook(
+  secrets: string | string[],
+  headers: Headers,
+  rawBody: string | Buffer,
+  options: VerifyOptions = {},
+): unknown {
   const id = header(headers, 'webhook-id');
   const timestamp = header(headers, 'webhook-timestamp');
   const signatures = header(headers, 'webhook-signature');
@@ -33,7 +39,9 @@ export function verifyWebhook(secrets: string | string[], headers: Headers, rawB
   if (Math.abs(now - Number(timestamp)) > tolerance) throw new WebhookVerificationError('webhook-timestamp is outside the tolerance');
 
   const signed = Buffer.concat([Buffer.from(`${id}.${timestamp}.`), Buffer.isBuffer(rawBody) ? rawBody : Buffer.from(rawBody)]);
-  const expected = (Array.isArray(secrets) ? secrets : [secrets]).map((secret) => createHmac('sha256', keyOfSecret(secret)).update(signed).digest());
+  const expected = (Array.isArray(secrets) ? secrets : [secrets]).map((secret) =>
+    createHmac('sha256', keyOfSecret(secret)).update(signed).digest(),
+  );
   const offered = signatures
     .split(' ')
     .filter((s) => s.startsWith('v1,'))

@@ -1,10 +1,10 @@
 import { askWhileBusy } from '../db/batching/ask-while-busy';
-import { claimOrders, type ClaimedOrder } from '../db/claim-order';
-import type { Db } from '../db/connection';
-import { deferClaimedOrders, deferUnclaimedOrders, type ClaimedDeferral, type DeferTo, type UnclaimedDeferral } from '../db/defer-orders';
-import { recordAttempts, type AttemptRecord } from '../db/record-attempt';
 import { retryOnDeadlock } from '../db/batching/retry-on-deadlock';
 import { StatementBatcher } from '../db/batching/statement-batcher';
+import { type ClaimedOrder, claimOrders } from '../db/claim-order';
+import type { Db } from '../db/connection';
+import { type ClaimedDeferral, deferClaimedOrders, type DeferTo, deferUnclaimedOrders, type UnclaimedDeferral } from '../db/defer-orders';
+import { type AttemptRecord, recordAttempts } from '../db/record-attempt';
 import type { OrderWrites } from '../delivery/deliver-order';
 import type { Watchdog } from '../watchdog';
 
@@ -21,9 +21,15 @@ export function batchedOrderWrites(
   watchdog?: Watchdog,
 ): OrderWrites {
   const watched = (name: string) => ({ watchdog, name, lingerMs: batchLingerMs });
-  const claims = new StatementBatcher((ids: string[]) => retryOnDeadlock(() => claimOrders(db, ids, claimTtlMs, maxPayloadBytes)), watched('claim'));
+  const claims = new StatementBatcher(
+    (ids: string[]) => retryOnDeadlock(() => claimOrders(db, ids, claimTtlMs, maxPayloadBytes)),
+    watched('claim'),
+  );
   const records = new StatementBatcher((batch: AttemptRecord[]) => retryOnDeadlock(() => recordAttempts(db, batch)), watched('record'));
-  const claimedDeferrals = new StatementBatcher((batch: ClaimedDeferral[]) => retryOnDeadlock(() => deferClaimedOrders(db, batch)), watched('hand-back of a claimed order'));
+  const claimedDeferrals = new StatementBatcher(
+    (batch: ClaimedDeferral[]) => retryOnDeadlock(() => deferClaimedOrders(db, batch)),
+    watched('hand-back of a claimed order'),
+  );
   const unclaimedDeferrals = new StatementBatcher(async (batch: UnclaimedDeferral[]) => {
     await retryOnDeadlock(() => deferUnclaimedOrders(db, batch));
     return batch.map(() => undefined);

@@ -1,19 +1,20 @@
 import { Worker } from 'bullmq';
+import type { Cluster, Redis } from 'ioredis';
+
 import type { Config } from '../config';
 import type { Db } from '../db/connection';
 import { deliverOrder } from '../delivery/deliver-order';
 import { createHttpClient } from '../delivery/http-client';
-import { SigningKeys } from '../delivery/signing-keys';
 import { PartnerRateLimit } from '../delivery/partner-rate-limit';
-import type { Cluster, Redis } from 'ioredis';
-import type { PartnerGate } from '../partners/partner-gate';
-import { batchedOrderWrites } from './batched-order-writes';
+import { SigningKeys } from '../delivery/signing-keys';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
-import { queueRedisOptions, type CallbackJobData } from '../queue/callback-queue';
-import { perShard, shardQueueName } from '../queue/shards';
+import type { PartnerGate } from '../partners/partner-gate';
+import { type CallbackJobData, queueRedisOptions } from '../queue/callback-queue';
 import { bullConnection, queuePrefix } from '../queue/redis-topology';
+import { perShard, shardQueueName } from '../queue/shards';
 import type { Watchdog } from '../watchdog';
+import { batchedOrderWrites } from './batched-order-writes';
 
 export interface CallbackWorker {
   /**
@@ -56,8 +57,22 @@ export function startCallbackWorker(deps: {
   const shutdown = new AbortController();
   const signingKeys = new SigningKeys(deps.db, config.signingKey!, config.partnerSecretsRefreshMs, logger);
   const orders = batchedOrderWrites(deps.db, config, deps.watchdog);
-  const rateLimit = config.partnerRateLimits.size > 0 ? new PartnerRateLimit(deps.redis, `order-callbacks:${config.queueName}`, config.partnerRateLimits) : undefined;
-  const delivery = { db: deps.db, orders, http, config, logger, workerId: deps.workerId, signingKeys, partners: deps.partners, rateLimit, observe: metrics?.observeAttempt };
+  const rateLimit =
+    config.partnerRateLimits.size > 0
+      ? new PartnerRateLimit(deps.redis, `order-callbacks:${config.queueName}`, config.partnerRateLimits)
+      : undefined;
+  const delivery = {
+    db: deps.db,
+    orders,
+    http,
+    config,
+    logger,
+    workerId: deps.workerId,
+    signingKeys,
+    partners: deps.partners,
+    rateLimit,
+    observe: metrics?.observeAttempt,
+  };
 
   // One BullMQ worker per shard's queue, WORKER_CONCURRENCY shared among them: orders spread evenly
   // over the shards (id mod QUEUE_SHARDS), so each takes its part.

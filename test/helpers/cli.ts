@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+
 import { CLI } from './daemons';
 
 const exec = promisify(execFile);

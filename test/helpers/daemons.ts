@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { startDaemon, type Daemon, type DaemonRole } from '../../src/daemon';
+
+import { type Daemon, type DaemonRole, startDaemon } from '../../src/daemon';
 import { SHARED_REDIS_URL } from './queue';
 import { waitFor } from './wait-for';
 
@@ -22,7 +23,12 @@ export function daemonEnv(databaseUrl: string, queueName: string, extra: Record<
  * What every delivering daemon in a test needs: daemonEnv on `redisUrl`, a partner on 127.0.0.1 (so
  * private destinations are allowed), and a short poll. `extra` adds or overrides.
  */
-export function deliveryEnv(databaseUrl: string, queueName: string, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+export function deliveryEnv(
+  databaseUrl: string,
+  queueName: string,
+  redisUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return daemonEnv(databaseUrl, queueName, { REDIS_URL: redisUrl, CALLBACK_ALLOW_PRIVATE: 'true', POLL_INTERVAL_MS: '100', ...extra });
 }
 
@@ -127,9 +133,11 @@ export async function spawnDaemon(role: DaemonRole, env: Record<string, string>)
   const exitedEarly = daemon.exited.then(({ code, signal }) => {
     throw new Error(`${role} daemon exited at start (${signal ?? code})`);
   });
-  await Promise.race([daemon.waitForLog(`${role} daemon to start`, (l) => l.msg === 'order-callbacks running', 30_000), exitedEarly]).catch((err) => {
-    throw new Error(`${err.message}\nstderr: ${daemon.stderr.join('')}`);
-  });
+  await Promise.race([daemon.waitForLog(`${role} daemon to start`, (l) => l.msg === 'order-callbacks running', 30_000), exitedEarly]).catch(
+    (err) => {
+      throw new Error(`${err.message}\nstderr: ${daemon.stderr.join('')}`);
+    },
+  );
   exitedEarly.catch(() => undefined);
   return daemon;
 }

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+
 import { Client } from 'pg';
+
 import { createDb, type Db } from '../../src/db/connection';
 import { migrateLatest } from '../../src/db/migrate';
 
@@ -52,10 +54,7 @@ export async function advisoryLockFree(client: Client, key: string): Promise<boo
 
 /** Kills every session on the database except ours: what a Postgres restart or failover does to a pool. */
 export async function terminateConnections(databaseName: string): Promise<void> {
-  await adminQuery(
-    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-    [databaseName],
-  );
+  await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [databaseName]);
 }
 
 export interface OrderRow {

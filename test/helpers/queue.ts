@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+
 import { Queue } from 'bullmq';
+
 import { redisConnection } from '../../src/queue/callback-queue';
 import { obliterateWithMarker } from '../../src/queue/redis-reset-detector';
 

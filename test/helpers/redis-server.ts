@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { waitFor } from './wait-for';
+
 import { freePort } from './free-port';
+import { waitFor } from './wait-for';
 
 /**
  * A private redis-server on its own port and directory, for tests that kill or restart Redis; the
@@ -42,7 +43,10 @@ export class PrivateRedis {
   async save(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const socket = net.connect(this.port, '127.0.0.1', () => socket.write('SAVE\r\n'));
-      socket.once('data', (reply) => (socket.destroy(), reply.toString().startsWith('+OK') ? resolve() : reject(new Error(`SAVE: ${reply.toString()}`))));
+      socket.once(
+        'data',
+        (reply) => (socket.destroy(), reply.toString().startsWith('+OK') ? resolve() : reject(new Error(`SAVE: ${reply.toString()}`))),
+      );
       socket.once('error', reject);
     });
   }
@@ -89,4 +93,3 @@ function canConnect(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
-

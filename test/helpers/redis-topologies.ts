@@ -1,9 +1,11 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+
 import { Redis } from 'ioredis';
+
 import { freePort } from './free-port';
 import { PrivateRedis } from './redis-server';
 import { waitFor } from './wait-for';
@@ -32,9 +34,15 @@ export class LocalRedisCluster {
     const nodes: PrivateRedis[] = [];
     try {
       for (let i = 0; i < primaries; i++) {
-        nodes.push(await PrivateRedis.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
+        nodes.push(
+          await PrivateRedis.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']),
+        );
       }
-      await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+      await run(
+        'redis-cli',
+        ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+        { timeout: 30_000 },
+      );
       const cluster = new LocalRedisCluster(nodes);
       await cluster.waitUntilOk();
       return cluster;
@@ -51,7 +59,11 @@ export class LocalRedisCluster {
 
   async waitUntilOk(timeoutMs = 20_000): Promise<void> {
     for (const node of this.nodes) {
-      await waitFor(`cluster state ok on ${node.port}`, async () => String(await redisCommand(node.port, 'CLUSTER', 'INFO').catch(() => '')).includes('cluster_state:ok'), timeoutMs);
+      await waitFor(
+        `cluster state ok on ${node.port}`,
+        async () => String(await redisCommand(node.port, 'CLUSTER', 'INFO').catch(() => '')).includes('cluster_state:ok'),
+        timeoutMs,
+      );
     }
   }
 
@@ -96,7 +108,11 @@ export class LocalSentinelSet {
       for (let i = 0; i < 3; i++) await set.startSentinel(primary.port, i);
       // A sentinel learns of replicas from the primary's INFO, which it reads every few seconds.
       for (const { port } of set.sentinels) {
-        await waitFor(`sentinel ${port} to see the replica`, async () => ((await redisCommand(port, 'SENTINEL', 'REPLICAS', set.name)) as unknown[]).length === 1, 20_000);
+        await waitFor(
+          `sentinel ${port} to see the replica`,
+          async () => ((await redisCommand(port, 'SENTINEL', 'REPLICAS', set.name)) as unknown[]).length === 1,
+          20_000,
+        );
       }
       return set;
     } catch (err) {
@@ -123,7 +139,15 @@ export class LocalSentinelSet {
     );
     const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
     this.sentinels.push({ port, process: child });
-    await waitFor(`sentinel on ${port}`, () => redisCommand(port, 'PING').then(() => true, () => false), 10_000);
+    await waitFor(
+      `sentinel on ${port}`,
+      () =>
+        redisCommand(port, 'PING').then(
+          () => true,
+          () => false,
+        ),
+      10_000,
+    );
   }
 
   /** REDIS_SENTINELS. */

@@ -1,10 +1,11 @@
 // inspect, stats, and the queries the status page shares with stats, on the real Postgres and Redis.
 import { Queue } from 'bullmq';
+
 import { deliveriesPerMinute, findRecentFailures, findTopFailingHosts } from '../../src/db/reports/recent-outcomes';
 import { redisConnection } from '../../src/queue/callback-queue';
-import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { runCli } from '../helpers/cli';
 import { daemonEnv } from '../helpers/daemons';
+import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 
 let database: TestDatabase;
@@ -32,18 +33,36 @@ async function setUpdatedAt(ids: number[], at: Date): Promise<void> {
  * a day of delivery_log.
  */
 async function logFailures(ids: number[], agoMs = 3 * 3_600_000): Promise<void> {
-  await database.db('delivery_log').insert(ids.map((id) => ({ order_id: id, attempt: 1, started_at: new Date(Date.now() - agoMs), duration_ms: 5, outcome: 'failed', worker: 'w' })));
+  await database.db('delivery_log').insert(
+    ids.map((id) => ({
+      order_id: id,
+      attempt: 1,
+      started_at: new Date(Date.now() - agoMs),
+      duration_ms: 5,
+      outcome: 'failed',
+      worker: 'w',
+    })),
+  );
 }
 
 beforeEach(async () => {
   database = await createTestDatabase();
   queueName = uniqueQueueName();
   // 1-10 failed with a 500 at partner-a, 11-15 failed with a 404 at partner-b, 16 delivered, 17 ready.
-  await insertOrders(database.db, Array.from({ length: 10 }, (_, i) => i + 1), 'https://partner-a.example/cb', {}, 7);
+  await insertOrders(
+    database.db,
+    Array.from({ length: 10 }, (_, i) => i + 1),
+    'https://partner-a.example/cb',
+    {},
+    7,
+  );
   await insertOrders(database.db, [11, 12, 13, 14, 15], 'https://u:p@Partner-B.example:8443/x?token=t', {}, 7);
   await insertOrders(database.db, [16], 'https://partner-a.example/cb', {}, 6);
   await insertOrders(database.db, [17], 'https://partner-a.example/cb', {}, 5);
-  await database.db('orders').whereBetween('id', [1, 10]).update({ last_error: 'HTTP 500: upstream down (gave up after 10 attempts)', attempts: 10 });
+  await database
+    .db('orders')
+    .whereBetween('id', [1, 10])
+    .update({ last_error: 'HTTP 500: upstream down (gave up after 10 attempts)', attempts: 10 });
   await database.db('orders').whereBetween('id', [11, 15]).update({ last_error: 'HTTP 404: no_such_order', attempts: 1 });
   // stats counts the orders at 6 and 7 from the planner's statistics: exact for a table this small once analyzed.
   await database.db.raw('ANALYZE orders');
@@ -57,12 +76,31 @@ afterEach(async () => {
 describe('inspect', () => {
   it('shows the row with a redacted URL, every attempt, and where the job is', async () => {
     await database.db('delivery_log').insert([
-      { order_id: 11, attempt: 1, started_at: new Date(), duration_ms: 12, http_status: 404, error: 'HTTP 404: no_such_order', outcome: 'failed', worker: 'host:1' },
+      {
+        order_id: 11,
+        attempt: 1,
+        started_at: new Date(),
+        duration_ms: 12,
+        http_status: 404,
+        error: 'HTTP 404: no_such_order',
+        outcome: 'failed',
+        worker: 'host:1',
+      },
     ]);
     const inspection = await json('inspect', '11');
-    expect(inspection.order).toMatchObject({ id: '11', status: 7, status_name: 'failed', attempts: 1, last_error: 'HTTP 404: no_such_order', delivered_at: null, version: 0 });
+    expect(inspection.order).toMatchObject({
+      id: '11',
+      status: 7,
+      status_name: 'failed',
+      attempts: 1,
+      last_error: 'HTTP 404: no_such_order',
+      delivered_at: null,
+      version: 0,
+    });
     expect(inspection.order.callback_url).toBe('https://redacted@partner-b.example:8443/x?token=redacted');
-    expect(inspection.attempts).toMatchObject([{ attempt: 1, duration_ms: 12, http_status: 404, outcome: 'failed', worker: 'host:1', superseded: false }]);
+    expect(inspection.attempts).toMatchObject([
+      { attempt: 1, duration_ms: 12, http_status: 404, outcome: 'failed', worker: 'host:1', superseded: false },
+    ]);
     expect(inspection.job).toBe('absent');
 
     const text = await cli('inspect', '11');
@@ -91,8 +129,15 @@ describe('inspect', () => {
     const start = Date.now() - 3_600_000;
     await database.db('delivery_log').insert(
       Array.from({ length: 30 }, (_, i) => ({
-        order_id: 1, attempt: i + 1, started_at: new Date(start + i * 1000), duration_ms: 5, http_status: 500,
-        error: `HTTP 500: ${'x'.repeat(500)}`, outcome: i === 29 ? 'failed' : 'retry', worker: 'w', superseded: i === 3,
+        order_id: 1,
+        attempt: i + 1,
+        started_at: new Date(start + i * 1000),
+        duration_ms: 5,
+        http_status: 500,
+        error: `HTTP 500: ${'x'.repeat(500)}`,
+        outcome: i === 29 ? 'failed' : 'retry',
+        worker: 'w',
+        superseded: i === 3,
       })),
     );
     const inspection = await json('inspect', '1');
@@ -121,7 +166,13 @@ describe('inspect', () => {
 
 describe('stats', () => {
   const log = (orderId: number, outcome: string, agoMs = 0, superseded = false) => ({
-    order_id: orderId, attempt: 1, started_at: new Date(Date.now() - agoMs), duration_ms: 5, outcome, worker: 'w', superseded,
+    order_id: orderId,
+    attempt: 1,
+    started_at: new Date(Date.now() - agoMs),
+    duration_ms: 5,
+    outcome,
+    worker: 'w',
+    superseded,
   });
 
   it('flags a host that answers 410 Gone', async () => {
@@ -192,7 +243,14 @@ describe('queries shared with the status page', () => {
   it('deliveriesPerMinute: one row per minute, zero-filled, oldest first, delivered and failed-for-good only', async () => {
     const at = (agoMs: number) => new Date(Date.now() - agoMs);
     await database.db('delivery_log').insert([
-      ...[1, 2].map((id) => ({ order_id: id, attempt: 1, started_at: at(5 * 60_000), duration_ms: 5, outcome: 'delivered', worker: 'w' })),
+      ...[1, 2].map((id) => ({
+        order_id: id,
+        attempt: 1,
+        started_at: at(5 * 60_000),
+        duration_ms: 5,
+        outcome: 'delivered',
+        worker: 'w',
+      })),
       { order_id: 3, attempt: 1, started_at: at(5 * 60_000), duration_ms: 5, outcome: 'failed', worker: 'w' },
       { order_id: 4, attempt: 1, started_at: at(30 * 60_000), duration_ms: 5, outcome: 'delivered', worker: 'w' },
       { order_id: 5, attempt: 1, started_at: at(0), duration_ms: 5, outcome: 'retry', worker: 'w' },
@@ -206,7 +264,8 @@ describe('queries shared with the status page', () => {
     expect(starts.every((t, i) => t % 60_000 === 0 && (i === 0 || t - starts[i - 1] === 60_000))).toBe(true);
     expect(Date.now() - starts[59]).toBeLessThan(120_000);
 
-    const bucketOf = (agoMs: number) => rows.find((r) => Date.parse(r.minute) <= Date.now() - agoMs && Date.now() - agoMs < Date.parse(r.minute) + 60_000);
+    const bucketOf = (agoMs: number) =>
+      rows.find((r) => Date.parse(r.minute) <= Date.now() - agoMs && Date.now() - agoMs < Date.parse(r.minute) + 60_000);
     // The rows were inserted a moment ago: compare with the minute they fell in, allowing for a minute boundary since.
     const fiveAgo = rows.filter((r) => r.delivered === 2 && r.failed === 1);
     expect(fiveAgo).toHaveLength(1);
@@ -225,7 +284,9 @@ describe('queries shared with the status page', () => {
     for (let id = 1; id <= 15; id++) await logFailures([id], (100 - id) * 60_000);
     await logFailures([18], 60_000);
     await database.db('orders').whereIn('id', [16, 17]).update({ status: 7 });
-    await database.db('delivery_log').insert({ order_id: 16, attempt: 1, started_at: new Date(), duration_ms: 5, outcome: 'failed', worker: 'w', superseded: true });
+    await database
+      .db('delivery_log')
+      .insert({ order_id: 16, attempt: 1, started_at: new Date(), duration_ms: 5, outcome: 'failed', worker: 'w', superseded: true });
     await logFailures([17], 48 * 3_600_000);
     expect(await findRecentFailures(database.db, 3)).toEqual([
       { orderId: '18', failedAt: '2026-01-01T01:00:00.000Z', error: 'invalid URL', host: null },

@@ -4,9 +4,11 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+
 import { Queue } from 'bullmq';
+
 import { redisConnection } from '../../src/queue/callback-queue';
-import { runCli, type CliResult } from '../helpers/cli';
+import { type CliResult, runCli } from '../helpers/cli';
 import { CLI, daemonEnv } from '../helpers/daemons';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { freePort } from '../helpers/free-port';
@@ -57,7 +59,9 @@ describe('Redis down', () => {
     expect(text.code).toBe(3);
     expect(text.stdout).toMatch(/ready \(5\)\s+3\n/);
     expect(text.stdout).toMatch(/queue order-callbacks\n\s+- \(redis unreachable/);
-    expect(text.stderr).toBe(`order-callbacks: redis unreachable at redis://redacted@127.0.0.1:${redis.port} (connect ECONNREFUSED 127.0.0.1:${redis.port})\n`);
+    expect(text.stderr).toBe(
+      `order-callbacks: redis unreachable at redis://redacted@127.0.0.1:${redis.port} (connect ECONNREFUSED 127.0.0.1:${redis.port})\n`,
+    );
     expectNoNoise(text);
 
     const json = await timed(['stats', '--json'], env);
@@ -66,7 +70,9 @@ describe('Redis down', () => {
     // 6 and others are estimates, which the planner never puts below 1: the exact figure is the ready one.
     expect(stats.orders).toMatchObject({ ready: 3, readyAtLeast: false, failed: 1 });
     expect(stats.queue).toBeNull();
-    expect(stats.unreachable).toEqual([{ service: 'redis', address: `redis://redacted@127.0.0.1:${redis.port}`, error: expect.stringMatching(/ECONNREFUSED/) }]);
+    expect(stats.unreachable).toEqual([
+      { service: 'redis', address: `redis://redacted@127.0.0.1:${redis.port}`, error: expect.stringMatching(/ECONNREFUSED/) },
+    ]);
     expectNoNoise(json);
   });
 
@@ -111,9 +117,13 @@ describe('Postgres down', () => {
     const result = await timed(['stats'], env());
     expect(result.ms).toBeLessThan(ANSWER_MS);
     expect(result.code).toBe(3);
-    expect(result.stdout).toMatch(/^orders \(~: the planner's estimate\)\n\s+- \(postgres unreachable at postgres:\/\/redacted@127\.0\.0\.1:\d+\/order_callbacks\)\n/);
+    expect(result.stdout).toMatch(
+      /^orders \(~: the planner's estimate\)\n\s+- \(postgres unreachable at postgres:\/\/redacted@127\.0\.0\.1:\d+\/order_callbacks\)\n/,
+    );
     expect(result.stdout).toMatch(new RegExp(`queue ${queueName}\\n\\s+waiting\\s+1\\n\\s+active\\s+0\\n\\s+delayed\\s+1`));
-    expect(result.stderr).toMatch(/^order-callbacks: postgres unreachable at postgres:\/\/redacted@127\.0\.0\.1:\d+\/order_callbacks \(connect ECONNREFUSED [^)]+\)\n$/);
+    expect(result.stderr).toMatch(
+      /^order-callbacks: postgres unreachable at postgres:\/\/redacted@127\.0\.0\.1:\d+\/order_callbacks \(connect ECONNREFUSED [^)]+\)\n$/,
+    );
     expectNoNoise(result);
 
     const stats = JSON.parse((await runCli(['stats', '--json'], env())).stdout);
@@ -128,13 +138,18 @@ describe('Postgres down', () => {
     expectNoNoise(result);
   });
 
-  it.each([[['requeue', '--all', '--dry-run']], [['secrets', 'list']], [['migrate', 'status']], [['migrate']]])('%j exits 3 with one line', async (args) => {
-    const result = await timed(args, env());
-    expect(result.ms).toBeLessThan(ANSWER_MS);
-    expect(result).toMatchObject({ code: 3, stdout: '' });
-    expect(result.stderr).toMatch(/^order-callbacks: postgres unreachable at postgres:\/\/redacted@127\.0\.0\.1:\d+\/order_callbacks \(connect ECONNREFUSED [^)]+\)\n$/);
-    expectNoNoise(result);
-  });
+  it.each([[['requeue', '--all', '--dry-run']], [['secrets', 'list']], [['migrate', 'status']], [['migrate']]])(
+    '%j exits 3 with one line',
+    async (args) => {
+      const result = await timed(args, env());
+      expect(result.ms).toBeLessThan(ANSWER_MS);
+      expect(result).toMatchObject({ code: 3, stdout: '' });
+      expect(result.stderr).toMatch(
+        /^order-callbacks: postgres unreachable at postgres:\/\/redacted@127\.0\.0\.1:\d+\/order_callbacks \(connect ECONNREFUSED [^)]+\)\n$/,
+      );
+      expectNoNoise(result);
+    },
+  );
 
   it('a Postgres, or a Redis, that accepts the connection and never answers is given up on within the bound', async () => {
     const silent = net.createServer(() => undefined); // accepts, reads nothing, answers nothing
@@ -147,14 +162,18 @@ describe('Postgres down', () => {
       expect(noPostgres.ms).toBeLessThan(ANSWER_MS);
       expect(noPostgres.code).toBe(3);
       expect(noPostgres.stdout).toMatch(new RegExp(`queue ${queueName}\\n\\s+waiting\\s+1`));
-      expect(noPostgres.stderr).toMatch(/^order-callbacks: postgres unreachable at postgres:\/\/redacted@127\.0\.0\.1:\d+\/x \(no answer within [\d.]+ s\)\n$/);
+      expect(noPostgres.stderr).toMatch(
+        /^order-callbacks: postgres unreachable at postgres:\/\/redacted@127\.0\.0\.1:\d+\/x \(no answer within [\d.]+ s\)\n$/,
+      );
       expectNoNoise(noPostgres);
 
       const noRedis = await timed(['stats'], { DATABASE_URL: database.url, REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${silentPort}` });
       expect(noRedis.ms).toBeLessThan(ANSWER_MS);
       expect(noRedis.code).toBe(3);
       expect(noRedis.stdout).toMatch(/ready \(5\)\s+3\n/);
-      expect(noRedis.stderr).toMatch(/^order-callbacks: redis unreachable at redis:\/\/redacted@127\.0\.0\.1:\d+ \(no answer within [\d.]+ s\)\n$/);
+      expect(noRedis.stderr).toMatch(
+        /^order-callbacks: redis unreachable at redis:\/\/redacted@127\.0\.0\.1:\d+ \(no answer within [\d.]+ s\)\n$/,
+      );
       expectNoNoise(noRedis);
     } finally {
       for (const socket of sockets) socket.destroy();
@@ -171,7 +190,10 @@ describe('exit codes, --version, --json', () => {
     [['secrets', 'add'], /required option '--host <host>' not specified/],
   ])('%j is a usage error: exit 2, before anything is opened', async (args, message) => {
     // Postgres and Redis are unreachable here: a usage error is reported as such all the same.
-    const result = await runCli(args, { DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/x`, REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    const result = await runCli(args, {
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/x`,
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+    });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stdout).toBe('');
@@ -197,9 +219,13 @@ describe('exit codes, --version, --json', () => {
     expect(added).toEqual({ id: expect.any(String), host: 'partner-a.example', secret: expect.stringMatching(/^whsec_/) });
     const listed = await runCli(['secrets', 'list', '--json'], env);
     expect(listed).toMatchObject({ code: 0, stderr: '' });
-    expect(JSON.parse(listed.stdout)).toEqual([{ id: added.id, host: 'partner-a.example', createdAt: expect.any(String), retiredAt: null, active: true }]);
+    expect(JSON.parse(listed.stdout)).toEqual([
+      { id: added.id, host: 'partner-a.example', createdAt: expect.any(String), retiredAt: null, active: true },
+    ]);
     expect(listed.stdout).not.toContain(added.secret);
-    expect(JSON.parse((await runCli(['secrets', 'retire', '--host', 'partner-a.example', '--id', added.id, '--json'], env)).stdout)).toEqual({ retired: 1 });
+    expect(
+      JSON.parse((await runCli(['secrets', 'retire', '--host', 'partner-a.example', '--id', added.id, '--json'], env)).stdout),
+    ).toEqual({ retired: 1 });
   });
 
   it('migrate --json and migrate status --json', async () => {
@@ -219,9 +245,13 @@ const onTerminal = existsSync('/usr/bin/script') ? describe : describe.skip;
 onTerminal('requeue progress', () => {
   const script = (args: string[], env: Record<string, string>) =>
     new Promise<string>((resolve, reject) =>
-      execFile('/usr/bin/script', ['-qec', [process.execPath, CLI, ...args].join(' '), '/dev/null'], { env: { PATH: process.env.PATH, ...env }, timeout: 30_000 }, (err, stdout) =>
-        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an ExecFileException is an Error; its type, an Omit<> of one, does not say so
-        err ? reject(err) : resolve(stdout),
+      execFile(
+        '/usr/bin/script',
+        ['-qec', [process.execPath, CLI, ...args].join(' '), '/dev/null'],
+        { env: { PATH: process.env.PATH, ...env }, timeout: 30_000 },
+        (err, stdout) =>
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an ExecFileException is an Error; its type, an Omit<> of one, does not say so
+          err ? reject(err) : resolve(stdout),
       ),
     );
 

@@ -2,11 +2,12 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
+
 import { requeue } from '../../src/admin/requeue';
 import { requeueOrders } from '../../src/db/requeue';
-import { createTestDatabase, getOrder, insertOrders, type TestDatabase } from '../helpers/database';
 import { runCli } from '../helpers/cli';
 import { daemonEnv, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { createTestDatabase, getOrder, insertOrders, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
@@ -38,11 +39,20 @@ beforeEach(async () => {
   database = await createTestDatabase();
   queueName = uniqueQueueName();
   // 1-10 failed with a 500 at partner-a, 11-15 failed with a 404 at partner-b, 16 delivered, 17 ready.
-  await insertOrders(database.db, Array.from({ length: 10 }, (_, i) => i + 1), 'https://partner-a.example/cb', {}, 7);
+  await insertOrders(
+    database.db,
+    Array.from({ length: 10 }, (_, i) => i + 1),
+    'https://partner-a.example/cb',
+    {},
+    7,
+  );
   await insertOrders(database.db, [11, 12, 13, 14, 15], 'https://u:p@Partner-B.example:8443/x?token=t', {}, 7);
   await insertOrders(database.db, [16], 'https://partner-a.example/cb', {}, 6);
   await insertOrders(database.db, [17], 'https://partner-a.example/cb', {}, 5);
-  await database.db('orders').whereBetween('id', [1, 10]).update({ last_error: 'HTTP 500: upstream down (gave up after 10 attempts)', attempts: 10 });
+  await database
+    .db('orders')
+    .whereBetween('id', [1, 10])
+    .update({ last_error: 'HTTP 500: upstream down (gave up after 10 attempts)', attempts: 10 });
   await database.db('orders').whereBetween('id', [11, 15]).update({ last_error: 'HTTP 404: no_such_order', attempts: 1 });
 });
 
@@ -55,16 +65,34 @@ afterEach(async () => {
 describe('requeue', () => {
   it('by id: moves the failed ones back to 5 with attempts reset, reports the rest, and audits the run', async () => {
     const report = await json('requeue', '--id', '1,2,16,17,999', '--actor', 'alice');
-    expect(report).toMatchObject({ matched: 2, changed: 2, sample: ['1', '2'], leftAlone: { ready: 1, delivered: 1, failed: 0, other: 0 }, unknownIds: ['999'] });
+    expect(report).toMatchObject({
+      matched: 2,
+      changed: 2,
+      sample: ['1', '2'],
+      leftAlone: { ready: 1, delivered: 1, failed: 0, other: 0 },
+      unknownIds: ['999'],
+    });
     expect(await statusOf(1, 2, 3, 16, 17)).toEqual([5, 5, 7, 6, 5]);
     const order = await getOrder(database.db, 1);
     // version bumped by the trigger; last_error kept until the next attempt replaces it.
-    expect(order).toMatchObject({ attempts: 0, version: 1, last_error: 'HTTP 500: upstream down (gave up after 10 attempts)', lease_until: null });
+    expect(order).toMatchObject({
+      attempts: 0,
+      version: 1,
+      last_error: 'HTTP 500: upstream down (gave up after 10 attempts)',
+      lease_until: null,
+    });
     expect(order.next_attempt_at.getTime()).toBeLessThanOrEqual(Date.now() + 1000);
     expect(await getOrder(database.db, 16)).toMatchObject({ status: 6, version: 0 });
 
     expect(await audits()).toMatchObject([
-      { actor: 'alice', matched: 2, changed: 2, dry_run: false, resend_delivered: false, selector: { ids: ['1', '2', '16', '17', '999'], statuses: [7] } },
+      {
+        actor: 'alice',
+        matched: 2,
+        changed: 2,
+        dry_run: false,
+        resend_delivered: false,
+        selector: { ids: ['1', '2', '16', '17', '999'], statuses: [7] },
+      },
     ]);
     expect(String((await audits())[0].id)).toBe(report.auditId);
 
@@ -81,7 +109,10 @@ describe('requeue', () => {
     const versions = await database.db('orders').orderBy('id').pluck('version');
     expect(await json('requeue', '--error-like', 'upstream down')).toMatchObject({ matched: 0, changed: 0, leftAlone: { ready: 10 } });
     expect(await database.db('orders').orderBy('id').pluck('version')).toEqual(versions);
-    expect(await audits()).toMatchObject([{ matched: 10, changed: 10 }, { matched: 0, changed: 0 }]);
+    expect(await audits()).toMatchObject([
+      { matched: 10, changed: 10 },
+      { matched: 0, changed: 0 },
+    ]);
   });
 
   it('--dry-run prints what would change and changes nothing, but is audited', async () => {
@@ -96,21 +127,32 @@ describe('requeue', () => {
   });
 
   it('selects by host (ignoring userinfo, port and case), by error text taken literally, by time, and within --limit', async () => {
-    expect(await json('requeue', '--error-like', 'NO_SUCH', '--limit', '2')).toMatchObject({ matched: 2, changed: 2, sample: ['11', '12'] });
+    expect(await json('requeue', '--error-like', 'NO_SUCH', '--limit', '2')).toMatchObject({
+      matched: 2,
+      changed: 2,
+      sample: ['11', '12'],
+    });
     expect(await statusOf(11, 12, 13)).toEqual([5, 5, 7]);
     expect(await json('requeue', '--error-like', 'no%such')).toMatchObject({ matched: 0 }); // % is not a wildcard
     expect(await json('requeue', '--error-like', 'no_such_order_')).toMatchObject({ matched: 0 }); // nor is _
 
     await setUpdatedAt([3, 4], new Date('2020-01-01T00:00:00Z'));
     await setUpdatedAt([5], new Date('2020-01-03T00:00:00Z'));
-    expect(await json('requeue', '--since', '2019-12-31T00:00:00Z', '--until', '2020-01-02')).toMatchObject({ changed: 2, sample: ['3', '4'] });
+    expect(await json('requeue', '--since', '2019-12-31T00:00:00Z', '--until', '2020-01-02')).toMatchObject({
+      changed: 2,
+      sample: ['3', '4'],
+    });
     expect(await json('requeue', '--until', '2020-01-03T01:00+01:00')).toMatchObject({ changed: 1, sample: ['5'] });
     expect(await json('requeue', '--callback-host', 'PARTNER-B.example')).toMatchObject({ changed: 3, sample: ['13', '14', '15'] });
     expect(await statusOf(1, 2, 6, 7, 8, 9, 10)).toEqual([7, 7, 7, 7, 7, 7, 7]);
   });
 
   it('--all moves every failed order, and only those', async () => {
-    expect(await json('requeue', '--all', '--actor', 'ops, INC-1')).toMatchObject({ matched: 15, changed: 15, leftAlone: { ready: 1, delivered: 1 } });
+    expect(await json('requeue', '--all', '--actor', 'ops, INC-1')).toMatchObject({
+      matched: 15,
+      changed: 15,
+      leftAlone: { ready: 1, delivered: 1 },
+    });
     expect(Number((await database.db('orders').where({ status: 5 }).count('* as n'))[0].n)).toBe(16);
     expect(await statusOf(16)).toEqual([6]);
     expect(await audits()).toMatchObject([{ actor: 'ops, INC-1', selector: { all: true, statuses: [7] }, changed: 15 }]);
@@ -128,7 +170,13 @@ describe('requeue', () => {
   });
 
   it('works in batches, one transaction each, and the audit counts them all', async () => {
-    await insertOrders(database.db, Array.from({ length: 1200 }, (_, i) => 10_000 + i), 'https://partner-c.example/', {}, 7);
+    await insertOrders(
+      database.db,
+      Array.from({ length: 1200 }, (_, i) => 10_000 + i),
+      'https://partner-c.example/',
+      {},
+      7,
+    );
     const report = await json('requeue', '--callback-host', 'partner-c.example', '--batch-size', '100');
     expect(report).toMatchObject({ matched: 1200, changed: 1200, changedMeanwhile: 0 });
     expect(Number((await database.db('orders').where({ status: 5 }).count('* as n'))[0].n)).toBe(1201);

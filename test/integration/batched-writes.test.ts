@@ -1,10 +1,11 @@
-import { CLAIM_ORDERS_SQL, claimOrders, QUEUE_LEASE_KEPT_WITHIN_MS, type ClaimedOrder } from '../../src/db/claim-order';
-import { deferClaimedOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
-import { ROW_BUSY } from '../../src/db/batching/locked-batch';
-import { positionalParameters } from '../../src/db/prepared-statement';
-import { RECORD_ATTEMPTS_SQL, recordAttempts, type AttemptOutcome } from '../../src/db/record-attempt';
-import { batchedOrderWrites } from '../../src/worker/batched-order-writes';
 import { Client } from 'pg';
+
+import { ROW_BUSY } from '../../src/db/batching/locked-batch';
+import { CLAIM_ORDERS_SQL, type ClaimedOrder, claimOrders, QUEUE_LEASE_KEPT_WITHIN_MS } from '../../src/db/claim-order';
+import { deferClaimedOrders, deferUnclaimedOrders } from '../../src/db/defer-orders';
+import { positionalParameters } from '../../src/db/prepared-statement';
+import { type AttemptOutcome, RECORD_ATTEMPTS_SQL, recordAttempts } from '../../src/db/record-attempt';
+import { batchedOrderWrites } from '../../src/worker/batched-order-writes';
 import { createTestDatabase, getOrder, insertOrders, type TestDatabase } from '../helpers/database';
 import { sleep } from '../helpers/wait-for';
 
@@ -56,10 +57,16 @@ describe('how Postgres plans the per-order statements', () => {
     const client = new Client({ connectionString: stale.url });
     await client.connect();
     try {
-      await insertOrders(stale.db, Array.from({ length: 20_000 }, (_, i) => i + 1), 'https://example.com/cb', { item: 'book' }, 1);
+      await insertOrders(
+        stale.db,
+        Array.from({ length: 20_000 }, (_, i) => i + 1),
+        'https://example.com/cb',
+        { item: 'book' },
+        1,
+      );
       await client.query('ANALYZE orders');
       await client.query('UPDATE orders SET status = 5');
-      await client.query('UPDATE orders SET lease_until = now() + interval \'1 minute\'');
+      await client.query("UPDATE orders SET lease_until = now() + interval '1 minute'");
       await client.query('UPDATE orders SET status = 6 WHERE id > 10');
       await client.query(`PREPARE statement${types} AS ${positionalParameters(sql)}`);
       for (const mode of ['force_custom_plan', 'force_generic_plan']) {
@@ -80,13 +87,31 @@ describe('claimOrders', () => {
   it('claims what is claimable and answers undefined, in place, for everything else', async () => {
     await insertOrders(database.db, [1, 2, 3, 4, 5], 'http://127.0.0.1:9/cb');
     await insertOrders(database.db, [6], 'http://127.0.0.1:9/cb', {}, 6);
-    await database.db('orders').where({ id: 2 }).update({ next_attempt_at: new Date(Date.now() + 3_600_000) });
-    await database.db('orders').where({ id: 3 }).update({ claim_token: '00000000-0000-4000-8000-000000000003', lease_until: new Date(Date.now() + 60_000) });
+    await database
+      .db('orders')
+      .where({ id: 2 })
+      .update({ next_attempt_at: new Date(Date.now() + 3_600_000) });
+    await database
+      .db('orders')
+      .where({ id: 3 })
+      .update({ claim_token: '00000000-0000-4000-8000-000000000003', lease_until: new Date(Date.now() + 60_000) });
 
     const ids = ['1', '2', '3', '6', '404', 'abc', '007', '99999999999999999999', '4', '4', '5'];
     const claimed = await claimOrders(database.db, ids, 60_000, 262_144);
 
-    expect(claimed.map((order) => order?.id)).toEqual(['1', undefined, undefined, undefined, undefined, undefined, undefined, undefined, '4', undefined, '5']);
+    expect(claimed.map((order) => order?.id)).toEqual([
+      '1',
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      '4',
+      undefined,
+      '5',
+    ]);
     const tokens = claimed.filter((order) => order).map((order) => order!.token);
     expect(new Set(tokens).size).toBe(3);
     for (const order of claimed.filter((o): o is ClaimedOrder => o !== undefined)) {
@@ -129,7 +154,10 @@ describe('claimOrders', () => {
     ['ends long after it: a dead worker would keep the order hidden until then', 1702, 3_600_000],
   ])('a queue lease that %s is set to end with the claim', async (_, id, leaseMs) => {
     await insertOrders(database.db, [id], 'http://127.0.0.1:9/cb');
-    await database.db('orders').where({ id }).update({ lease_until: new Date(Date.now() + leaseMs) });
+    await database
+      .db('orders')
+      .where({ id })
+      .update({ lease_until: new Date(Date.now() + leaseMs) });
     expect(await claimOrders(database.db, [String(id)], 5_000, 262_144)).toHaveLength(1);
     const row = await getOrder(database.db, id);
     expect(row.lease_until).toEqual(row.claim_until);
@@ -137,21 +165,31 @@ describe('claimOrders', () => {
     expect(row.claim_until!.getTime()).toBeLessThan(Date.now() + 6_000);
   });
 
-  it("a claim by a process from before migration 006 (no claim_until) counts until its lease_until, whatever claim_until said", async () => {
+  it('a claim by a process from before migration 006 (no claim_until) counts until its lease_until, whatever claim_until said', async () => {
     await insertOrders(database.db, [1801, 1802], 'http://127.0.0.1:9/cb');
-    const ranOut = { claim_token: '00000000-0000-4000-8000-00000000180a', claim_until: new Date(Date.now() - 1), lease_until: new Date(Date.now() - 1) };
+    const ranOut = {
+      claim_token: '00000000-0000-4000-8000-00000000180a',
+      claim_until: new Date(Date.now() - 1),
+      lease_until: new Date(Date.now() - 1),
+    };
     const olderClaim = (token: string) => ({ claim_token: token, lease_until: new Date(Date.now() + 60_000) });
     // 1801: a claim of this version ran out (its worker died), and the older process claims the order
     // straight away. 1802: the older process's lease comes in between.
     await database.db('orders').whereIn('id', [1801, 1802]).update(ranOut);
-    await database.db('orders').where({ id: 1802 }).update({ lease_until: new Date(Date.now() + 60_000), claim_token: null });
+    await database
+      .db('orders')
+      .where({ id: 1802 })
+      .update({ lease_until: new Date(Date.now() + 60_000), claim_token: null });
     await database.db('orders').where({ id: 1801 }).update(olderClaim('00000000-0000-4000-8000-00000000180b'));
     await database.db('orders').where({ id: 1802 }).update(olderClaim('00000000-0000-4000-8000-00000000180c'));
     for (const id of [1801, 1802]) expect((await getOrder(database.db, id)).claim_until).toBeNull();
     expect(await claimOrders(database.db, ['1801', '1802'], 5_000, 262_144)).toEqual([undefined, undefined]);
 
     // A status change drops the claim whole.
-    await database.db('orders').where({ id: 1801 }).update({ claim_token: '00000000-0000-4000-8000-00000000180d', claim_until: new Date(Date.now() + 60_000) });
+    await database
+      .db('orders')
+      .where({ id: 1801 })
+      .update({ claim_token: '00000000-0000-4000-8000-00000000180d', claim_until: new Date(Date.now() + 60_000) });
     await database.db('orders').where({ id: 1801 }).update({ status: 6 });
     const row = await getOrder(database.db, 1801);
     expect([row.claim_token, row.claim_until, row.lease_until]).toEqual([null, null, null]);
@@ -224,7 +262,10 @@ describe('recordAttempts', () => {
   it('a finish with a claim that is no longer current changes nothing, and is logged as superseded', async () => {
     await insertOrders(database.db, [900], 'http://127.0.0.1:9/cb');
     const [first] = (await claimOrders(database.db, ['900'], 60_000, 262_144)) as ClaimedOrder[];
-    await database.db('orders').where({ id: 900 }).update({ claim_until: new Date(Date.now() - 1) }); // the claim ran out
+    await database
+      .db('orders')
+      .where({ id: 900 })
+      .update({ claim_until: new Date(Date.now() - 1) }); // the claim ran out
     const [second] = (await claimOrders(database.db, ['900'], 60_000, 262_144)) as ClaimedOrder[];
     expect(second.token).not.toBe(first.token);
 
@@ -242,11 +283,16 @@ describe('recordAttempts', () => {
   it('a record that already applied does not apply twice (the token is spent), even in the same batch', async () => {
     await insertOrders(database.db, [3001], 'http://127.0.0.1:9/cb');
     const [order] = (await claimOrders(database.db, ['3001'], 60_000, 262_144)) as ClaimedOrder[];
-    expect(await recordAttempts(database.db, [attempt(order, { kind: 'delivered' }), attempt(order, { kind: 'retry', error: 'x', delayMs: 1 })])).toEqual([true, false]);
+    expect(
+      await recordAttempts(database.db, [attempt(order, { kind: 'delivered' }), attempt(order, { kind: 'retry', error: 'x', delayMs: 1 })]),
+    ).toEqual([true, false]);
     const row = await getOrder(database.db, 3001);
     expect([row.status, row.attempts]).toEqual([6, 1]);
     const log = await database.db('delivery_log').where({ order_id: 3001 }).orderBy('id');
-    expect(log.map((entry) => [entry.outcome, entry.superseded])).toEqual([['delivered', false], ['retry', true]]);
+    expect(log.map((entry) => [entry.outcome, entry.superseded])).toEqual([
+      ['delivered', false],
+      ['retry', true],
+    ]);
   });
 
   it('a held row answers ROW_BUSY and writes nothing for it, while the rest of the batch applies', async () => {
@@ -254,7 +300,10 @@ describe('recordAttempts', () => {
     const [a, b] = (await claimOrders(database.db, ['3101', '3102'], 60_000, 262_144)) as ClaimedOrder[];
     const held = await holdRow(3101);
     try {
-      expect(await recordAttempts(database.db, [attempt(a, { kind: 'delivered' }), attempt(b, { kind: 'delivered' })])).toEqual([ROW_BUSY, true]);
+      expect(await recordAttempts(database.db, [attempt(a, { kind: 'delivered' }), attempt(b, { kind: 'delivered' })])).toEqual([
+        ROW_BUSY,
+        true,
+      ]);
     } finally {
       await held.release();
     }
@@ -286,7 +335,10 @@ describe('recordAttempts', () => {
 describe('deferrals', () => {
   /** How far after its own update (Postgres' now(), as the trigger sets updated_at) an order comes due. */
   const dueAfterUpdateMs = async (id: number) => {
-    const { rows } = await database.db.raw('SELECT (extract(epoch FROM next_attempt_at - updated_at) * 1000)::bigint AS ms FROM orders WHERE id = ?', [id]);
+    const { rows } = await database.db.raw(
+      'SELECT (extract(epoch FROM next_attempt_at - updated_at) * 1000)::bigint AS ms FROM orders WHERE id = ?',
+      [id],
+    );
     return Number(rows[0].ms);
   };
 
@@ -295,7 +347,12 @@ describe('deferrals', () => {
     const [a, b] = (await claimOrders(database.db, ['4001', '4002'], 60_000, 262_144)) as ClaimedOrder[];
     const stale = { ...b, token: '00000000-0000-4000-8000-000000004002' };
 
-    expect(await deferClaimedOrders(database.db, [{ order: a, delayMs: 600_000 }, { order: stale, delayMs: 600_000 }])).toEqual([true, false]);
+    expect(
+      await deferClaimedOrders(database.db, [
+        { order: a, delayMs: 600_000 },
+        { order: stale, delayMs: 600_000 },
+      ]),
+    ).toEqual([true, false]);
     const [rowA, rowB] = await Promise.all([getOrder(database.db, 4001), getOrder(database.db, 4002)]);
     expect(await dueAfterUpdateMs(4001)).toBe(600_000);
     expect(rowA.claim_token).toBeNull();
@@ -318,7 +375,10 @@ describe('deferrals', () => {
   it('defers unclaimed orders (never earlier than they already were), leaves claimed, held and forged ones alone, and counts what it deferred', async () => {
     await insertOrders(database.db, [5001, 5002, 5003, 5004], 'http://127.0.0.1:9/cb');
     const later = new Date(Date.now() + 7_200_000);
-    await database.db('orders').where({ id: 5002 }).update({ next_attempt_at: later, lease_until: new Date(Date.now() + 60_000) });
+    await database
+      .db('orders')
+      .where({ id: 5002 })
+      .update({ next_attempt_at: later, lease_until: new Date(Date.now() + 60_000) });
     const [claimed] = (await claimOrders(database.db, ['5003'], 60_000, 262_144)) as ClaimedOrder[];
     const delayMs = 600_000;
 

@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
+
 import { createDb } from '../../src/db/connection';
 import { redisConnection } from '../../src/queue/callback-queue';
-import { adminQuery, ADMIN_URL, createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { runCli } from '../helpers/cli';
 import { daemonEnv, spawnDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
+import { ADMIN_URL, adminQuery, createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 
 const cli = runCli;
@@ -34,7 +36,14 @@ describe('migrate', () => {
     try {
       await client.query(`INSERT INTO orders (id, status, callback_url, payload) VALUES (1, 4, 'https://p.example/', '{}')`);
       const inserted = (await client.query('SELECT * FROM orders WHERE id = 1')).rows[0];
-      expect(inserted).toMatchObject({ version: 0, attempts: 0, last_error: null, delivered_at: null, lease_until: null, claim_token: null });
+      expect(inserted).toMatchObject({
+        version: 0,
+        attempts: 0,
+        last_error: null,
+        delivered_at: null,
+        lease_until: null,
+        claim_token: null,
+      });
       for (const column of ['next_attempt_at', 'created_at', 'updated_at', 'ready_since']) expect(inserted[column]).toBeInstanceOf(Date);
 
       await client.query(`UPDATE orders SET payload = '{"a":1}' WHERE id = 1`);
@@ -55,7 +64,8 @@ describe('migrate', () => {
     const db = createDb(url.toString(), 2);
     const migrations = { directory: path.join(__dirname, '..', '..', 'migrations'), loadExtensions: ['.js'] };
     const shape = async () => ({
-      column: (await db.raw("SELECT 1 FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'claim_until'")).rowCount,
+      column: (await db.raw("SELECT 1 FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'claim_until'"))
+        .rowCount,
       fillfactor: (await db.raw("SELECT reloptions FROM pg_class WHERE relname = 'orders'")).rows[0].reloptions,
       trigger: /claim_until/.test((await db.raw("SELECT prosrc FROM pg_proc WHERE proname = 'orders_before_update'")).rows[0].prosrc),
     });
@@ -110,7 +120,10 @@ describe('stats', () => {
     await insertOrders(database.db, [4, 5], 'https://p.example/', {}, 6);
     await insertOrders(database.db, [6], 'https://p.example/', {}, 7);
     await insertOrders(database.db, [7, 8, 9, 10], 'https://p.example/', {}, 2);
-    await database.db('orders').where({ id: 1 }).update({ ready_since: new Date(Date.now() - 120_000) });
+    await database
+      .db('orders')
+      .where({ id: 1 })
+      .update({ ready_since: new Date(Date.now() - 120_000) });
     // Orders at 6, 7 and others are the planner's estimates: ANALYZE reads all ten rows.
     await database.db.raw('ANALYZE orders');
     const queue = new Queue(queueName, { connection: redisConnection(SHARED_REDIS_URL) });
@@ -141,15 +154,19 @@ describe('stats', () => {
 });
 
 describe('--help', () => {
-  it.each([[[]], [['start']], [['worker']], [['producer']], [['migrate']], [['stats']], [['inspect']], [['requeue']]])('order-callbacks %j --help', async (args) => {
-    const result = await cli([...args, '--help']);
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^Usage: order-callbacks/);
-  });
+  it.each([[[]], [['start']], [['worker']], [['producer']], [['migrate']], [['stats']], [['inspect']], [['requeue']]])(
+    'order-callbacks %j --help',
+    async (args) => {
+      const result = await cli([...args, '--help']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^Usage: order-callbacks/);
+    },
+  );
 
   it('lists every command', async () => {
     const { stdout } = await cli(['--help']);
-    for (const command of ['migrate', 'start', 'worker', 'producer', 'stats', 'inspect', 'requeue']) expect(stdout).toMatch(new RegExp(`\\n\\s+${command}\\b`));
+    for (const command of ['migrate', 'start', 'worker', 'producer', 'stats', 'inspect', 'requeue'])
+      expect(stdout).toMatch(new RegExp(`\\n\\s+${command}\\b`));
   });
 });
 

@@ -1,6 +1,6 @@
+import { daemonEnv, FAST_RECOVERY, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
 import { createTestDatabase, statusCounts, terminateConnections, type TestDatabase } from '../helpers/database';
 import { insertOrders } from '../helpers/database';
-import { daemonEnv, FAST_RECOVERY, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
 import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { PrivateRedis } from '../helpers/redis-server';
@@ -106,7 +106,10 @@ it('a claim cut off with its connection is asked again, not left until its queue
   const env = daemonEnv(database.url, queueName, { ...FAST_RECOVERY, QUEUE_LEASE_MS: '60000' });
   await insertOrders(database.db, ids(1, 40), receiver.url());
   const producer = await spawnDaemon('producer', env);
-  await waitFor('every order queued', async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE lease_until > now()')).rows[0].n) === 40);
+  await waitFor(
+    'every order queued',
+    async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE lease_until > now()')).rows[0].n) === 40,
+  );
   // Gone before the lock is taken, so that what waits on it is the worker's claims and nothing else.
   producer.signal('SIGTERM');
   await producer.exited;
@@ -116,7 +119,10 @@ it('a claim cut off with its connection is asked again, not left until its queue
   await lock.raw('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
   await spawnDaemon('worker', env);
   const waitingOnLock = async () =>
-    Number((await database.db.raw("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = ? AND wait_event_type = 'Lock'", [database.name])).rows[0].n);
+    Number(
+      (await database.db.raw("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = ? AND wait_event_type = 'Lock'", [database.name]))
+        .rows[0].n,
+    );
   await waitFor('claims waiting on the lock', async () => (await waitingOnLock()) > 0);
   await terminateConnections(database.name);
   await lock.rollback().catch(() => undefined);
@@ -141,7 +147,11 @@ it('a job whose lock expires while its callback is in flight is not delivered a 
 
   const rescuer = await spawnDaemon('worker', env);
   // The rescuer's stalled check hands it the job; its claim is refused because ours is still live.
-  await rescuer.waitForLog('the rescuer to find the order claimed', (l) => l.orderId === '42' && /not claimable/.test(String(l.msg)), 20_000);
+  await rescuer.waitForLog(
+    'the rescuer to find the order claimed',
+    (l) => l.orderId === '42' && /not claimable/.test(String(l.msg)),
+    20_000,
+  );
   expect(receiver.inFlight()).toBe(1);
   paused.signal('SIGCONT');
 

@@ -1,11 +1,13 @@
 // delivery_log keeps DELIVERY_LOG_RETENTION_DAYS of attempts: older rows go in small batches, by one
 // replica at a time, without holding back the workers' inserts.
 import { randomUUID } from 'node:crypto';
+
 import { Client } from 'pg';
+
 import { deleteOldDeliveryLog, takeMaintenanceTurn } from '../../src/db/maintenance';
 import { RETENTION_TURN, runDeliveryLogRetention } from '../../src/maintenance/delivery-log-retention';
-import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { daemonEnv, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { waitFor } from '../helpers/wait-for';
 
@@ -41,7 +43,12 @@ it('a daemon keeps DELIVERY_LOG_RETENTION_DAYS (30 by default) of delivery_log',
   const queueName = uniqueQueueName();
   try {
     const daemon = await startTestDaemon('producer', daemonEnv(database.url, queueName));
-    const logged = await waitFor('the deletion logged', () => daemon.logs.lines.find((line) => line.msg === 'deleted delivery_log rows past the retention'), 20_000, 200);
+    const logged = await waitFor(
+      'the deletion logged',
+      () => daemon.logs.lines.find((line) => line.msg === 'deleted delivery_log rows past the retention'),
+      20_000,
+      200,
+    );
     expect(logged).toMatchObject({ deleted: OLD, outcome: 'caughtUp', retentionDays: 30 });
     expect(await logAges()).toEqual({ old: 0, recent: RECENT });
   } finally {
@@ -56,7 +63,10 @@ it('one statement deletes at most its batch, the oldest first, and nothing recen
   expect(await deleteOldDeliveryLog(database.db, turn, 30, 1000)).toBe(1000);
   expect(await logAges()).toEqual({ old: OLD - 1000, recent: RECENT });
   // The oldest went: orders 1501-2500 had the oldest attempts.
-  const { rows } = await database.db.raw('SELECT min(order_id)::int AS lo, max(order_id)::int AS hi FROM delivery_log WHERE order_id <= ?', [OLD]);
+  const { rows } = await database.db.raw(
+    'SELECT min(order_id)::int AS lo, max(order_id)::int AS hi FROM delivery_log WHERE order_id <= ?',
+    [OLD],
+  );
   expect(rows[0]).toEqual({ lo: 1, hi: OLD - 1000 });
 });
 
@@ -86,7 +96,10 @@ it('a run that stops with rows left (its batches spent) makes the next turn due 
 
 it('a longer retention keeps more', async () => {
   // Older than 100 days: 31 days 30 minutes + g × 2 hours > 100 days from g = 828 on.
-  expect(await runDeliveryLogRetention({ db: database.db, holder: 'a:1', days: 100, batchSize: 1000, pauseMs: 0 })).toEqual({ outcome: 'caughtUp', deleted: OLD - 827 });
+  expect(await runDeliveryLogRetention({ db: database.db, holder: 'a:1', days: 100, batchSize: 1000, pauseMs: 0 })).toEqual({
+    outcome: 'caughtUp',
+    deleted: OLD - 827,
+  });
 });
 
 it('a replica that lost its turn deletes nothing', async () => {
@@ -112,7 +125,9 @@ it('a batch holds no lock that stops the workers from logging attempts or anyone
       );
       // The locks of an ordinary read and write: neither conflicts with an insert (SHARE and stronger would).
       expect(locks.map((l: { mode: string }) => l.mode).sort()).toEqual(['AccessShareLock', 'RowExclusiveLock']);
-      await worker.query("INSERT INTO delivery_log (order_id, attempt, started_at, duration_ms, outcome, worker) VALUES (1, 2, now(), 5, 'retry', 'w')");
+      await worker.query(
+        "INSERT INTO delivery_log (order_id, attempt, started_at, duration_ms, outcome, worker) VALUES (1, 2, now(), 5, 'retry', 'w')",
+      );
       const read = await worker.query('SELECT count(*)::int AS n FROM delivery_log');
       expect(read.rows[0].n).toBe(OLD + RECENT + 1);
     });

@@ -1,5 +1,5 @@
-import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
@@ -41,10 +41,15 @@ it('with the producer lease holder frozen, orders arriving meanwhile are picked 
 
   try {
     // The replica holding the lease right now, frozen at once.
-    const holder = await waitFor('a lease holder', async () => {
-      const { rows } = await database.db.raw('SELECT holder FROM producer_leases WHERE expires_at > now()');
-      return rows[0]?.holder as string | undefined;
-    }, 10_000, 20);
+    const holder = await waitFor(
+      'a lease holder',
+      async () => {
+        const { rows } = await database.db.raw('SELECT holder FROM producer_leases WHERE expires_at > now()');
+        return rows[0]?.holder as string | undefined;
+      },
+      10_000,
+      20,
+    );
     const frozen = replicas.find((r) => holder.endsWith(`:${r.pid}`))!;
     frozen.signal('SIGSTOP');
     const frozenAt = Date.now();
@@ -54,7 +59,11 @@ it('with the producer lease holder frozen, orders arriving meanwhile are picked 
     await arrivals;
 
     const after = [...insertedAt].filter(([id]) => id > firstAfter);
-    await waitFor('every order that arrived after the freeze delivered', () => after.every(([id]) => receiver.requestsFor(`order-${id}`).length > 0), 30_000);
+    await waitFor(
+      'every order that arrived after the freeze delivered',
+      () => after.every(([id]) => receiver.requestsFor(`order-${id}`).length > 0),
+      30_000,
+    );
     const pickups = after.map(([id, at]) => receiver.requestsFor(`order-${id}`)[0].startedAt - at).sort((a, b) => a - b);
     const p99 = pickups[Math.ceil(pickups.length * 0.99) - 1];
     expect(after.length).toBeGreaterThan(100);

@@ -1,6 +1,7 @@
 import { Client } from 'pg';
-import { createTestDatabase, getOrder, insertOrders, type TestDatabase } from '../helpers/database';
+
 import { deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { createTestDatabase, getOrder, insertOrders, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
@@ -45,10 +46,17 @@ it('a replica frozen after its claim, resumed after the claim ran out, sends not
     await sleep(100); // the keys it read are stale now: the next attempt reads them again
     await insertOrders(database.db, [2], receiver.url());
     await waitFor('order 2 claimed', async () => (await getOrder(database.db, 2)).claim_token !== null, 10_000, 10);
-    await waitFor('the claiming attempt waiting on the lock', async () => {
-      const { rows } = await locker.query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%partner_secrets%'");
-      return Number(rows[0].n) > 0;
-    }, 10_000, 10);
+    await waitFor(
+      'the claiming attempt waiting on the lock',
+      async () => {
+        const { rows } = await locker.query(
+          "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%partner_secrets%'",
+        );
+        return Number(rows[0].n) > 0;
+      },
+      10_000,
+      10,
+    );
     frozen.signal('SIGSTOP');
     await locker.query('COMMIT');
   } finally {
@@ -59,14 +67,20 @@ it('a replica frozen after its claim, resumed after the claim ran out, sends not
   const other = await spawnDaemon('start', env);
   await waitFor('order 2 delivered by the other replica', async () => (await getOrder(database.db, 2)).status === 6, 30_000);
   frozen.signal('SIGCONT');
-  await waitFor('the frozen replica back at work', () => frozen.lines.find((line) => line.orderId === '2' && /released|superseded/.test(String(line.msg))), 10_000);
+  await waitFor(
+    'the frozen replica back at work',
+    () => frozen.lines.find((line) => line.orderId === '2' && /released|superseded/.test(String(line.msg))),
+    10_000,
+  );
   await sleep(500);
 
   expect(receiver.requestsFor('order-2')).toHaveLength(1);
   const log = await database.db('delivery_log').where({ order_id: 2 }).orderBy('id').select('outcome', 'worker', 'superseded', 'error');
   expect(log.filter((entry) => entry.outcome === 'delivered')).toHaveLength(1);
   // The frozen replica's attempt is on record, as not sent: no attempt counted against the order.
-  expect(log.find((entry) => entry.outcome === 'released')).toMatchObject({ error: expect.stringMatching(/^not sent: the claim was running out/) });
+  expect(log.find((entry) => entry.outcome === 'released')).toMatchObject({
+    error: expect.stringMatching(/^not sent: the claim was running out/),
+  });
   expect((await getOrder(database.db, 2)).attempts).toBe(1);
   expect(other.pid).not.toBe(frozen.pid);
 }, 60_000);

@@ -2,9 +2,10 @@
 // backlog and fixed caps, never by the orders at 6 and 7. Measured as Postgres reports it (rows and
 // buffers read under EXPLAIN (ANALYZE, BUFFERS)), not as a time.
 import { Client } from 'pg';
-import { findRecentFailures, findTopFailingHosts } from '../../src/db/reports/recent-outcomes';
+
 import { countLastAttemptsDue, countOrders, LAST_ATTEMPTS_SCAN_CAP } from '../../src/db/reports/order-counts';
 import { readOrderGauges } from '../../src/db/reports/order-gauges';
+import { findRecentFailures, findTopFailingHosts } from '../../src/db/reports/recent-outcomes';
 import { refreshOrderGauges } from '../../src/observability/refresh-order-gauges';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 

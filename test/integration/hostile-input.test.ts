@@ -1,5 +1,5 @@
-import { createTestDatabase, insertOrders, type OrderRow, type TestDatabase } from '../helpers/database';
 import { daemonEnv, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { createTestDatabase, insertOrders, type OrderRow, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
@@ -47,17 +47,20 @@ it('hostile rows and partners end with a clear last_error, crash nothing, and ho
     ['a CR/LF header injection in the URL', `${receiver.url('/inject')}\r\nX-Injected: yes`, {}, 6, /^$/],
   ];
   const good = Array.from({ length: 30 }, (_, i) => 1000 + i);
-  await startTestDaemon('start', daemonEnv(database.url, queueName, {
-    POLL_INTERVAL_MS: '100',
-    MAX_ATTEMPTS: '2',
-    RETRY_BASE_MS: '20',
-    RETRY_MAX_MS: '40',
-    CALLBACK_TIMEOUT_MS: '3000',
-    MAX_PAYLOAD_BYTES: '4096',
-    // Private destinations stay refused; only the test receiver's loopback address and port are let in.
-    CALLBACK_ALLOWED_CIDRS: '127.0.0.0/8',
-    CALLBACK_ALLOWED_PORTS: `80,443,${port}`,
-  }));
+  await startTestDaemon(
+    'start',
+    daemonEnv(database.url, queueName, {
+      POLL_INTERVAL_MS: '100',
+      MAX_ATTEMPTS: '2',
+      RETRY_BASE_MS: '20',
+      RETRY_MAX_MS: '40',
+      CALLBACK_TIMEOUT_MS: '3000',
+      MAX_PAYLOAD_BYTES: '4096',
+      // Private destinations stay refused; only the test receiver's loopback address and port are let in.
+      CALLBACK_ALLOWED_CIDRS: '127.0.0.0/8',
+      CALLBACK_ALLOWED_PORTS: `80,443,${port}`,
+    }),
+  );
   for (const [i, [, url, payload]] of hostile.entries()) await insertOrders(database.db, [i + 1], url, payload);
   await insertOrders(database.db, good, receiver.url('/ok'));
 
@@ -79,5 +82,9 @@ it('hostile rows and partners end with a clear last_error, crash nothing, and ho
   expect(injected).toHaveLength(1);
   expect(injected[0].headers['x-injected']).toBeUndefined();
   // What reached a header came from us alone.
-  expect(Object.keys(injected[0].headers).filter((h) => h.startsWith('webhook-'))).toEqual(['webhook-id', 'webhook-timestamp', 'webhook-signature']);
+  expect(Object.keys(injected[0].headers).filter((h) => h.startsWith('webhook-'))).toEqual([
+    'webhook-id',
+    'webhook-timestamp',
+    'webhook-signature',
+  ]);
 });

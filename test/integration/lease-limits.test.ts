@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+
 import { createLogger } from '../../src/observability/logger';
 import { LeaseLimits } from '../../src/partners/lease-limits';
 import type { CircuitRules, PartnerState } from '../../src/partners/partner-circuit';
@@ -11,7 +12,16 @@ import { sleep, waitFor } from '../helpers/wait-for';
 // What the producer may lease of each partner, and how it keeps the directory honest: the directory is
 // a copy that can fall behind the partners' own state (a note lost to a Redis blip), and a half-open
 // partner with nothing to probe must not stay half-open for good.
-const rules: CircuitRules = { failureRate: 0.9, minAttempts: 20, windowMs: 30_000, cooldownMs: 1000, maxCooldownMs: 4000, probes: 3, maxPauseMs: 60_000, maxInFlight: 8 };
+const rules: CircuitRules = {
+  failureRate: 0.9,
+  minAttempts: 20,
+  windowMs: 30_000,
+  cooldownMs: 1000,
+  maxCooldownMs: 4000,
+  probes: 3,
+  maxPauseMs: 60_000,
+  maxInFlight: 8,
+};
 const queueName = uniqueQueueName();
 let redis: Redis;
 let store: RedisPartnerStore;
@@ -60,7 +70,12 @@ it('closes a half-open partner that had nothing to probe for a minute, so the pr
   await directory.note(held, await storeState(held, { state: 'held', version: 1, since: now - 200_000, until: 0, cooldownMs: 1000 }));
 
   // The producer asks before each run; the reconciler runs from there.
-  await waitFor('the quiet partner closed', async () => (await limits.get()) && (await store.exchange(origin, readRequest())).state.state === 'closed', 12_000, 250);
+  await waitFor(
+    'the quiet partner closed',
+    async () => (await limits.get()) && (await store.exchange(origin, readRequest())).state.state === 'closed',
+    12_000,
+    250,
+  );
   expect((await store.exchange(origin, readRequest())).state).toMatchObject({ version: 3, reason: 'no orders to probe' });
   await waitFor('out of the directory', async () => !(await limits.get()).has(origin), 5000, 250);
   // A partner held by hand stays held, however quiet.
@@ -71,7 +86,10 @@ it('closes a half-open partner that had nothing to probe for a minute, so the pr
 it("a half-open partner's probes stay on offer to every shard's run until one leases some; then to none for a second", async () => {
   const origin = 'http://127.0.0.1:41004';
   const { now } = await store.exchange(origin, readRequest());
-  await directory.note(origin, await storeState(origin, { state: 'open', version: 1, since: now - 10_000, until: now - 5000, cooldownMs: 1000 }));
+  await directory.note(
+    origin,
+    await storeState(origin, { state: 'open', version: 1, since: now - 10_000, until: now - 5000, cooldownMs: 1000 }),
+  );
 
   await sleep(600); // the directory is read again after at most half a second
   // Shard 0's run is offered the probes, but its shard has none of the partner's orders.

@@ -1,11 +1,12 @@
 import net from 'node:net';
-import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
+
 import { daemonEnv, spawnDaemon, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
+import { freePort } from '../helpers/free-port';
 import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { PrivateRedis } from '../helpers/redis-server';
 import { waitFor } from '../helpers/wait-for';
-import { freePort } from '../helpers/free-port';
 
 let database: TestDatabase;
 let queueName: string;
@@ -21,7 +22,6 @@ afterEach(async () => {
   await obliterateQueue(queueName);
 });
 
-
 /** One sample's value from Prometheus text, e.g. sample(text, 'x_total{outcome="delivered"}'). */
 function sample(text: string, name: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
@@ -35,13 +35,16 @@ it('/metrics counts what the table and the receiver saw', async () => {
     return { status: 200 };
   }).start();
   try {
-    const daemon = await startTestDaemon('start', daemonEnv(database.url, queueName, {
-      CALLBACK_ALLOW_PRIVATE: 'true',
-      POLL_INTERVAL_MS: '50',
-      RETRY_BASE_MS: '20',
-      RETRY_MAX_MS: '40',
-      METRICS_PORT: String(await freePort()),
-    }));
+    const daemon = await startTestDaemon(
+      'start',
+      daemonEnv(database.url, queueName, {
+        CALLBACK_ALLOW_PRIVATE: 'true',
+        POLL_INTERVAL_MS: '50',
+        RETRY_BASE_MS: '20',
+        RETRY_MAX_MS: '40',
+        METRICS_PORT: String(await freePort()),
+      }),
+    );
     await insertOrders(database.db, [1, 2, 3, 4, 5], receiver.url('/ok'));
     await insertOrders(database.db, [6, 7, 8], receiver.url('/flaky'));
     await insertOrders(database.db, [9, 10], receiver.url('/gone'));
@@ -54,10 +57,15 @@ it('/metrics counts what the table and the receiver saw', async () => {
     // Orders at 6 and 7 are the planner's estimates: as exact as can be once a table this small is analyzed
     // (autovacuum would, later); one replica recomputes the order gauges every 5 s.
     await database.db.raw('ANALYZE orders');
-    const text = await waitFor('the order gauges recomputed after ANALYZE', async () => {
-      const scraped = await (await fetch(`${base}/metrics`)).text();
-      return sample(scraped, 'order_callbacks_orders{status="delivered"}') === 8 ? scraped : undefined;
-    }, 15_000, 250);
+    const text = await waitFor(
+      'the order gauges recomputed after ANALYZE',
+      async () => {
+        const scraped = await (await fetch(`${base}/metrics`)).text();
+        return sample(scraped, 'order_callbacks_orders{status="delivered"}') === 8 ? scraped : undefined;
+      },
+      15_000,
+      250,
+    );
     expect(sample(text, 'order_callbacks_deliveries_total{outcome="delivered"}')).toBe(8);
     expect(sample(text, 'order_callbacks_deliveries_total{outcome="retry"}')).toBe(3);
     expect(sample(text, 'order_callbacks_deliveries_total{outcome="failed"}')).toBe(2);
@@ -89,11 +97,17 @@ it('/metrics counts what the table and the receiver saw', async () => {
     expect(text).toMatch(/^order_callbacks_process_cpu_seconds_total /m);
     // Partners: one seen (closed: reported at the process's next tick), none held, state shared; the hold
     // counters there from the start.
-    const partners = await waitFor('the partner counted', async () => {
-      const scraped = await (await fetch(`${base}/metrics`)).text();
-      return sample(scraped, 'order_callbacks_partners{state="closed"}') === 1 ? scraped : undefined;
-    }, 10_000, 250);
-    for (const state of ['open', 'half_open', 'paused', 'held']) expect(sample(partners, `order_callbacks_partners{state="${state}"}`)).toBe(0);
+    const partners = await waitFor(
+      'the partner counted',
+      async () => {
+        const scraped = await (await fetch(`${base}/metrics`)).text();
+        return sample(scraped, 'order_callbacks_partners{state="closed"}') === 1 ? scraped : undefined;
+      },
+      10_000,
+      250,
+    );
+    for (const state of ['open', 'half_open', 'paused', 'held'])
+      expect(sample(partners, `order_callbacks_partners{state="${state}"}`)).toBe(0);
     for (const state of ['open', 'paused']) expect(sample(partners, `order_callbacks_partner_holds_total{state="${state}"}`)).toBe(0);
     expect(sample(partners, 'order_callbacks_partner_state_shared')).toBe(1);
     expect(partners).not.toMatch(/^order_callbacks_partner_not_closed_seconds\{/m);
@@ -102,10 +116,15 @@ it('/metrics counts what the table and the receiver saw', async () => {
     // shown rather than shown stale, and their age says why.
     await database.db.raw("UPDATE maintenance_turns SET last_started_at = now() + interval '1 hour' WHERE name = 'order-gauges'");
     await database.db.raw("UPDATE order_gauges SET computed_at = now() - interval '2 minutes'");
-    const stale = await waitFor('the stale order gauges dropped', async () => {
-      const scraped = await (await fetch(`${base}/metrics`)).text();
-      return Number.isNaN(sample(scraped, 'order_callbacks_oldest_ready_age_seconds')) ? scraped : undefined;
-    }, 5000, 250);
+    const stale = await waitFor(
+      'the stale order gauges dropped',
+      async () => {
+        const scraped = await (await fetch(`${base}/metrics`)).text();
+        return Number.isNaN(sample(scraped, 'order_callbacks_oldest_ready_age_seconds')) ? scraped : undefined;
+      },
+      5000,
+      250,
+    );
     expect(stale).not.toMatch(/^order_callbacks_orders\{/m);
     expect(sample(stale, 'order_callbacks_order_gauges_age_seconds')).toBeGreaterThanOrEqual(120);
     expect(sample(stale, 'order_callbacks_scrape_source_up{source="postgres"}')).toBe(1);
@@ -127,13 +146,19 @@ it('/metrics counts what the table and the receiver saw', async () => {
 it('/readyz turns 503 and names Redis when Redis stops answering; /healthz and /metrics still answer', async () => {
   const redis = await PrivateRedis.start();
   try {
-    const daemon = await startTestDaemon('start', daemonEnv(database.url, queueName, {
-      REDIS_URL: redis.url,
-      METRICS_PORT: String(await freePort()),
-    }));
+    const daemon = await startTestDaemon(
+      'start',
+      daemonEnv(database.url, queueName, {
+        REDIS_URL: redis.url,
+        METRICS_PORT: String(await freePort()),
+      }),
+    );
     const base = `http://127.0.0.1:${daemon.opsPort}`;
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
-    await waitFor('the order gauges computed', async () => sample(await (await fetch(`${base}/metrics`)).text(), 'order_callbacks_orders{status="ready"}') === 0);
+    await waitFor(
+      'the order gauges computed',
+      async () => sample(await (await fetch(`${base}/metrics`)).text(), 'order_callbacks_orders{status="ready"}') === 0,
+    );
     await redis.crash();
     const notReady = await fetch(`${base}/readyz`);
     expect(notReady.status).toBe(503);
@@ -158,9 +183,12 @@ it('/readyz turns 503 and names Redis when Redis stops answering; /healthz and /
 
 it('the ops server is part of the lifecycle: SIGTERM closes it and the process exits 0', async () => {
   const port = await freePort();
-  const daemon = await spawnDaemon('worker', daemonEnv(database.url, queueName, {
-    METRICS_PORT: String(port),
-  }));
+  const daemon = await spawnDaemon(
+    'worker',
+    daemonEnv(database.url, queueName, {
+      METRICS_PORT: String(port),
+    }),
+  );
   const base = `http://127.0.0.1:${port}`;
   expect((await fetch(`${base}/healthz`)).status).toBe(200);
   const ready = await fetch(`${base}/readyz`);
@@ -176,9 +204,9 @@ it('a METRICS_PORT that is taken stops the start with an error, instead of runni
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   try {
     const port = (taken.address() as net.AddressInfo).port;
-    await expect(
-      startTestDaemon('producer', daemonEnv(database.url, queueName, { METRICS_PORT: String(port) })),
-    ).rejects.toThrow(/EADDRINUSE/);
+    await expect(startTestDaemon('producer', daemonEnv(database.url, queueName, { METRICS_PORT: String(port) }))).rejects.toThrow(
+      /EADDRINUSE/,
+    );
   } finally {
     await new Promise((resolve) => taken.close(resolve));
   }

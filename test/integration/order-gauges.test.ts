@@ -1,8 +1,9 @@
 // The order gauges are computed by one replica at a time, per interval, by Postgres' clock; a replica
 // that froze past its turn writes nothing when it wakes.
 import { randomUUID } from 'node:crypto';
-import { countOrders } from '../../src/db/reports/order-counts';
+
 import { takeMaintenanceTurn } from '../../src/db/maintenance';
+import { countOrders } from '../../src/db/reports/order-counts';
 import { readOrderGauges, storeOrderGauges } from '../../src/db/reports/order-gauges';
 import { ORDER_GAUGES_TURN, refreshOrderGauges } from '../../src/observability/refresh-order-gauges';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
@@ -19,7 +20,7 @@ afterEach(async () => {
 
 /** What the clock would have done: the last run started `seconds` earlier than it did. */
 async function passTime(seconds: number): Promise<void> {
-  await database.db.raw('UPDATE maintenance_turns SET last_started_at = last_started_at - ? * interval \'1 second\'', [seconds]);
+  await database.db.raw("UPDATE maintenance_turns SET last_started_at = last_started_at - ? * interval '1 second'", [seconds]);
 }
 
 it('of replicas that try at once, one computes; the next interval, whichever comes first', async () => {

@@ -1,8 +1,9 @@
 import { Webhook } from 'standardwebhooks';
-import { createTestDatabase, getOrder, insertOrders, type OrderRow, type TestDatabase } from '../helpers/database';
+
 import { daemonEnv, startTestDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
+import { createTestDatabase, getOrder, insertOrders, type OrderRow, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
-import { Receiver, type Behaviour } from '../helpers/receiver';
+import { type Behaviour, Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
 
 // One daemon for the file; each test uses its own order ids and its own receiver path.
@@ -14,17 +15,20 @@ const routes = new Map<string, Behaviour>();
 beforeAll(async () => {
   database = await createTestDatabase();
   receiver = await new Receiver((request, attempt) => (routes.get(request.path) ?? (() => ({ status: 200 })))(request, attempt)).start();
-  await startTestDaemon('start', daemonEnv(database.url, queueName, {
-    CALLBACK_ALLOW_PRIVATE: 'true',
-    POLL_INTERVAL_MS: '100',
-    RETRY_BASE_MS: '50',
-    // With 4 attempts our own backoff never exceeds 200 ms; the ceiling matters for Retry-After only.
-    RETRY_MAX_MS: '2000',
-    MAX_ATTEMPTS: '4',
-    CALLBACK_TIMEOUT_MS: '1000',
-    // Every route here is one origin; its deliberate failures must not open the partner's circuit.
-    BREAKER_MIN_ATTEMPTS: '1000000',
-  }));
+  await startTestDaemon(
+    'start',
+    daemonEnv(database.url, queueName, {
+      CALLBACK_ALLOW_PRIVATE: 'true',
+      POLL_INTERVAL_MS: '100',
+      RETRY_BASE_MS: '50',
+      // With 4 attempts our own backoff never exceeds 200 ms; the ceiling matters for Retry-After only.
+      RETRY_MAX_MS: '2000',
+      MAX_ATTEMPTS: '4',
+      CALLBACK_TIMEOUT_MS: '1000',
+      // Every route here is one origin; its deliberate failures must not open the partner's circuit.
+      BREAKER_MIN_ATTEMPTS: '1000000',
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -70,7 +74,10 @@ describe('a partner that answers 2xx', () => {
     await insertOrders(database.db, [2], receiver.url('/ok'));
     await waitFor('first delivery', async () => (await getOrder(database.db, 2)).status === 6);
     await database.db('orders').where({ id: 2 }).update({ status: 5 });
-    await waitFor('second delivery', async () => (await getOrder(database.db, 2)).status === 6 && receiver.requestsFor('order-2').length === 2);
+    await waitFor(
+      'second delivery',
+      async () => (await getOrder(database.db, 2)).status === 6 && receiver.requestsFor('order-2').length === 2,
+    );
     expect(receiver.requestsFor('order-2').map((r) => r.headers['webhook-id'])).toEqual(['order-2', 'order-2']);
   });
 });
@@ -135,9 +142,7 @@ describe('answers that mean "not now" are retried with the same webhook-id', () 
     await insertOrders(database.db, [501], receiver.url('/hang'));
     await insertOrders(database.db, [502], receiver.url('/hang-up'));
     await insertOrders(database.db, [503], 'http://127.0.0.1:9/nothing-listens-here');
-    const [timedOut, droppedOff, refused] = await Promise.all(
-      [501, 502, 503].map((id) => waitFor(`order ${id}`, () => finalStatus(id))),
-    );
+    const [timedOut, droppedOff, refused] = await Promise.all([501, 502, 503].map((id) => waitFor(`order ${id}`, () => finalStatus(id))));
 
     for (const order of [timedOut, droppedOff, refused]) {
       expect(order.status).toBe(7);
@@ -202,10 +207,13 @@ describe('prompt pick-up', () => {
   it('an order that becomes ready is delivered long before the next poll (LISTEN/NOTIFY)', async () => {
     const slowDb = await createTestDatabase();
     const slowQueue = uniqueQueueName();
-    const slow = await startTestDaemon('start', daemonEnv(slowDb.url, slowQueue, {
-      CALLBACK_ALLOW_PRIVATE: 'true',
-      POLL_INTERVAL_MS: '3600000',
-    }));
+    const slow = await startTestDaemon(
+      'start',
+      daemonEnv(slowDb.url, slowQueue, {
+        CALLBACK_ALLOW_PRIVATE: 'true',
+        POLL_INTERVAL_MS: '3600000',
+      }),
+    );
     try {
       // The first run happens at start; everything after it must come from a notification.
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -225,10 +233,13 @@ describe('with CALLBACK_ALLOW_PRIVATE=false (the default)', () => {
   it('a callback_url on a loopback or private address ends 7 at once and is never contacted', async () => {
     const strictDb = await createTestDatabase();
     const strictQueue = uniqueQueueName();
-    const strict = await startTestDaemon('start', daemonEnv(strictDb.url, strictQueue, {
-      POLL_INTERVAL_MS: '100',
-      CALLBACK_ALLOWED_PORTS: '*', // the receiver's port is random; the address is what is refused here
-    }));
+    const strict = await startTestDaemon(
+      'start',
+      daemonEnv(strictDb.url, strictQueue, {
+        POLL_INTERVAL_MS: '100',
+        CALLBACK_ALLOWED_PORTS: '*', // the receiver's port is random; the address is what is refused here
+      }),
+    );
     try {
       await insertOrders(strictDb.db, [1], receiver.url('/private-literal'));
       await insertOrders(strictDb.db, [2], `http://localhost:${receiver.port}/private-name`);
@@ -254,11 +265,14 @@ describe('with CALLBACK_ALLOWED_CIDRS', () => {
   it('an allow-listed private range is reached, by address and by name; the default ports still apply', async () => {
     const listDb = await createTestDatabase();
     const listQueue = uniqueQueueName();
-    const listed = await startTestDaemon('start', daemonEnv(listDb.url, listQueue, {
-      POLL_INTERVAL_MS: '100',
-      CALLBACK_ALLOWED_CIDRS: '127.0.0.0/8, ::1/128', // localhost may resolve to either
-      CALLBACK_ALLOWED_PORTS: `443,${receiver.port}`,
-    }));
+    const listed = await startTestDaemon(
+      'start',
+      daemonEnv(listDb.url, listQueue, {
+        POLL_INTERVAL_MS: '100',
+        CALLBACK_ALLOWED_CIDRS: '127.0.0.0/8, ::1/128', // localhost may resolve to either
+        CALLBACK_ALLOWED_PORTS: `443,${receiver.port}`,
+      }),
+    );
     try {
       await insertOrders(listDb.db, [1], receiver.url('/listed-literal'));
       await insertOrders(listDb.db, [2], `http://localhost:${receiver.port}/listed-name`);
@@ -269,7 +283,12 @@ describe('with CALLBACK_ALLOWED_CIDRS', () => {
       });
       expect(orders.map((o) => o.status)).toEqual([6, 6, 7]);
       expect(orders[2].last_error).toMatch(/port \d+ is not allowed/);
-      expect(receiver.requests.filter((r) => r.path.startsWith('/listed')).map((r) => r.path).sort()).toEqual(['/listed-literal', '/listed-name']);
+      expect(
+        receiver.requests
+          .filter((r) => r.path.startsWith('/listed'))
+          .map((r) => r.path)
+          .sort(),
+      ).toEqual(['/listed-literal', '/listed-name']);
     } finally {
       await listed.stop();
       await listDb.drop();

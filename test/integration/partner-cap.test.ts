@@ -1,5 +1,5 @@
-import { attemptsHistogram, createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { attemptsHistogram, createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
@@ -26,7 +26,11 @@ afterAll(async () => {
 it('a partner at its in-flight cap gets at most the cap at once from all replicas together, and every order is delivered once with one attempt', async () => {
   const ids = Array.from({ length: 600 }, (_, i) => i + 1);
   await insertOrders(database.db, ids, partner.url());
-  const env = deliveryEnv(database.url, queueName, SHARED_REDIS_URL, { WORKER_CONCURRENCY: '50', HOST_MAX_IN_FLIGHT: '4', LOG_LEVEL: 'info' });
+  const env = deliveryEnv(database.url, queueName, SHARED_REDIS_URL, {
+    WORKER_CONCURRENCY: '50',
+    HOST_MAX_IN_FLIGHT: '4',
+    LOG_LEVEL: 'info',
+  });
   await Promise.all([spawnDaemon('start', env), spawnDaemon('start', env), spawnDaemon('start', env)]);
 
   await waitFor('every order delivered', async () => (await statusCounts(database.db))[6] === ids.length, 60_000);

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
+
+import { type ChildDaemon, deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
 import { createTestDatabase, insertOrders, terminateConnections } from '../helpers/database';
-import { deliveryEnv, spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
 import { uniqueQueueName } from '../helpers/queue';
-import { Receiver, type Behaviour } from '../helpers/receiver';
+import { type Behaviour, Receiver } from '../helpers/receiver';
 import { PrivateRedis } from '../helpers/redis-server';
 import { waitFor } from '../helpers/wait-for';
 
@@ -40,7 +41,11 @@ async function drainThroughFaults(behaviour: Behaviour): Promise<{ ms: number; r
   });
   const delivered = async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE status = 6')).rows[0].n);
   try {
-    await insertOrders(database.db, Array.from({ length: N }, (_, i) => i + 1), receiver.url());
+    await insertOrders(
+      database.db,
+      Array.from({ length: N }, (_, i) => i + 1),
+      receiver.url(),
+    );
     const started = Date.now();
     const replicas = await Promise.all([spawnDaemon('start', env), spawnDaemon('start', env)]);
     await waitFor('a fifth delivered', async () => (await delivered()) >= N * 0.2, 60_000, 20);
@@ -63,7 +68,9 @@ async function drainThroughFaults(behaviour: Behaviour): Promise<{ ms: number; r
 
 it('a partner where 1 order in 4 fails its first try drains within 1.5x an all-healthy one plus the retry delay, through kill -9, a Redis restart and cut connections', async () => {
   const healthy = await drainThroughFaults(() => ({ status: 200 }));
-  const flaky = await drainThroughFaults((request, attempt) => (failsFirst(request.webhookId) && attempt === 1 ? { status: 500 } : { status: 200 }));
+  const flaky = await drainThroughFaults((request, attempt) =>
+    failsFirst(request.webhookId) && attempt === 1 ? { status: 500 } : { status: 200 },
+  );
 
   expect(flaky.ms).toBeLessThanOrEqual(1.5 * healthy.ms + RETRY_DELAY_MS);
   // Its failures were the orders', and were retried: every fourth order was sent at least twice.

@@ -1,15 +1,25 @@
 import { Redis } from 'ioredis';
+
 import { createLogger } from '../../src/observability/logger';
-import { LocalPartnerDirectory, RedisPartnerDirectory } from '../../src/partners/partner-directory';
-import { PartnerGate, type Slot } from '../../src/partners/partner-gate';
 import { LocalPartnerStore } from '../../src/partners/local-partner-store';
 import type { CircuitRules } from '../../src/partners/partner-circuit';
+import { LocalPartnerDirectory, RedisPartnerDirectory } from '../../src/partners/partner-directory';
+import { PartnerGate, type Slot } from '../../src/partners/partner-gate';
 import { readRequest, storeTimings } from '../../src/partners/partner-store';
 import { RedisPartnerStore } from '../../src/partners/redis-partner-store';
 import { PrivateRedis } from '../helpers/redis-server';
 import { waitFor } from '../helpers/wait-for';
 
-const rules: CircuitRules = { failureRate: 0.9, minAttempts: 20, windowMs: 30_000, cooldownMs: 1000, maxCooldownMs: 4000, probes: 3, maxPauseMs: 60_000, maxInFlight: 2 };
+const rules: CircuitRules = {
+  failureRate: 0.9,
+  minAttempts: 20,
+  windowMs: 30_000,
+  cooldownMs: 1000,
+  maxCooldownMs: 4000,
+  probes: 3,
+  maxPauseMs: 60_000,
+  maxInFlight: 2,
+};
 const ORIGIN = 'http://127.0.0.1:7';
 const HELD = 'http://127.0.0.1:8';
 let redis: PrivateRedis;
@@ -54,7 +64,12 @@ it('goes on with per-process limits while Redis cannot be asked, says so, and sh
   expect(gate.degraded()).toBeUndefined();
   // A partner held by hand, as this process has seen it.
   const { state } = await shared.exchange(HELD, readRequest());
-  await shared.transition(HELD, state.version, { state: 'held', version: 1, since: 0, until: 0, cooldownMs: 1000, reason: 'maintenance', actor: 'ops' }, false);
+  await shared.transition(
+    HELD,
+    state.version,
+    { state: 'held', version: 1, since: 0, until: 0, cooldownMs: 1000, reason: 'maintenance', actor: 'ops' },
+    false,
+  );
   expect(await gate.admit(HELD, never)).toMatchObject({ admitted: false, reason: 'held: maintenance' });
 
   await redis.crash();

@@ -1,12 +1,13 @@
 import { Redis } from 'ioredis';
-import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
+
+import { readRequest, storeTimings } from '../../src/partners/partner-store';
+import { RedisPartnerStore } from '../../src/partners/redis-partner-store';
 import { deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { freePort } from '../helpers/free-port';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
-import { RedisPartnerStore } from '../../src/partners/redis-partner-store';
-import { readRequest, storeTimings } from '../../src/partners/partner-store';
 
 let redis: Redis;
 
@@ -18,8 +19,10 @@ afterAll(() => redis.disconnect());
 
 afterEach(() => stopAllDaemons());
 
-const countIn = (database: TestDatabase) => async (where: string, bindings: (string | number | Date)[] = []) =>
-  Number((await database.db.raw(`SELECT count(*) AS n FROM orders WHERE ${where}`, bindings)).rows[0].n);
+const countIn =
+  (database: TestDatabase) =>
+  async (where: string, bindings: (string | number | Date)[] = []) =>
+    Number((await database.db.raw(`SELECT count(*) AS n FROM orders WHERE ${where}`, bindings)).rows[0].n);
 
 it('a partner that always times out does not take the workers from a healthy one', async () => {
   const database = await createTestDatabase();
@@ -40,8 +43,16 @@ it('a partner that always times out does not take the workers from a healthy one
       BREAKER_MAX_COOLDOWN_MS: '4000',
     });
     // The broken partner's orders come first: without isolation they would fill every worker slot.
-    await insertOrders(database.db, Array.from({ length: 5000 }, (_, i) => i + 1), broken.url());
-    await insertOrders(database.db, Array.from({ length: 2000 }, (_, i) => 100_000 + i), healthy.url());
+    await insertOrders(
+      database.db,
+      Array.from({ length: 5000 }, (_, i) => i + 1),
+      broken.url(),
+    );
+    await insertOrders(
+      database.db,
+      Array.from({ length: 2000 }, (_, i) => 100_000 + i),
+      healthy.url(),
+    );
     await Promise.all([spawnDaemon('start', env), spawnDaemon('start', env)]);
 
     await waitFor('every healthy order delivered', async () => (await count('id >= 100000 AND status = 6')) === 2000, 90_000);
@@ -53,7 +64,15 @@ it('a partner that always times out does not take the workers from a healthy one
     expect(await count(`id < 100000 AND status = 7 AND attempts <> ${MAX_ATTEMPTS}`)).toBe(0);
     expect(await count(`id < 100000 AND attempts > ${MAX_ATTEMPTS}`)).toBe(0);
     const attemptsMade = Number((await database.db.raw('SELECT coalesce(sum(attempts), 0) AS n FROM orders WHERE id < 100000')).rows[0].n);
-    expect(attemptsMade).toBe(Number((await database.db.raw("SELECT count(*) AS n FROM delivery_log WHERE order_id < 100000 AND outcome <> 'released' AND NOT superseded")).rows[0].n));
+    expect(attemptsMade).toBe(
+      Number(
+        (
+          await database.db.raw(
+            "SELECT count(*) AS n FROM delivery_log WHERE order_id < 100000 AND outcome <> 'released' AND NOT superseded",
+          )
+        ).rows[0].n,
+      ),
+    );
     expect(healthy.overlaps.size).toBe(0);
   } finally {
     await stopAllDaemons();
@@ -110,7 +129,8 @@ describe.each([
       expect(await count('updated_at > ?', [since])).toBeLessThanOrEqual(3 * 2 * 3);
       expect(await count('status = 5')).toBeGreaterThan(ids.length - 300);
       // Each replica handed orders back because the partner was open, whichever of them opened it.
-      const heldByOpen = (line: Record<string, unknown>) => /deferred without an attempt/.test(String(line.msg)) && /^open: /.test(String(line.reason));
+      const heldByOpen = (line: Record<string, unknown>) =>
+        /deferred without an attempt/.test(String(line.msg)) && /^open: /.test(String(line.reason));
       expect(replicas.map((r) => r.lines.some(heldByOpen))).toEqual([true, true]);
 
       up = true;

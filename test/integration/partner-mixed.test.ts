@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+
+import { type ChildDaemon, deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
 import { createTestDatabase, insertOrders } from '../helpers/database';
-import { deliveryEnv, spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver, type Reply } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
@@ -13,8 +14,16 @@ const N = 1500;
 const MAX_ATTEMPTS = 4;
 const CALLBACK_TIMEOUT_MS = 1000;
 const fates: Reply[] = [
-  { status: 200 }, { status: 200 }, { status: 200 }, { status: 200 }, { status: 200 },
-  { status: 410 }, { status: 404 }, { status: 500 }, { status: 302, headers: { location: 'http://127.0.0.1:9/' } }, { never: true },
+  { status: 200 },
+  { status: 200 },
+  { status: 200 },
+  { status: 200 },
+  { status: 200 },
+  { status: 410 },
+  { status: 404 },
+  { status: 500 },
+  { status: 302, headers: { location: 'http://127.0.0.1:9/' } },
+  { never: true },
 ];
 /** Scattered as real outcomes are: a hash of the order's id picks its fate. */
 const fateOf = (webhookId: string) => createHash('sha256').update(webhookId).digest()[0] % fates.length;
@@ -44,11 +53,21 @@ async function run(mixed: boolean) {
     const replicas = await Promise.all([spawnDaemon('start', env), spawnDaemon('start', env)]);
     const started = Date.now();
     await insertOrders(database.db, ids, partner.url());
-    await waitFor('the healthy orders delivered', async () => (await count(`status = 6 AND id IN (${healthyIds.join(',')})`)) === healthyIds.length, 60_000, 20);
+    await waitFor(
+      'the healthy orders delivered',
+      async () => (await count(`status = 6 AND id IN (${healthyIds.join(',')})`)) === healthyIds.length,
+      60_000,
+      20,
+    );
     const healthyMs = Date.now() - started;
     if (mixed) await waitFor('every order finished', async () => (await count('status = 5')) === 0, 90_000);
     const rows = await database.db('orders').select('id', 'status', 'attempts', 'last_error').orderBy('id');
-    const log = await database.db('delivery_log').select('order_id', 'started_at').where({ superseded: false }).whereNot({ outcome: 'released' }).orderBy('id');
+    const log = await database
+      .db('delivery_log')
+      .select('order_id', 'started_at')
+      .where({ superseded: false })
+      .whereNot({ outcome: 'released' })
+      .orderBy('id');
     return { healthyMs, rows, log, replicas };
   } finally {
     await stopAllDaemons();
@@ -64,7 +83,8 @@ it("delivers a mixed partner's healthy orders as fast as an all-healthy one's, a
 
   // Its never-answering orders hold slots for a callback timeout at most, once each before their retries.
   expect(mixed.healthyMs).toBeLessThanOrEqual(1.5 * healthy.healthyMs + CALLBACK_TIMEOUT_MS);
-  const transitions = (replicas: ChildDaemon[]) => replicas.flatMap((r) => r.lines.filter((line) => line.from !== undefined && line.to !== undefined));
+  const transitions = (replicas: ChildDaemon[]) =>
+    replicas.flatMap((r) => r.lines.filter((line) => line.from !== undefined && line.to !== undefined));
   expect(transitions(mixed.replicas)).toEqual([]);
 
   const byFate = (fate: number) => mixed.rows.filter((row) => fateOf(`order-${row.id}`) === fate);

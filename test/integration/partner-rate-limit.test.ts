@@ -1,5 +1,5 @@
-import { attemptsHistogram, createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { attemptsHistogram, createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';

@@ -1,9 +1,10 @@
 import { Webhook } from 'standardwebhooks';
-import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
+
 import { runCli } from '../helpers/cli';
 import { daemonEnv, startTestDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
+import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
-import { Receiver, type ReceivedRequest } from '../helpers/receiver';
+import { type ReceivedRequest, Receiver } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
 
 let database: TestDatabase;
@@ -15,11 +16,14 @@ const cli = (...args: string[]) => runCli(args, { DATABASE_URL: database.url });
 beforeAll(async () => {
   database = await createTestDatabase();
   receiver = await new Receiver().start();
-  await startTestDaemon('start', daemonEnv(database.url, queueName, {
-    CALLBACK_ALLOW_PRIVATE: 'true',
-    POLL_INTERVAL_MS: '100',
-    PARTNER_SECRETS_REFRESH_MS: '100',
-  }));
+  await startTestDaemon(
+    'start',
+    daemonEnv(database.url, queueName, {
+      CALLBACK_ALLOW_PRIVATE: 'true',
+      POLL_INTERVAL_MS: '100',
+      PARTNER_SECRETS_REFRESH_MS: '100',
+    }),
+  );
 });
 
 afterAll(async () => {

@@ -1,9 +1,10 @@
 import { Redis } from 'ioredis';
-import type { PartnerState } from '../../src/partners/partner-circuit';
-import { directoryKeys, LocalPartnerDirectory, RedisPartnerDirectory, type PartnerDirectory } from '../../src/partners/partner-directory';
+
 import { LocalPartnerStore } from '../../src/partners/local-partner-store';
+import type { PartnerState } from '../../src/partners/partner-circuit';
+import { directoryKeys, LocalPartnerDirectory, type PartnerDirectory, RedisPartnerDirectory } from '../../src/partners/partner-directory';
+import { type ExchangeRequest, type PartnerStore, readRequest, type StoreTimings } from '../../src/partners/partner-store';
 import { partnerKeys, RedisPartnerStore } from '../../src/partners/redis-partner-store';
-import { readRequest, type ExchangeRequest, type PartnerStore, type StoreTimings } from '../../src/partners/partner-store';
 import { SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { sleep } from '../helpers/wait-for';
 
@@ -27,12 +28,22 @@ const stores: [string, () => PartnerStore][] = [
   ['LocalPartnerStore', () => new LocalPartnerStore(timings, 1000)],
 ];
 
-const want = (ids: string[], version = 0, limit = 2, notBefore = 0): ExchangeRequest => ({ ...readRequest(), want: { ids, version, notBefore, limit } });
+const want = (ids: string[], version = 0, limit = 2, notBefore = 0): ExchangeRequest => ({
+  ...readRequest(),
+  want: { ids, version, notBefore, limit },
+});
 const outcomes = (attempts: number, failures: number, extra: Partial<ExchangeRequest['outcomes']> = {}): ExchangeRequest => ({
   ...readRequest(),
   outcomes: { attempts, failures, healthy: attempts - failures, healthyMs: (attempts - failures) * 40, ...extra },
 });
-const opened = (since: number, untilIn: number): PartnerState => ({ state: 'open', version: 1, since, until: since + untilIn, cooldownMs: 1000, reason: 'test' });
+const opened = (since: number, untilIn: number): PartnerState => ({
+  state: 'open',
+  version: 1,
+  since,
+  until: since + untilIn,
+  cooldownMs: 1000,
+  reason: 'test',
+});
 
 let n = 0;
 const origin = () => `http://127.0.0.1:${40_000 + n++}`;
@@ -46,7 +57,7 @@ describe.each(stores)('%s', (_name, make) => {
     expect(await store.exchange(partner, { ...want(['d']), release: ['a', 'unknown'] })).toMatchObject({ granted: 1, inFlight: 2 });
   });
 
-  it("gives a slot back by itself when its lease runs out, unless its holder renews it", async () => {
+  it('gives a slot back by itself when its lease runs out, unless its holder renews it', async () => {
     const store = make();
     const partner = origin();
     await store.exchange(partner, want(['kept', 'lost']));

@@ -1,6 +1,6 @@
 import { runCli } from '../helpers/cli';
-import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { daemonEnv, deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
@@ -28,8 +28,16 @@ it('pause holds a partner on every replica within a second, is listed and audite
   const partner = await new Receiver(() => ({ status: 200, delayMs: 20 })).start();
   const other = await new Receiver(() => ({ status: 200 })).start();
   try {
-    await insertOrders(database.db, Array.from({ length: 2500 }, (_, i) => i + 1), partner.url());
-    await insertOrders(database.db, Array.from({ length: 300 }, (_, i) => 100_000 + i), other.url());
+    await insertOrders(
+      database.db,
+      Array.from({ length: 2500 }, (_, i) => i + 1),
+      partner.url(),
+    );
+    await insertOrders(
+      database.db,
+      Array.from({ length: 300 }, (_, i) => 100_000 + i),
+      other.url(),
+    );
     await Promise.all([spawnDaemon('start', env), spawnDaemon('start', env)]);
     await waitFor('deliveries under way', async () => (await delivered()) > 200, 30_000);
 
@@ -59,9 +67,20 @@ it('pause holds a partner on every replica within a second, is listed and audite
     expect(resumed).toMatchObject({ code: 0, stdout: `${origin}: held -> closed\n` });
     await waitFor('every order delivered', async () => (await delivered()) === 2800, 90_000);
 
-    const audit = await database.db('partner_audit').orderBy('id').select('actor', 'action', 'origin', 'reason', 'paused_until', 'state_before', 'state_after');
+    const audit = await database
+      .db('partner_audit')
+      .orderBy('id')
+      .select('actor', 'action', 'origin', 'reason', 'paused_until', 'state_before', 'state_after');
     expect(audit).toEqual([
-      { actor: 'ops-test', action: 'pause', origin, reason: 'their maintenance', paused_until: null, state_before: 'closed', state_after: 'held' },
+      {
+        actor: 'ops-test',
+        action: 'pause',
+        origin,
+        reason: 'their maintenance',
+        paused_until: null,
+        state_before: 'closed',
+        state_after: 'held',
+      },
       { actor: 'ops-test', action: 'resume', origin, reason: null, paused_until: null, state_before: 'held', state_after: 'closed' },
     ]);
   } finally {
@@ -86,9 +105,19 @@ it('pause --for ends by itself; a host name means every known partner on it; mis
 
   expect(await runCli(['partners', 'pause', 'nobody.example'], cliEnv())).toMatchObject({
     code: 1,
-    stderr: 'order-callbacks: no partner on host nobody.example is known (seen lately or with orders at 5); give its origin, e.g. https://nobody.example\n',
+    stderr:
+      'order-callbacks: no partner on host nobody.example is known (seen lately or with orders at 5); give its origin, e.g. https://nobody.example\n',
   });
-  expect(await runCli(['partners', 'pause', 'ftp://a.example'], cliEnv())).toMatchObject({ code: 2, stderr: `order-callbacks: "ftp://a.example": a partner's origin is http:// or https://\n` });
-  expect(await runCli(['partners', 'pause', 'https://a.example', '--for', 'soon'], cliEnv())).toMatchObject({ code: 2, stderr: expect.stringMatching(/^order-callbacks: --for: expected a duration/) });
-  expect(await runCli(['partners', 'resume', 'https://a.example'], cliEnv())).toMatchObject({ code: 0, stdout: 'https://a.example: closed, nothing to resume\n' });
+  expect(await runCli(['partners', 'pause', 'ftp://a.example'], cliEnv())).toMatchObject({
+    code: 2,
+    stderr: `order-callbacks: "ftp://a.example": a partner's origin is http:// or https://\n`,
+  });
+  expect(await runCli(['partners', 'pause', 'https://a.example', '--for', 'soon'], cliEnv())).toMatchObject({
+    code: 2,
+    stderr: expect.stringMatching(/^order-callbacks: --for: expected a duration/),
+  });
+  expect(await runCli(['partners', 'resume', 'https://a.example'], cliEnv())).toMatchObject({
+    code: 0,
+    stdout: 'https://a.example: closed, nothing to resume\n',
+  });
 }, 60_000);

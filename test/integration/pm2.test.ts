@@ -3,8 +3,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
+
 import { deliveryEnv, TEST_SECRET } from '../helpers/daemons';
+import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
@@ -54,7 +55,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // pm2 kill stops the apps and its own daemon; then make sure by pid.
-  const pids = await replicas().then((r) => r.map((p) => p.pid)).catch(() => [] as number[]);
+  const pids = await replicas()
+    .then((r) => r.map((p) => p.pid))
+    .catch(() => [] as number[]);
   let daemonPid: number | undefined;
   try {
     daemonPid = Number(readFileSync(path.join(pm2Home, 'pm2.pid'), 'utf8'));
@@ -77,7 +80,11 @@ afterAll(async () => {
 });
 
 it('2 replicas under PM2 survive a rolling reload and a restart mid-run: every order ends 6, delivered once, never overlapping', async () => {
-  await insertOrders(database.db, Array.from({ length: 3000 }, (_, i) => i + 1), receiver.url());
+  await insertOrders(
+    database.db,
+    Array.from({ length: 3000 }, (_, i) => i + 1),
+    receiver.url(),
+  );
   await pm2('start', 'ecosystem.config.js', '--only', 'order-callbacks');
   const first = await replicas();
   expect(first.map((r) => r.status)).toEqual(['online', 'online']);
@@ -109,14 +116,29 @@ it('the split deployment with METRICS_PORT set: producer and workers each serve 
   const ids = Array.from({ length: 500 }, (_, i) => 10_001 + i);
   await insertOrders(database.db, ids, receiver.url());
   const splitEnv = { ...env, METRICS_PORT: String(base) };
-  await run(PM2, ['start', 'ecosystem.config.js', '--only', 'order-callbacks-producer,order-callbacks-worker'], { cwd: ROOT, env: splitEnv, timeout: 90_000 });
+  await run(PM2, ['start', 'ecosystem.config.js', '--only', 'order-callbacks-producer,order-callbacks-worker'], {
+    cwd: ROOT,
+    env: splitEnv,
+    timeout: 90_000,
+  });
   try {
     // Producer at P+2, workers at P+3 and P+4 (2 instances): each answers on its own port.
     const ports = [base + 2, base + 3, base + 4];
-    await waitFor('every process serves /healthz', async () => {
-      const answers = await Promise.all(ports.map((port) => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0)));
-      return answers.every((status) => status === 200);
-    }, 60_000);
+    await waitFor(
+      'every process serves /healthz',
+      async () => {
+        const answers = await Promise.all(
+          ports.map((port) =>
+            fetch(`http://127.0.0.1:${port}/healthz`).then(
+              (r) => r.status,
+              () => 0,
+            ),
+          ),
+        );
+        return answers.every((status) => status === 200);
+      },
+      60_000,
+    );
     const delivered = async () => Number((await database.db('orders').whereIn('id', ids).where({ status: 6 }).count({ n: '*' }))[0].n);
     await waitFor('the orders delivered', async () => (await delivered()) === ids.length, 60_000);
     const processes = await replicas();

@@ -25,7 +25,7 @@ async function preparedInSession(): Promise<string[]> {
   return result.rows.map((row) => row.name);
 }
 
-it('is prepared once in a session and then run by name with each call\'s values', async () => {
+it("is prepared once in a session and then run by name with each call's values", async () => {
   expect((await doubled.run(db, [2])).rows).toEqual([{ doubled: 4 }]);
   expect((await doubled.run(db, [21])).rows).toEqual([{ doubled: 42 }]);
   expect(await preparedInSession()).toEqual(['test_doubled']);

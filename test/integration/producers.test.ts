@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
+
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+
 import { LEASE_BY_PARTNER_SQL, leaseSql } from '../../src/db/lease-ready-orders';
 import { positionalParameters } from '../../src/db/prepared-statement';
+import { type ProducerFence, takeProducerLease } from '../../src/db/producer-lease';
 import { createLogger } from '../../src/observability/logger';
 import { enqueueReadyOrders } from '../../src/producer/enqueue-ready-orders';
 import { countUnfinishedJobs, redisConnection } from '../../src/queue/callback-queue';
 import { RedisLossDetector } from '../../src/queue/redis-reset-detector';
-import { takeProducerLease, type ProducerFence } from '../../src/db/producer-lease';
-import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { daemonEnv, spawnDaemon, startTestDaemon, stopAllDaemons } from '../helpers/daemons';
+import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { PrivateRedis } from '../helpers/redis-server';
@@ -76,7 +78,14 @@ it('a lease statement whose producer lease is not current leases nothing', async
   await insertOrders(database.db, ids(5), 'http://127.0.0.1:9/unused');
   const mine = await heldLease();
   const stale = { name: mine.name, token: randomUUID() }; // a producer that lost its turn while it was paused
-  const deps = { db: database.db, queue, config: { maxQueuedJobs: 100, producerPageSize: 10, queueLeaseMs: 60_000 }, logger: createLogger('silent'), redisLoss: new RedisLossDetector(queue, database.db), shard: ONE_SHARD };
+  const deps = {
+    db: database.db,
+    queue,
+    config: { maxQueuedJobs: 100, producerPageSize: 10, queueLeaseMs: 60_000 },
+    logger: createLogger('silent'),
+    redisLoss: new RedisLossDetector(queue, database.db),
+    shard: ONE_SHARD,
+  };
   expect(await enqueueReadyOrders({ ...deps, fence: stale })).toMatchObject({ enqueued: 0 });
   await database.db.raw('UPDATE producer_leases SET expires_at = now() WHERE name = ?', [mine.name]); // ours ran out
   expect(await enqueueReadyOrders({ ...deps, fence: mine })).toMatchObject({ enqueued: 0 });
@@ -104,7 +113,14 @@ it("a run leases its next page while the previous page's jobs are on their way t
       add.leasedAfter = leases.length;
       return added;
     };
-    const deps = { db: database.db, queue: slow, config: { maxQueuedJobs: 300, producerPageSize: 100, queueLeaseMs: 60_000 }, logger: createLogger('silent'), redisLoss: new RedisLossDetector(slow, database.db), shard: ONE_SHARD };
+    const deps = {
+      db: database.db,
+      queue: slow,
+      config: { maxQueuedJobs: 300, producerPageSize: 100, queueLeaseMs: 60_000 },
+      logger: createLogger('silent'),
+      redisLoss: new RedisLossDetector(slow, database.db),
+      shard: ONE_SHARD,
+    };
     const observePage = (seconds: number) => leases.push(seconds);
     expect(await enqueueReadyOrders({ ...deps, observePage, fence: await heldLease() })).toMatchObject({ enqueued: 300 });
     expect(adds).toHaveLength(3);
@@ -124,10 +140,19 @@ it('when Redis refuses a page of jobs, no order stays leased without a job: the 
   const small = new Queue(queueName, { connection: redisConnection(redis.url) });
   try {
     await insertOrders(database.db, ids(5000), 'http://127.0.0.1:9/unused');
-    const deps = { db: database.db, queue: small, config: { maxQueuedJobs: 5000, producerPageSize: 100, queueLeaseMs: 60_000 }, logger: createLogger('silent'), redisLoss: new RedisLossDetector(small, database.db), shard: ONE_SHARD };
+    const deps = {
+      db: database.db,
+      queue: small,
+      config: { maxQueuedJobs: 5000, producerPageSize: 100, queueLeaseMs: 60_000 },
+      logger: createLogger('silent'),
+      redisLoss: new RedisLossDetector(small, database.db),
+      shard: ONE_SHARD,
+    };
     await expect(enqueueReadyOrders({ ...deps, fence: await heldLease() })).rejects.toThrow(/OOM/);
     const jobs = new Set((await small.getWaiting(0, -1)).map((job) => String(job.data.orderId)));
-    const leased = (await database.db.raw('SELECT id FROM orders WHERE status = 5 AND lease_until > now()')).rows.map((row: { id: string }) => String(row.id));
+    const leased = (await database.db.raw('SELECT id FROM orders WHERE status = 5 AND lease_until > now()')).rows.map(
+      (row: { id: string }) => String(row.id),
+    );
     expect(jobs.size).toBeGreaterThan(0);
     expect(leased.filter((id: string) => !jobs.has(id))).toEqual([]);
   } finally {
@@ -172,11 +197,14 @@ it('a full queue is topped up again as the workers make room, not at the next po
   receiver = await new Receiver(() => ({ status: 200 })).start();
   // One NOTIFY wakes the producer for the whole insert, and the next poll is an hour away: only
   // looking again after finding the queue full can deliver 40 queues' worth before the deadline.
-  await spawnDaemon('start', daemonEnv(database.url, queueName, {
-    CALLBACK_ALLOW_PRIVATE: 'true',
-    POLL_INTERVAL_MS: '3600000',
-    MAX_QUEUED_JOBS: '25',
-  }));
+  await spawnDaemon(
+    'start',
+    daemonEnv(database.url, queueName, {
+      CALLBACK_ALLOW_PRIVATE: 'true',
+      POLL_INTERVAL_MS: '3600000',
+      MAX_QUEUED_JOBS: '25',
+    }),
+  );
   await insertOrders(database.db, ids(1000), receiver.url());
   await waitFor('the backlog delivered', async () => (await statusCounts(database.db))[6] === 1000, 30_000);
   expect(receiver.countsById().size).toBe(1000);
@@ -191,9 +219,12 @@ it.each([
   await insertOrders(database.db, ids(20_000), 'http://127.0.0.1:9/unused', {}, 6);
   await insertOrders(database.db, [50_001, 50_002], 'http://127.0.0.1:9/unused');
   await database.db.raw('ANALYZE orders');
-  const producer = await startTestDaemon('producer', daemonEnv(database.url, queueName, {
-    LOG_LEVEL: 'debug',
-  }));
+  const producer = await startTestDaemon(
+    'producer',
+    daemonEnv(database.url, queueName, {
+      LOG_LEVEL: 'debug',
+    }),
+  );
   await waitFor('both enqueued', async () => (await queue.getWaitingCount()) === 2);
   await producer.stop();
 
@@ -219,10 +250,24 @@ describe('leasing while some partners are held', () => {
   const heldOrigin = 'https://held.example.com';
 
   beforeEach(async () => {
-    for (let n = 0; n < 50; n++) await insertOrders(database.db, Array.from({ length: 40 }, (_, i) => n * 40 + i + 1), `${origin(n)}/cb`);
-    await insertOrders(database.db, Array.from({ length: 20_000 }, (_, i) => 100_000 + i), `${heldOrigin}/cb?x=1`);
+    for (let n = 0; n < 50; n++)
+      await insertOrders(
+        database.db,
+        Array.from({ length: 40 }, (_, i) => n * 40 + i + 1),
+        `${origin(n)}/cb`,
+      );
+    await insertOrders(
+      database.db,
+      Array.from({ length: 20_000 }, (_, i) => 100_000 + i),
+      `${heldOrigin}/cb?x=1`,
+    );
     // Twenty partners with a backlog of their own: a page must not read a page's worth from each.
-    for (let n = 0; n < 20; n++) await insertOrders(database.db, Array.from({ length: 1000 }, (_, i) => 200_000 + n * 1000 + i), `https://busy-${n}.example.com/cb`);
+    for (let n = 0; n < 20; n++)
+      await insertOrders(
+        database.db,
+        Array.from({ length: 1000 }, (_, i) => 200_000 + n * 1000 + i),
+        `https://busy-${n}.example.com/cb`,
+      );
     await insertOrders(database.db, [900_001], 'not a url'); // a bad row: leased, so a worker can fail it
     await database.db.raw('ANALYZE orders');
   });
@@ -233,9 +278,14 @@ describe('leasing while some partners are held', () => {
       queue,
       config: { maxQueuedJobs: 30_000, producerPageSize: 1000, queueLeaseMs: 60_000 },
       logger: createLogger('silent'),
-      redisLoss: new RedisLossDetector(queue, database.db), shard: ONE_SHARD,
+      redisLoss: new RedisLossDetector(queue, database.db),
+      shard: ONE_SHARD,
       fence: await heldLease(),
-      partnerLimits: async () => new Map([[heldOrigin, 0], [origin(7), 3]]),
+      partnerLimits: async () =>
+        new Map([
+          [heldOrigin, 0],
+          [origin(7), 3],
+        ]),
     };
     const run = await enqueueReadyOrders(deps);
     const jobs = await queue.getWaiting(0, -1);
@@ -249,7 +299,12 @@ describe('leasing while some partners are held', () => {
     expect(byOrigin.get('https://busy-0.example.com')).toBe(1000);
     expect(jobs.length).toBe(49 * 40 + 3 + 1 + 20 * 1000);
     // The held partner's backlog was not written either.
-    expect(Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE id BETWEEN 100000 AND 199999 AND lease_until IS NOT NULL')).rows[0].n)).toBe(0);
+    expect(
+      Number(
+        (await database.db.raw('SELECT count(*) AS n FROM orders WHERE id BETWEEN 100000 AND 199999 AND lease_until IS NOT NULL')).rows[0]
+          .n,
+      ),
+    ).toBe(0);
   });
 
   it("reads a held partner's index entries once, not its backlog: the cost of a hold does not grow with it", async () => {
@@ -261,8 +316,14 @@ describe('leasing while some partners are held', () => {
       for (const mode of ['force_custom_plan', 'force_generic_plan']) {
         await session.query(`SET plan_cache_mode = ${mode}`);
         await session.query('BEGIN');
-        const [{ 'QUERY PLAN': [plan] }] = (
-          await session.query(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE lease_by_partner(1, 0, '{"${heldOrigin}": 0}', 500, 'producer:t', '${fence.token}', 60000)`)
+        const [
+          {
+            'QUERY PLAN': [plan],
+          },
+        ] = (
+          await session.query(
+            `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE lease_by_partner(1, 0, '{"${heldOrigin}": 0}', 500, 'producer:t', '${fence.token}', 60000)`,
+          )
         ).rows;
         await session.query('ROLLBACK');
         const nodes: Record<string, unknown>[] = [];
@@ -306,7 +367,8 @@ it('a run that continues after a full queue starts where the last one stopped; o
     queue,
     config: { maxQueuedJobs: 10, producerPageSize: 4, queueLeaseMs: 60_000 },
     logger: createLogger('silent'),
-    redisLoss: new RedisLossDetector(queue, database.db), shard: ONE_SHARD,
+    redisLoss: new RedisLossDetector(queue, database.db),
+    shard: ONE_SHARD,
     fence: await heldLease(),
   };
   const queued = async () => (await queue.getWaiting(0, -1)).map((job) => Number(job.data.orderId)).sort((a, b) => a - b);
@@ -339,24 +401,31 @@ describe('an order that becomes ready behind the point where a continuing run st
   async function readyDuringBacklog(options: { notify: boolean; pollIntervalMs: number }): Promise<number> {
     receiver = await new Receiver(() => ({ status: 200, delayMs: 20 })).start();
     await insertOrders(database.db, ids(BACKLOG), receiver.url());
-    await spawnDaemon('start', daemonEnv(database.url, queueName, {
-      CALLBACK_ALLOW_PRIVATE: 'true',
-      POLL_INTERVAL_MS: String(options.pollIntervalMs),
-      MAX_QUEUED_JOBS: '25',
-      PRODUCER_PAGE_SIZE: '10',
-      WORKER_CONCURRENCY: '10',
-      LOG_LEVEL: 'info',
-    }));
+    await spawnDaemon(
+      'start',
+      daemonEnv(database.url, queueName, {
+        CALLBACK_ALLOW_PRIVATE: 'true',
+        POLL_INTERVAL_MS: String(options.pollIntervalMs),
+        MAX_QUEUED_JOBS: '25',
+        PRODUCER_PAGE_SIZE: '10',
+        WORKER_CONCURRENCY: '10',
+        LOG_LEVEL: 'info',
+      }),
+    );
     await waitFor('the backlog under way', async () => ((await statusCounts(database.db))[6] ?? 0) >= 100, 60_000);
     await readyBehindEveryone(100_000, { notify: options.notify, callbackUrl: receiver.url() });
     // How many backlog orders were still waiting when it was delivered.
-    return waitFor('order 100000 delivered', async () => {
-      const rows = await database.db.raw<{ rows: { late: number; waiting: string }[] }>(
-        `SELECT (SELECT status FROM orders WHERE id = 100000) AS late, count(*) AS waiting FROM orders WHERE status = 5`,
-      );
-      const { late, waiting } = rows.rows[0];
-      return late === 6 ? Number(waiting) : undefined;
-    }, 60_000);
+    return waitFor(
+      'order 100000 delivered',
+      async () => {
+        const rows = await database.db.raw<{ rows: { late: number; waiting: string }[] }>(
+          `SELECT (SELECT status FROM orders WHERE id = 100000) AS late, count(*) AS waiting FROM orders WHERE status = 5`,
+        );
+        const { late, waiting } = rows.rows[0];
+        return late === 6 ? Number(waiting) : undefined;
+      },
+      60_000,
+    );
   }
 
   it('is delivered soon after its NOTIFY, while the backlog still drains', async () => {
@@ -375,10 +444,15 @@ it('a producer that stops gives its lease up at once: another replica need not w
   const producer = await spawnDaemon('producer', env);
   await insertOrders(database.db, ids(20_000), 'http://127.0.0.1:9/unused');
   // Stopped while it works: it holds the lease from one run to the next.
-  await waitFor('the producer at work, holding its lease', async () => {
-    const { rows } = await database.db.raw('SELECT 1 FROM producer_leases WHERE expires_at > now()');
-    return rows.length > 0 && (await queue.getWaitingCount()) > 0;
-  }, 10_000, 10);
+  await waitFor(
+    'the producer at work, holding its lease',
+    async () => {
+      const { rows } = await database.db.raw('SELECT 1 FROM producer_leases WHERE expires_at > now()');
+      return rows.length > 0 && (await queue.getWaitingCount()) > 0;
+    },
+    10_000,
+    10,
+  );
   producer.signal('SIGTERM');
   expect(await producer.exited).toEqual({ code: 0, signal: null });
   const another = { name: `producer:${queueName}`, token: randomUUID() };

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+
 import { stringify } from 'yaml';
 
 const PROMTOOL = process.env.PROMTOOL_PATH ?? 'promtool';
@@ -22,7 +23,8 @@ async function promtool(...args: string[]): Promise<Result> {
   } catch (err) {
     const failed = err as NodeJS.ErrnoException & { code?: number | string; stdout?: string; stderr?: string };
     // A missing promtool is a failure, never a skip: npm test's set-up check installs Debian's prometheus package.
-    if (failed.code === 'ENOENT') throw new Error(`no ${PROMTOOL} on PATH: apt-get install prometheus (it provides promtool), or set PROMTOOL_PATH`);
+    if (failed.code === 'ENOENT')
+      throw new Error(`no ${PROMTOOL} on PATH: apt-get install prometheus (it provides promtool), or set PROMTOOL_PATH`);
     return { code: typeof failed.code === 'number' ? failed.code : -1, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
   }
 }

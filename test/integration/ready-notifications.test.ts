@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
+
 import { Client } from 'pg';
-import { createDb } from '../../src/db/connection';
-import { routeReadyNotifications } from '../../src/db/ready-notifications';
-import { takeProducerLease } from '../../src/db/producer-lease';
+
 import { loadConfig } from '../../src/config';
+import { createDb } from '../../src/db/connection';
+import { takeProducerLease } from '../../src/db/producer-lease';
+import { routeReadyNotifications } from '../../src/db/ready-notifications';
 import { createLogger } from '../../src/observability/logger';
-import { startProducer, type Producer } from '../../src/producer/producer';
+import { type Producer, startProducer } from '../../src/producer/producer';
 import { READY_CHANNEL } from '../../src/producer/ready-listener';
 import { CallbackQueues } from '../../src/queue/shards';
 import { adminQuery, createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
@@ -43,7 +45,11 @@ it("with several shards, a ready order's notification names its shard, and one t
   expect(payloads).toEqual(['4:3', '4:2']);
 
   payloads = [];
-  await insertOrders(database.db, Array.from({ length: 1000 }, (_, i) => 100 + i), 'https://partner.example/cb');
+  await insertOrders(
+    database.db,
+    Array.from({ length: 1000 }, (_, i) => 100 + i),
+    'https://partner.example/cb',
+  );
   await waitFor('the bulk insert heard', () => payloads.length >= 4);
   await sleep(200);
   expect([...payloads].sort()).toEqual(['4:0', '4:1', '4:2', '4:3']);

@@ -1,12 +1,12 @@
-import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
+import { connectRedis } from '../../src/queue/redis-topology';
 import { runCli } from '../helpers/cli';
-import { FAST_RECOVERY, spawnDaemon, stopAllDaemons, TEST_SECRET, type ChildDaemon } from '../helpers/daemons';
+import { type ChildDaemon, FAST_RECOVERY, spawnDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
+import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
+import { freePort } from '../helpers/free-port';
 import { uniqueQueueName } from '../helpers/queue';
 import { expectEachDeliveredOnce, Receiver } from '../helpers/receiver';
 import { LocalRedisCluster, LocalSentinelSet, redisCommand } from '../helpers/redis-topologies';
 import { sleep, waitFor } from '../helpers/wait-for';
-import { freePort } from '../helpers/free-port';
-import { connectRedis } from '../../src/queue/redis-topology';
 
 const CLUSTER_RECOVERY = {
   ...FAST_RECOVERY,
@@ -41,7 +41,6 @@ function ids(from: number, count: number): number[] {
 
 const delivered = async () => (await statusCounts(database.db))[6] ?? 0;
 
-
 function expectAlive(daemons: ChildDaemon[]): void {
   for (const daemon of daemons) expect(daemon.child.exitCode).toBeNull();
 }
@@ -50,7 +49,14 @@ it('on a Redis Cluster of 3 primaries with 6 shards, 3 replicas deliver every or
   cluster = await LocalRedisCluster.start(3);
   receiver = await new Receiver(() => ({ status: 200, delayMs: 20 })).start();
   // The rate limit runs its script on the cluster; high enough not to slow the test.
-  const env = { ...CLUSTER_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_CLUSTER_NODES: cluster.seeds, QUEUE_SHARDS: '6', PARTNER_RATE_LIMITS: '127.0.0.1=5000' };
+  const env = {
+    ...CLUSTER_RECOVERY,
+    DATABASE_URL: database.url,
+    QUEUE_NAME: queueName,
+    REDIS_CLUSTER_NODES: cluster.seeds,
+    QUEUE_SHARDS: '6',
+    PARTNER_RATE_LIMITS: '127.0.0.1=5000',
+  };
   const replicas = [await spawnDaemon('start', env), await spawnDaemon('start', env), await spawnDaemon('start', env)];
   await insertOrders(database.db, ids(1, 600), receiver.url());
   await waitFor('a quarter delivered', async () => (await delivered()) >= 150);
@@ -101,7 +107,13 @@ it('on a Redis Cluster, the primary holding the queue restarted empty mid-run: e
 it('Sentinel: a failover in the middle of a run loses nothing, and the daemons carry on against the new primary without a restart', async () => {
   sentinels = await LocalSentinelSet.start();
   receiver = await new Receiver(() => ({ status: 200, delayMs: 10 })).start();
-  const env = { ...CLUSTER_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_SENTINELS: sentinels.addresses, REDIS_SENTINEL_NAME: sentinels.name };
+  const env = {
+    ...CLUSTER_RECOVERY,
+    DATABASE_URL: database.url,
+    QUEUE_NAME: queueName,
+    REDIS_SENTINELS: sentinels.addresses,
+    REDIS_SENTINEL_NAME: sentinels.name,
+  };
   const replicas = [await spawnDaemon('start', env), await spawnDaemon('start', env)];
   const firstPrimary = await sentinels.primaryPort();
   await insertOrders(database.db, ids(1, 600), receiver.url());
@@ -121,11 +133,21 @@ it('Sentinel: a failover in the middle of a run loses nothing, and the daemons c
 
 it('on a Redis Cluster with 4 shards, stats, inspect, partners and requeue see every shard', async () => {
   cluster = await LocalRedisCluster.start(3);
-  const env = { ...CLUSTER_RECOVERY, DATABASE_URL: database.url, QUEUE_NAME: queueName, REDIS_CLUSTER_NODES: cluster.seeds, QUEUE_SHARDS: '4', CALLBACK_SECRET: TEST_SECRET };
+  const env = {
+    ...CLUSTER_RECOVERY,
+    DATABASE_URL: database.url,
+    QUEUE_NAME: queueName,
+    REDIS_CLUSTER_NODES: cluster.seeds,
+    QUEUE_SHARDS: '4',
+    CALLBACK_SECRET: TEST_SECRET,
+  };
   // A producer and no worker: the jobs stay in their shards' queues.
   const producer = await spawnDaemon('producer', env);
   await insertOrders(database.db, ids(1, 40), 'http://127.0.0.1:9/callback');
-  await waitFor('every order queued', async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE lease_until > now()')).rows[0].n) === 40);
+  await waitFor(
+    'every order queued',
+    async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE lease_until > now()')).rows[0].n) === 40,
+  );
 
   const stats = await runCli(['stats', '--json'], env);
   expect({ code: stats.code, stderr: stats.stderr }).toEqual({ code: 0, stderr: '' });
@@ -153,10 +175,19 @@ it('on a Redis Cluster with 4 shards, stats, inspect, partners and requeue see e
 
 it('a bounded cluster client gives up on a command at its timeout while no node answers, instead of queuing it for ever', async () => {
   const nowhere = await freePort();
-  const redis = connectRedis({ kind: 'cluster', nodes: [{ host: '127.0.0.1', port: nowhere }], auth: { db: 0, tls: false } }, { commandTimeout: 500, maxRetriesPerRequest: 1 });
+  const redis = connectRedis(
+    { kind: 'cluster', nodes: [{ host: '127.0.0.1', port: nowhere }], auth: { db: 0, tls: false } },
+    { commandTimeout: 500, maxRetriesPerRequest: 1 },
+  );
   redis.on('error', () => undefined);
   try {
-    const outcome = await Promise.race([redis.get('x').then(() => 'answered', (err: Error) => err.message), sleep(5000).then(() => 'still waiting')]);
+    const outcome = await Promise.race([
+      redis.get('x').then(
+        () => 'answered',
+        (err: Error) => err.message,
+      ),
+      sleep(5000).then(() => 'still waiting'),
+    ]);
     expect(outcome).toBe('Command timed out');
   } finally {
     redis.disconnect();

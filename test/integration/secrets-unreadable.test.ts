@@ -1,9 +1,10 @@
 import { Webhook } from 'standardwebhooks';
+
 import { runCli } from '../helpers/cli';
+import { deliveryEnv, type InProcessDaemon, startTestDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
 import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
-import { deliveryEnv, startTestDaemon, stopAllDaemons, TEST_SECRET, type InProcessDaemon } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
-import { Receiver, type ReceivedRequest } from '../helpers/receiver';
+import { type ReceivedRequest, Receiver } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
 
 // A worker that could not read the partner secrets does not know which key a partner expects. Signing
@@ -33,8 +34,7 @@ const verifies = (secret: string, request: ReceivedRequest) => {
   }
 };
 
-const start = () =>
-  startTestDaemon('start', deliveryEnv(database.url, queueName, SHARED_REDIS_URL));
+const start = () => startTestDaemon('start', deliveryEnv(database.url, queueName, SHARED_REDIS_URL));
 
 async function addPartnerSecret(): Promise<string> {
   const added = await runCli(['secrets', 'add', '--host', '127.0.0.1'], { DATABASE_URL: database.url });
@@ -55,7 +55,11 @@ it('a worker whose read of the partner secrets fails holds the order, without an
   const daemon = await start();
   try {
     await insertOrders(database.db, [1], receiver.url());
-    await waitFor('the worker held it', () => daemon.logs.lines.find((line) => line.orderId === '1' && /partner secrets could not be read/.test(String(line.msg))), 10_000);
+    await waitFor(
+      'the worker held it',
+      () => daemon.logs.lines.find((line) => line.orderId === '1' && /partner secrets could not be read/.test(String(line.msg))),
+      10_000,
+    );
     await sleep(1000);
     expect(receiver.requestsFor('order-1')).toEqual([]);
     expect(await database.db('orders').where({ id: 1 }).first()).toMatchObject({ status: 5, attempts: 0 });
@@ -76,7 +80,11 @@ it('a read of the partner secrets that waits on a lock gives up within its bound
     await locker.query('LOCK TABLE partner_secrets IN ACCESS EXCLUSIVE MODE');
     daemon = await start();
     await insertOrders(database.db, [2], receiver.url());
-    await waitFor('the worker gave up on the read and held it', () => daemon!.logs.lines.find((line) => line.orderId === '2' && /partner secrets could not be read/.test(String(line.msg))), 10_000);
+    await waitFor(
+      'the worker gave up on the read and held it',
+      () => daemon!.logs.lines.find((line) => line.orderId === '2' && /partner secrets could not be read/.test(String(line.msg))),
+      10_000,
+    );
     expect(receiver.requestsFor('order-2')).toEqual([]);
     expect(await database.db('orders').where({ id: 2 }).first()).toMatchObject({ status: 5, attempts: 0 });
   } finally {

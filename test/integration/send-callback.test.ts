@@ -1,6 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+
 import { Agent } from 'undici';
+
 import { CallbackDeadline } from '../../src/delivery/callback-deadline';
 import type { AbortCause } from '../../src/delivery/classify-error';
 import { sendCallback, type SignedRequest } from '../../src/delivery/send-callback';
@@ -128,7 +130,11 @@ it('a 1xx is not the answer: with no final status the request still times out', 
 
 it('an error answer whose body stops coming is still the answer when the deadline passes', async () => {
   const stop = deadline(300);
-  await expect(sendCallback(client(), request('/slow-error'), stop)).resolves.toEqual({ status: 500, retryAfterMs: undefined, bodySnippet: 'partial' });
+  await expect(sendCallback(client(), request('/slow-error'), stop)).resolves.toEqual({
+    status: 500,
+    retryAfterMs: undefined,
+    bodySnippet: 'partial',
+  });
   expect(stop.cause).toBe('timeout');
 });
 
@@ -144,7 +150,9 @@ it('a deadline that has passed before the call sends nothing, and opens no conne
   const shutdown = new AbortController();
   shutdown.abort();
   const [requestsBefore, connectionsBefore] = [seen.length, connections];
-  await expect(sendCallback(client(), request('/ok?too-late'), deadline(5_000, 'timeout', shutdown.signal))).rejects.toThrow('aborted: shutdown');
+  await expect(sendCallback(client(), request('/ok?too-late'), deadline(5_000, 'timeout', shutdown.signal))).rejects.toThrow(
+    'aborted: shutdown',
+  );
   await new Promise((resolve) => setTimeout(resolve, 200));
   expect(seen.slice(requestsBefore)).toEqual([]);
   expect(connections).toBe(connectionsBefore);
@@ -157,9 +165,13 @@ it('a request whose last moment to be written has passed by the time the connect
   agents.push(agent);
   await expect(sendCallback(agent, request('/ok?warm'), deadline(5_000))).resolves.toMatchObject({ status: 200 });
   const before = seen.length;
-  await expect(sendCallback(agent, request('/ok?lapsed', { mono: performance.now() - 1, wall: Number.POSITIVE_INFINITY }), deadline(5_000))).rejects.toMatchObject({ name: 'ClaimLapsedError' });
+  await expect(
+    sendCallback(agent, request('/ok?lapsed', { mono: performance.now() - 1, wall: Number.POSITIVE_INFINITY }), deadline(5_000)),
+  ).rejects.toMatchObject({ name: 'ClaimLapsedError' });
   // A pause the monotonic clock did not count (a suspended VM's): the wall clock says it is late.
-  await expect(sendCallback(agent, request('/ok?lapsed-wall', { mono: Number.POSITIVE_INFINITY, wall: Date.now() - 1 }), deadline(5_000))).rejects.toMatchObject({ name: 'ClaimLapsedError' });
+  await expect(
+    sendCallback(agent, request('/ok?lapsed-wall', { mono: Number.POSITIVE_INFINITY, wall: Date.now() - 1 }), deadline(5_000)),
+  ).rejects.toMatchObject({ name: 'ClaimLapsedError' });
   await expect(sendCallback(agent, request('/ok?after-lapse'), deadline(5_000))).resolves.toMatchObject({ status: 200 });
   expect(seen.slice(before)).toEqual(['/ok?after-lapse']);
 });

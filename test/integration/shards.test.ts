@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq';
+
 import { countUnfinishedJobs, redisConnection } from '../../src/queue/callback-queue';
+import { type ChildDaemon, daemonEnv, FAST_RECOVERY, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
-import { daemonEnv, FAST_RECOVERY, spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { expectEachDeliveredOnce, Receiver } from '../helpers/receiver';
 import { sleep, waitFor } from '../helpers/wait-for';
@@ -29,7 +30,6 @@ const ids = (from: number, count: number) => Array.from({ length: count }, (_, i
 const delivered = async () => (await statusCounts(database.db))[6] ?? 0;
 const env = (extra: Record<string, string> = {}) => daemonEnv(database.url, queueName, { ...SHARD_RECOVERY, ...extra });
 
-
 it('going from 1 shard to 4 on a running system loses and duplicates nothing', async () => {
   receiver = await new Receiver(() => ({ status: 200, delayMs: 10 })).start();
   const before = [await spawnDaemon('start', env()), await spawnDaemon('start', env())];
@@ -55,10 +55,12 @@ it('going from 1 shard to 4 on a running system loses and duplicates nothing', a
   }
   // Every shard was produced by the new replicas.
   const leases = await database.db('producer_leases').pluck('name');
-  expect(leases.sort()).toEqual(expect.arrayContaining([`producer:${queueName}`, `producer:${queueName}#1`, `producer:${queueName}#2`, `producer:${queueName}#3`]));
+  expect(leases.sort()).toEqual(
+    expect.arrayContaining([`producer:${queueName}`, `producer:${queueName}#1`, `producer:${queueName}#2`, `producer:${queueName}#3`]),
+  );
 });
 
-it("a replica frozen (SIGSTOP) while it produces shards: another produces them within seconds, and orders arriving meanwhile are picked up with p99 under 10 s", async () => {
+it('a replica frozen (SIGSTOP) while it produces shards: another produces them within seconds, and orders arriving meanwhile are picked up with p99 under 10 s', async () => {
   receiver = await new Receiver(() => ({ status: 200 })).start();
   const replicas = new Map<number, ChildDaemon>();
   for (let i = 0; i < 3; i++) {
@@ -97,7 +99,12 @@ it("a replica frozen (SIGSTOP) while it produces shards: another produces them w
 
     // Every shard's lease moved to a replica that is not frozen.
     const holders: { name: string; holder: string }[] = await database.db('producer_leases').select('name', 'holder');
-    expect(holders.map((l) => l.name).sort()).toEqual([`producer:${queueName}`, `producer:${queueName}#1`, `producer:${queueName}#2`, `producer:${queueName}#3`]);
+    expect(holders.map((l) => l.name).sort()).toEqual([
+      `producer:${queueName}`,
+      `producer:${queueName}#1`,
+      `producer:${queueName}#2`,
+      `producer:${queueName}#3`,
+    ]);
     expect(holders.filter((l) => l.holder.endsWith(`:${frozen!.pid}`))).toEqual([]);
     const pickup: number[] = [];
     for (const [webhookId, at] of insertedAt) {

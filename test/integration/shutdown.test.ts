@@ -1,5 +1,5 @@
-import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { daemonEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
+import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
@@ -114,7 +114,10 @@ it('SIGTERM stops fetching first: no callback starts after it, those in flight f
   receiver = await new Receiver(() => ({ status: 200, delayMs: 300 })).start();
   const daemon = await spawnDaemon('start', { ...env, WORKER_CONCURRENCY: '4', HOST_MAX_IN_FLIGHT: '4' });
   await insertOrders(database.db, ids(200), receiver.url());
-  await waitFor('a few delivered and 4 in flight', async () => ((await statusCounts(database.db))[6] ?? 0) >= 8 && receiver!.inFlight() === 4);
+  await waitFor(
+    'a few delivered and 4 in flight',
+    async () => ((await statusCounts(database.db))[6] ?? 0) >= 8 && receiver!.inFlight() === 4,
+  );
 
   const signalledAt = Date.now();
   daemon.signal('SIGTERM');
@@ -129,7 +132,12 @@ it('SIGTERM stops fetching first: no callback starts after it, those in flight f
 it("PM2's kill_timeout is longer than the daemon's own deadline for a stop, however the grace period is set", async () => {
   const { shutdownDeadlineMs } = await import('../../src/shutdown-budget');
   const { loadConfig } = await import('../../src/config');
-  const settings: Record<string, string>[] = [{}, { CALLBACK_TIMEOUT_MS: '2000' }, { SHUTDOWN_GRACE_MS: '120000' }, { CALLBACK_TIMEOUT_MS: '60000' }];
+  const settings: Record<string, string>[] = [
+    {},
+    { CALLBACK_TIMEOUT_MS: '2000' },
+    { SHUTDOWN_GRACE_MS: '120000' },
+    { CALLBACK_TIMEOUT_MS: '60000' },
+  ];
   for (const setting of settings) {
     const saved = Object.fromEntries(Object.keys(setting).map((key) => [key, process.env[key]]));
     Object.assign(process.env, setting);

@@ -1,10 +1,11 @@
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
+
 import { createDb, sessionBounds } from '../../src/db/connection';
 import { SilenceWatch } from '../../src/db/end-silent-connections';
 import { createLogger } from '../../src/observability/logger';
+import { type ChildDaemon, deliveryEnv, spawnDaemon, stopAllDaemons } from '../helpers/daemons';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
-import { deliveryEnv, spawnDaemon, stopAllDaemons, type ChildDaemon } from '../helpers/daemons';
 import { freePort } from '../helpers/free-port';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
@@ -102,7 +103,11 @@ it('Postgres connections that go silent are ended and replaced; every order is d
   const metricsPort = await freePort();
   const daemon = await spawnDaemon(
     'start',
-    deliveryEnv(through(database.url, proxy.port), queueName, SHARED_REDIS_URL, { WORKER_CONCURRENCY: '20', DATABASE_STATEMENT_TIMEOUT_MS: '2000', METRICS_PORT: String(metricsPort) }),
+    deliveryEnv(through(database.url, proxy.port), queueName, SHARED_REDIS_URL, {
+      WORKER_CONCURRENCY: '20',
+      DATABASE_STATEMENT_TIMEOUT_MS: '2000',
+      METRICS_PORT: String(metricsPort),
+    }),
   );
 
   // A silent statement is given up 7 s after it was sent here (the statement timeout, and 5 s more).
@@ -118,7 +123,11 @@ it('Redis connections that go silent are ended and replaced; every order is deli
   const metricsPort = await freePort();
   const daemon = await spawnDaemon(
     'start',
-    deliveryEnv(database.url, queueName, through(SHARED_REDIS_URL, proxy.port), { WORKER_CONCURRENCY: '20', REDIS_SOCKET_TIMEOUT_MS: '15000', METRICS_PORT: String(metricsPort) }),
+    deliveryEnv(database.url, queueName, through(SHARED_REDIS_URL, proxy.port), {
+      WORKER_CONCURRENCY: '20',
+      REDIS_SOCKET_TIMEOUT_MS: '15000',
+      METRICS_PORT: String(metricsPort),
+    }),
   );
 
   const failed = await runThroughSilence(daemon, metricsPort, 60_000);
@@ -130,7 +139,10 @@ it("a producer's LISTEN session that goes silent is found by its heartbeat and o
   // Polling once an hour: after the first look, only a notification wakes the producer.
   const daemon = await spawnDaemon(
     'start',
-    deliveryEnv(through(database.url, proxy.port), queueName, SHARED_REDIS_URL, { POLL_INTERVAL_MS: '3600000', DATABASE_STATEMENT_TIMEOUT_MS: '2000' }),
+    deliveryEnv(through(database.url, proxy.port), queueName, SHARED_REDIS_URL, {
+      POLL_INTERVAL_MS: '3600000',
+      DATABASE_STATEMENT_TIMEOUT_MS: '2000',
+    }),
   );
   await insertOrders(database.db, ids(1, 20), receiver.url());
   await waitFor('the first orders delivered on their notification', async () => (await delivered()) === 20, 10_000);

@@ -1,8 +1,9 @@
 import { Webhook } from 'standardwebhooks';
-import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
+
 import { deliveryEnv, spawnDaemon, stopAllDaemons, TEST_SECRET } from '../helpers/daemons';
+import { createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
-import { Receiver, type Behaviour, type ReceivedRequest } from '../helpers/receiver';
+import { type Behaviour, type ReceivedRequest, Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
 
 // One clock decides: Postgres'. Replicas whose own clocks are 10 minutes off (libfaketime, Debian's
@@ -25,21 +26,29 @@ beforeAll(async () => {
   database = await createTestDatabase();
   const verifier = new Webhook(TEST_SECRET);
   /** A partner that checks every request as a Standard Webhooks receiver does (timestamp within 5 min). */
-  const verifying = (behaviour: Behaviour): Behaviour => (request, attempt) => {
-    try {
-      verifier.verify(request.body, request.headers as Record<string, string>);
-    } catch (err) {
-      rejected.push(`${request.webhookId}: ${(err as Error).message}`);
-      return { status: 400 };
-    }
-    return behaviour(request, attempt);
-  };
+  const verifying =
+    (behaviour: Behaviour): Behaviour =>
+    (request, attempt) => {
+      try {
+        verifier.verify(request.body, request.headers as Record<string, string>);
+      } catch (err) {
+        rejected.push(`${request.webhookId}: ${(err as Error).message}`);
+        return { status: 400 };
+      }
+      return behaviour(request, attempt);
+    };
   // A quarter of these orders fail their first try, and are retried after their backoff.
-  receiver = await new Receiver(verifying((request, attempt) => (idOf(request) >= 1000 && attempt === 1 ? { status: 500 } : { status: 200 }))).start();
-  pausing = await new Receiver(verifying((_request, attempt) => (attempt === 1 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 }))).start();
+  receiver = await new Receiver(
+    verifying((request, attempt) => (idOf(request) >= 1000 && attempt === 1 ? { status: 500 } : { status: 200 })),
+  ).start();
+  pausing = await new Receiver(
+    verifying((_request, attempt) => (attempt === 1 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 })),
+  ).start();
   // An HTTP date, three seconds ahead by the receiver's clock (the right one).
   pausingByDate = await new Receiver(
-    verifying((_request, attempt) => (attempt === 1 ? { status: 503, headers: { 'retry-after': new Date(Date.now() + 3000).toUTCString() } } : { status: 200 })),
+    verifying((_request, attempt) =>
+      attempt === 1 ? { status: 503, headers: { 'retry-after': new Date(Date.now() + 3000).toUTCString() } } : { status: 200 },
+    ),
   ).start();
 });
 
@@ -56,7 +65,10 @@ const skewed = (offset: string) => ({ LD_PRELOAD: LIBFAKETIME ?? '', FAKETIME: o
 
 it('replicas 10 minutes ahead and behind deliver every order once, with timestamps the receiver accepts, and wait as long as they mean to', async () => {
   const env = deliveryEnv(database.url, queueName, SHARED_REDIS_URL, { RETRY_BASE_MS: '1000', RETRY_MAX_MS: '5000', LOG_LEVEL: 'info' });
-  const replicas = await Promise.all([spawnDaemon('start', { ...env, ...skewed('+10m') }), spawnDaemon('start', { ...env, ...skewed('-10m') })]);
+  const replicas = await Promise.all([
+    spawnDaemon('start', { ...env, ...skewed('+10m') }),
+    spawnDaemon('start', { ...env, ...skewed('-10m') }),
+  ]);
   const ahead = await new Promise<string>((resolve) => resolve(String(replicas[0].lines[0]?.time)));
   expect(Number(ahead) - Date.now()).toBeGreaterThan(9 * 60_000); // the replica's own clock is off indeed
 
@@ -64,7 +76,11 @@ it('replicas 10 minutes ahead and behind deliver every order once, with timestam
   await insertOrders(database.db, ids.slice(0, -2), receiver.url());
   await insertOrders(database.db, [2000], pausing.url());
   await insertOrders(database.db, [3000], pausingByDate.url());
-  await waitFor('every order delivered', async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE status = 6')).rows[0].n) === ids.length, 60_000);
+  await waitFor(
+    'every order delivered',
+    async () => Number((await database.db.raw('SELECT count(*) AS n FROM orders WHERE status = 6')).rows[0].n) === ids.length,
+    60_000,
+  );
 
   expect(rejected).toEqual([]);
   const counts = new Map([...receiver.countsById(), ...pausing.countsById(), ...pausingByDate.countsById()]);

@@ -1,4 +1,5 @@
 import { CommanderError } from 'commander';
+
 import { isConnectionFailure, isSessionRefusal } from '../../src/admin/connection-failure';
 import { Deadline } from '../../src/admin/deadline';
 import { ExitCode, exitCodeOf } from '../../src/admin/exit-codes';
@@ -83,7 +84,11 @@ describe('requeue progress', () => {
   it('redraws in place at most every 250 ms, always the last state, and ends its line', () => {
     let now = 0;
     const written: string[] = [];
-    const line = new ProgressLine('requeued', (text) => written.push(text), () => now);
+    const line = new ProgressLine(
+      'requeued',
+      (text) => written.push(text),
+      () => now,
+    );
     now = 100;
     line.update(10, 100); // first: drawn
     now = 200;
@@ -106,7 +111,11 @@ describe('requeue progress', () => {
   it('draws the held-back state before ending, and writes nothing when there was nothing to show', () => {
     let now = 0;
     const written: string[] = [];
-    const line = new ProgressLine('requeued', (text) => written.push(text), () => now);
+    const line = new ProgressLine(
+      'requeued',
+      (text) => written.push(text),
+      () => now,
+    );
     line.update(1, 3);
     now = 10;
     line.update(2, 3);

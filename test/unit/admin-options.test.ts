@@ -40,12 +40,19 @@ describe('parseTimestamp', () => {
     expect(parseTimestamp('--since', value).toISOString()).toBe(iso);
   });
 
-  it.each(['yesterday', '2026-02-30', '2025-02-29', '2026-13-01', '2026-11-24T24:00', '2026-11-24T10:60', '2026-11-24T10:00+15:00', '1700000000', '24/11/2026'])(
-    '%j is refused with a message naming the flag',
-    (value) => {
-      expect(userErrorOf(() => parseTimestamp('--until', value))).toMatch(/^--until: expected an ISO timestamp/);
-    },
-  );
+  it.each([
+    'yesterday',
+    '2026-02-30',
+    '2025-02-29',
+    '2026-13-01',
+    '2026-11-24T24:00',
+    '2026-11-24T10:60',
+    '2026-11-24T10:00+15:00',
+    '1700000000',
+    '24/11/2026',
+  ])('%j is refused with a message naming the flag', (value) => {
+    expect(userErrorOf(() => parseTimestamp('--until', value))).toMatch(/^--until: expected an ISO timestamp/);
+  });
 });
 
 describe('parsePositiveInteger', () => {
@@ -68,7 +75,14 @@ describe('parseRequeueOptions', () => {
 
   it('narrows with every selector given, ids canonical and without repeats', () => {
     expect(
-      parse({ id: '3, 007,7,3', since: '2026-01-01', until: '2026-01-02T00:00Z', errorLike: 'HTTP 5', callbackHost: 'Hooks.Example', limit: '2' }),
+      parse({
+        id: '3, 007,7,3',
+        since: '2026-01-01',
+        until: '2026-01-02T00:00Z',
+        errorLike: 'HTTP 5',
+        callbackHost: 'Hooks.Example',
+        limit: '2',
+      }),
     ).toEqual({
       selector: {
         ids: ['3', '7'],

@@ -2,8 +2,10 @@
 // is one Grafana can load. (promtool checks the rules' syntax and behaviour: test/integration/promtool.test.ts.)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+
 import { Histogram } from 'prom-client';
 import { parse } from 'yaml';
+
 import { Metrics } from '../../src/observability/metrics';
 
 const root = path.join(__dirname, '..', '..');
@@ -48,7 +50,22 @@ const queryPanels = dashboard.panels.filter((p) => p.type !== 'row');
 /** Prometheus' own series, not the daemon's. */
 const PROMETHEUS_SERIES = ['up'];
 
-const KEYWORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'atan2', 'inf', 'nan']);
+const KEYWORDS = new Set([
+  'and',
+  'or',
+  'unless',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'offset',
+  'atan2',
+  'inf',
+  'nan',
+]);
 
 /**
  * The metric names a PromQL expression selects: what is left once strings, label matchers, ranges,
@@ -77,7 +94,12 @@ function variableMetricNames(query: string): string[] {
 /** Every series name the daemon's registry exposes: histograms as their _bucket, _sum and _count. */
 function registeredSeries(): Set<string> {
   // Nothing is read from the sources until a scrape; listing the names needs none of them.
-  const metrics = new Metrics({ db: undefined as never, queue: undefined as never, partners: undefined as never, partnerRules: undefined as never });
+  const metrics = new Metrics({
+    db: undefined as never,
+    queue: undefined as never,
+    partners: undefined as never,
+    partnerRules: undefined as never,
+  });
   const names = new Set<string>();
   for (const metric of metrics.registry.getMetricsAsArray()) {
     const { name } = metric as unknown as { name: string };
@@ -91,7 +113,16 @@ function registeredSeries(): Set<string> {
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens. */
 function anchors(markdown: string): Set<string> {
   const headings = markdown.split('\n').filter((line) => /^#{1,6} /.test(line));
-  return new Set(headings.map((h) => h.replace(/^#+ /, '').trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')));
+  return new Set(
+    headings.map((h) =>
+      h
+        .replace(/^#+ /, '')
+        .trim()
+        .toLowerCase()
+        .replace(/[^\w\- ]/g, '')
+        .replace(/ /g, '-'),
+    ),
+  );
 }
 
 describe('metricNames', () => {
@@ -102,7 +133,9 @@ describe('metricNames', () => {
   });
 
   it('reads the metric of a label_values query', () => {
-    expect(variableMetricNames('label_values(order_callbacks_deliveries_total{job=~"$job"}, instance)')).toEqual(['order_callbacks_deliveries_total']);
+    expect(variableMetricNames('label_values(order_callbacks_deliveries_total{job=~"$job"}, instance)')).toEqual([
+      'order_callbacks_deliveries_total',
+    ]);
     expect(variableMetricNames('label_values(job)')).toEqual([]);
   });
 });
@@ -123,7 +156,9 @@ describe('every metric the alerts and the dashboard read is one the daemon serve
   });
 
   it('dashboard panels and variables', () => {
-    const fromPanels = queryPanels.flatMap((p) => (p.targets ?? []).flatMap((t) => metricNames(t.expr ?? '').map((name) => `${p.title}: ${name}`)));
+    const fromPanels = queryPanels.flatMap((p) =>
+      (p.targets ?? []).flatMap((t) => metricNames(t.expr ?? '').map((name) => `${p.title}: ${name}`)),
+    );
     const fromVariables = dashboard.templating.list
       .filter((v) => v.type === 'query')
       .flatMap((v) => variableMetricNames(typeof v.query === 'string' ? v.query : v.query.query).map((name) => `$${v.name}: ${name}`));
@@ -135,18 +170,24 @@ describe('every metric the alerts and the dashboard read is one the daemon serve
 describe('the alert rules', () => {
   const runbook = anchors(read('docs/operations.md'));
 
-  it.each(rules.map((rule) => [rule.alert, rule]))('%s says how bad, for how long, what it means and where the runbook is', (_name, rule) => {
-    expect(rule.for).toMatch(/^\d+[smh]$/);
-    expect(['critical', 'warning']).toContain(rule.labels?.severity);
-    expect(rule.annotations?.summary).toBeTruthy();
-    expect(rule.annotations?.description).toBeTruthy();
-    const [file, anchor] = (rule.annotations?.runbook_url ?? '').split('#');
-    expect(file).toBe('docs/operations.md');
-    expect([...runbook]).toContain(anchor);
-  });
+  it.each(rules.map((rule) => [rule.alert, rule]))(
+    '%s says how bad, for how long, what it means and where the runbook is',
+    (_name, rule) => {
+      expect(rule.for).toMatch(/^\d+[smh]$/);
+      expect(['critical', 'warning']).toContain(rule.labels?.severity);
+      expect(rule.annotations?.summary).toBeTruthy();
+      expect(rule.annotations?.description).toBeTruthy();
+      const [file, anchor] = (rule.annotations?.runbook_url ?? '').split('#');
+      expect(file).toBe('docs/operations.md');
+      expect([...runbook]).toContain(anchor);
+    },
+  );
 
   it('docs/operations.md has a section for every alert, and no section for an alert that is not a rule', () => {
-    const sections = read('docs/operations.md').split('\n').filter((line) => /^### OrderCallbacks\w+$/.test(line)).map((line) => line.slice(4));
+    const sections = read('docs/operations.md')
+      .split('\n')
+      .filter((line) => /^### OrderCallbacks\w+$/.test(line))
+      .map((line) => line.slice(4));
     expect(sections.sort()).toEqual(rules.map((r) => r.alert).sort());
   });
 });
@@ -184,7 +225,11 @@ describe('the Grafana dashboard', () => {
     dashboard.panels.forEach((a, i) => {
       expect(a.gridPos.x + a.gridPos.w).toBeLessThanOrEqual(24);
       for (const b of dashboard.panels.slice(i + 1)) {
-        const apart = a.gridPos.x + a.gridPos.w <= b.gridPos.x || b.gridPos.x + b.gridPos.w <= a.gridPos.x || a.gridPos.y + a.gridPos.h <= b.gridPos.y || b.gridPos.y + b.gridPos.h <= a.gridPos.y;
+        const apart =
+          a.gridPos.x + a.gridPos.w <= b.gridPos.x ||
+          b.gridPos.x + b.gridPos.w <= a.gridPos.x ||
+          a.gridPos.y + a.gridPos.h <= b.gridPos.y ||
+          b.gridPos.y + b.gridPos.h <= a.gridPos.y;
         if (!apart) overlaps.push(`${a.title} / ${b.title}`);
       }
     });

@@ -1,4 +1,4 @@
-import { startBackgroundLoop, type BackgroundLoop } from '../../src/background-loop';
+import { type BackgroundLoop, startBackgroundLoop } from '../../src/background-loop';
 import { createLogger } from '../../src/observability/logger';
 
 afterEach(() => jest.useRealTimers());

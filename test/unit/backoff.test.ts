@@ -38,12 +38,23 @@ describe('decideOutcome', () => {
     expect(decideOutcome({ kind: 'delivered' }, 1, retryPolicy)).toEqual({ kind: 'delivered' });
     expect(decideOutcome({ kind: 'failed', reason: 'HTTP 404' }, 1, retryPolicy)).toEqual({ kind: 'failed', error: 'HTTP 404' });
   });
-  it('retries with our backoff, or the partner\'s Retry-After when longer, capped at the ceiling', () => {
-    expect(decideOutcome({ kind: 'retry', reason: 'HTTP 500' }, 1, retryPolicy, () => 0)).toEqual({ kind: 'retry', error: 'HTTP 500', delayMs: 500 });
-    expect(decideOutcome({ kind: 'retry', reason: 'HTTP 429', retryAfterMs: 7000 }, 1, retryPolicy, () => 0)).toMatchObject({ delayMs: 7000 });
-    expect(decideOutcome({ kind: 'retry', reason: 'HTTP 429', retryAfterMs: 86_400_000 }, 1, retryPolicy, () => 0)).toMatchObject({ delayMs: 60_000 });
+  it("retries with our backoff, or the partner's Retry-After when longer, capped at the ceiling", () => {
+    expect(decideOutcome({ kind: 'retry', reason: 'HTTP 500' }, 1, retryPolicy, () => 0)).toEqual({
+      kind: 'retry',
+      error: 'HTTP 500',
+      delayMs: 500,
+    });
+    expect(decideOutcome({ kind: 'retry', reason: 'HTTP 429', retryAfterMs: 7000 }, 1, retryPolicy, () => 0)).toMatchObject({
+      delayMs: 7000,
+    });
+    expect(decideOutcome({ kind: 'retry', reason: 'HTTP 429', retryAfterMs: 86_400_000 }, 1, retryPolicy, () => 0)).toMatchObject({
+      delayMs: 60_000,
+    });
   });
   it('gives up on the MAX_ATTEMPTS-th failure', () => {
-    expect(decideOutcome({ kind: 'retry', reason: 'HTTP 503' }, 3, retryPolicy)).toEqual({ kind: 'failed', error: 'HTTP 503 (gave up after 3 attempts)' });
+    expect(decideOutcome({ kind: 'retry', reason: 'HTTP 503' }, 3, retryPolicy)).toEqual({
+      kind: 'failed',
+      error: 'HTTP 503 (gave up after 3 attempts)',
+    });
   });
 });

@@ -26,7 +26,8 @@ describe('classifyAnswer', () => {
   it('fails for good exactly on the statuses FINAL_STATUSES lists, redirects included', () => {
     const final = parseStatusList('401, 403, 302, 410-412');
     expect([...final].sort()).toEqual([302, 401, 403, 410, 411, 412]);
-    for (const status of [401, 403, 302, 411]) expect(classifyAnswer({ status }, final)).toEqual({ kind: 'failed', reason: `HTTP ${status}` });
+    for (const status of [401, 403, 302, 411])
+      expect(classifyAnswer({ status }, final)).toEqual({ kind: 'failed', reason: `HTTP ${status}` });
     for (const status of [400, 404, 500, 301]) expect(classifyAnswer({ status }, final).kind).toBe('retry');
   });
 

@@ -1,6 +1,7 @@
 // The files operators copy from list every variable the daemon reads, so none is silently dropped.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+
 import { CONFIG_VARIABLES } from '../../src/config';
 
 const read = (file: string) => readFileSync(path.join(__dirname, '..', '..', file), 'utf8');

@@ -1,6 +1,6 @@
 import { loadConfig } from '../../src/config';
-import { describeRedis } from '../../src/queue/redis-topology';
 import { ConfigError } from '../../src/errors/config-error';
+import { describeRedis } from '../../src/queue/redis-topology';
 
 const SECRET = `whsec_${Buffer.from('0123456789abcdef0123').toString('base64')}`;
 
@@ -41,7 +41,10 @@ describe('loadConfig', () => {
       maxCooldownMs: 600_000,
       maxPauseMs: 3_600_000,
     });
-    expect(config.retry).toEqual({ kind: 'schedule', delaysMs: [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000] });
+    expect(config.retry).toEqual({
+      kind: 'schedule',
+      delaysMs: [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000],
+    });
     expect(config.maxAttempts).toBe(8);
     expect([...config.finalStatuses]).toEqual([400, 404, 410, 413, 422]);
     expect(config.deprecations).toEqual([]);
@@ -129,15 +132,17 @@ describe('loadConfig', () => {
     expect(loadConfig({ RETRY_BASE_MS: '200' }).retry).toEqual({ kind: 'exponential', maxAttempts: 10, baseMs: 200, maxMs: 3_600_000 });
   });
 
-  it('caps a partner\'s Retry-After pause at PARTNER_MAX_PAUSE_MS, else RETRY_MAX_MS, else 1 h', () => {
+  it("caps a partner's Retry-After pause at PARTNER_MAX_PAUSE_MS, else RETRY_MAX_MS, else 1 h", () => {
     expect(loadConfig({}).partnerRules.maxPauseMs).toBe(3_600_000);
     expect(loadConfig({ RETRY_MAX_MS: '7200000' }).partnerRules.maxPauseMs).toBe(7_200_000);
     expect(loadConfig({ RETRY_SCHEDULE: '5s', PARTNER_MAX_PAUSE_MS: '600000' }).partnerRules.maxPauseMs).toBe(600_000);
     expect(loadConfig({ RETRY_SCHEDULE: '5s', PARTNER_MAX_PAUSE_MS: '600000' }).retry.kind).toBe('schedule');
   });
 
-  it('refuses a linger that would eat the claim\'s margin, naming the variable', () => {
-    expect(errorOf({ CALLBACK_TIMEOUT_MS: '1000', CLAIM_TTL_MS: '2500', WORKER_BATCH_LINGER_MS: '500' })).toMatch(/WORKER_BATCH_LINGER_MS: CLAIM_TTL_MS must exceed/);
+  it("refuses a linger that would eat the claim's margin, naming the variable", () => {
+    expect(errorOf({ CALLBACK_TIMEOUT_MS: '1000', CLAIM_TTL_MS: '2500', WORKER_BATCH_LINGER_MS: '500' })).toMatch(
+      /WORKER_BATCH_LINGER_MS: CLAIM_TTL_MS must exceed/,
+    );
     expect(loadConfig({ CALLBACK_TIMEOUT_MS: '1000', CLAIM_TTL_MS: '3000', WORKER_BATCH_LINGER_MS: '500' }).batchLingerMs).toBe(500);
   });
 
@@ -195,7 +200,10 @@ describe('where Redis is', () => {
   });
 
   it('reads a cluster from its seeds, with credentials and TLS from REDIS_URL', () => {
-    const { redis } = loadConfig({ REDIS_CLUSTER_NODES: 'r1.internal:7000, 10.0.0.2:7001,[::1]:7002', REDIS_URL: 'rediss://app:s%40cret@ignored:1' });
+    const { redis } = loadConfig({
+      REDIS_CLUSTER_NODES: 'r1.internal:7000, 10.0.0.2:7001,[::1]:7002',
+      REDIS_URL: 'rediss://app:s%40cret@ignored:1',
+    });
     expect(redis).toEqual({
       kind: 'cluster',
       nodes: [
@@ -208,7 +216,12 @@ describe('where Redis is', () => {
   });
 
   it('reads a Sentinel set-up from its sentinels and master group name', () => {
-    const { redis } = loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379,127.0.0.1:26380', REDIS_SENTINEL_NAME: 'mymaster', REDIS_SENTINEL_PASSWORD: 'sp', REDIS_URL: 'redis://:pw@x/3' });
+    const { redis } = loadConfig({
+      REDIS_SENTINELS: '127.0.0.1:26379,127.0.0.1:26380',
+      REDIS_SENTINEL_NAME: 'mymaster',
+      REDIS_SENTINEL_PASSWORD: 'sp',
+      REDIS_URL: 'redis://:pw@x/3',
+    });
     expect(redis).toEqual({
       kind: 'sentinel',
       sentinels: [
@@ -225,7 +238,9 @@ describe('where Redis is', () => {
     expect(errorOf({ REDIS_CLUSTER_NODES: '127.0.0.1' })).toContain('REDIS_CLUSTER_NODES: "127.0.0.1" is not host:port');
     expect(errorOf({ REDIS_CLUSTER_NODES: '127.0.0.1:70000' })).toContain('REDIS_CLUSTER_NODES: "127.0.0.1:70000" is not host:port');
     expect(errorOf({ REDIS_CLUSTER_NODES: ' , ' })).toContain('REDIS_CLUSTER_NODES: must list at least one host:port');
-    expect(errorOf({ REDIS_CLUSTER_NODES: 'a:1', REDIS_SENTINELS: 'b:2', REDIS_SENTINEL_NAME: 'm' })).toContain('REDIS_CLUSTER_NODES: set either it or REDIS_SENTINELS, not both');
+    expect(errorOf({ REDIS_CLUSTER_NODES: 'a:1', REDIS_SENTINELS: 'b:2', REDIS_SENTINEL_NAME: 'm' })).toContain(
+      'REDIS_CLUSTER_NODES: set either it or REDIS_SENTINELS, not both',
+    );
     expect(errorOf({ REDIS_CLUSTER_NODES: 'a:1', REDIS_URL: 'redis://h:1/4' })).toContain('REDIS_URL: a Redis Cluster has only database 0');
     expect(errorOf({ REDIS_SENTINELS: 'a:1' })).toContain('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS');
     expect(errorOf({ REDIS_SENTINEL_NAME: 'm' })).toContain('REDIS_SENTINEL_NAME: needs REDIS_SENTINELS');
@@ -235,7 +250,12 @@ describe('where Redis is', () => {
     const described = [
       loadConfig({ REDIS_URL: 'redis://:hunter2@h:1' }),
       loadConfig({ REDIS_URL: 'redis://:hunter2@h:1', REDIS_CLUSTER_NODES: 'a:1,b:2' }),
-      loadConfig({ REDIS_URL: 'redis://:hunter2@h:1', REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'm', REDIS_SENTINEL_PASSWORD: 'hunter3' }),
+      loadConfig({
+        REDIS_URL: 'redis://:hunter2@h:1',
+        REDIS_SENTINELS: 'a:1',
+        REDIS_SENTINEL_NAME: 'm',
+        REDIS_SENTINEL_PASSWORD: 'hunter3',
+      }),
     ].map((config) => describeRedis(config.redis));
     expect(described).toEqual([expect.stringContaining('h:1'), 'cluster a:1,b:2', 'sentinel m via a:1']);
     expect(described.join(' ')).not.toMatch(/hunter/);

@@ -2,8 +2,10 @@
 // has a row there with its default and its range, and the page names no variable the daemon ignores.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+
 import { z } from 'zod';
-import { CONFIG_SCHEMA, CONFIG_VARIABLES, loadConfig, type Config } from '../../src/config';
+
+import { type Config, CONFIG_SCHEMA, CONFIG_VARIABLES, loadConfig } from '../../src/config';
 
 const doc = readFileSync(path.join(__dirname, '..', '..', 'docs', 'configuration.md'), 'utf8');
 
@@ -15,7 +17,12 @@ interface Row {
 /** Table rows whose first cell is one variable in backticks: `| `NAME` | default | range | trade |`. */
 const rows = new Map<string, Row>();
 for (const line of doc.split('\n')) {
-  const cells = /^\| `([A-Z][A-Z0-9_]*)` \|/.test(line) ? line.split('|').slice(1, -1).map((c) => c.trim()) : undefined;
+  const cells = /^\| `([A-Z][A-Z0-9_]*)` \|/.test(line)
+    ? line
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim())
+    : undefined;
   if (cells) rows.set(cells[0].replace(/`/g, ''), { defaultValue: cells[1].replace(/`/g, ''), range: cells[2] });
 }
 
@@ -53,9 +60,12 @@ describe('docs/configuration.md', () => {
     expect([...named].filter((name) => !CONFIG_VARIABLES.includes(name))).toEqual([]);
   });
 
-  it.each(CONFIG_VARIABLES.filter((name) => schemaDefaults[name] !== undefined).map((name) => [name]))('gives the default of %s', (name) => {
-    expect({ name, default: rows.get(name)?.defaultValue.split(' ')[0] }).toEqual({ name, default: String(schemaDefaults[name]) });
-  });
+  it.each(CONFIG_VARIABLES.filter((name) => schemaDefaults[name] !== undefined).map((name) => [name]))(
+    'gives the default of %s',
+    (name) => {
+      expect({ name, default: rows.get(name)?.defaultValue.split(' ')[0] }).toEqual({ name, default: String(schemaDefaults[name]) });
+    },
+  );
 
   it.each(Object.entries(DERIVED))('gives the value the default of %s comes to', (name, of) => {
     const config = loadConfig({});

@@ -1,10 +1,11 @@
-import { forbiddenRange, parseCidrList, refusalFor, type DestinationPolicy } from '../../src/delivery/destination-policy';
+import { type DestinationPolicy, forbiddenRange, parseCidrList, refusalFor } from '../../src/delivery/destination-policy';
 import { prepareCallback as prepare } from '../../src/delivery/prepare-callback';
 
 const STRICT: DestinationPolicy = { allowPrivate: false, allowedRanges: [], allowedPorts: new Set([80, 443]) };
 const PERMISSIVE: DestinationPolicy = { allowPrivate: true, allowedRanges: [] };
 const LIMIT = 256 * 1024;
-const prepareCallback = (order: Parameters<typeof prepare>[0], allowPrivate: boolean) => prepare(order, allowPrivate ? PERMISSIVE : STRICT, LIMIT);
+const prepareCallback = (order: Parameters<typeof prepare>[0], allowPrivate: boolean) =>
+  prepare(order, allowPrivate ? PERMISSIVE : STRICT, LIMIT);
 import { redactUrl } from '../../src/observability/redact-url';
 
 describe('forbiddenRange', () => {
@@ -85,13 +86,19 @@ describe('prepareCallback', () => {
   });
 
   it('refuses ports that are not allowed, counting the scheme default', () => {
-    expect(prepareCallback(order('https://partner.example:8443/x'), false)).toEqual({ ok: false, reason: 'callback_url port 8443 is not allowed (CALLBACK_ALLOWED_PORTS)' });
+    expect(prepareCallback(order('https://partner.example:8443/x'), false)).toEqual({
+      ok: false,
+      reason: 'callback_url port 8443 is not allowed (CALLBACK_ALLOWED_PORTS)',
+    });
     expect(prepareCallback(order('http://partner.example:80/x'), false)).toMatchObject({ ok: true });
     expect(prepareCallback(order('https://partner.example:8443/x'), true)).toMatchObject({ ok: true });
   });
 
   it('refuses credentials in the URL', () => {
-    expect(prepareCallback(order('https://user:secret@partner.example/x'), true)).toMatchObject({ ok: false, reason: expect.stringMatching(/carries credentials/) });
+    expect(prepareCallback(order('https://user:secret@partner.example/x'), true)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/carries credentials/),
+    });
   });
 
   it('refuses a body over MAX_PAYLOAD_BYTES, naming both sizes', () => {
@@ -107,7 +114,10 @@ describe('prepareCallback', () => {
   });
 
   it.each([null, [1, 2], 'text', 42])('refuses payload %p: it must be a JSON object', (payload) => {
-    expect(prepareCallback(order('https://partner.example/', payload), false)).toEqual({ ok: false, reason: 'payload is not a JSON object' });
+    expect(prepareCallback(order('https://partner.example/', payload), false)).toEqual({
+      ok: false,
+      reason: 'payload is not a JSON object',
+    });
   });
 });
 

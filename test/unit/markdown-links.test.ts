@@ -22,9 +22,7 @@ function markdownFiles(): string[] {
 
 /** The text outside fenced code blocks and inline code, where a link is a link. */
 function prose(markdown: string): string {
-  return markdown
-    .replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '')
-    .replace(/`[^`\n]*`/g, '');
+  return markdown.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '').replace(/`[^`\n]*`/g, '');
 }
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens, repeats numbered. */
@@ -94,7 +92,8 @@ function sourceFiles(dir: string, extensions: string[]): string[] {
 
 describe('slugsOf', () => {
   it('makes the anchors GitHub makes', () => {
-    const doc = '# Redis Cluster and Sentinel\n## `requeue` and resend\n## Retries\n### Retries\n```\n# not a heading\n```\n## 5 → 6, once (really)!\n';
+    const doc =
+      '# Redis Cluster and Sentinel\n## `requeue` and resend\n## Retries\n### Retries\n```\n# not a heading\n```\n## 5 → 6, once (really)!\n';
     expect([...slugsOf(doc)]).toEqual(['redis-cluster-and-sentinel', 'requeue-and-resend', 'retries', 'retries-1', '5--6-once-really']);
   });
 });
@@ -115,7 +114,9 @@ describe('documents cited in code', () => {
   const code = ['src', 'bench', 'scripts', 'test', 'migrations'].flatMap((dir) => sourceFiles(dir, ['.ts', '.js']));
 
   it('every docs/….md path named in src, bench, scripts, test and migrations exists', () => {
-    const cited = code.flatMap((file) => [...readFileSync(path.join(root, file), 'utf8').matchAll(/\bdocs\/[\w./-]+\.md\b/g)].map((m) => `${file}: ${m[0]}`));
+    const cited = code.flatMap((file) =>
+      [...readFileSync(path.join(root, file), 'utf8').matchAll(/\bdocs\/[\w./-]+\.md\b/g)].map((m) => `${file}: ${m[0]}`),
+    );
     expect(cited.length).toBeGreaterThan(0);
     expect(cited.filter((entry) => !existsSync(path.join(root, entry.split(': ')[1])))).toEqual([]);
   });

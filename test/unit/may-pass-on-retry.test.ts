@@ -1,4 +1,5 @@
 import { DatabaseError } from 'pg';
+
 import { mayPassOnRetry } from '../../src/db/may-pass-on-retry';
 
 /** An error as pg raises it from a Postgres ErrorResponse. */

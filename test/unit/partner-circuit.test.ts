@@ -1,15 +1,16 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+
 import {
   admission,
-  effectiveState,
-  leaseLimit,
-  nextState,
-  TRANSITIONS,
   type CircuitEvent,
   type CircuitRules,
   type CircuitState,
+  effectiveState,
+  leaseLimit,
+  nextState,
   type PartnerState,
+  TRANSITIONS,
 } from '../../src/partners/partner-circuit';
 
 const rules: CircuitRules = {
@@ -115,15 +116,35 @@ describe('what changes nothing', () => {
     ['half-open with fewer probe answers than it takes', at('half_open'), outcomes(10, 10, 2, 2)],
     ['half-open with 3 probes failed but one answered: a broken order or two, not a partner down', at('half_open'), outcomes(10, 10, 1, 3)],
     ['an open circuit hearing of callbacks sent before it opened', at('open', { until: NOW + 1000 }), outcomes(100, 100, 0, 0)],
-    ['an open circuit told Retry-After by a callback sent before it opened', at('open', { until: NOW + 1000 }), { kind: 'retry_after', pauseMs: 9000, status: 503 }],
-    ['a pause told a Retry-After that ends sooner', at('paused', { until: NOW + 9000 }), { kind: 'retry_after', pauseMs: 1000, status: 503 }],
+    [
+      'an open circuit told Retry-After by a callback sent before it opened',
+      at('open', { until: NOW + 1000 }),
+      { kind: 'retry_after', pauseMs: 9000, status: 503 },
+    ],
+    [
+      'a pause told a Retry-After that ends sooner',
+      at('paused', { until: NOW + 9000 }),
+      { kind: 'retry_after', pauseMs: 1000, status: 503 },
+    ],
     ['a partner held by hand, whatever its callbacks say', at('held'), outcomes(100, 100)],
     ['a timed state before its end', at('open', { until: NOW + 1 }), { kind: 'time' }],
     ['a hold by hand without an end, as time passes', at('held', { until: 0 }), { kind: 'time' }],
     ['resuming a closed partner', at('closed'), { kind: 'operator_resume', actor: 'ops' }],
-    ['a quiet look at a half-open partner with a probe out', at('half_open', { since: NOW - 120_000 }), { kind: 'quiet', inFlight: 1, lastAnswerAt: 0 }],
-    ['a quiet look at a partner half-open for less than a minute', at('open', { until: NOW - 59_000 }), { kind: 'quiet', inFlight: 0, lastAnswerAt: 0 }],
-    ['a quiet look at a half-open partner that answered a probe within the minute', at('half_open', { since: NOW - 120_000 }), { kind: 'quiet', inFlight: 0, lastAnswerAt: NOW - 30_000 }],
+    [
+      'a quiet look at a half-open partner with a probe out',
+      at('half_open', { since: NOW - 120_000 }),
+      { kind: 'quiet', inFlight: 1, lastAnswerAt: 0 },
+    ],
+    [
+      'a quiet look at a partner half-open for less than a minute',
+      at('open', { until: NOW - 59_000 }),
+      { kind: 'quiet', inFlight: 0, lastAnswerAt: 0 },
+    ],
+    [
+      'a quiet look at a half-open partner that answered a probe within the minute',
+      at('half_open', { since: NOW - 120_000 }),
+      { kind: 'quiet', inFlight: 0, lastAnswerAt: NOW - 30_000 },
+    ],
     ['a quiet look at a held partner', at('held'), { kind: 'quiet', inFlight: 0, lastAnswerAt: 0 }],
   ])('%s', (_name, state, event) => {
     expect(nextState(state, event, NOW, rules)).toBeUndefined();
@@ -164,7 +185,12 @@ describe('docs/partners.md', () => {
     const rows = section
       .split('\n')
       .filter((line) => /^\| [a-z_, ]+ \| [a-z_]+ \|/.test(line) && !line.startsWith('| from '))
-      .map((line) => line.split('|').slice(1, 5).map((cell) => cell.trim()));
+      .map((line) =>
+        line
+          .split('|')
+          .slice(1, 5)
+          .map((cell) => cell.trim()),
+      );
     expect(rows).toEqual(TRANSITIONS.map((t) => [t.from.join(', '), t.on, t.when, t.to]));
   });
 });

@@ -1,5 +1,13 @@
-import { DEFAULT_RETRY_SCHEDULE_MS, formatDuration, longestDelayOf, maxAttemptsOf, parseDuration, parseRetrySchedule, retryDelay } from '../../src/delivery/retry-schedule';
 import { decideOutcome } from '../../src/delivery/decide-outcome';
+import {
+  DEFAULT_RETRY_SCHEDULE_MS,
+  formatDuration,
+  longestDelayOf,
+  maxAttemptsOf,
+  parseDuration,
+  parseRetrySchedule,
+  retryDelay,
+} from '../../src/delivery/retry-schedule';
 
 const schedule = { kind: 'schedule' as const, delaysMs: [5000, 300_000, 1_800_000] };
 

@@ -54,7 +54,17 @@ it('a run starts at the front at least every frontEveryMs, however long the queu
   }
   // Runs at 0, 1000 and 2000 ms start at the front; the ones between continue.
   expect(starts.map((start) => (start === undefined ? 'front' : 'resume'))).toEqual([
-    'front', 'resume', 'resume', 'resume', 'resume', 'front', 'resume', 'resume', 'resume', 'resume', 'front',
+    'front',
+    'resume',
+    'resume',
+    'resume',
+    'resume',
+    'front',
+    'resume',
+    'resume',
+    'resume',
+    'resume',
+    'front',
   ]);
 });
 

@@ -1,4 +1,5 @@
 import { Webhook } from 'standardwebhooks';
+
 import { signPayload } from '../../src/delivery/sign';
 import { webhookIdFor } from '../../src/delivery/webhook-id';
 

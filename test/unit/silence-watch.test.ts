@@ -1,5 +1,7 @@
 import net from 'node:net';
+
 import type { Client } from 'pg';
+
 import { SilenceWatch } from '../../src/db/end-silent-connections';
 
 // A socket to a loopback server that answers only when told to, under a stand-in for pg's Client: the

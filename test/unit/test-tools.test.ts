@@ -2,7 +2,10 @@
 // it does when one is missing. The files "on the machine" are a set; nothing is installed here.
 const { TOOLS, findChromium, findLibfaketime, findPromtool, planTools } = require('../../scripts/lib/test-tools');
 
-const machine = (...files: string[]) => (file: string) => files.includes(file);
+const machine =
+  (...files: string[]) =>
+  (file: string) =>
+    files.includes(file);
 const tool = (name: string) => TOOLS.find((t: { name: string }) => t.name === name);
 
 describe('finding Chromium', () => {
@@ -16,7 +19,9 @@ describe('finding Chromium', () => {
   });
 
   test('CHROMIUM_PATH wins over PATH, and when it names nothing there is no Chromium, whatever PATH holds', () => {
-    expect(findChromium({ PATH, CHROMIUM_PATH: '/opt/chrome/chrome' }, machine('/opt/chrome/chrome', '/usr/bin/chromium'))).toBe('/opt/chrome/chrome');
+    expect(findChromium({ PATH, CHROMIUM_PATH: '/opt/chrome/chrome' }, machine('/opt/chrome/chrome', '/usr/bin/chromium'))).toBe(
+      '/opt/chrome/chrome',
+    );
     expect(findChromium({ PATH, CHROMIUM_PATH: '/opt/chrome/chrome' }, machine('/usr/bin/chromium'))).toBeUndefined();
   });
 
@@ -28,14 +33,20 @@ describe('finding Chromium', () => {
 
 describe('finding libfaketime', () => {
   test("Debian's multiarch directory for this CPU first, then the other distributions' places", () => {
-    const all = machine('/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1', '/usr/local/lib/faketime/libfaketime.so.1');
+    const all = machine(
+      '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+      '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
+      '/usr/local/lib/faketime/libfaketime.so.1',
+    );
     expect(findLibfaketime({}, all, 'x64')).toBe('/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1');
     expect(findLibfaketime({}, all, 'arm64')).toBe('/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1');
     expect(findLibfaketime({}, machine('/usr/lib64/faketime/libfaketime.so.1'), 'x64')).toBe('/usr/lib64/faketime/libfaketime.so.1');
-    expect(findLibfaketime({}, machine('/usr/local/lib/faketime/libfaketime.so.1'), 'ppc64')).toBe('/usr/local/lib/faketime/libfaketime.so.1');
+    expect(findLibfaketime({}, machine('/usr/local/lib/faketime/libfaketime.so.1'), 'ppc64')).toBe(
+      '/usr/local/lib/faketime/libfaketime.so.1',
+    );
   });
 
-  test('another CPU\'s library is not this one\'s', () => {
+  test("another CPU's library is not this one's", () => {
     expect(findLibfaketime({}, machine('/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1'), 'x64')).toBeUndefined();
   });
 });
@@ -44,7 +55,9 @@ describe('finding promtool', () => {
   test('PROMTOOL_PATH when set, and then only it; else promtool on PATH', () => {
     const PATH = '/usr/local/bin:/usr/bin';
     expect(findPromtool({ PATH }, machine('/usr/bin/promtool'))).toBe('/usr/bin/promtool');
-    expect(findPromtool({ PATH, PROMTOOL_PATH: '/opt/prometheus/promtool' }, machine('/opt/prometheus/promtool', '/usr/bin/promtool'))).toBe('/opt/prometheus/promtool');
+    expect(
+      findPromtool({ PATH, PROMTOOL_PATH: '/opt/prometheus/promtool' }, machine('/opt/prometheus/promtool', '/usr/bin/promtool')),
+    ).toBe('/opt/prometheus/promtool');
     expect(findPromtool({ PATH, PROMTOOL_PATH: '/opt/prometheus/promtool' }, machine('/usr/bin/promtool'))).toBeUndefined();
     expect(findPromtool({ PATH }, machine('/usr/bin/prometheus'))).toBeUndefined();
   });
@@ -62,9 +75,24 @@ describe('what to do about missing tools', () => {
     ['missing, root with apt-get: install', [chromium, faketime], { root: true, apt: true }, 'install'],
     ['missing, apt-get but not root: stop', [chromium], { root: false, apt: true }, 'stop'],
     ['missing, root without apt-get: stop', [chromium], { root: true, apt: false }, 'stop'],
-    ['CHROMIUM_PATH names nothing, even as root with apt-get: stop', [chromium], { root: true, apt: true, variablesSet: ['CHROMIUM_PATH'] }, 'stop'],
-    ['PROMTOOL_PATH names nothing, even as root with apt-get: stop', [promtool, faketime], { root: true, apt: true, variablesSet: ['PROMTOOL_PATH'] }, 'stop'],
-    ['CHROMIUM_PATH set and only faketime missing: install', [faketime], { root: true, apt: true, variablesSet: ['CHROMIUM_PATH'] }, 'install'],
+    [
+      'CHROMIUM_PATH names nothing, even as root with apt-get: stop',
+      [chromium],
+      { root: true, apt: true, variablesSet: ['CHROMIUM_PATH'] },
+      'stop',
+    ],
+    [
+      'PROMTOOL_PATH names nothing, even as root with apt-get: stop',
+      [promtool, faketime],
+      { root: true, apt: true, variablesSet: ['PROMTOOL_PATH'] },
+      'stop',
+    ],
+    [
+      'CHROMIUM_PATH set and only faketime missing: install',
+      [faketime],
+      { root: true, apt: true, variablesSet: ['CHROMIUM_PATH'] },
+      'install',
+    ],
   ])('%s', (_row, missing, machineFacts, state) => {
     expect(planTools(missing, machineFacts).state).toBe(state);
   });
@@ -89,12 +117,18 @@ describe('what to do about missing tools', () => {
   test('without apt-get the message says what to install on any system, and where the tests look', () => {
     const { message } = planTools([chromium, faketime], { root: true, apt: false });
     expect(message).not.toContain('apt-get');
-    expect(message).toContain('Chromium or Google Chrome, as one of chromium, chromium-browser, google-chrome, google-chrome-stable on PATH or at CHROMIUM_PATH');
+    expect(message).toContain(
+      'Chromium or Google Chrome, as one of chromium, chromium-browser, google-chrome, google-chrome-stable on PATH or at CHROMIUM_PATH',
+    );
     expect(message).toContain('libfaketime.so.1 under /usr/lib/<multiarch>/faketime');
   });
 
   test('a CHROMIUM_PATH or PROMTOOL_PATH that names nothing is named as the thing to fix', () => {
-    expect(planTools([chromium], { root: true, apt: true, variablesSet: ['CHROMIUM_PATH'] }).message).toContain('CHROMIUM_PATH names no executable: point it at Chromium, or unset it.');
-    expect(planTools([promtool], { root: false, apt: true, variablesSet: ['PROMTOOL_PATH'] }).message).toContain('PROMTOOL_PATH names no executable: point it at promtool, or unset it.');
+    expect(planTools([chromium], { root: true, apt: true, variablesSet: ['CHROMIUM_PATH'] }).message).toContain(
+      'CHROMIUM_PATH names no executable: point it at Chromium, or unset it.',
+    );
+    expect(planTools([promtool], { root: false, apt: true, variablesSet: ['PROMTOOL_PATH'] }).message).toContain(
+      'PROMTOOL_PATH names no executable: point it at promtool, or unset it.',
+    );
   });
 });

@@ -1,10 +1,15 @@
 import { Webhook } from 'standardwebhooks';
+
 import { signPayload, verifyWebhook, WebhookVerificationError } from '../../src';
 
 // The Standard Webhooks spec's example, as in its reference libraries' tests.
 const SPEC = {
   secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
-  headers: { 'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek', 'webhook-timestamp': '1614265330', 'webhook-signature': 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' },
+  headers: {
+    'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+    'webhook-timestamp': '1614265330',
+    'webhook-signature': 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+  },
   body: '{"test": 2432232314}',
   now: 1614265330,
 };
@@ -32,7 +37,7 @@ describe('verifyWebhook', () => {
     expect(verifyWebhook(NEW, headers, body)).toEqual(new Webhook(NEW).verify(body, headers));
   });
 
-  it('accepts any listed signature under any of the partner\'s secrets (rotation)', () => {
+  it("accepts any listed signature under any of the partner's secrets (rotation)", () => {
     const body = '{"orderId":"7"}';
     const now = 1_800_000_000;
     const both = signed([OLD, NEW], body, now);
@@ -45,12 +50,32 @@ describe('verifyWebhook', () => {
 
   it.each([
     ['a changed body', (h: Record<string, string>) => h, '{"orderId":"8"}', /no matching signature/],
-    ['another secret', (h: Record<string, string>) => ({ ...h, 'webhook-signature': signed([OLD], '{"orderId":"7"}', 1_800_000_000)['webhook-signature'] }), '{"orderId":"7"}', /no matching signature/],
+    [
+      'another secret',
+      (h: Record<string, string>) => ({ ...h, 'webhook-signature': signed([OLD], '{"orderId":"7"}', 1_800_000_000)['webhook-signature'] }),
+      '{"orderId":"7"}',
+      /no matching signature/,
+    ],
     ['a changed id', (h: Record<string, string>) => ({ ...h, 'webhook-id': 'order-8' }), '{"orderId":"7"}', /no matching signature/],
-    ['a timestamp six minutes old', (h: Record<string, string>) => ({ ...h, 'webhook-timestamp': String(1_800_000_000 - 360) }), '{"orderId":"7"}', /outside the tolerance/],
-    ['a timestamp in the future', (h: Record<string, string>) => ({ ...h, 'webhook-timestamp': String(1_800_000_000 + 360) }), '{"orderId":"7"}', /outside the tolerance/],
+    [
+      'a timestamp six minutes old',
+      (h: Record<string, string>) => ({ ...h, 'webhook-timestamp': String(1_800_000_000 - 360) }),
+      '{"orderId":"7"}',
+      /outside the tolerance/,
+    ],
+    [
+      'a timestamp in the future',
+      (h: Record<string, string>) => ({ ...h, 'webhook-timestamp': String(1_800_000_000 + 360) }),
+      '{"orderId":"7"}',
+      /outside the tolerance/,
+    ],
     ['no signature', (h: Record<string, string>) => ({ ...h, 'webhook-signature': '' }), '{"orderId":"7"}', /missing/],
-    ['a v2 signature only', (h: Record<string, string>) => ({ ...h, 'webhook-signature': h['webhook-signature'].replace('v1,', 'v2,') }), '{"orderId":"7"}', /no matching signature/],
+    [
+      'a v2 signature only',
+      (h: Record<string, string>) => ({ ...h, 'webhook-signature': h['webhook-signature'].replace('v1,', 'v2,') }),
+      '{"orderId":"7"}',
+      /no matching signature/,
+    ],
   ])('refuses %s', (_what, tamper, body, message) => {
     const headers = tamper(signed([NEW], '{"orderId":"7"}', 1_800_000_000));
     expect(() => verifyWebhook(NEW, headers, body, { nowSeconds: 1_800_000_000 })).toThrow(WebhookVerificationError);

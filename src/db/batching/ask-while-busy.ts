@@ -1,5 +1,5 @@
 import { RowBusyError } from '../../errors/row-busy-error';
-import { ROW_BUSY, type OrBusy } from './locked-batch';
+import { type OrBusy, ROW_BUSY } from './locked-batch';
 
 /**
  * Pauses between asks: short at first, since a batch of ours holds its rows for milliseconds; longer

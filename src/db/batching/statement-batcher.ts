@@ -78,7 +78,8 @@ export class StatementBatcher<I, O> {
     if (this.flushScheduled || this.waiting.length === 0 || this.inFlight >= this.maxInFlight) return;
     this.flushScheduled = true;
     // Only a lone statement lingers: with one already on the wire, calls gather while it runs.
-    const lingerLeft = this.waiting.length >= this.maxBatch || this.inFlight > 0 ? 0 : this.waiting[0].at + this.lingerMs - performance.now();
+    const lingerLeft =
+      this.waiting.length >= this.maxBatch || this.inFlight > 0 ? 0 : this.waiting[0].at + this.lingerMs - performance.now();
     if (lingerLeft > 0) {
       this.lingerTimer = setTimeout(() => {
         this.lingerTimer = undefined;

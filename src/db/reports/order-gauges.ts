@@ -1,6 +1,6 @@
 import type { Db } from '../connection';
-import type { OrderCounts, OrderCountsAt } from './order-counts';
 import { MAINTENANCE_FENCE, type MaintenanceTurn } from '../maintenance';
+import type { OrderCounts, OrderCountsAt } from './order-counts';
 
 export interface StoredOrderGauges extends OrderCounts {
   /** How long ago they were computed, by Postgres' clock. */
@@ -26,7 +26,15 @@ export async function storeOrderGauges(db: Db, turn: MaintenanceTurn, counts: Or
  */
 export async function readOrderGauges(db: Db): Promise<StoredOrderGauges | undefined> {
   const { rows } = await db.raw<{
-    rows: { ready: string; ready_at_least: boolean; delivered: string | null; failed: string | null; other: string | null; age: number | null; computed_ago: number }[];
+    rows: {
+      ready: string;
+      ready_at_least: boolean;
+      delivered: string | null;
+      failed: string | null;
+      other: string | null;
+      age: number | null;
+      computed_ago: number;
+    }[];
   }>(
     `SELECT ready, ready_at_least, delivered, failed, other,
             extract(epoch FROM now() - oldest_ready_since)::float8 AS age, extract(epoch FROM now() - computed_at)::float8 AS computed_ago
