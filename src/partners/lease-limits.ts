@@ -9,12 +9,13 @@ import { type PartnerStore, readRequest } from './partner-store';
 /** A producer reads the directory at most this often: a pause reaches every producer within about this. */
 const DIRECTORY_TTL_MS = 500;
 /**
- * A half-open partner's probes are leased at most this often by one producer process (all its shard
- * loops together): a run leases them, they are queued and admitted (or handed back when other replicas'
- * probes took the slots), and the next runs, tens of milliseconds apart, would otherwise lease and hand
- * back more of its backlog until the probes have answered, which takes up to a callback timeout. The
- * second starts when probes were leased, not when a run was offered them: a shard without the partner's
- * orders must not spend the allowance of the shard that has them.
+ * A half-open partner's probes are leased at most this often by one producer process, counted from when
+ * a run leased some: a run leases them, they are queued and admitted (or handed back when other probes
+ * took the slots), and the next runs, tens of milliseconds apart, would otherwise lease and hand back
+ * more of its backlog until the probes have answered, which takes up to a callback timeout. Counted from
+ * the lease, not from the offer: a shard loop whose shard has none of the partner's orders must not spend
+ * the allowance of the shard that has them. Shard loops whose runs overlap may each lease the probes
+ * once; the gate admits no more than BREAKER_HALF_OPEN_PROBES and hands the rest back.
  */
 const PROBE_LEASE_EVERY_MS = 1000;
 /**

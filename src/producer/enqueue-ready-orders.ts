@@ -81,6 +81,7 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
   if (byPartner) cursor = undefined;
   // Each page's jobs go to Redis while the next page is leased in Postgres: the two round trips overlap.
   let adding: PageAdd | undefined;
+  let failed = false;
   try {
     for (let pages = 0; room > 0; pages++) {
       if (pages > 0 && deps.beforePage && !(await deps.beforePage())) break;
@@ -94,6 +95,7 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
       await finishAdding(deps, previous, page.ids);
       if (page.ids.length > 0) {
         const jobs = page.ids.map((orderId) => ({ orderId, origin: originOf(page.callbackUrls.get(orderId)) }));
+        adding = startAdding(deps, jobs);
         const probed = new Set<string>();
         for (const { origin } of jobs) {
           const left = origin === undefined ? undefined : partnerLimits?.get(origin);
@@ -102,16 +104,21 @@ export async function enqueueReadyOrders(deps: EnqueueDeps, from?: LeaseCursor):
           if (left > 0) probed.add(origin!);
         }
         if (probed.size > 0) deps.probesLeased?.(probed);
-        adding = startAdding(deps, jobs);
         enqueued += page.ids.length;
         room -= page.ids.length;
         cursor = page.next;
       }
       if (reachedEnd) break;
     }
+  } catch (err) {
+    failed = true;
+    throw err;
   } finally {
-    // Also when leasing failed: the page already leased still reaches Redis (or loses its leases).
-    await finishAdding(deps, adding, []);
+    // Also when leasing failed: the page already leased still reaches Redis (or loses its leases). The
+    // run's own error is the one to report; Redis refusing that page as well is logged.
+    const last = finishAdding(deps, adding, []);
+    if (failed) await last.catch((err: unknown) => logger.warn({ err }, 'Redis also refused the jobs of the page before'));
+    else await last;
   }
   if (enqueued > 0) await deps.redisLoss.jobsAdded();
   if (enqueued > 0) logger.debug({ enqueued, heldPartners: byPartner ? partnerLimits.size : 0 }, 'enqueued ready orders');
@@ -139,8 +146,12 @@ type PageAdd = Promise<unknown>;
  * dropped so the orders are not held up.
  */
 function startAdding(deps: EnqueueDeps, orders: CallbackJobData[]): PageAdd {
-  return deps.queue
-    .addBulk(orders.map((data) => ({ name: 'callback', data, opts: { ...JOB_OPTIONS, jobId: jobIdFor(data.orderId) } })))
+  // Built inside the chain: whatever fails, the leases are dropped.
+  return Promise.resolve()
+    .then(() => {
+      const jobs = orders.map((data) => ({ name: 'callback', data, opts: { ...JOB_OPTIONS, jobId: jobIdFor(data.orderId) } }));
+      return deps.queue.addBulk(jobs);
+    })
     .then(
       () => undefined,
       async (err: unknown) => {

@@ -7,7 +7,7 @@ import type { Config } from '../config';
 import type { Db, SessionBounds } from '../db/connection';
 import type { Shard } from '../db/lease-ready-orders';
 import { askProducerLease, type ProducerFence, releaseProducerLease } from '../db/producer-lease';
-import { routeReadyNotifications, shardNamed } from '../db/ready-notifications';
+import { announceReleased, routeReadyNotifications, shardNamed } from '../db/ready-notifications';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallbackJobData } from '../queue/callback-queue';
@@ -91,8 +91,8 @@ export async function startProducer(deps: {
     deps.config.databaseUrl,
     (payload) => {
       const shard = shardNamed(payload);
-      if (shard?.count === count && shards[shard.index]) shards[shard.index].ordersBecameReady();
-      else for (const each of shards) each.ordersBecameReady();
+      if (shard?.count === count && shards[shard.index]) shards[shard.index].ordersBecameReady(shard.released);
+      else for (const each of shards) each.ordersBecameReady(shard?.released ?? false);
     },
     logger,
     deps.sessionBounds,
@@ -119,7 +119,8 @@ export async function startProducer(deps: {
 }
 
 interface ShardProducer {
-  ordersBecameReady(): void;
+  /** `released`: a replica stopping let the shard's lease go, so whoever heard it may take it at once. */
+  ordersBecameReady(released: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -176,6 +177,9 @@ function startShardProducer(deps: {
       const holdLeftMs = since + LOCK_HOLD_MS - performance.now();
       keepLock = held !== undefined && (result.enqueued > 0 || result.queueFull) && holdLeftMs > 0;
       if (result.queueFull) return QUEUE_FULL_RECHECK_MS;
+      // Lost to another replica during the run: ask again when its lease would run out, as a run that
+      // found it held at the start does (notifications are not heard meanwhile).
+      if (held === undefined) return Math.max(heldElsewhereUntil - performance.now(), LOCK_RETRY_MS);
       // Kept, the lease must not wait for the next NOTIFY or poll, which may be far off: by then a run
       // finds nothing new and lets it go.
       return keepLock ? holdLeftMs : undefined;
@@ -224,8 +228,9 @@ function startShardProducer(deps: {
 
   let stopping: Promise<void> | undefined;
   return {
-    ordersBecameReady: () => {
+    ordersBecameReady: (released) => {
       scanStart.ordersBecameReady();
+      if (released) heldElsewhereUntil = 0;
       // The holder elsewhere was woken by the same notification. Should it have died, its lease runs
       // out by heldElsewhereUntil, and this loop's next run, due then, takes the shard over.
       if (performance.now() >= heldElsewhereUntil) loop.wake();
@@ -235,8 +240,12 @@ function startShardProducer(deps: {
         try {
           // A run stuck on a Redis that is gone must not keep the Postgres session (and its reconnects) alive.
           await withTimeout(loop.stop(), RUN_FINISH_TIMEOUT_MS, 'the producer run in progress did not finish');
-          // A lease kept between runs goes now: another replica takes over at once, not when it runs out.
-          if (held) await letGo(held.fence);
+          // A lease kept between runs goes now, and the other replicas hear of it (they stopped listening
+          // for this shard when they saw it held): one takes over at once, not when it would have run out.
+          if (held) {
+            await letGo(held.fence);
+            await announceReleased(deps.db, deps.shard);
+          }
         } catch (err) {
           logger.warn({ err }, 'stopping the producer without waiting for its run');
         }

@@ -1,9 +1,10 @@
 import { Client } from 'pg';
 
 import { boundedConnection, boundSession, type SessionBounds } from '../db/connection';
+import { READY_CHANNEL } from '../db/ready-notifications';
 import type { Logger } from '../observability/logger';
 
-export const READY_CHANNEL = 'order_callbacks_ready';
+export { READY_CHANNEL };
 
 /**
  * How often the session is asked something while it only listens: a silent path is found by a

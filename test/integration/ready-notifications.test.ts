@@ -5,13 +5,14 @@ import { Client } from 'pg';
 import { loadConfig } from '../../src/config';
 import { createDb } from '../../src/db/connection';
 import { takeProducerLease } from '../../src/db/producer-lease';
-import { routeReadyNotifications } from '../../src/db/ready-notifications';
+import { announceReleased, routeReadyNotifications } from '../../src/db/ready-notifications';
 import { createLogger } from '../../src/observability/logger';
 import { type Producer, startProducer } from '../../src/producer/producer';
 import { READY_CHANNEL } from '../../src/producer/ready-listener';
 import { CallbackQueues } from '../../src/queue/shards';
+import { daemonEnv } from '../helpers/daemons';
 import { adminQuery, createTestDatabase, insertOrders, type TestDatabase } from '../helpers/database';
-import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
+import { obliterateQueue, uniqueQueueName } from '../helpers/queue';
 import { sleep, waitFor } from '../helpers/wait-for';
 
 let database: TestDatabase;
@@ -72,6 +73,24 @@ it('replicas starting together with different numbers of shards do not fail, and
   expect(payloads[0]).toMatch(/^[2-5]:0$/);
 });
 
+it("rewrites the function the trigger calls, whatever the role's search_path finds first", async () => {
+  await database.db.raw('CREATE SCHEMA elsewhere');
+  const url = new URL(database.url);
+  url.searchParams.set('options', '-c search_path=elsewhere,public');
+  const onPath = createDb(url.toString(), 1);
+  try {
+    expect(await routeReadyNotifications(onPath, 4)).toBe(true);
+  } finally {
+    await onPath.destroy();
+  }
+  await listen();
+  await insertOrders(database.db, [7], 'https://partner.example/cb');
+  await waitFor('a notification', () => payloads.length >= 1);
+  expect(payloads).toEqual(['4:3']);
+  const copies = await database.db.raw("SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'orders_notify_ready'");
+  expect(copies.rows[0].n).toBe(1);
+});
+
 it('a role that does not own the trigger function leaves it as it is and says so', async () => {
   const role = `oc_reader_${randomUUID().slice(0, 8)}`;
   await adminQuery(`CREATE ROLE ${role} LOGIN`);
@@ -112,14 +131,9 @@ describe('which producer loops a notification wakes', () => {
 
   /** One replica's producer, in this process, polling once a minute: only notifications wake it. */
   async function start(shards: number): Promise<void> {
-    const config = loadConfig({
-      DATABASE_URL: database.url,
-      REDIS_URL: SHARED_REDIS_URL,
-      QUEUE_NAME: queueName,
-      QUEUE_SHARDS: String(shards),
-      POLL_INTERVAL_MS: '60000',
-      PRODUCER_LEASE_MS: '60000',
-    });
+    const config = loadConfig(
+      daemonEnv(database.url, queueName, { QUEUE_SHARDS: String(shards), POLL_INTERVAL_MS: '60000', PRODUCER_LEASE_MS: '60000' }),
+    );
     database.db.on('query', (query: { sql: string; bindings?: unknown[] }) => {
       if (/FROM producer_leases WHERE name = (\?|\$1)/.test(query.sql)) asked.push(String(query.bindings?.[0]));
     });
@@ -137,6 +151,18 @@ describe('which producer loops a notification wakes', () => {
     await waitFor('its job', async () => (await queues!.shards[2].getWaitingCount()) === 1);
     await sleep(300);
     expect(new Set(asked)).toEqual(new Set([`producer:${queueName}#2`]));
+  });
+
+  it('takes the shard at once when the replica that held it says it let it go, not when its lease would have run out', async () => {
+    const another = { name: `producer:${queueName}`, token: randomUUID() };
+    expect(await takeProducerLease(database.db, another, 'another', 60_000)).toBe(true);
+    await start(1);
+    await waitFor('the first ask', () => asked.length >= 1);
+    await insertOrders(database.db, [1], 'https://partner.example/cb'); // heard, and left to the holder
+    // The other replica stops: it lets the lease go and says so, as Producer.stop() does.
+    await database.db.raw('UPDATE producer_leases SET expires_at = now() WHERE name = ?', [another.name]);
+    await announceReleased(database.db, { index: 0, count: 1 });
+    await waitFor('the order queued by this replica', async () => (await queues!.shards[0].getWaitingCount()) === 1, 10_000);
   });
 
   it("does not wake a loop whose shard another replica holds, until that replica's lease would run out", async () => {
