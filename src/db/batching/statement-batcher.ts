@@ -15,7 +15,8 @@ export interface StatementBatcherOptions {
   /**
    * Most statements on the wire at once; calls made meanwhile wait and go together in the next one.
    * One by default: fewer, fuller statements measured about 10% more orders per second than two
-   * (the cost per statement is mostly the round trip and the commit, not the rows); rows another
+   * (docs/decisions/0007-batched-claims-and-records.md: the cost per statement is mostly the round
+   * trip and the commit, not the rows); rows another
    * transaction holds are skipped, never waited for, so one statement cannot hold up the next long.
    * @defaultValue 1
    */
