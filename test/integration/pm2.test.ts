@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 
 import { deliveryEnv, TEST_SECRET } from '../helpers/daemons';
 import { createTestDatabase, insertOrders, statusCounts, type TestDatabase } from '../helpers/database';
+import { freePortRun } from '../helpers/free-port';
 import { obliterateQueue, SHARED_REDIS_URL, uniqueQueueName } from '../helpers/queue';
 import { Receiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait-for';
@@ -112,7 +113,8 @@ it('2 replicas under PM2 survive a rolling reload and a restart mid-run: every o
 }, 240_000);
 
 it('the split deployment with METRICS_PORT set: producer and workers each serve on a port of their own, none crash-loops', async () => {
-  const base = 20_000 + Math.floor(Math.random() * 30_000);
+  // The producer serves on P+2 and the workers on P+3 and P+4.
+  const base = await freePortRun(5);
   const ids = Array.from({ length: 500 }, (_, i) => 10_001 + i);
   await insertOrders(database.db, ids, receiver.url());
   const splitEnv = { ...env, METRICS_PORT: String(base) };
