@@ -22,10 +22,13 @@ async function inRounds(title, scenarios, count, settle) {
   return { rounds: count, orders, runs };
 }
 
-/** A/B of one figure over the rounds: `figure(run)` of A over that of B, round by round. */
-function compare(measuredRounds, a, b, figure) {
+/**
+ * A/B of one figure over the rounds: `figure(run)` of A over that of B, round by round. `figureOfB`,
+ * when given, is what B's run is turned into instead (a goal's allowance made of B's figure).
+ */
+function compare(measuredRounds, a, b, figure, figureOfB = figure) {
   const { runs } = measuredRounds;
-  const { ratios, ...result } = compareRatios(runs[a].map((run, round) => [figure(run), figure(runs[b][round])]));
+  const { ratios, ...result } = compareRatios(runs[a].map((run, round) => [figure(run), figureOfB(runs[b][round])]));
   return { a, b, ...result, ratios };
 }
 
@@ -36,5 +39,6 @@ function summarise(measuredRounds, name, figure) {
 
 const cpuPerOrder = (run) => run.cpuSecondsPer1k;
 const throughput = (run) => run.ordersPerSecond;
+const drainSeconds = (run) => run.seconds;
 
-module.exports = { inRounds, compare, summarise, cpuPerOrder, throughput };
+module.exports = { inRounds, compare, summarise, cpuPerOrder, throughput, drainSeconds };

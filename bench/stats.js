@@ -29,22 +29,45 @@ function quantile(sorted, q) {
   return sorted[low] + (sorted[Math.min(low + 1, sorted.length - 1)] - sorted[low]) * (at - low);
 }
 
+/** The middle `confidence` of `resamples` estimates, each drawn by `estimate(random)`. */
+function percentileInterval(estimate, { resamples = RESAMPLES, confidence = CONFIDENCE, seed = 1 } = {}) {
+  const random = seededRandom(seed);
+  const estimates = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) estimates[r] = estimate(random);
+  estimates.sort();
+  const tail = (1 - confidence) / 2;
+  return { low: quantile(estimates, tail), high: quantile(estimates, 1 - tail) };
+}
+
+/** Fills `sample` with draws, with replacement, from `values`. */
+function resample(values, sample, random) {
+  for (let i = 0; i < sample.length; i++) sample[i] = values[Math.floor(random() * values.length)];
+  return sample;
+}
+
 /**
  * A percentile-bootstrap interval for `statistic` over `values`: resample the values with replacement,
  * `resamples` times, and take the middle `confidence` of the statistic's spread.
  */
-function bootstrapInterval(values, statistic, { resamples = RESAMPLES, confidence = CONFIDENCE, seed = 1 } = {}) {
+function bootstrapInterval(values, statistic, options = {}) {
   if (values.length === 0) return { low: NaN, high: NaN };
-  const random = seededRandom(seed);
-  const estimates = new Float64Array(resamples);
   const sample = new Array(values.length);
-  for (let r = 0; r < resamples; r++) {
-    for (let i = 0; i < values.length; i++) sample[i] = values[Math.floor(random() * values.length)];
-    estimates[r] = statistic(sample);
-  }
-  estimates.sort();
-  const tail = (1 - confidence) / 2;
-  return { low: quantile(estimates, tail), high: quantile(estimates, 1 - tail) };
+  return percentileInterval((random) => statistic(resample(values, sample, random)), options);
+}
+
+/**
+ * mean(after) ÷ mean(before) for two separate sets of samples (not pairs), with a bootstrap interval
+ * that resamples each set within itself, so every resample keeps both sets' sizes.
+ */
+function ratioOfMeans(after, before, options = {}) {
+  const a = after.filter(Number.isFinite);
+  const b = before.filter(Number.isFinite);
+  const samples = [a.length, b.length];
+  if (a.length === 0 || b.length === 0) return { ratio: NaN, low: NaN, high: NaN, samples };
+  const sampleA = new Array(a.length);
+  const sampleB = new Array(b.length);
+  const interval = percentileInterval((random) => mean(resample(a, sampleA, random)) / mean(resample(b, sampleB, random)), options);
+  return { ratio: mean(a) / mean(b), ...interval, samples };
 }
 
 /**
@@ -90,4 +113,14 @@ function roundOrders(names, rounds) {
   return Array.from({ length: rounds }, (_, round) => (round % 2 === 0 ? [...names] : [...names].reverse()));
 }
 
-module.exports = { LEVEL, seededRandom, geometricMean, bootstrapInterval, verdict, compareRatios, meanWithInterval, roundOrders };
+module.exports = {
+  LEVEL,
+  seededRandom,
+  geometricMean,
+  bootstrapInterval,
+  ratioOfMeans,
+  verdict,
+  compareRatios,
+  meanWithInterval,
+  roundOrders,
+};

@@ -67,6 +67,18 @@ describe('bench statistics', () => {
     ]);
   });
 
+  test('a ratio of two sets of samples keeps each set apart when it resamples', () => {
+    const first = [10, 11, 9, 10, 10.5, 9.5, NaN];
+    const last = [12, 13, 11, 12, 12.5, 11.5];
+    const r = stats.ratioOfMeans(last, first);
+    expect(r.samples).toEqual([6, 6]);
+    expect(r.ratio).toBeCloseTo(1.2, 12);
+    expect(r.low).toBeGreaterThan(1.1);
+    expect(r.high).toBeLessThan(1.3);
+    expect(stats.ratioOfMeans(last, first)).toEqual(r);
+    expect(stats.ratioOfMeans([], first).ratio).toBeNaN();
+  });
+
   test('the mean of repeated figures comes with an interval around it', () => {
     const r = stats.meanWithInterval([0.9, 0.92, 0.88, 0.91, NaN]);
     expect(r.n).toBe(4);
