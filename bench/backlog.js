@@ -53,6 +53,17 @@ function meanBetween(before, after) {
   return count > 0 ? (after.sum - (before ? before.sum : 0)) / count : NaN;
 }
 
+/**
+ * The mean page of each second between scrapes `from` and `to` (-1: the daemon's start). A second with
+ * no page read (the queue full) has no mean and is left out.
+ */
+function meansPerSecond(scrapes, from, to) {
+  const at = (i) => (i < 0 ? undefined : scrapes[i]);
+  const means = [];
+  for (let i = from; i < to; i++) means.push(meanBetween(at(i), at(i + 1)));
+  return means.filter(Number.isFinite);
+}
+
 async function redisUsage(redis) {
   const memory = await redis.info('memory');
   return { usedMemory: Number(/** @type {RegExpExecArray} */ (/used_memory:(\d+)/.exec(memory))[1]), keys: await redis.dbsize() };
@@ -90,6 +101,8 @@ async function backlog(size, daemonEnv) {
     sampler = undefined;
     const last = await pageHistogram(metricsPort);
     const quarter = Math.max(1, Math.floor(scrapes.length / 4));
+    // The same quarters as the means below, second by second: the samples of the goal's interval.
+    const scraped = last ? [...scrapes, last] : scrapes;
     return {
       seconds,
       ordersPerSecond: size / seconds,
@@ -105,6 +118,8 @@ async function backlog(size, daemonEnv) {
       pageP99LastQuarter: p99Between(scrapes[scrapes.length - quarter - 1], last),
       pageMeanFirstQuarter: meanBetween(undefined, scrapes[quarter - 1]),
       pageMeanLastQuarter: meanBetween(scrapes[scrapes.length - quarter - 1], last),
+      pageMeansFirstQuarter: meansPerSecond(scraped, -1, quarter - 1),
+      pageMeansLastQuarter: meansPerSecond(scraped, scrapes.length - quarter - 1, scraped.length - 1),
       samples,
     };
   } finally {

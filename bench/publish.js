@@ -52,10 +52,10 @@ const SECTION_SIZES = {
   ceilings: ['N'],
   peers: ['N', 'warmup'],
   orderCallbacks: ['N', 'warmup'],
-  pickup: ['latencySeconds', 'latencyRates'],
+  pickup: ['latencySeconds', 'latencyRates', 'pairs'],
   backlog: ['backlog'],
-  isolation: ['isolation'],
-  partners: ['partners'],
+  isolation: ['isolation', 'pairs'],
+  partners: ['partners', 'warmup', 'pairs'],
 };
 
 /**
