@@ -21,6 +21,22 @@ function daemonEnv(databaseUrl, extra = {}) {
   };
 }
 
+/** Postgres' stats flush about once a second: a read sooner after the last write would miss some. */
+const STATS_FLUSH_MS = 1100;
+
+/**
+ * Updates of `orders` so far, and how many of them were in place (HOT: no index entry added), a moment
+ * after the last write so that the server's counters have them.
+ * @param {import('pg').Client} client
+ */
+async function orderUpdates(client) {
+  await new Promise((resolve) => setTimeout(resolve, STATS_FLUSH_MS));
+  const { rows } = await client.query(
+    "SELECT n_tup_upd AS updates, n_tup_hot_upd AS in_place FROM pg_stat_user_tables WHERE relname = 'orders'",
+  );
+  return { updates: Number(rows[0]?.updates ?? NaN), inPlace: Number(rows[0]?.in_place ?? NaN) };
+}
+
 /**
  * What a sink did between two moments: requests, for a realistic sink the answered ones, the sum of
  * their delays and the never-answered ones, and `sustained`: requests per second between the 10th and
@@ -39,13 +55,15 @@ async function sinkWindow(sink) {
  * `replicas` × `start`, `n` orders at 5 → all 6. The replicas are up and have delivered `warmup` orders
  * first, then the clock runs from the commit that makes the n orders ready; startup is in the backlog
  * figure. `env` is added to the daemon's environment, `sink` are the sink's options (several origins
- * with `ports`: the orders spread over them). `cli`: another build's dist/cli.js to run instead.
+ * with `ports`: the orders spread over them). `cli`: another build's dist/cli.js to run instead. `sql`:
+ * run on the fresh database after its migrations, before any order is written (a table setting).
  * @param {number} replicas
- * @param {{ n: number, warmup: number, env?: object, sink?: object, cli?: string }} options
+ * @param {{ n: number, warmup: number, env?: object, sink?: object, cli?: string, sql?: string }} options
  */
-async function drain(replicas, { n, warmup, env: extra = {}, sink: sinkOptions = {}, cli }) {
+async function drain(replicas, { n, warmup, env: extra = {}, sink: sinkOptions = {}, cli, sql }) {
   const sink = await startSink(sinkOptions);
   const db = await createDatabase();
+  if (sql) await db.client.query(sql);
   const env = daemonEnv(db.url, extra);
   let daemons = [];
   let sampler;
@@ -56,6 +74,7 @@ async function drain(replicas, { n, warmup, env: extra = {}, sink: sinkOptions =
     const warmupIds = [n + 1, n + 1 + warmup];
     await db.insert(warmupIds[0], warmup, sink.urls);
     await waitUntil(async () => (await db.delivered(...warmupIds)) === warmup, 120_000);
+    const rowsBefore = await orderUpdates(db.client);
     const partner = await sinkWindow(sink);
     await db.insert(1, n, sink.urls);
     const result = await measured(
@@ -64,7 +83,12 @@ async function drain(replicas, { n, warmup, env: extra = {}, sink: sinkOptions =
       () => waitForDeliveries(sink, n + warmup, async () => (await db.delivered(1, n + 1)) === n, 600_000),
       { daemons: daemons.map((d) => d.pid), sink: [sink.child.pid] },
     );
-    return { ...result, peakDaemonRss: peakRss, partner: await partner() };
+    const rowsAfter = await orderUpdates(db.client);
+    const updates = {
+      perOrder: (rowsAfter.updates - rowsBefore.updates) / n,
+      inPlacePerOrder: (rowsAfter.inPlace - rowsBefore.inPlace) / n,
+    };
+    return { ...result, peakDaemonRss: peakRss, partner: await partner(), updates };
   } finally {
     clearInterval(sampler);
     await Promise.all(daemons.map((d) => stop(d)));

@@ -22,10 +22,11 @@ const sink = { realistic: true, ports: REALISTIC.origins };
 
 /**
  * order-callbacks, `replicas` × `start` at REALISTIC.concurrency each; `extra` is added to their
- * environment; `cli`: another build's dist/cli.js to run instead.
+ * environment; `cli`: another build's dist/cli.js to run instead; `sql`: run on the fresh database first.
  * @param {string} [cli]
+ * @param {string} [sql]
  */
-function daemons(replicas, n, warmup, extra = {}, cli = undefined) {
+function daemons(replicas, n, warmup, extra = {}, cli = undefined, sql = undefined) {
   const env = {
     WORKER_CONCURRENCY: String(REALISTIC.concurrency),
     CALLBACK_TIMEOUT_MS: String(REALISTIC.timeoutMs),
@@ -33,7 +34,7 @@ function daemons(replicas, n, warmup, extra = {}, cli = undefined) {
     ...(extra.RETRY_SCHEDULE === undefined && { RETRY_BASE_MS: String(REALISTIC.retryBaseMs) }),
     ...extra,
   };
-  return drain(replicas, { n, warmup, env, sink, cli }).then((run) => ({ ...run, concurrency: replicas * REALISTIC.concurrency }));
+  return drain(replicas, { n, warmup, env, sink, cli, sql }).then((run) => ({ ...run, concurrency: replicas * REALISTIC.concurrency }));
 }
 
 /** The seed loop with as many requests in flight as `replicas` of the daemon have. */

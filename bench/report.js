@@ -316,9 +316,7 @@ function scalingTable(results) {
 function leverTable(results) {
   const l = results.lever;
   if (!l) return undefined;
-  const setting = Object.entries(l.env)
-    .map(([name, value]) => `${name}=${value}`)
-    .join(', ');
+  const setting = [...Object.entries(l.env).map(([name, value]) => `${name}=${value}`), ...(l.sql ? [`\`${l.sql}\``] : [])].join(', ');
   const title = l.against ? `this build${setting ? ` with ${setting}` : ''} ÷ the build at ${l.against}` : `lever: ${setting} ÷ defaults`;
   return [
     row([`${title}, 1 replica, per round`, 'CPU-s per order', 'throughput']),
@@ -330,6 +328,12 @@ function leverTable(results) {
         compared(l.realisticRate),
       ]),
     l.instantCpu && row([`instant sink (${results.sizes.overhead.n} orders)`, compared(l.instantCpu), compared(l.instantRate)]),
+    l.instantUpdates &&
+      row([
+        'updates of orders per order, of them in place (HOT): defaults → lever',
+        `${fixed(l.instantUpdates.base.perOrder, 2)} (${fixed(l.instantUpdates.base.inPlacePerOrder, 2)}) → ${fixed(l.instantUpdates.lever.perOrder, 2)} (${fixed(l.instantUpdates.lever.inPlacePerOrder, 2)})`,
+        '',
+      ]),
   ]
     .filter(Boolean)
     .join('\n');

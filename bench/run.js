@@ -55,7 +55,12 @@ const againstArg = process.argv.indexOf('--against');
 const against = againstArg > 0 ? path.resolve(String(process.argv[againstArg + 1])) : undefined;
 const againstCli = against && path.join(against, 'dist', 'cli.js');
 if (againstCli && !fs.existsSync(againstCli)) throw new Error(`--against: no build at ${againstCli} (run npm ci && npm run build there)`);
-const lever = leverArg > 0 ? parseLever(process.argv[leverArg + 1]) : against ? {} : undefined;
+// --lever-sql 'SQL': run on the lever side's fresh database before its orders are written (a table
+// setting such as fillfactor); alone, or with --lever.
+const leverSqlArg = process.argv.indexOf('--lever-sql');
+const leverSql = leverSqlArg > 0 ? String(process.argv[leverSqlArg + 1] ?? '') : undefined;
+if (leverSql !== undefined && !leverSql.trim()) throw new Error('--lever-sql needs a statement');
+const lever = leverArg > 0 ? parseLever(process.argv[leverArg + 1]) : against || leverSql ? {} : undefined;
 // --lever-sinks realistic|instant: measure the lever on one sink only (both by default).
 const leverSinksArg = process.argv.indexOf('--lever-sinks');
 const leverSinks = leverSinksArg > 0 ? String(process.argv[leverSinksArg + 1]).split(',') : ['realistic', 'instant'];
@@ -81,6 +86,12 @@ function parseLever(text) {
   }
   if (Object.keys(env).length === 0) throw new Error('--lever needs NAME=VALUE[,NAME=VALUE...]');
   return env;
+}
+
+/** Updates of orders per order over the rounds, and of them in place (drain's `updates`). */
+function meanUpdates(runs) {
+  const mean = (key) => runs.reduce((sum, run) => sum + run.updates[key], 0) / runs.length;
+  return { perOrder: mean('perOrder'), inPlacePerOrder: mean('inPlacePerOrder') };
 }
 
 /** The same state before every measured run: dirty pages written out, the bench's own Redis empty. */
@@ -226,15 +237,15 @@ async function main() {
     const { n, warmup } = SIZES.realistic;
     const instant = SIZES.overhead;
     const rounds = await paired.inRounds(
-      against ? `this build against ${against}` : `lever ${JSON.stringify(lever)}`,
+      against ? `this build against ${against}` : `lever ${JSON.stringify(lever)}${leverSql ? ` ${leverSql}` : ''}`,
       {
         ...(leverSinks.includes('realistic') && {
           realisticBase: () => realistic.daemons(1, n, warmup, {}, againstCli),
-          realisticLever: () => realistic.daemons(1, n, warmup, lever),
+          realisticLever: () => realistic.daemons(1, n, warmup, lever, undefined, leverSql),
         }),
         ...(leverSinks.includes('instant') && {
           instantBase: () => drain(1, { ...instant, cli: againstCli }),
-          instantLever: () => drain(1, { ...instant, env: lever }),
+          instantLever: () => drain(1, { ...instant, env: lever, sql: leverSql }),
         }),
       },
       SIZES.pairs,
@@ -243,6 +254,7 @@ async function main() {
     results.lever = {
       ...rounds,
       env: lever,
+      sql: leverSql,
       against,
       ...(rounds.runs.realisticBase && {
         realisticCpu: paired.compare(rounds, 'realisticLever', 'realisticBase', paired.cpuPerOrder),
@@ -251,6 +263,7 @@ async function main() {
       ...(rounds.runs.instantBase && {
         instantCpu: paired.compare(rounds, 'instantLever', 'instantBase', paired.cpuPerOrder),
         instantRate: paired.compare(rounds, 'instantLever', 'instantBase', paired.throughput),
+        instantUpdates: { base: meanUpdates(rounds.runs.instantBase), lever: meanUpdates(rounds.runs.instantLever) },
       }),
     };
   }
