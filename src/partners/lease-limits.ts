@@ -29,8 +29,8 @@ const READ_TIMEOUT_MS = 1000;
 /**
  * What a producer run may lease of each partner that is not closed (leaseLimit: 0 while held, the probes
  * while half-open, once a second: tell probesLeased), read from the directory every replica writes to,
- * plus the partners this process's workers found silent at their cap. An empty map: lease as usual. Call
- * once per run.
+ * plus the partners this process's workers found silent at their cap (none, then their free slots once a
+ * second, until they answer). An empty map: lease as usual. Call once per run.
  */
 export class LeaseLimits {
   private read?: { now: number; at: number; states: Map<string, PartnerState> };
@@ -62,16 +62,23 @@ export class LeaseLimits {
       if (limit === undefined) continue;
       limits.set(origin, limit > 0 && this.probesLeasedRecently(origin) ? 0 : limit);
     }
-    for (const origin of this.probesLeasedAt.keys()) if (!states.has(origin)) this.probesLeasedAt.delete(origin);
     if (states.size > 0 && !this.reconciling && performance.now() - this.reconciledAt >= RECONCILE_EVERY_MS) {
       this.reconciledAt = performance.now();
       this.reconciling = this.reconcile(states).finally(() => (this.reconciling = undefined));
     }
-    for (const [origin, limit] of this.deps.capacitySkips?.() ?? []) limits.set(origin, Math.min(limit, limits.get(origin) ?? limit));
+    const capacity = this.deps.capacitySkips?.() ?? new Map<string, number>();
+    for (const [origin, limit] of capacity) {
+      const allowed = limit > 0 && this.probesLeasedRecently(origin) ? 0 : limit;
+      limits.set(origin, Math.min(allowed, limits.get(origin) ?? allowed));
+    }
+    for (const origin of this.probesLeasedAt.keys()) if (!states.has(origin) && !capacity.has(origin)) this.probesLeasedAt.delete(origin);
     return limits;
   }
 
-  /** A run leased orders of these partners while they were offered probes: no more for a second. */
+  /**
+   * A run leased orders of these partners while they were offered a limited allowance (the probes of a
+   * half-open partner, the free slots of one silent at its cap): no more for a second.
+   */
   probesLeased(origins: Iterable<string>): void {
     for (const origin of origins) this.probesLeasedAt.set(origin, performance.now());
   }

@@ -90,3 +90,29 @@ export function atCapSince(
   if (exchange.inFlight < exchange.limit) return undefined;
   return exchange.granted > 0 || prev === undefined ? now : prev;
 }
+
+/** A partner this process found silent at its cap, as a producer run sees it (store clock). */
+export interface SilentPartner {
+  /** When it was found silent. */
+  silentSince: number;
+  /** Until when its orders are handed back without an attempt. */
+  skipUntil: number;
+  /** When it last answered healthily (AnswerStats.lastOkAt). */
+  lastOkAt: number;
+  /** Its callbacks in flight across all replicas, and its cap in its current state. */
+  inFlight: number;
+  limit: number;
+  now: number;
+}
+
+/**
+ * How many of a silent partner's orders a producer run may lease, or 'answered' once it has answered
+ * healthily since it was found silent (its orders are leased as usual again). None until the hand-back
+ * ends; then its free slots: leased in full, the backlog of a partner that still does not answer would
+ * take the queue's room and the workers' time from every other partner, only to be handed back.
+ */
+export function leaseWhileSilent(p: SilentPartner): number | 'answered' {
+  if (p.lastOkAt > p.silentSince) return 'answered';
+  if (p.skipUntil > p.now) return 0;
+  return Math.max(0, p.limit - p.inFlight);
+}

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 
 import type { Logger } from '../observability/logger';
 import { withTimeout } from '../with-timeout';
-import { atCap, atCapSince, SLOT_WAIT_MS } from './partner-capacity';
+import { atCap, atCapSince, leaseWhileSilent, SLOT_WAIT_MS } from './partner-capacity';
 import {
   admission,
   type CircuitEvent,
@@ -173,7 +173,10 @@ export class PartnerGate {
         callbackTimeoutMs: this.deps.callbackTimeoutMs,
       });
       if (decision.kind === 'hand_back') {
-        if (decision.skipInProducer) line.skipUntil = Math.max(line.skipUntil, decision.until);
+        if (decision.skipInProducer) {
+          line.skipUntil = Math.max(line.skipUntil, decision.until);
+          line.silentSince ??= now;
+        }
         return { admitted: false, delayMs: decision.until - now, reason: `${decision.reason} (${snapshot.inFlight} in flight)` };
       }
       if (left <= 0) return { admitted: false, delayMs: 500, reason: `at its cap (${snapshot.inFlight} in flight)` };
@@ -191,14 +194,31 @@ export class PartnerGate {
   }
 
   /**
-   * Partners whose orders a producer should not lease for now because this process found them silent at
-   * their cap: origin -> 0.
+   * What a producer run may lease of the partners this process found silent at their cap
+   * (leaseWhileSilent): none until their hand-back ends, then their free slots, until they answer
+   * healthily again. origin -> orders.
    */
   capacitySkips(): Map<string, number> {
     const skips = new Map<string, number>();
     for (const [origin, line] of this.lines) {
-      const cached = this.cache.get(origin);
-      if (cached && line.skipUntil > this.storeNow(cached)) skips.set(origin, 0);
+      if (line.silentSince === undefined) continue;
+      // Refreshed in the background when stale: the free slots are read from the partner's state.
+      const cached = this.fresh(origin);
+      if (!cached) continue;
+      const now = this.storeNow(cached);
+      const a = admission(cached.snapshot.state, now, this.deps.rules);
+      // Held: the directory's limit applies, and the store's hold decides when it ends.
+      if (!a.send) continue;
+      const lease = leaseWhileSilent({
+        silentSince: line.silentSince,
+        skipUntil: line.skipUntil,
+        lastOkAt: cached.snapshot.answers.lastOkAt,
+        inFlight: cached.snapshot.inFlight,
+        limit: a.limit,
+        now,
+      });
+      if (lease === 'answered') line.silentSince = undefined;
+      else skips.set(origin, lease);
     }
     return skips;
   }
@@ -284,6 +304,7 @@ export class PartnerGate {
       // Times kept for the partner were on the other store's clock.
       line.atCapSince = undefined;
       line.skipUntil = 0;
+      line.silentSince = undefined;
       line.store = store;
     }
     this.storeOf.set(snapshot, store);

@@ -45,10 +45,15 @@ export class PartnerLine {
   atCapSince?: number;
   /** Until when the producer should lease none of its orders: silent at its cap (store clock). */
   skipUntil = 0;
+  /**
+   * Since when this process has found the partner silent at its cap, with no healthy answer since (store
+   * clock); undefined when not. Once skipUntil has passed, the producer leases only its free slots.
+   */
+  silentSince?: number;
   /** The last state version this process wrote to the directory (or saw written). */
   notedVersion = -1;
   lastUsed = 0;
-  /** The store the last exchange went to: atCapSince and skipUntil are on its clock. */
+  /** The store the last exchange went to: atCapSince, skipUntil and silentSince are on its clock. */
   store?: unknown;
   /** When this process last told the directory it has seen this partner (performance.now()). */
   seenReportedAt = -Infinity;

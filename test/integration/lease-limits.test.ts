@@ -99,3 +99,22 @@ it("a half-open partner's probes stay on offer to every shard's run until one le
   expect((await limits.get()).get(origin)).toBe(0);
   await waitFor('offered again a second later', async () => (await limits.get()).get(origin) === 3, 3000, 100);
 });
+
+it("the free slots of a partner silent at its cap are offered until a run leases some; then none for a second", async () => {
+  const origin = 'http://127.0.0.1:41005';
+  const silent = new LeaseLimits({
+    shared: { store, directory },
+    local: new LocalPartnerDirectory(),
+    rules,
+    logger: createLogger('silent'),
+    capacitySkips: () => new Map([[origin, 2]]),
+  });
+  expect((await silent.get()).get(origin)).toBe(2);
+  expect((await silent.get()).get(origin)).toBe(2); // offered to every shard's run until one leases
+  silent.probesLeased([origin]);
+  // The partner is closed, so the directory does not list it: the lease is remembered all the same.
+  expect((await silent.get()).get(origin)).toBe(0);
+  await sleep(600);
+  expect((await silent.get()).get(origin)).toBe(0);
+  await waitFor('offered again a second later', async () => (await silent.get()).get(origin) === 2, 3000, 100);
+});

@@ -116,3 +116,36 @@ it('a partner at its cap again after a quiet spell (a pause) is not taken for si
     quiet.stop();
   }
 });
+
+it('a partner silent at its cap: once its hand-back ends, the producer may lease its free slots only, until it answers', async () => {
+  const timings = storeTimings(rules.windowMs);
+  const local = { store: new LocalPartnerStore(timings, rules.cooldownMs), directory: new LocalPartnerDirectory() };
+  // Silent after 1 s at the cap with no answer; its orders are then handed back for a callback timeout.
+  const silentGate = new PartnerGate({ shared: local, local, rules, callbackTimeoutMs: 1200, workerId: 's', logger: createLogger('silent') });
+  const partner = 'http://127.0.0.1:10';
+  try {
+    const [a, b] = (await Promise.all([silentGate.admit(partner, never), silentGate.admit(partner, never)])) as {
+      admitted: true;
+      slot: Slot;
+    }[];
+    expect(await silentGate.admit(partner, never)).toMatchObject({ admitted: false, reason: 'at its cap (2 in flight)' });
+    expect(silentGate.capacitySkips().size).toBe(0); // at its cap, not yet silent
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await silentGate.admit(partner, never)).toMatchObject({ admitted: false, reason: 'silent at its cap (2 in flight)' });
+    expect(silentGate.capacitySkips()).toEqual(new Map([[partner, 0]]));
+
+    // The hand-back is over, but both slots are still taken: none of its backlog.
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    expect(silentGate.capacitySkips()).toEqual(new Map([[partner, 0]]));
+    // Its requests time out: two free slots, so two orders, not its backlog.
+    for (const slot of [a.slot, b.slot]) silentGate.settle(slot, { kind: 'failed', error: 'timed out', firstAttempt: true });
+    await waitFor('its slots are free', async () => silentGate.capacitySkips().get(partner) === 2, 3000, 50);
+
+    // It answers: its orders are leased as usual again.
+    const c = (await silentGate.admit(partner, never)) as { admitted: true; slot: Slot };
+    silentGate.settle(c.slot, { kind: 'healthy', answerMs: 30, firstAttempt: true });
+    await waitFor('leased as usual', async () => silentGate.capacitySkips().size === 0, 3000, 50);
+  } finally {
+    silentGate.stop();
+  }
+});

@@ -1,4 +1,4 @@
-import { AT_CAP, atCap, atCapSince, type CapacityContext } from '../../src/partners/partner-capacity';
+import { AT_CAP, atCap, atCapSince, type CapacityContext, leaseWhileSilent, type SilentPartner } from '../../src/partners/partner-capacity';
 import { partnerOutcome, stoppedByUs } from '../../src/partners/partner-outcome';
 
 const NOW = 50_000;
@@ -133,4 +133,23 @@ describe('at the cap since when', () => {
   ] as const)('%s', (_name, prev, exchange, expected) => {
     expect(atCapSince(prev, exchange, NOW)).toBe(expected);
   });
+});
+
+describe('what a producer run may lease of a partner found silent at its cap', () => {
+  const silent = (over: Partial<SilentPartner> = {}): SilentPartner => ({
+    silentSince: NOW - 3000,
+    skipUntil: NOW - 1000,
+    lastOkAt: NOW - 60_000,
+    inFlight: 10,
+    limit: 16,
+    now: NOW,
+    ...over,
+  });
+  it('none while its orders are handed back', () => expect(leaseWhileSilent(silent({ skipUntil: NOW + 1 }))).toBe(0));
+  it('then its free slots, not its backlog', () => expect(leaseWhileSilent(silent())).toBe(6));
+  it('none while every slot is taken', () => expect(leaseWhileSilent(silent({ inFlight: 16 }))).toBe(0));
+  it('none when more are in flight than its cap (a half-open cap under slots of the closed one)', () =>
+    expect(leaseWhileSilent(silent({ inFlight: 20, limit: 3 }))).toBe(0));
+  it('as usual once it answered healthily since it was found silent', () =>
+    expect(leaseWhileSilent(silent({ lastOkAt: NOW - 2000, skipUntil: NOW + 5000 }))).toBe('answered'));
 });
