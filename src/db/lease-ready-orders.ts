@@ -122,9 +122,12 @@ export const LEASE_BY_PARTNER_SQL = `
   sharing AS (
     SELECT allowed.origin, allowed.n FROM allowed
      WHERE COALESCE(allowed.n, 1) > 0
-       AND EXISTS (SELECT 1 FROM orders o WHERE o.status = 5 AND callback_origin(o.callback_url) = allowed.origin
-                      AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
-                      AND abs(mod(o.id, (SELECT n FROM shard))) = (SELECT k FROM shard))
+       -- A subquery per partner, not EXISTS: Postgres may turn EXISTS into a join that reads every
+       -- visible order through orders_ready_idx and works out its origin, instead of one descent each.
+       AND (SELECT true FROM orders o WHERE o.status = 5 AND callback_origin(o.callback_url) = allowed.origin
+              AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
+              AND abs(mod(o.id, (SELECT n FROM shard))) = (SELECT k FROM shard)
+            LIMIT 1)
   ),
   quota AS (SELECT ceil(?::numeric / GREATEST(1, (SELECT count(*) FROM sharing)))::int AS k),
   candidates AS (
@@ -144,12 +147,17 @@ export const LEASE_BY_PARTNER_SQL = `
       ORDER BY GREATEST(o.next_attempt_at, o.lease_until), o.id LIMIT (SELECT k FROM quota))
   ),
   page AS (
-    SELECT o.id, (extract(epoch FROM GREATEST(o.next_attempt_at, o.lease_until)) * 1000000)::bigint AS visible_us
-      FROM orders o
-     WHERE o.id = ANY(ARRAY(SELECT id FROM candidates))
-       AND o.status = 5 AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
-       AND ${PRODUCER_FENCE}
-       FOR UPDATE SKIP LOCKED
+    -- Each candidate by its primary key, checked again on the row as it is now (FOR UPDATE): as
+    -- id = ANY(...), Postgres may look the candidates up along orders_ready_idx, whose second column is
+    -- the id, and walk every visible order for each.
+    SELECT o.id, (extract(epoch FROM o.visible) * 1000000)::bigint AS visible_us
+      FROM candidates c
+     CROSS JOIN LATERAL (
+       SELECT o.id, GREATEST(o.next_attempt_at, o.lease_until) AS visible FROM orders o
+        WHERE o.id = c.id AND o.status = 5 AND GREATEST(o.next_attempt_at, o.lease_until) <= now()
+          FOR UPDATE SKIP LOCKED
+     ) o
+     WHERE ${PRODUCER_FENCE}
   )
   UPDATE orders o
      SET lease_until = now() + (? * interval '1 millisecond'), claim_token = NULL, claim_until = NULL

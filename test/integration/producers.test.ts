@@ -349,6 +349,63 @@ describe('leasing while some partners are held', () => {
   });
 });
 
+describe('leasing partner by partner beside a healthy partner with a backlog', () => {
+  const held = 'http://127.0.0.1:1111';
+  const healthy = 'http://127.0.0.1:2222';
+
+  beforeEach(async () => {
+    // As in the isolation scenario, seconds in: the held partner's orders handed back for its hold,
+    // the healthy one's partly delivered, partly queued, the rest visible.
+    await insertOrders(database.db, ids(5000), `${held}/cb`);
+    await insertOrders(
+      database.db,
+      Array.from({ length: 5000 }, (_, i) => 1_000_000 + i),
+      `${healthy}/cb`,
+    );
+    await database.db.raw("UPDATE orders SET next_attempt_at = now() + interval '30 s' WHERE id <= 5000");
+    await database.db.raw("UPDATE orders SET lease_until = now() + interval '35 s' WHERE id BETWEEN 1000000 AND 1001999");
+    await database.db.raw('UPDATE orders SET status = 6 WHERE id BETWEEN 1000000 AND 1001499');
+    await database.db.raw('ANALYZE orders');
+  });
+
+  it('reads only through orders_ready_origin_idx and the primary key, not every visible order', async () => {
+    const fence = await heldLease();
+    const session = await database.db.client.acquireConnection();
+    try {
+      await session.query(`PREPARE lease_by_partner AS ${positionalParameters(LEASE_BY_PARTNER_SQL)}`);
+      for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+        await session.query(`SET plan_cache_mode = ${mode}`);
+        await session.query('BEGIN');
+        const [
+          {
+            'QUERY PLAN': [plan],
+          },
+        ] = (
+          await session.query(
+            `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE lease_by_partner(1, 0, '{"${held}": 0}', 1000, '${fence.name}', '${fence.token}', 60000)`,
+          )
+        ).rows;
+        await session.query('ROLLBACK');
+        const nodes: Record<string, unknown>[] = [];
+        const walk = (node: Record<string, unknown>) => {
+          nodes.push(node);
+          for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+        };
+        walk(plan.Plan);
+        expect(plan.Plan['Actual Rows']).toBe(1000);
+        // Either way of reading orders_ready_idx here reads every visible order (3,000), and the
+        // semi-join that does it works out each one's origin.
+        expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'orders')).toEqual([]);
+        const indexes = new Set(nodes.map((n) => n['Index Name']).filter((name) => name !== undefined && name !== 'producer_leases_pkey'));
+        expect(`${mode}: ${[...indexes].sort().join(', ')}`).toBe(`${mode}: orders_pkey, orders_ready_origin_idx`);
+      }
+    } finally {
+      await session.query('DEALLOCATE ALL; RESET plan_cache_mode');
+      await database.db.client.releaseConnection(session);
+    }
+  });
+});
+
 /** Moves an order that was created an hour ago at 4 to 5: its key in the ready index is an hour old. */
 async function readyBehindEveryone(id: number, options: { notify: boolean; callbackUrl?: string }): Promise<void> {
   await insertOrders(database.db, [id], options.callbackUrl ?? 'http://127.0.0.1:9/unused', {}, 4);
