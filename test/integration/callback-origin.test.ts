@@ -2,7 +2,6 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database';
 
 // callback_origin() as migration 011 has it (PL/pgSQL) must give what migration 007's SQL version gave,
 // for every URL: the entries of orders_ready_origin_idx were made by that version and are not rebuilt.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { CALLBACK_ORIGIN } = require('../../migrations/007_partners') as { CALLBACK_ORIGIN: string };
 
 let database: TestDatabase;
@@ -55,10 +54,16 @@ it('is the PL/pgSQL version, and orders_ready_origin_idx still serves lookups by
     "SELECT l.lanname AS lang FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.proname = 'callback_origin'",
   );
   expect(rows).toEqual([{ lang: 'plpgsql' }]);
-  await database.db.raw("INSERT INTO orders (id, status, callback_url, payload) SELECT g, 5, 'https://p' || g % 50 || '.example/cb', '{}' FROM generate_series(1, 20000) g");
+  await database.db.raw(
+    "INSERT INTO orders (id, status, callback_url, payload) SELECT g, 5, 'https://p' || g % 50 || '.example/cb', '{}' FROM generate_series(1, 20000) g",
+  );
   await database.db.raw('ANALYZE orders');
-  const plan = (await database.db.raw<{ rows: { 'QUERY PLAN': string }[] }>(
-    "EXPLAIN SELECT id FROM orders WHERE status = 5 AND callback_origin(callback_url) = 'https://p7.example' ORDER BY GREATEST(next_attempt_at, lease_until), id LIMIT 10",
-  )).rows.map((r) => r['QUERY PLAN']).join('\n');
+  const plan = (
+    await database.db.raw<{ rows: { 'QUERY PLAN': string }[] }>(
+      "EXPLAIN SELECT id FROM orders WHERE status = 5 AND callback_origin(callback_url) = 'https://p7.example' ORDER BY GREATEST(next_attempt_at, lease_until), id LIMIT 10",
+    )
+  ).rows
+    .map((r) => r['QUERY PLAN'])
+    .join('\n');
   expect(plan).toMatch(/orders_ready_origin_idx/);
 });

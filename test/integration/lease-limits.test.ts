@@ -100,7 +100,7 @@ it("a half-open partner's probes stay on offer to every shard's run until one le
   await waitFor('offered again a second later', async () => (await limits.get()).get(origin) === 3, 3000, 100);
 });
 
-it("the free slots of a partner silent at its cap are offered until a run leases some; then none for a second", async () => {
+it('the free slots of a partner silent at its cap are offered until a run leases some; then none for a second', async () => {
   const origin = 'http://127.0.0.1:41005';
   const silent = new LeaseLimits({
     shared: { store, directory },

@@ -121,7 +121,14 @@ it('a partner silent at its cap: once its hand-back ends, the producer may lease
   const timings = storeTimings(rules.windowMs);
   const local = { store: new LocalPartnerStore(timings, rules.cooldownMs), directory: new LocalPartnerDirectory() };
   // Silent after 1 s at the cap with no answer; its orders are then handed back for a callback timeout.
-  const silentGate = new PartnerGate({ shared: local, local, rules, callbackTimeoutMs: 1200, workerId: 's', logger: createLogger('silent') });
+  const silentGate = new PartnerGate({
+    shared: local,
+    local,
+    rules,
+    callbackTimeoutMs: 1200,
+    workerId: 's',
+    logger: createLogger('silent'),
+  });
   const partner = 'http://127.0.0.1:10';
   try {
     const [a, b] = (await Promise.all([silentGate.admit(partner, never), silentGate.admit(partner, never)])) as {
