@@ -62,9 +62,6 @@ exports.up = async function up(knex) {
   await knex.raw('CREATE INDEX IF NOT EXISTS partner_audit_origin_idx ON partner_audit (origin, at)');
 };
 
-// The function as this migration made it: 011 puts it back when it is undone.
-exports.CALLBACK_ORIGIN = CALLBACK_ORIGIN;
-
 exports.down = async function down(knex) {
   await knex.raw("SET LOCAL lock_timeout = '5s'");
   await knex.raw('DROP TABLE IF EXISTS partner_audit');

@@ -7,7 +7,22 @@
 // change, so nothing is rebuilt and nothing blocks writes to orders. Replacing a function takes a lock
 // on the function only.
 // (\\? is knex's escape for a literal question mark.)
-const { CALLBACK_ORIGIN } = require('./007_partners');
+
+// 007's function, as 007 writes it (a test checks the two texts are the same): down() puts it back.
+const SQL_VERSION = `
+  CREATE OR REPLACE FUNCTION callback_origin(url text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+      SELECT CASE
+        WHEN m IS NULL OR m[2] = '' THEN NULL
+        WHEN m[3] IS NULL OR m[3] = '' THEN lower(m[1]) || '://' || lower(m[2])
+        WHEN length(m[3]) > 5 THEN NULL
+        WHEN (lower(m[1]) = 'http' AND m[3]::int = 80) OR (lower(m[1]) = 'https' AND m[3]::int = 443)
+          THEN lower(m[1]) || '://' || lower(m[2])
+        ELSE lower(m[1]) || '://' || lower(m[2]) || ':' || m[3]::int
+      END
+      FROM (SELECT regexp_match(url, '^\\s*(https\\?)://(\\?:[^/\\?#\\\\]*@)\\?(\\[[^]/\\?#\\\\]*\\]|[^/\\?#:\\\\@]*)(\\?::([0-9]*))\\?(\\?:[/\\?#\\\\]|\\s*$)', 'i') AS m) parsed
+    $$`;
 
 exports.up = async function up(knex) {
   await knex.raw(`
@@ -30,5 +45,7 @@ exports.up = async function up(knex) {
 };
 
 exports.down = async function down(knex) {
-  await knex.raw(CALLBACK_ORIGIN);
+  await knex.raw(SQL_VERSION);
 };
+
+exports.SQL_VERSION = SQL_VERSION;

@@ -1,14 +1,17 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 
 // callback_origin() as migration 011 has it (PL/pgSQL) must give what migration 007's SQL version gave,
 // for every URL: the entries of orders_ready_origin_idx were made by that version and are not rebuilt.
-const { CALLBACK_ORIGIN } = require('../../migrations/007_partners') as { CALLBACK_ORIGIN: string };
+const { SQL_VERSION } = require('../../migrations/011_callback_origin_plpgsql') as { SQL_VERSION: string };
 
 let database: TestDatabase;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  await database.db.raw(CALLBACK_ORIGIN.replace('FUNCTION callback_origin(', 'FUNCTION callback_origin_007('));
+  await database.db.raw(SQL_VERSION.replace('FUNCTION callback_origin(', 'FUNCTION callback_origin_007('));
 });
 
 afterAll(async () => {
@@ -27,6 +30,14 @@ function urls(): string[] {
               out.push(`${lead}${scheme}${userinfo}${host}${port}${tail}`);
   return [...out, 'not a url', 'http://x'.padEnd(5000, 'y')];
 }
+
+it("keeps 007's version, word for word, to put back when undone", () => {
+  const literal = (file: string, name: string) =>
+    new RegExp(`const ${name} = \`([^\`]*)\`;`).exec(readFileSync(join(__dirname, '..', '..', 'migrations', file), 'utf8'))?.[1];
+  const of007 = literal('007_partners.js', 'CALLBACK_ORIGIN');
+  expect(of007).toMatch(/LANGUAGE sql/);
+  expect(literal('011_callback_origin_plpgsql.js', 'SQL_VERSION')).toBe(of007);
+});
 
 it("gives the same origin as migration 007's version for every URL", async () => {
   const all = urls();
