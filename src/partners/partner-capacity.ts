@@ -103,16 +103,26 @@ export interface SilentPartner {
   inFlight: number;
   limit: number;
   now: number;
+  callbackTimeoutMs: number;
 }
 
 /**
- * How many of a silent partner's orders a producer run may lease, or 'answered' once it has answered
- * healthily since it was found silent (its orders are leased as usual again). None until the hand-back
- * ends; then its free slots: leased in full, the backlog of a partner that still does not answer would
- * take the queue's room and the workers' time from every other partner, only to be handed back.
+ * How long a partner stays silent without answering: by then its free slots have timed out a few times
+ * over, and its circuit has had the evidence to decide about it. A spell that outlived its backlog ends
+ * too, or it would keep its producer reading partner by partner for good.
  */
-export function leaseWhileSilent(p: SilentPartner): number | 'answered' {
-  if (p.lastOkAt > p.silentSince) return 'answered';
+export const SILENT_FOR_TIMEOUTS = 3;
+
+/**
+ * How many of a silent partner's orders a producer run may lease: none until the hand-back ends; then
+ * its free slots. Leased in full, the backlog of a partner that still does not answer would take the
+ * queue's room and the workers' time from every other partner, only to be handed back. 'over' once it
+ * answered healthily since it was found silent, or after SILENT_FOR_TIMEOUTS callback timeouts: its
+ * orders are leased, and admitted, as usual again.
+ */
+export function leaseWhileSilent(p: SilentPartner): number | 'over' {
+  if (p.lastOkAt > p.silentSince) return 'over';
+  if (p.now - p.silentSince >= SILENT_FOR_TIMEOUTS * p.callbackTimeoutMs) return 'over';
   if (p.skipUntil > p.now) return 0;
   return Math.max(0, p.limit - p.inFlight);
 }

@@ -196,15 +196,17 @@ export class PartnerGate {
   /**
    * What a producer run may lease of the partners this process found silent at their cap
    * (leaseWhileSilent): none until their hand-back ends, then their free slots, until they answer
-   * healthily again. origin -> orders.
+   * healthily again or the spell ends. origin -> orders.
    */
   capacitySkips(): Map<string, number> {
     const skips = new Map<string, number>();
     for (const [origin, line] of this.lines) {
       if (line.silentSince === undefined) continue;
-      // Refreshed in the background when stale: the free slots are read from the partner's state.
-      const cached = this.fresh(origin);
-      if (!cached) continue;
+      const cached = this.cache.get(origin);
+      if (!cached || cached.store !== this.current()) continue;
+      // The free slots are read from the partner's state: refreshed in the background when stale, and
+      // without counting as a use of the partner (an idle one is still forgotten).
+      if (performance.now() - cached.at > STATE_TTL_MS) line.refresh();
       const now = this.storeNow(cached);
       const a = admission(cached.snapshot.state, now, this.deps.rules);
       // Held: the directory's limit applies, and the store's hold decides when it ends.
@@ -216,8 +218,9 @@ export class PartnerGate {
         inFlight: cached.snapshot.inFlight,
         limit: a.limit,
         now,
+        callbackTimeoutMs: this.deps.callbackTimeoutMs,
       });
-      if (lease === 'answered') line.silentSince = undefined;
+      if (lease === 'over') endSilence(line);
       else skips.set(origin, lease);
     }
     return skips;
@@ -309,6 +312,9 @@ export class PartnerGate {
     }
     this.storeOf.set(snapshot, store);
     this.cache.set(line.origin, { snapshot, store, at: performance.now() });
+    // It answered since it was found silent: its orders are leased and admitted as usual again, and a
+    // later silence starts a spell of its own.
+    if (line.silentSince !== undefined && snapshot.answers.lastOkAt > line.silentSince) endSilence(line);
     if (terms)
       line.atCapSince = atCapSince(
         line.atCapSince,
@@ -456,4 +462,10 @@ export class PartnerGate {
       }
     }
   }
+}
+
+/** A silent spell is over: the partner's orders are leased, and admitted, as usual again. */
+function endSilence(line: PartnerLine): void {
+  line.silentSince = undefined;
+  line.skipUntil = 0;
 }

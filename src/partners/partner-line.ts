@@ -47,7 +47,8 @@ export class PartnerLine {
   skipUntil = 0;
   /**
    * Since when this process has found the partner silent at its cap, with no healthy answer since (store
-   * clock); undefined when not. Once skipUntil has passed, the producer leases only its free slots.
+   * clock); undefined when not. Once skipUntil has passed, the producer leases only its free slots
+   * (leaseWhileSilent).
    */
   silentSince?: number;
   /** The last state version this process wrote to the directory (or saw written). */

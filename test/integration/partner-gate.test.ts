@@ -8,7 +8,7 @@ import { PartnerGate, type Slot } from '../../src/partners/partner-gate';
 import { readRequest, storeTimings } from '../../src/partners/partner-store';
 import { RedisPartnerStore } from '../../src/partners/redis-partner-store';
 import { PrivateRedis } from '../helpers/redis-server';
-import { waitFor } from '../helpers/wait-for';
+import { sleep, waitFor } from '../helpers/wait-for';
 
 const rules: CircuitRules = {
   failureRate: 0.9,
@@ -148,11 +148,51 @@ it('a partner silent at its cap: once its hand-back ends, the producer may lease
     for (const slot of [a.slot, b.slot]) silentGate.settle(slot, { kind: 'failed', error: 'timed out', firstAttempt: true });
     await waitFor('its slots are free', async () => silentGate.capacitySkips().get(partner) === 2, 3000, 50);
 
-    // It answers: its orders are leased as usual again.
+    // It answers: its orders are leased as usual again (well before the spell would end by itself).
     const c = (await silentGate.admit(partner, never)) as { admitted: true; slot: Slot };
     silentGate.settle(c.slot, { kind: 'healthy', answerMs: 30, firstAttempt: true });
-    await waitFor('leased as usual', async () => silentGate.capacitySkips().size === 0, 3000, 50);
+    await waitFor('leased as usual', async () => silentGate.capacitySkips().size === 0, 1000, 50);
   } finally {
     silentGate.stop();
+  }
+});
+
+/** A gate of its own whose partner's two slots are taken, and which has found it silent at its cap. */
+async function silentPartner(callbackTimeoutMs: number, partner: string) {
+  const timings = storeTimings(rules.windowMs);
+  const local = { store: new LocalPartnerStore(timings, rules.cooldownMs), directory: new LocalPartnerDirectory() };
+  const own = new PartnerGate({ shared: local, local, rules, callbackTimeoutMs, workerId: 's', logger: createLogger('silent') });
+  const slots = ((await Promise.all([own.admit(partner, never), own.admit(partner, never)])) as { admitted: true; slot: Slot }[]).map(
+    (x) => x.slot,
+  );
+  expect(await own.admit(partner, never)).toMatchObject({ admitted: false, reason: 'at its cap (2 in flight)' });
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  expect(await own.admit(partner, never)).toMatchObject({ admitted: false, reason: 'silent at its cap (2 in flight)' });
+  expect(own.capacitySkips()).toEqual(new Map([[partner, 0]]));
+  return { gate: own, slots };
+}
+
+it('a partner that answers while its orders are handed back is admitted and leased as usual at once', async () => {
+  const partner = 'http://127.0.0.1:11';
+  const { gate: own, slots } = await silentPartner(10_000, partner);
+  try {
+    expect(own.holdBeforeClaim(partner)).toMatchObject({ reason: 'silent at its cap' });
+    own.settle(slots[0], { kind: 'healthy', answerMs: 30, firstAttempt: true });
+    // Not after the hand-back's 10 s: its answer ends the spell.
+    await waitFor('as usual', async () => own.capacitySkips().size === 0 && own.holdBeforeClaim(partner) === undefined, 1000, 50);
+  } finally {
+    own.stop();
+  }
+});
+
+it('a silent spell ends after three callback timeouts without an answer: the circuit decides from there on', async () => {
+  const partner = 'http://127.0.0.1:12';
+  const { gate: own } = await silentPartner(500, partner);
+  try {
+    await sleep(900);
+    expect(own.capacitySkips()).toEqual(new Map([[partner, 0]])); // its two slots are still taken
+    await waitFor('spell over', async () => own.capacitySkips().size === 0, 2000, 50);
+  } finally {
+    own.stop();
   }
 });

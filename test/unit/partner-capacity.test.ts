@@ -1,4 +1,12 @@
-import { AT_CAP, atCap, atCapSince, type CapacityContext, leaseWhileSilent, type SilentPartner } from '../../src/partners/partner-capacity';
+import {
+  AT_CAP,
+  atCap,
+  atCapSince,
+  type CapacityContext,
+  leaseWhileSilent,
+  SILENT_FOR_TIMEOUTS,
+  type SilentPartner,
+} from '../../src/partners/partner-capacity';
 import { partnerOutcome, stoppedByUs } from '../../src/partners/partner-outcome';
 
 const NOW = 50_000;
@@ -143,6 +151,7 @@ describe('what a producer run may lease of a partner found silent at its cap', (
     inFlight: 10,
     limit: 16,
     now: NOW,
+    callbackTimeoutMs: 2000,
     ...over,
   });
   it('none while its orders are handed back', () => expect(leaseWhileSilent(silent({ skipUntil: NOW + 1 }))).toBe(0));
@@ -150,6 +159,10 @@ describe('what a producer run may lease of a partner found silent at its cap', (
   it('none while every slot is taken', () => expect(leaseWhileSilent(silent({ inFlight: 16 }))).toBe(0));
   it('none when more are in flight than its cap (a half-open cap under slots of the closed one)', () =>
     expect(leaseWhileSilent(silent({ inFlight: 20, limit: 3 }))).toBe(0));
-  it('as usual once it answered healthily since it was found silent', () =>
-    expect(leaseWhileSilent(silent({ lastOkAt: NOW - 2000, skipUntil: NOW + 5000 }))).toBe('answered'));
+  it('over once it answered healthily since it was found silent, hand-back or not', () =>
+    expect(leaseWhileSilent(silent({ lastOkAt: NOW - 2000, skipUntil: NOW + 5000 }))).toBe('over'));
+  it(`over after ${SILENT_FOR_TIMEOUTS} callback timeouts without an answer: its circuit decides from there on`, () => {
+    expect(leaseWhileSilent(silent({ silentSince: NOW - SILENT_FOR_TIMEOUTS * 2000 + 1 }))).toBe(6);
+    expect(leaseWhileSilent(silent({ silentSince: NOW - SILENT_FOR_TIMEOUTS * 2000 }))).toBe('over');
+  });
 });
