@@ -142,7 +142,7 @@ function backlogTable(results) {
     ]),
     b.pageMeanRatio &&
       row([
-        'producer page mean, last quarter ÷ first (mean of each second [95 %])',
+        'producer page cost, last quarter ÷ first (the median second, of the mean page in each [95 %])',
         `${span(b.pageMeanRatio)} (seconds with pages read: ${b.pageMeanRatio.samples[1]} first, ${b.pageMeanRatio.samples[0]} last)`,
       ]),
     row(['daemon peak RSS', `${fixed(b.peakDaemonRss / MB)} MB (every second of the run: the JSON)`]),
@@ -407,7 +407,7 @@ function goalsTable(results) {
   }
   const grown = b && b.peakRedisUsedMemory - b.redisUsedMemoryBefore;
   goals.push([
-    '5a. Backlog: Redis grows < 64 MB; pages cost the same at the end as at the start (mean within 1.25×)',
+    '5a. Backlog: Redis grows < 64 MB; pages cost the same at the end as at the start (median second within 1.25×)',
     ...(b
       ? [
           `+${fixed(grown / MB, 1)} MB; pages ${fixed(b.pageMeanFirstQuarter * 1000, 1)} → ${fixed(b.pageMeanLastQuarter * 1000, 1)} ms, ${span(b.pageMeanRatio)}`,
@@ -471,8 +471,8 @@ function renderReport(results) {
     '(ABBA). A ratio is the geometric mean of the per-round ratios, with its 95 % bootstrap interval; a\n' +
     'difference is called (higher, lower) only when the interval lies wholly past ±3 %, `level` when it lies\n' +
     'within ±3 %, `undecided` otherwise. A figure of a scenario in rounds (a drain time, a latency) is the\n' +
-    'mean over the rounds, with its 95 % interval. The backlog runs twice; the interval of its page cost is\n' +
-    'over the pages of each second. Ceilings, peers and drain are the mean of two runs; the mixed-outcome\n' +
+    'mean over the rounds, with its 95 % interval. The backlog runs twice; its page cost is the median second\n' +
+    'of each quarter, with an interval over the seconds. Ceilings, peers and drain are the mean of two runs; the mixed-outcome\n' +
     "partner is one run. CPU-seconds are the whole machine's, then split by process; `rest` is busy time no\n" +
     'listed process accounts for.\n' +
     'What each section measures and how to run it: [Method](#method) and [Reproducing](#reproducing), below.\n\n' +

@@ -55,19 +55,30 @@ function bootstrapInterval(values, statistic, options = {}) {
   return percentileInterval((random) => statistic(resample(values, sample, random)), options);
 }
 
+/** The median of values (the mean of the middle two for an even count). */
+function median(values) {
+  const sorted = Float64Array.from(values).sort();
+  const middle = sorted.length / 2;
+  return sorted.length % 2 === 1 ? sorted[Math.floor(middle)] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 /**
- * mean(after) ÷ mean(before) for two separate sets of samples (not pairs), with a bootstrap interval
- * that resamples each set within itself, so every resample keeps both sets' sizes.
+ * statistic(after) ÷ statistic(before) for two separate sets of samples (not pairs), the mean unless
+ * told otherwise, with a bootstrap interval that resamples each set within itself, so every resample
+ * keeps both sets' sizes.
  */
-function ratioOfMeans(after, before, options = {}) {
+function ratioOfMeans(after, before, { statistic = mean, ...options } = {}) {
   const a = after.filter(Number.isFinite);
   const b = before.filter(Number.isFinite);
   const samples = [a.length, b.length];
   if (a.length === 0 || b.length === 0) return { ratio: NaN, low: NaN, high: NaN, samples };
   const sampleA = new Array(a.length);
   const sampleB = new Array(b.length);
-  const interval = percentileInterval((random) => mean(resample(a, sampleA, random)) / mean(resample(b, sampleB, random)), options);
-  return { ratio: mean(a) / mean(b), ...interval, samples };
+  const interval = percentileInterval(
+    (random) => statistic(resample(a, sampleA, random)) / statistic(resample(b, sampleB, random)),
+    options,
+  );
+  return { ratio: statistic(a) / statistic(b), ...interval, samples };
 }
 
 /**
@@ -114,6 +125,7 @@ function roundOrders(names, rounds) {
 }
 
 module.exports = {
+  median,
   LEVEL,
   seededRandom,
   geometricMean,

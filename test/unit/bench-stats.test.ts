@@ -79,6 +79,17 @@ describe('bench statistics', () => {
     expect(stats.ratioOfMeans([], first).ratio).toBeNaN();
   });
 
+  test('a ratio of medians is not moved by a few slow seconds, where a ratio of means is', () => {
+    const first = [16, 15, 17, 16, 15, 17, 16, 15, 17, 741];
+    const last = [17, 16, 18, 17, 16, 18, 17, 16, 18, 17];
+    expect(stats.median([3, 1, 2])).toBe(2);
+    expect(stats.median([4, 1, 3, 2])).toBe(2.5);
+    const medians = stats.ratioOfMeans(last, first, { statistic: stats.median });
+    expect(medians.ratio).toBeCloseTo(17 / 16, 12);
+    expect(medians.high).toBeLessThan(1.25);
+    expect(stats.ratioOfMeans(last, first).ratio).toBeLessThan(0.5);
+  });
+
   test('the mean of repeated figures comes with an interval around it', () => {
     const r = stats.meanWithInterval([0.9, 0.92, 0.88, 0.91, NaN]);
     expect(r.n).toBe(4);
