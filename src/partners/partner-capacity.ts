@@ -113,16 +113,41 @@ export interface SilentPartner {
  */
 export const SILENT_FOR_TIMEOUTS = 3;
 
+interface SilentRow {
+  when: string;
+  guard: (p: SilentPartner) => boolean;
+  /** How many of its orders a run may lease, or 'over': its orders are leased, and admitted, as usual. */
+  decide: (p: SilentPartner) => number | 'over';
+}
+
 /**
- * How many of a silent partner's orders a producer run may lease: none until the hand-back ends; then
- * its free slots. Leased in full, the backlog of a partner that still does not answer would take the
- * queue's room and the workers' time from every other partner, only to be handed back. 'over' once it
- * answered healthily since it was found silent, or after SILENT_FOR_TIMEOUTS callback timeouts: its
- * orders are leased, and admitted, as usual again.
+ * What a producer run may lease of a partner found silent at its cap; the first row whose guard holds
+ * decides. Leased in full, the backlog of a partner that still does not answer would take the queue's
+ * room and the workers' time from every other partner, only to be handed back.
  */
+export const WHILE_SILENT: readonly SilentRow[] = [
+  {
+    when: 'it answered healthily since it was found silent',
+    guard: (p) => p.lastOkAt > p.silentSince,
+    decide: () => 'over',
+  },
+  {
+    when: `silent for ${SILENT_FOR_TIMEOUTS} callback timeouts`,
+    guard: (p) => p.now - p.silentSince >= SILENT_FOR_TIMEOUTS * p.callbackTimeoutMs,
+    decide: () => 'over',
+  },
+  {
+    when: 'its orders are handed back without an attempt',
+    guard: (p) => p.skipUntil > p.now,
+    decide: () => 0,
+  },
+  {
+    when: 'otherwise: as many as it has free slots',
+    guard: () => true,
+    decide: (p) => Math.max(0, p.limit - p.inFlight),
+  },
+];
+
 export function leaseWhileSilent(p: SilentPartner): number | 'over' {
-  if (p.lastOkAt > p.silentSince) return 'over';
-  if (p.now - p.silentSince >= SILENT_FOR_TIMEOUTS * p.callbackTimeoutMs) return 'over';
-  if (p.skipUntil > p.now) return 0;
-  return Math.max(0, p.limit - p.inFlight);
+  return WHILE_SILENT.find((row) => row.guard(p))!.decide(p);
 }

@@ -310,44 +310,63 @@ describe('leasing while some partners are held', () => {
   it("reads a held partner's index entries once, not its backlog: the cost of a hold does not grow with it", async () => {
     const fence = { name: 'producer:t', token: randomUUID() };
     await takeProducerLease(database.db, fence, 'test', 60_000);
-    const session = await database.db.client.acquireConnection();
-    try {
-      await session.query(`PREPARE lease_by_partner AS ${positionalParameters(LEASE_BY_PARTNER_SQL)}`);
-      for (const mode of ['force_custom_plan', 'force_generic_plan']) {
-        await session.query(`SET plan_cache_mode = ${mode}`);
-        await session.query('BEGIN');
-        const [
-          {
-            'QUERY PLAN': [plan],
-          },
-        ] = (
-          await session.query(
-            `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE lease_by_partner(1, 0, '{"${heldOrigin}": 0}', 500, 'producer:t', '${fence.token}', 60000)`,
-          )
-        ).rows;
-        await session.query('ROLLBACK');
-        const nodes: Record<string, unknown>[] = [];
-        const walk = (node: Record<string, unknown>) => {
-          nodes.push(node);
-          for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
-        };
-        walk(plan.Plan);
-        expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'orders')).toEqual([]);
-        const readThroughPartnerIndex = nodes
-          .filter((n) => n['Index Name'] === 'orders_ready_origin_idx')
-          .reduce((sum, n) => sum + Number(n['Actual Rows']) * Number(n['Actual Loops']), 0);
-        expect(`${mode}: ${readThroughPartnerIndex}`).toMatch(/: \d+$/);
-        // A page of 500 shared by the 70 partners with orders (about 8 each), and a few descents per
-        // partner: not the held partner's 20,000, nor 500 from each busy one.
-        expect(readThroughPartnerIndex).toBeGreaterThan(500);
-        expect(readThroughPartnerIndex).toBeLessThan(1_500);
-      }
-    } finally {
-      await session.query('DEALLOCATE ALL; RESET plan_cache_mode');
-      await database.db.client.releaseConnection(session);
+    for (const [mode, { nodes }] of await planLeaseByPartner(fence, heldOrigin, 500)) {
+      expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'orders')).toEqual([]);
+      const readThroughPartnerIndex = nodes
+        .filter((n) => n['Index Name'] === 'orders_ready_origin_idx')
+        .reduce((sum, n) => sum + Number(n['Actual Rows']) * Number(n['Actual Loops']), 0);
+      expect(`${mode}: ${readThroughPartnerIndex}`).toMatch(/: \d+$/);
+      // A page of 500 shared by the 70 partners with orders (about 8 each), and a few descents per
+      // partner: not the held partner's 20,000, nor 500 from each busy one.
+      expect(readThroughPartnerIndex).toBeGreaterThan(500);
+      expect(readThroughPartnerIndex).toBeLessThan(1_500);
     }
   });
 });
+
+type PlanNode = Record<string, unknown>;
+
+/**
+ * LEASE_BY_PARTNER_SQL as the producer prepares it, run under EXPLAIN ANALYZE (rolled back) with
+ * `held` at 0 and a page of `pageSize`, once planned per call and once generic: each mode's top node
+ * and every node of its plan.
+ */
+async function planLeaseByPartner(
+  fence: ProducerFence,
+  held: string,
+  pageSize: number,
+): Promise<[string, { top: PlanNode; nodes: PlanNode[] }][]> {
+  const plans: [string, { top: PlanNode; nodes: PlanNode[] }][] = [];
+  const session = await database.db.client.acquireConnection();
+  try {
+    await session.query(`PREPARE lease_by_partner AS ${positionalParameters(LEASE_BY_PARTNER_SQL)}`);
+    for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+      await session.query(`SET plan_cache_mode = ${mode}`);
+      await session.query('BEGIN');
+      const [
+        {
+          'QUERY PLAN': [plan],
+        },
+      ] = (
+        await session.query(
+          `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE lease_by_partner(1, 0, '{"${held}": 0}', ${pageSize}, '${fence.name}', '${fence.token}', 60000)`,
+        )
+      ).rows;
+      await session.query('ROLLBACK');
+      const nodes: PlanNode[] = [];
+      const walk = (node: PlanNode) => {
+        nodes.push(node);
+        for (const child of (node.Plans as PlanNode[] | undefined) ?? []) walk(child);
+      };
+      walk(plan.Plan);
+      plans.push([mode, { top: plan.Plan, nodes }]);
+    }
+  } finally {
+    await session.query('DEALLOCATE ALL; RESET plan_cache_mode');
+    await database.db.client.releaseConnection(session);
+  }
+  return plans;
+}
 
 describe('leasing partner by partner beside a healthy partner with a backlog', () => {
   const held = 'http://127.0.0.1:1111';
@@ -369,39 +388,13 @@ describe('leasing partner by partner beside a healthy partner with a backlog', (
   });
 
   it('reads only through orders_ready_origin_idx and the primary key, not every visible order', async () => {
-    const fence = await heldLease();
-    const session = await database.db.client.acquireConnection();
-    try {
-      await session.query(`PREPARE lease_by_partner AS ${positionalParameters(LEASE_BY_PARTNER_SQL)}`);
-      for (const mode of ['force_custom_plan', 'force_generic_plan']) {
-        await session.query(`SET plan_cache_mode = ${mode}`);
-        await session.query('BEGIN');
-        const [
-          {
-            'QUERY PLAN': [plan],
-          },
-        ] = (
-          await session.query(
-            `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE lease_by_partner(1, 0, '{"${held}": 0}', 1000, '${fence.name}', '${fence.token}', 60000)`,
-          )
-        ).rows;
-        await session.query('ROLLBACK');
-        const nodes: Record<string, unknown>[] = [];
-        const walk = (node: Record<string, unknown>) => {
-          nodes.push(node);
-          for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
-        };
-        walk(plan.Plan);
-        expect(plan.Plan['Actual Rows']).toBe(1000);
-        // Either way of reading orders_ready_idx here reads every visible order (3,000), and the
-        // semi-join that does it works out each one's origin.
-        expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'orders')).toEqual([]);
-        const indexes = new Set(nodes.map((n) => n['Index Name']).filter((name) => name !== undefined && name !== 'producer_leases_pkey'));
-        expect(`${mode}: ${[...indexes].sort().join(', ')}`).toBe(`${mode}: orders_pkey, orders_ready_origin_idx`);
-      }
-    } finally {
-      await session.query('DEALLOCATE ALL; RESET plan_cache_mode');
-      await database.db.client.releaseConnection(session);
+    for (const [mode, { top, nodes }] of await planLeaseByPartner(await heldLease(), held, 1000)) {
+      expect(top['Actual Rows']).toBe(1000);
+      // Either way of reading orders_ready_idx here reads every visible order (3,000), and the
+      // semi-join that does it works out each one's origin.
+      expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'orders')).toEqual([]);
+      const indexes = new Set(nodes.map((n) => n['Index Name']).filter((name) => name !== undefined && name !== 'producer_leases_pkey'));
+      expect(`${mode}: ${[...indexes].sort().join(', ')}`).toBe(`${mode}: orders_pkey, orders_ready_origin_idx`);
     }
   });
 });

@@ -6,6 +6,7 @@ import {
   leaseWhileSilent,
   SILENT_FOR_TIMEOUTS,
   type SilentPartner,
+  WHILE_SILENT,
 } from '../../src/partners/partner-capacity';
 import { partnerOutcome, stoppedByUs } from '../../src/partners/partner-outcome';
 
@@ -154,13 +155,17 @@ describe('what a producer run may lease of a partner found silent at its cap', (
     callbackTimeoutMs: 2000,
     ...over,
   });
-  it('none while its orders are handed back', () => expect(leaseWhileSilent(silent({ skipUntil: NOW + 1 }))).toBe(0));
-  it('then its free slots, not its backlog', () => expect(leaseWhileSilent(silent())).toBe(6));
+  const rows: [string, SilentPartner, ReturnType<typeof leaseWhileSilent>][] = [
+    [WHILE_SILENT[0].when, silent({ lastOkAt: NOW - 2000, skipUntil: NOW + 5000 }), 'over'],
+    [WHILE_SILENT[1].when, silent({ silentSince: NOW - SILENT_FOR_TIMEOUTS * 2000, skipUntil: NOW + 5000 }), 'over'],
+    [WHILE_SILENT[2].when, silent({ skipUntil: NOW + 1 }), 0],
+    [WHILE_SILENT[3].when, silent(), 6],
+  ];
+  it('has a case for every row', () => expect(rows.map((r) => r[0])).toEqual(WHILE_SILENT.map((r) => r.when)));
+  it.each(rows)('%s', (_row, p, expected) => expect(leaseWhileSilent(p)).toBe(expected));
   it('none while every slot is taken', () => expect(leaseWhileSilent(silent({ inFlight: 16 }))).toBe(0));
   it('none when more are in flight than its cap (a half-open cap under slots of the closed one)', () =>
     expect(leaseWhileSilent(silent({ inFlight: 20, limit: 3 }))).toBe(0));
-  it('over once it answered healthily since it was found silent, hand-back or not', () =>
-    expect(leaseWhileSilent(silent({ lastOkAt: NOW - 2000, skipUntil: NOW + 5000 }))).toBe('over'));
   it(`over after ${SILENT_FOR_TIMEOUTS} callback timeouts without an answer: its circuit decides from there on`, () => {
     expect(leaseWhileSilent(silent({ silentSince: NOW - SILENT_FOR_TIMEOUTS * 2000 + 1 }))).toBe(6);
     expect(leaseWhileSilent(silent({ silentSince: NOW - SILENT_FOR_TIMEOUTS * 2000 }))).toBe('over');
